@@ -1,0 +1,27 @@
+// Tensor shapes. A dimension of -1 is unknown until compile time.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace symnet {
+
+using Shape = std::vector<int64_t>;
+constexpr int64_t kUnknownDim = -1;
+
+std::string shape_str(const Shape& s);
+bool shape_known(const Shape& s);
+// Product of dims; -1 when any dimension is unknown.
+int64_t shape_numel(const Shape& s);
+// Row-major strides in elements.
+std::vector<int64_t> shape_strides(const Shape& s);
+
+// NumPy broadcasting of two shapes; unknown dims broadcast to unknown unless the
+// other side fixes them. Throws a shape error naming both shapes.
+Shape broadcast_shapes(const Shape& a, const Shape& b);
+// Normalizes a possibly negative axis to [0, rank); throws an attr error when out of range.
+int64_t normalize_axis(int64_t axis, int64_t rank);
+// Normalized, sorted, de-duplicated axes; empty input means all axes.
+std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank);
+
+}  // namespace symnet

@@ -1,0 +1,87 @@
+#include "engine/base/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace symnet {
+
+Storage::Storage(size_t bytes) : bytes_(bytes) {
+  size_t rounded = ((bytes + 63) / 64) * 64;
+  if (rounded == 0) rounded = 64;
+  data_ = std::aligned_alloc(64, rounded);
+  if (!data_) SN_THROW(ErrorKind::value, "out of memory allocating " << bytes << " bytes");
+  std::memset(data_, 0, rounded);
+}
+
+Storage::~Storage() { std::free(data_); }
+
+Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
+  SN_CHECK(shape_known(shape_), ErrorKind::shape,
+           "cannot allocate a tensor of unknown shape " << shape_str(shape_));
+  storage_ = std::make_shared<Storage>(bytes());
+}
+
+Tensor Tensor::clone() const {
+  Tensor t(dtype_, shape_);
+  if (bytes()) std::memcpy(t.data(), data(), bytes());
+  return t;
+}
+
+double Tensor::get_as_double(int64_t i) const {
+  double out = 0;
+  convert_elements(static_cast<const char*>(data()) + i * dtype_size(dtype_), dtype_, &out,
+                   DType::f64, 1);
+  return out;
+}
+
+void Tensor::set_from_double(int64_t i, double v) {
+  convert_elements(&v, DType::f64, static_cast<char*>(data()) + i * dtype_size(dtype_), dtype_,
+                   1);
+}
+
+void Tensor::swap_storage(Tensor& other) {
+  SN_CHECK(other.dtype_ == dtype_ && other.shape_ == shape_, ErrorKind::internal,
+           "swap_storage between different tensor types");
+  std::swap(storage_, other.storage_);
+}
+
+Tensor Tensor::scalar(DType dtype, double v) {
+  Tensor t(dtype, {});
+  t.set_from_double(0, v);
+  return t;
+}
+
+Tensor Tensor::from_doubles(DType dtype, Shape shape, const std::vector<double>& values) {
+  Tensor t(dtype, std::move(shape));
+  SN_CHECK(static_cast<int64_t>(values.size()) == t.numel(), ErrorKind::value,
+           "expected " << t.numel() << " values, got " << values.size());
+  convert_elements(values.data(), DType::f64, t.data(), dtype, t.numel());
+  return t;
+}
+
+namespace {
+template <typename S, typename D>
+void convert_typed(const S* s, D* d, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    if constexpr (std::is_same_v<D, bool>) d[i] = s[i] != S(0);
+    else d[i] = static_cast<D>(s[i]);
+  }
+}
+}  // namespace
+
+void convert_elements(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  if (st == dt) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(st));
+    return;
+  }
+  dispatch_dtype(st, [&](auto s) {
+    using S = decltype(s);
+    dispatch_dtype(dt, [&](auto d) {
+      using D = decltype(d);
+      convert_typed(static_cast<const S*>(src), static_cast<D*>(dst), n);
+    });
+  });
+}
+
+}  // namespace symnet

@@ -1,0 +1,284 @@
+#include "engine/exec/executable.h"
+
+#include <chrono>
+#include <cstring>
+#include <unordered_map>
+
+#include "engine/base/error.h"
+#include "engine/exec/memory_plan.h"
+#include "engine/kernels/cpu/parallel.h"
+
+namespace symnet {
+
+namespace {
+
+enum class SlotKind { arena, input, constant, variable, pinned };
+
+struct Slot {
+  SlotKind kind = SlotKind::arena;
+  TensorType type;
+  int request = -1;      // arena: memory plan request
+  int input_index = -1;  // input
+  TensorPtr constant;    // constant
+  VariablePtr var;       // variable
+  int pinned = -1;       // pinned: index into updates
+};
+
+struct Step {
+  const Node* node = nullptr;
+  KernelFn fn = nullptr;
+  std::vector<int> in_slots, out_slots;
+  int workspace_request = -1;
+  std::unique_ptr<KernelContext> ctx;
+};
+
+struct Update {
+  VariablePtr var;
+  int slot = -1;
+  bool pinned = false;  // kernels write straight into `staging`
+  Tensor staging;
+};
+
+size_t type_bytes(const TensorType& t) {
+  return static_cast<size_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
+}
+
+}  // namespace
+
+struct Executable::Impl {
+  std::vector<Slot> slots;
+  std::vector<Step> steps;
+  std::vector<int> output_slots;
+  std::vector<Update> updates;
+  std::vector<size_t> request_offsets;
+  std::unique_ptr<Storage> arena;
+  std::vector<void*> slot_ptrs;
+};
+
+Executable::~Executable() = default;
+
+std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::vector<TensorType>& input_types,
+                                                const CompileOptions& opts) {
+  auto t0 = std::chrono::steady_clock::now();
+  std::unique_ptr<Executable> ex(new Executable());
+  ex->impl_ = std::make_unique<Impl>();
+  ex->seed_ = opts.seed;
+  Impl& im = *ex->impl_;
+  CompileStats& st = ex->stats_;
+
+  SN_CHECK(input_types.size() == given.inputs.size(), ErrorKind::internal,
+           "compile: " << input_types.size() << " input types for " << given.inputs.size() << " inputs");
+  SN_CHECK(opts.update_vars.size() <= given.outputs.size(), ErrorKind::internal, "more updates than outputs");
+  Graph g = specialize(given, input_types);
+  g = strip_identities(g);
+  st.nodes_before = g.num_nodes();
+  if (opts.optimize) g = optimize(g, &st.passes, opts.fuse);
+  st.nodes_after = g.num_nodes();
+  ex->graph_ = g;
+  ex->input_types_ = input_types;
+
+  const size_t n_user_outputs = g.outputs.size() - opts.update_vars.size();
+  for (size_t k = 0; k < opts.update_vars.size(); ++k) {
+    const VariablePtr& v = opts.update_vars[k];
+    const TensorType& t = g.outputs[n_user_outputs + k].type();
+    SN_CHECK(v && t.dtype == v->value.dtype() && t.shape == v->value.shape(), ErrorKind::shape,
+             "update of variable '" << (v ? v->name : "?") << "' has type " << type_str(t)
+                                    << " but the variable is " << dtype_name(v->value.dtype())
+                                    << shape_str(v->value.shape()));
+    for (size_t j = 0; j < k; ++j)
+      SN_CHECK(opts.update_vars[j] != v, ErrorKind::value,
+               "variable '" << v->name << "' is updated twice in one function");
+  }
+
+  // Slots for every node output, steps for every computing node.
+  std::unordered_map<const Node*, int> first_slot;
+  std::unordered_map<const Node*, int> input_pos;
+  for (size_t i = 0; i < g.inputs.size(); ++i) input_pos[g.inputs[i].node.get()] = static_cast<int>(i);
+  auto order = g.topo_order();
+  for (const NodePtr& n : order) {
+    first_slot[n.get()] = static_cast<int>(im.slots.size());
+    for (const TensorType& t : n->outputs) {
+      SN_CHECK(shape_known(t.shape), ErrorKind::shape,
+               "the shape of " << n->describe() << " is " << shape_str(t.shape)
+                               << " at run time; every dimension must be known (feed inputs of known shape)");
+      Slot s;
+      s.type = t;
+      const std::string& opn = n->op_name();
+      if (opn == "input") {
+        s.kind = SlotKind::input;
+        auto it = input_pos.find(n.get());
+        SN_CHECK(it != input_pos.end(), ErrorKind::feed,
+                 "input '" << n->name << "' is used but not listed among the graph inputs");
+        s.input_index = it->second;
+      } else if (opn == "constant") {
+        s.kind = SlotKind::constant;
+        s.constant = n->attrs.get_tensor("value");
+      } else if (opn == "variable") {
+        s.kind = SlotKind::variable;
+        s.var = n->attrs.get_variable("var");
+      }
+      im.slots.push_back(s);
+    }
+  }
+  auto slot_of = [&](const Value& v) { return first_slot.at(v.node.get()) + v.index; };
+
+  // Update values computed by a kernel are written straight into staging tensors.
+  for (size_t k = 0; k < opts.update_vars.size(); ++k) {
+    Update u;
+    u.var = opts.update_vars[k];
+    u.slot = slot_of(g.outputs[n_user_outputs + k]);
+    u.staging = Tensor(u.var->value.dtype(), u.var->value.shape());
+    Slot& s = im.slots[u.slot];
+    if (s.kind == SlotKind::arena) {
+      s.kind = SlotKind::pinned;
+      s.pinned = static_cast<int>(k);
+      u.pinned = true;
+    }
+    im.updates.push_back(std::move(u));
+  }
+
+  for (const NodePtr& n : order) {
+    if (n->op->has(kSource) || n->op_name() == "constant") continue;
+    Step step;
+    step.node = n.get();
+    step.fn = n->op->kernel(opts.device);
+    SN_CHECK(step.fn != nullptr, ErrorKind::unsupported,
+             n->describe() << " has no kernel for the " << (opts.device == Device::cpu ? "cpu" : "cuda")
+                           << " device");
+    for (const Value& v : n->inputs) step.in_slots.push_back(v.defined() ? slot_of(v) : -1);
+    for (int i = 0; i < static_cast<int>(n->outputs.size()); ++i) step.out_slots.push_back(slot_of(n->out(i)));
+    im.steps.push_back(std::move(step));
+  }
+  st.steps = im.steps.size();
+
+  // Liveness of arena slots.
+  const int n_steps = static_cast<int>(im.steps.size());
+  std::vector<int> birth(im.slots.size(), -1), death(im.slots.size(), -1);
+  for (int s = 0; s < n_steps; ++s) {
+    for (int o : im.steps[s].out_slots) birth[o] = death[o] = s;
+    for (int i : im.steps[s].in_slots)
+      if (i >= 0) death[i] = std::max(death[i], s);
+  }
+  for (const Value& v : g.outputs) death[slot_of(v)] = n_steps;
+
+  std::vector<PlanRequest> reqs;
+  for (int s = 0; s < n_steps; ++s) {
+    Step& step = im.steps[s];
+    const OpDef& def = *step.node->op;
+    for (size_t o = 0; o < step.out_slots.size(); ++o) {
+      Slot& out = im.slots[step.out_slots[o]];
+      if (out.kind != SlotKind::arena) continue;
+      PlanRequest r;
+      r.bytes = type_bytes(out.type);
+      r.birth = s;
+      r.death = death[step.out_slots[o]];
+      for (const auto& [po, pi] : def.inplace) {
+        if (po != static_cast<int>(o) || pi >= static_cast<int>(step.in_slots.size())) continue;
+        int in_slot = step.in_slots[pi];
+        if (in_slot < 0) continue;
+        const Slot& in = im.slots[in_slot];
+        if (in.kind == SlotKind::arena && death[in_slot] == s && type_bytes(in.type) == r.bytes) {
+          r.inplace_of = in.request;
+          break;
+        }
+      }
+      out.request = static_cast<int>(reqs.size());
+      reqs.push_back(r);
+    }
+    if (def.workspace) {
+      size_t ws = def.workspace(*step.node);
+      if (ws > 0) {
+        PlanRequest r;
+        r.bytes = ws;
+        r.birth = r.death = s;
+        step.workspace_request = static_cast<int>(reqs.size());
+        reqs.push_back(r);
+      }
+    }
+  }
+  MemoryPlan plan = plan_memory(reqs);
+  im.request_offsets = plan.offsets;
+  st.arena_bytes = plan.arena_bytes;
+  st.naive_bytes = plan.naive_bytes;
+  for (int w : plan.shares_with) st.inplace_steps += w >= 0;
+  im.arena = std::make_unique<Storage>(plan.arena_bytes);
+
+  for (Step& step : im.steps) {
+    step.ctx.reset(new KernelContext{*step.node, {}, {}, nullptr, nullptr});
+    for (int i : step.in_slots) step.ctx->in.push_back(TensorView{nullptr, i >= 0 ? im.slots[i].type.dtype : DType::f32,
+                                                                  i >= 0 ? im.slots[i].type.shape : Shape{}});
+    for (int o : step.out_slots) step.ctx->out.push_back(TensorView{nullptr, im.slots[o].type.dtype, im.slots[o].type.shape});
+    if (step.workspace_request >= 0)
+      step.ctx->workspace = static_cast<char*>(im.arena->data()) + im.request_offsets[step.workspace_request];
+    if (step.node->op_name() == "fused_elementwise") {
+      st.fused_groups++;
+      st.fused_ops += step.node->attrs.get_graph("body")->num_nodes() - step.node->inputs.size();
+    }
+  }
+  for (const Value& v : g.outputs) im.output_slots.push_back(slot_of(v));
+  im.slot_ptrs.assign(im.slots.size(), nullptr);
+  st.compile_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  return ex;
+}
+
+void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_ctx) {
+  Impl& im = *impl_;
+  SN_CHECK(feeds.size() == input_types_.size(), ErrorKind::feed,
+           "expected " << input_types_.size() << " inputs, got " << feeds.size());
+  for (size_t i = 0; i < feeds.size(); ++i) {
+    SN_CHECK(feeds[i].dtype == input_types_[i].dtype && feeds[i].shape == input_types_[i].shape, ErrorKind::feed,
+             "input '" << graph_.inputs[i].node->name << "' was compiled for " << type_str(input_types_[i])
+                       << " but got " << dtype_name(feeds[i].dtype) << shape_str(feeds[i].shape));
+    SN_CHECK(feeds[i].data != nullptr || feeds[i].numel() == 0, ErrorKind::feed,
+             "input '" << graph_.inputs[i].node->name << "' has no data");
+  }
+  char* arena = static_cast<char*>(im.arena->data());
+  for (size_t s = 0; s < im.slots.size(); ++s) {
+    const Slot& sl = im.slots[s];
+    switch (sl.kind) {
+      case SlotKind::arena: im.slot_ptrs[s] = sl.request >= 0 ? arena + im.request_offsets[sl.request] : nullptr; break;
+      case SlotKind::input: im.slot_ptrs[s] = feeds[sl.input_index].data; break;
+      case SlotKind::constant: im.slot_ptrs[s] = sl.constant->data(); break;
+      case SlotKind::variable:
+        SN_CHECK(sl.var->value.dtype() == sl.type.dtype && sl.var->value.shape() == sl.type.shape, ErrorKind::shape,
+                 "variable '" << sl.var->name << "' changed type since compilation");
+        im.slot_ptrs[s] = sl.var->value.data();
+        break;
+      case SlotKind::pinned: im.slot_ptrs[s] = im.updates[sl.pinned].staging.data(); break;
+    }
+  }
+  RunContext local;
+  RunContext& ctx = external_ctx ? *external_ctx : local;
+  ctx.seed = seed_;
+  ctx.run_index = run_index_++;
+  ctx.num_threads = engine_num_threads();
+  for (Step& step : im.steps) {
+    KernelContext& k = *step.ctx;
+    for (size_t i = 0; i < step.in_slots.size(); ++i)
+      k.in[i].data = step.in_slots[i] >= 0 ? im.slot_ptrs[step.in_slots[i]] : nullptr;
+    for (size_t o = 0; o < step.out_slots.size(); ++o) k.out[o].data = im.slot_ptrs[step.out_slots[o]];
+    k.run = &ctx;
+    try {
+      step.fn(k);
+    } catch (const Error& e) {
+      throw e.with_context(step.node->op_name(), step.node->name);
+    }
+    if (ctx.check_interrupt) ctx.check_interrupt();
+  }
+  // Simultaneous updates: stage every copied value first, then swap all.
+  for (Update& u : im.updates)
+    if (!u.pinned) std::memcpy(u.staging.data(), im.slot_ptrs[u.slot], u.staging.bytes());
+  for (Update& u : im.updates) u.var->value.swap_storage(u.staging);
+}
+
+size_t Executable::num_outputs() const { return impl_->output_slots.size(); }
+
+TensorView Executable::output(size_t i) const {
+  const Impl& im = *impl_;
+  SN_CHECK(i < im.output_slots.size(), ErrorKind::internal, "output index out of range");
+  const Slot& s = im.slots[im.output_slots[i]];
+  if (s.kind == SlotKind::pinned) return im.updates[s.pinned].var->value.view();
+  return TensorView{im.slot_ptrs[im.output_slots[i]], s.type.dtype, s.type.shape};
+}
+
+}  // namespace symnet

@@ -1,0 +1,70 @@
+// compile(graph, device) -> Executable; run(feeds) launches kernels into planned memory.
+// Building a graph allocates no tensor data; compile plans one arena; run only computes.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/ir/graph.h"
+#include "engine/ops/registry.h"
+#include "engine/passes/passes.h"
+
+namespace symnet {
+
+struct CompileOptions {
+  Device device = Device::cpu;
+  bool optimize = true;
+  bool fuse = true;
+  uint64_t seed = 0;
+  // The last update_vars.size() graph outputs are written into these variables after each
+  // run, all at once (every update sees the values from before the run).
+  std::vector<VariablePtr> update_vars;
+};
+
+struct CompileStats {
+  size_t nodes_before = 0;  // nodes in the graph as given (after specialization)
+  size_t nodes_after = 0;   // nodes after optimization
+  size_t steps = 0;         // kernel launches per run
+  size_t fused_groups = 0;
+  size_t fused_ops = 0;     // ops absorbed into fused groups
+  size_t inplace_steps = 0;
+  size_t arena_bytes = 0;   // planned
+  size_t naive_bytes = 0;   // one buffer per intermediate value
+  double compile_ms = 0;
+  std::vector<PassStats> passes;
+};
+
+class Executable {
+ public:
+  // input_types: concrete type of each graph input (same order as g.inputs). Throws
+  // symnet::Error when shapes are incompatible, a dimension stays unknown, or an op has
+  // no kernel for the device.
+  static std::unique_ptr<Executable> compile(const Graph& g, const std::vector<TensorType>& input_types,
+                                             const CompileOptions& opts = {});
+
+  // Feeds must match the compiled input types exactly (dtype and shape).
+  void run(const std::vector<TensorView>& feeds, RunContext* ctx = nullptr);
+  size_t num_outputs() const;
+  // Valid until the next run. Update outputs are read from their variable after the run.
+  TensorView output(size_t i) const;
+  const Graph& graph() const { return graph_; }          // optimized
+  const std::vector<TensorType>& input_types() const { return input_types_; }
+  const CompileStats& stats() const { return stats_; }
+  uint64_t runs() const { return run_index_; }
+  uint64_t seed() const { return seed_; }
+  void set_seed(uint64_t s) { seed_ = s; }
+
+  ~Executable();
+
+ private:
+  Executable() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Graph graph_;
+  std::vector<TensorType> input_types_;
+  CompileStats stats_;
+  uint64_t run_index_ = 0;
+  uint64_t seed_ = 0;
+};
+
+}  // namespace symnet

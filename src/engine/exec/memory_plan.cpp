@@ -1,0 +1,138 @@
+#include "engine/exec/memory_plan.h"
+
+#include <algorithm>
+#include <iterator>
+#include <map>
+
+#include "engine/base/error.h"
+
+namespace symnet {
+
+namespace {
+
+size_t align_up(size_t n) { return (n + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
+
+// Free blocks keyed by offset; adjacent blocks coalesce; the top of the arena grows.
+class FreeList {
+ public:
+  size_t allocate(size_t bytes) {
+    auto best = blocks_.end();
+    for (auto it = blocks_.begin(); it != blocks_.end(); ++it)
+      if (it->second >= bytes && (best == blocks_.end() || it->second < best->second)) best = it;
+    if (best != blocks_.end()) {
+      size_t off = best->first, size = best->second;
+      blocks_.erase(best);
+      if (size > bytes) blocks_[off + bytes] = size - bytes;
+      return off;
+    }
+    // Extend the arena; a free block touching the top is grown instead of wasted.
+    if (!blocks_.empty()) {
+      auto last = std::prev(blocks_.end());
+      if (last->first + last->second == top_) {
+        size_t off = last->first;
+        blocks_.erase(last);
+        top_ = off + bytes;
+        return off;
+      }
+    }
+    size_t off = top_;
+    top_ += bytes;
+    return off;
+  }
+  void release(size_t off, size_t bytes) {
+    auto it = blocks_.emplace(off, bytes).first;
+    auto next = std::next(it);
+    if (next != blocks_.end() && it->first + it->second == next->first) {
+      it->second += next->second;
+      blocks_.erase(next);
+    }
+    if (it != blocks_.begin()) {
+      auto prev = std::prev(it);
+      if (prev->first + prev->second == it->first) {
+        prev->second += it->second;
+        blocks_.erase(it);
+      }
+    }
+  }
+  size_t top() const { return top_; }
+
+ private:
+  std::map<size_t, size_t> blocks_;
+  size_t top_ = 0;
+};
+
+}  // namespace
+
+MemoryPlan plan_memory(const std::vector<PlanRequest>& reqs) {
+  MemoryPlan plan;
+  const int n = static_cast<int>(reqs.size());
+  plan.offsets.assign(n, 0);
+  plan.shares_with.assign(n, -1);
+  std::vector<int> owner_death(n, 0);  // death of the block each request (owner) holds
+  std::vector<int> block_owner(n);     // request -> request that owns the block
+  int max_step = 0;
+  for (const auto& r : reqs) max_step = std::max({max_step, r.birth, r.death});
+  // Events: at each step, first allocate the step's outputs, then free what died there.
+  std::vector<std::vector<int>> dies_at(max_step + 2);
+  FreeList fl;
+  std::vector<bool> taken_over(n, false);
+  int i = 0;
+  for (int step = 0; step <= max_step; ++step) {
+    for (; i < n && reqs[i].birth == step; ++i) {
+      const PlanRequest& r = reqs[i];
+      SN_CHECK(i == 0 || reqs[i - 1].birth <= r.birth, ErrorKind::internal, "plan requests out of order");
+      plan.naive_bytes += align_up(r.bytes);
+      int donor = r.inplace_of;
+      if (donor >= 0 && donor < i && !taken_over[donor] && reqs[donor].death == r.birth &&
+          align_up(reqs[donor].bytes) >= align_up(r.bytes)) {
+        int owner = block_owner[donor];
+        taken_over[donor] = true;
+        plan.offsets[i] = plan.offsets[donor];
+        plan.shares_with[i] = donor;
+        block_owner[i] = owner;
+        // The block now lives until the later of the two deaths.
+        if (r.death > owner_death[owner]) {
+          owner_death[owner] = r.death;
+          dies_at[std::min(r.death, max_step + 1)].push_back(owner);
+        }
+        continue;
+      }
+      plan.offsets[i] = fl.allocate(align_up(r.bytes));
+      block_owner[i] = i;
+      owner_death[i] = r.death;
+      dies_at[std::min(r.death, max_step + 1)].push_back(i);
+    }
+    for (int owner : dies_at[step]) {
+      if (owner_death[owner] != step) continue;  // extended by an in-place successor
+      fl.release(plan.offsets[owner], align_up(reqs[owner].bytes));
+    }
+  }
+  plan.arena_bytes = fl.top();
+  return plan;
+}
+
+bool plan_is_valid(const std::vector<PlanRequest>& reqs, const MemoryPlan& plan) {
+  const int n = static_cast<int>(reqs.size());
+  auto related = [&](int a, int b) {
+    // Walk the take-over chains: same block lineage is allowed to overlap.
+    auto root = [&](int x) {
+      while (plan.shares_with[x] >= 0) x = plan.shares_with[x];
+      return x;
+    };
+    return root(a) == root(b);
+  };
+  for (int a = 0; a < n; ++a) {
+    for (int b = a + 1; b < n; ++b) {
+      if (reqs[a].bytes == 0 || reqs[b].bytes == 0) continue;
+      bool live_together = reqs[a].birth <= reqs[b].death && reqs[b].birth <= reqs[a].death;
+      if (!live_together || related(a, b)) continue;
+      // A donor dying at the step its taker is born may be reused by it only.
+      bool overlap = plan.offsets[a] < plan.offsets[b] + reqs[b].bytes &&
+                     plan.offsets[b] < plan.offsets[a] + reqs[a].bytes;
+      if (overlap) return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace symnet

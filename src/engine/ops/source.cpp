@@ -1,0 +1,57 @@
+// Sources: graph inputs, constants and engine-resident variables.
+#include "engine/base/error.h"
+#include "engine/ops/registry.h"
+
+namespace symnet {
+
+namespace {
+
+// Source values are bound by the executor, not computed.
+void no_kernel(KernelContext&) {}
+
+}  // namespace
+
+void register_source_ops(Registry& r) {
+  OpDef in;
+  in.name = "input";
+  in.min_inputs = in.max_inputs = 0;
+  in.flags = kSource;
+  in.infer = [](const InferContext& c) {
+    const std::string& name = c.attrs.get_string("name");
+    SN_CHECK(!name.empty(), ErrorKind::attr, "an input needs a non-empty name");
+    TensorType t{dtype_from_name(c.attrs.get_string("dtype", "float32")),
+                 c.attrs.get_ints("shape", {})};
+    for (int64_t d : t.shape)
+      SN_CHECK(d >= -1, ErrorKind::shape, "input '" << name << "': dimension " << d
+                                                    << " is invalid (use NA/-1 for unknown)");
+    return std::vector<TensorType>{t};
+  };
+  in.kernels[0] = no_kernel;
+  r.add(in);
+
+  OpDef k;
+  k.name = "constant";
+  k.min_inputs = k.max_inputs = 0;
+  k.flags = kPure;
+  k.infer = [](const InferContext& c) {
+    TensorPtr t = c.attrs.get_tensor("value");
+    SN_CHECK(t && t->defined(), ErrorKind::attr, "constant without a value");
+    return std::vector<TensorType>{{t->dtype(), t->shape()}};
+  };
+  k.kernels[0] = no_kernel;
+  r.add(k);
+
+  OpDef var;
+  var.name = "variable";
+  var.min_inputs = var.max_inputs = 0;
+  var.flags = kSource;
+  var.infer = [](const InferContext& c) {
+    VariablePtr v = c.attrs.get_variable("var");
+    SN_CHECK(v && v->value.defined(), ErrorKind::attr, "variable without a value");
+    return std::vector<TensorType>{{v->value.dtype(), v->value.shape()}};
+  };
+  var.kernels[0] = no_kernel;
+  r.add(var);
+}
+
+}  // namespace symnet

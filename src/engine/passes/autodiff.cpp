@@ -1,0 +1,126 @@
+// Reverse-mode autodiff as a graph transform: every gradient is built from registered
+// ops, so the result is an ordinary graph (optimizable, differentiable again).
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/base/error.h"
+#include "engine/ops/builder.h"
+#include "engine/ops/registry.h"
+#include "engine/passes/passes.h"
+
+namespace symnet {
+
+namespace {
+
+struct ValueKey {
+  const Node* node;
+  int index;
+  bool operator==(const ValueKey& o) const { return node == o.node && index == o.index; }
+};
+struct ValueKeyHash {
+  size_t operator()(const ValueKey& k) const {
+    return std::hash<const void*>()(k.node) ^ (static_cast<size_t>(k.index) * 0x9e3779b97f4a7c15ULL);
+  }
+};
+
+}  // namespace
+
+std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
+  SN_CHECK(y.defined(), ErrorKind::value, "gradient of an undefined value");
+  SN_CHECK(shape_numel(y.shape()) == 1 || y.shape().empty(), ErrorKind::shape,
+           "gradients need a scalar output (one element), got shape " << shape_str(y.shape())
+                                                                     << "; reduce it first, e.g. with sum()");
+  SN_CHECK(is_float(y.dtype()), ErrorKind::dtype,
+           "gradients need a floating-point output, got " << dtype_name(y.dtype()));
+
+  Graph g = Graph::from_outputs({y});
+  std::vector<NodePtr> order = g.topo_order();
+
+  // Only nodes on a path from some wrt to y need gradients.
+  std::unordered_set<const Node*> wrt_nodes;
+  for (const Value& w : wrt) {
+    SN_CHECK(w.defined(), ErrorKind::value, "gradient w.r.t. an undefined value");
+    wrt_nodes.insert(w.node.get());
+  }
+  std::unordered_set<const Node*> depends;  // node depends on some wrt
+  for (const NodePtr& n : order) {
+    bool d = wrt_nodes.count(n.get()) > 0;
+    for (const Value& v : n->inputs) d = d || (v.defined() && depends.count(v.node.get()));
+    if (d) depends.insert(n.get());
+  }
+
+  std::unordered_map<ValueKey, Value, ValueKeyHash> grads;
+  grads[{y.node.get(), y.index}] = op::ones_like(y);
+
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    const Node& n = **it;
+    if (!depends.count(&n) || n.inputs.empty()) continue;
+    GradContext ctx{n, {}, {}};
+    bool any = false;
+    for (int i = 0; i < static_cast<int>(n.outputs.size()); ++i) {
+      ctx.outputs.push_back(n.out(i));
+      auto g_it = grads.find({&n, i});
+      ctx.out_grads.push_back(g_it == grads.end() ? Value{} : g_it->second);
+      any = any || ctx.out_grads.back().defined();
+    }
+    if (!any) continue;
+    bool needs_input_grad = false;
+    for (const Value& v : n.inputs) needs_input_grad = needs_input_grad || (v.defined() && depends.count(v.node.get()));
+    if (!needs_input_grad) continue;
+    if (n.op->has(kZeroGrad)) continue;
+    if (!n.op->grad) {
+      throw Error(ErrorKind::value,
+                  "op '" + n.op_name() + "' has no gradient; a gradient cannot flow through it",
+                  n.op_name(), n.name);
+    }
+    // Undefined output gradients become zeros so rules can rely on them.
+    for (size_t i = 0; i < ctx.out_grads.size(); ++i)
+      if (!ctx.out_grads[i].defined() && is_float(ctx.outputs[i].dtype()))
+        ctx.out_grads[i] = op::zeros_like(ctx.outputs[i]);
+    std::vector<Value> in_grads;
+    try {
+      in_grads = n.op->grad(ctx);
+    } catch (const Error& e) {
+      throw e.with_context(n.op_name(), n.name);
+    }
+    SN_CHECK(in_grads.size() == n.inputs.size(), ErrorKind::internal,
+             "gradient rule of " << n.describe() << " returned " << in_grads.size() << " values for "
+                                 << n.inputs.size() << " inputs");
+    for (size_t i = 0; i < n.inputs.size(); ++i) {
+      const Value& x = n.inputs[i];
+      if (!in_grads[i].defined() || !x.defined() || !depends.count(x.node.get())) continue;
+      SN_CHECK(in_grads[i].shape().size() == x.shape().size(), ErrorKind::internal,
+               "gradient rule of " << n.describe() << " gave shape " << shape_str(in_grads[i].shape())
+                                   << " for input " << shape_str(x.shape()));
+      ValueKey key{x.node.get(), x.index};
+      auto g_it = grads.find(key);
+      grads[key] = op::add_grad(g_it == grads.end() ? Value{} : g_it->second, in_grads[i]);
+    }
+  }
+
+  std::vector<Value> out;
+  for (const Value& w : wrt) {
+    auto g_it = grads.find({w.node.get(), w.index});
+    if (g_it != grads.end()) {
+      Value gv = g_it->second;
+      if (gv.dtype() != w.dtype()) gv = op::cast(gv, w.dtype());
+      out.push_back(gv);
+    } else {
+      out.push_back(op::zeros_like(w));
+    }
+  }
+  return out;
+}
+
+Graph autodiff(const Graph& g, const std::vector<Value>& wrt) {
+  SN_CHECK(!g.outputs.empty(), ErrorKind::value, "autodiff of a graph without outputs");
+  std::vector<Value> grads = gradients(g.outputs[0], wrt);
+  Graph out = g;
+  for (size_t i = 0; i < wrt.size(); ++i) {
+    out.outputs.push_back(grads[i]);
+    out.output_names.push_back("grad_" + wrt[i].node->name);
+  }
+  return out;
+}
+
+}  // namespace symnet

@@ -1,0 +1,39 @@
+// Graph -> Graph passes. Each returns a new graph; inputs are never mutated.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/ir/graph.h"
+
+namespace symnet {
+
+// Re-creates every node so types are re-inferred, with the graph inputs replaced by
+// inputs of the given concrete types (compile-time specialization of unknown dims).
+Graph specialize(const Graph& g, const std::vector<TensorType>& input_types);
+
+// Reverse-mode autodiff: gradients of scalar `y` (rank 0, or numel 1) w.r.t. each of
+// `wrt`, built from registry gradient rules, so the result can be differentiated again.
+// A wrt value that y does not depend on gets zeros_like(wrt). Throws a value error when
+// a gradient must flow through an op without a gradient rule.
+std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt);
+// Graph form: appends d(output[0])/d(wrt) outputs named "grad_<name>".
+Graph autodiff(const Graph& g, const std::vector<Value>& wrt);
+
+Graph eliminate_dead_code(const Graph& g);   // drops nodes unreachable from outputs
+Graph eliminate_common_subexpressions(const Graph& g);  // merges identical pure nodes
+Graph fold_constants(const Graph& g);        // evaluates pure nodes whose inputs are constants
+Graph simplify_algebra(const Graph& g);      // x*1, x+0, x-0, x/1, neg(neg x), identity, ...
+Graph fuse_elementwise(const Graph& g);      // chains of same-shape elementwise ops -> fused_elementwise
+// stop_gradient/identity removal and other inference-time cleanups.
+Graph strip_identities(const Graph& g);
+
+struct PassStats {
+  std::string name;
+  size_t nodes_before = 0, nodes_after = 0;
+  double ms = 0;
+};
+
+// Runs the standard pipeline (simplify, fold, cse, dce, fuse) and records statistics.
+Graph optimize(const Graph& g, std::vector<PassStats>* stats = nullptr, bool fuse = true);
+
+}  // namespace symnet

@@ -1,0 +1,226 @@
+// Rcpp exports for compiled functions: one Executable per input-shape signature, cached.
+#include "r_glue.h"
+
+#include <map>
+#include <memory>
+
+#include "engine/exec/executable.h"
+#include "engine/ir/dot.h"
+
+using namespace symnet;
+using namespace symnet_r;
+
+namespace {
+
+struct TypeKey {
+  std::vector<TensorType> types;
+  bool operator<(const TypeKey& o) const {
+    if (types.size() != o.types.size()) return types.size() < o.types.size();
+    for (size_t i = 0; i < types.size(); ++i) {
+      if (types[i].dtype != o.types[i].dtype) return types[i].dtype < o.types[i].dtype;
+      if (types[i].shape != o.types[i].shape) return types[i].shape < o.types[i].shape;
+    }
+    return false;
+  }
+};
+
+struct Function {
+  Graph graph;  // user outputs, then update values
+  size_t n_user_outputs = 0;
+  CompileOptions opts;
+  std::map<TypeKey, std::unique_ptr<Executable>> cache;
+  Executable* last = nullptr;
+
+  Executable& executable_for(const std::vector<TensorType>& types) {
+    auto it = cache.find(TypeKey{types});
+    if (it == cache.end()) {
+      it = cache.emplace(TypeKey{types}, Executable::compile(graph, types, opts)).first;
+      it->second->set_seed(opts.seed + cache.size() - 1);
+    }
+    last = it->second.get();
+    return *last;
+  }
+};
+
+Function& function_from_r(SEXP p) {
+  if (TYPEOF(p) != EXTPTRSXP || !Rf_inherits(p, "symnet_function_ptr"))
+    raise_error(ErrorKind::value, "expected a compiled symnet function");
+  auto* f = static_cast<Function*>(R_ExternalPtrAddr(p));
+  if (!f) raise_error(ErrorKind::value, "this compiled function comes from another R session; compile it again");
+  return *f;
+}
+
+std::string input_name(const Value& v) { return v.node->attrs.get_string("name"); }
+
+}  // namespace
+
+// [[Rcpp::export]]
+SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp::List update_vars,
+                 Rcpp::List update_values, Rcpp::List options) {
+  SN_R_BEGIN
+  auto f = std::make_unique<Function>();
+  std::vector<Value> outs = values_from_r(outputs);
+  f->n_user_outputs = outs.size();
+  std::vector<Value> ups = values_from_r(update_values);
+  for (R_xlen_t i = 0; i < update_vars.size(); ++i) {
+    VariablePtr v = variable_from_r(update_vars[i]);
+    const Value& u = ups.at(i);
+    if (u.dtype() != v->value.dtype() || !(u.shape().size() == v->value.shape().size()))
+      raise_error(ErrorKind::shape, "the update for shared variable '" + v->name + "' is " + type_str(u.type()) +
+                                        " but the variable is " + dtype_name(v->value.dtype()) +
+                                        shape_str(v->value.shape()));
+    f->opts.update_vars.push_back(v);
+    outs.push_back(u);
+    output_names.push_back("update_" + v->name);
+  }
+  f->graph = Graph::from_outputs(outs, output_names);
+  // Two different input symbols with one name would be ambiguous to feed.
+  for (size_t i = 1; i < f->graph.inputs.size(); ++i)
+    if (input_name(f->graph.inputs[i]) == input_name(f->graph.inputs[i - 1]))
+      raise_error(ErrorKind::value, "two different inputs are named '" + input_name(f->graph.inputs[i]) +
+                                        "'; give every sym_var a unique name");
+  if (options.containsElementNamed("optimize")) f->opts.optimize = Rcpp::as<bool>(options["optimize"]);
+  if (options.containsElementNamed("fuse")) f->opts.fuse = Rcpp::as<bool>(options["fuse"]);
+  if (options.containsElementNamed("seed") && !Rf_isNull(options["seed"]))
+    f->opts.seed = static_cast<uint64_t>(Rcpp::as<double>(options["seed"]));
+  if (options.containsElementNamed("device")) {
+    std::string d = Rcpp::as<std::string>(options["device"]);
+    if (d != "cpu") raise_error(ErrorKind::unsupported, "device '" + d + "' is not available in this build; use \"cpu\"");
+  }
+  Rcpp::XPtr<Function> p(f.release(), true);
+  p.attr("class") = "symnet_function_ptr";
+  return p;
+  SN_R_END
+  return R_NilValue;
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_function_inputs(SEXP fp) {
+  SN_R_BEGIN
+  Function& f = function_from_r(fp);
+  Rcpp::CharacterVector names, dtypes;
+  Rcpp::List shapes;
+  for (const Value& v : f.graph.inputs) {
+    names.push_back(input_name(v));
+    dtypes.push_back(dtype_name(v.dtype()));
+    shapes.push_back(shape_to_r(v.shape()));
+  }
+  return Rcpp::List::create(Rcpp::Named("name") = names, Rcpp::Named("dtype") = dtypes,
+                            Rcpp::Named("shape") = shapes);
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_function_run(SEXP fp, Rcpp::List feeds) {
+  SN_R_BEGIN
+  Function& f = function_from_r(fp);
+  Rcpp::CharacterVector feed_names = feeds.size() ? Rcpp::CharacterVector(feeds.names()) : Rcpp::CharacterVector();
+  std::vector<int> used(feeds.size(), 0);
+  std::vector<Tensor> tensors;
+  std::vector<TensorType> types;
+  for (const Value& in : f.graph.inputs) {
+    std::string name = input_name(in);
+    R_xlen_t idx = -1;
+    for (R_xlen_t j = 0; j < feed_names.size(); ++j)
+      if (Rcpp::as<std::string>(feed_names[j]) == name) idx = j;
+    if (idx < 0) raise_error(ErrorKind::feed, "missing input '" + name + "' (expected " + type_str(in.type()) + ")");
+    used[idx] = 1;
+    SEXP x = feeds[idx];
+    Shape declared = in.shape();
+    Shape given = r_shape_of(x);
+    // A length-1 plain vector feeds a rank-0 input.
+    if (declared.empty() && Rf_getAttrib(x, R_DimSymbol) == R_NilValue && Rf_xlength(x) == 1) given = {};
+    bool ok = given.size() == declared.size();
+    for (size_t d = 0; ok && d < given.size(); ++d) ok = declared[d] < 0 || declared[d] == given[d];
+    if (!ok)
+      raise_error(ErrorKind::shape, "input '" + name + "' has shape " + shape_str(given) + " but was declared " +
+                                        shape_str(declared));
+    Tensor t(in.dtype(), given);
+    r_into_tensor(x, t, "input '" + name + "'");
+    types.push_back({t.dtype(), t.shape()});
+    tensors.push_back(std::move(t));
+  }
+  for (R_xlen_t j = 0; j < feeds.size(); ++j)
+    if (!used[j])
+      raise_error(ErrorKind::feed, "unexpected input '" + Rcpp::as<std::string>(feed_names[j]) +
+                                       "'; this function takes: " + [&] {
+                                         std::string s;
+                                         for (const Value& v : f.graph.inputs) s += (s.empty() ? "" : ", ") + input_name(v);
+                                         return s.empty() ? std::string("no inputs") : s;
+                                       }());
+  Executable& ex = f.executable_for(types);
+  std::vector<TensorView> views;
+  for (const Tensor& t : tensors) views.push_back(t.view());
+  RunContext ctx;
+  ctx.check_interrupt = check_interrupt;
+  ex.run(views, &ctx);
+  Rcpp::List res(f.n_user_outputs);
+  Rcpp::CharacterVector names(f.n_user_outputs);
+  for (size_t i = 0; i < f.n_user_outputs; ++i) {
+    res[i] = tensor_to_r(ex.output(i));
+    names[i] = f.graph.output_names[i];
+  }
+  res.attr("names") = names;
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_function_summary(SEXP fp) {
+  SN_R_BEGIN
+  Function& f = function_from_r(fp);
+  Executable* ex = f.last;
+  if (!ex) {
+    std::vector<TensorType> types;
+    bool known = true;
+    for (const Value& v : f.graph.inputs) {
+      types.push_back(v.type());
+      known = known && shape_known(v.shape());
+    }
+    if (known) ex = &f.executable_for(types);
+  }
+  auto num = [](double v) { return v; };
+  if (!ex) {
+    return Rcpp::List::create(Rcpp::Named("nodes_before") = NA_REAL, Rcpp::Named("nodes_after") = NA_REAL,
+                              Rcpp::Named("steps") = NA_REAL, Rcpp::Named("fused_groups") = NA_REAL,
+                              Rcpp::Named("fused_ops") = NA_REAL, Rcpp::Named("inplace_steps") = NA_REAL,
+                              Rcpp::Named("arena_bytes") = NA_REAL, Rcpp::Named("naive_bytes") = NA_REAL,
+                              Rcpp::Named("compile_ms") = NA_REAL, Rcpp::Named("passes") = R_NilValue,
+                              Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()),
+                              Rcpp::Named("input_shapes") = R_NilValue);
+  }
+  const CompileStats& s = ex->stats();
+  Rcpp::CharacterVector pn;
+  Rcpp::NumericVector pb, pa, pm;
+  for (const PassStats& p : s.passes) {
+    pn.push_back(p.name);
+    pb.push_back(p.nodes_before);
+    pa.push_back(p.nodes_after);
+    pm.push_back(p.ms);
+  }
+  Rcpp::List shapes;
+  for (const TensorType& t : ex->input_types()) shapes.push_back(shape_to_r(t.shape));
+  return Rcpp::List::create(
+      Rcpp::Named("nodes_before") = num(s.nodes_before), Rcpp::Named("nodes_after") = num(s.nodes_after),
+      Rcpp::Named("steps") = num(s.steps), Rcpp::Named("fused_groups") = num(s.fused_groups),
+      Rcpp::Named("fused_ops") = num(s.fused_ops), Rcpp::Named("inplace_steps") = num(s.inplace_steps),
+      Rcpp::Named("arena_bytes") = num(s.arena_bytes), Rcpp::Named("naive_bytes") = num(s.naive_bytes),
+      Rcpp::Named("compile_ms") = s.compile_ms,
+      Rcpp::Named("passes") = Rcpp::List::create(Rcpp::Named("name") = pn, Rcpp::Named("nodes_before") = pb,
+                                                 Rcpp::Named("nodes_after") = pa, Rcpp::Named("ms") = pm),
+      Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()), Rcpp::Named("input_shapes") = shapes);
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+std::string cpp_function_dot(SEXP fp) {
+  SN_R_BEGIN
+  Function& f = function_from_r(fp);
+  if (f.last) return graph_to_dot(f.last->graph());
+  return graph_to_dot(f.graph);
+  SN_R_END
+  return "";
+}

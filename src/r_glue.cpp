@@ -1,0 +1,296 @@
+#include "r_glue.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "engine/ir/graph.h"
+
+namespace symnet_r {
+
+using namespace symnet;
+
+void raise_engine_error(const Error& e) {
+  Rcpp::Environment ns = Rcpp::Environment::namespace_env("symnet");
+  Rcpp::Function raise = ns[".raise_engine_error"];
+  raise(error_kind_name(e.kind()), std::string(e.what()), e.op(), e.node());
+  Rcpp::stop(e.what());  // not reached: .raise_engine_error always signals
+}
+
+void raise_error(ErrorKind kind, const std::string& msg) { raise_engine_error(Error(kind, msg)); }
+
+Shape r_shape_of(SEXP x) {
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  Shape s;
+  if (dim == R_NilValue) {
+    s.push_back(Rf_xlength(x));
+  } else {
+    for (R_xlen_t i = 0; i < Rf_xlength(dim); ++i) s.push_back(INTEGER(dim)[i]);
+  }
+  return s;
+}
+
+namespace {
+
+// Column-major (R) -> row-major (engine) element order for `shape`, calling
+// f(row_major_index, col_major_index) for every element.
+template <typename F>
+void for_each_cm_rm(const Shape& shape, F&& f) {
+  const int64_t n = shape_numel(shape);
+  const size_t r = shape.size();
+  if (r <= 1) {
+    for (int64_t i = 0; i < n; ++i) f(i, i);
+    return;
+  }
+  if (n == 0) return;
+  std::vector<int64_t> cm_stride(r, 1);
+  for (size_t k = 1; k < r; ++k) cm_stride[k] = cm_stride[k - 1] * shape[k - 1];
+  std::vector<int64_t> idx(r, 0);
+  int64_t cm = 0;
+  for (int64_t rm = 0; rm < n; ++rm) {
+    f(rm, cm);
+    for (int64_t k = static_cast<int64_t>(r) - 1; k >= 0; --k) {
+      ++idx[k];
+      cm += cm_stride[k];
+      if (idx[k] < shape[k]) break;
+      cm -= cm_stride[k] * shape[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+template <typename T>
+void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what) {
+  auto check_na_int = [&](int v) {
+    if (v == NA_INTEGER) raise_error(ErrorKind::value, what + " contains NA, which " + "this dtype cannot hold");
+  };
+  switch (TYPEOF(x)) {
+    case REALSXP: {
+      const double* p = REAL(x);
+      if constexpr (std::is_floating_point_v<T>) {
+        for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) { out[rm] = static_cast<T>(p[cm]); });
+      } else {
+        bool bad = false;
+        for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
+          double v = p[cm];
+          if (std::isnan(v)) { bad = true; return; }
+          if constexpr (std::is_same_v<T, bool>) out[rm] = v != 0;
+          else out[rm] = static_cast<T>(v);
+        });
+        if (bad) raise_error(ErrorKind::value, what + " contains NA/NaN, which an integer or bool dtype cannot hold");
+      }
+      break;
+    }
+    case INTSXP:
+    case LGLSXP: {
+      const int* p = TYPEOF(x) == INTSXP ? INTEGER(x) : LOGICAL(x);
+      bool bad = false;
+      for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
+        int v = p[cm];
+        if (v == NA_INTEGER) {
+          if constexpr (std::is_floating_point_v<T>) { out[rm] = static_cast<T>(NAN); return; }
+          bad = true;
+          return;
+        }
+        if constexpr (std::is_same_v<T, bool>) out[rm] = v != 0;
+        else out[rm] = static_cast<T>(v);
+      });
+      (void)check_na_int;
+      if (bad) raise_error(ErrorKind::value, what + " contains NA, which an integer or bool dtype cannot hold");
+      break;
+    }
+    default:
+      raise_error(ErrorKind::dtype, what + " must be a numeric, integer or logical array, not " +
+                                        std::string(Rf_type2char(TYPEOF(x))));
+  }
+}
+
+}  // namespace
+
+void r_into_tensor(SEXP x, Tensor& out, const std::string& what) {
+  dispatch_dtype(out.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    fill_from_r<T>(x, out.ptr<T>(), out.shape(), what);
+  });
+}
+
+Tensor r_to_tensor(SEXP x, DType dtype, bool scalar_if_length1, const std::string& what) {
+  if (TYPEOF(x) != REALSXP && TYPEOF(x) != INTSXP && TYPEOF(x) != LGLSXP)
+    raise_error(ErrorKind::dtype, what + " must be a numeric, integer or logical array, not " +
+                                      std::string(Rf_type2char(TYPEOF(x))));
+  Shape s = r_shape_of(x);
+  if (scalar_if_length1 && Rf_getAttrib(x, R_DimSymbol) == R_NilValue && Rf_xlength(x) == 1) s = {};
+  if (!has_cpu_kernels(dtype)) raise_error(ErrorKind::dtype, std::string("cannot convert R values to ") + dtype_name(dtype));
+  Tensor t(dtype, s);
+  r_into_tensor(x, t, what);
+  return t;
+}
+
+SEXP tensor_to_r(const TensorView& v) {
+  const int64_t n = v.numel();
+  SEXP out;
+  switch (v.dtype) {
+    case DType::f32:
+    case DType::f64:
+    case DType::i64: {
+      out = PROTECT(Rf_allocVector(REALSXP, n));
+      double* o = REAL(out);
+      dispatch_dtype(v.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const T* p = v.ptr<T>();
+        for_each_cm_rm(v.shape, [&](int64_t rm, int64_t cm) { o[cm] = static_cast<double>(p[rm]); });
+      });
+      break;
+    }
+    case DType::i32:
+    case DType::u8: {
+      out = PROTECT(Rf_allocVector(INTSXP, n));
+      int* o = INTEGER(out);
+      dispatch_dtype(v.dtype, [&](auto tag) {
+        using T = decltype(tag);
+        const T* p = v.ptr<T>();
+        for_each_cm_rm(v.shape, [&](int64_t rm, int64_t cm) { o[cm] = static_cast<int>(p[rm]); });
+      });
+      break;
+    }
+    case DType::boolean: {
+      out = PROTECT(Rf_allocVector(LGLSXP, n));
+      int* o = LOGICAL(out);
+      const bool* p = v.ptr<bool>();
+      for_each_cm_rm(v.shape, [&](int64_t rm, int64_t cm) { o[cm] = p[rm] ? 1 : 0; });
+      break;
+    }
+    default:
+      raise_error(ErrorKind::dtype, std::string("cannot return ") + dtype_name(v.dtype) + " values to R");
+  }
+  if (v.shape.size() >= 2) {
+    SEXP dim = PROTECT(Rf_allocVector(INTSXP, v.shape.size()));
+    for (size_t i = 0; i < v.shape.size(); ++i) INTEGER(dim)[i] = static_cast<int>(v.shape[i]);
+    Rf_setAttrib(out, R_DimSymbol, dim);
+    UNPROTECT(1);
+  }
+  UNPROTECT(1);
+  return out;
+}
+
+Shape shape_from_r(SEXP shape) {
+  Shape s;
+  if (shape == R_NilValue) return s;
+  Rcpp::NumericVector v(shape);
+  for (double d : v) {
+    if (Rcpp::NumericVector::is_na(d) || d == -1) {
+      s.push_back(kUnknownDim);
+    } else {
+      if (d < 0 || std::floor(d) != d) raise_error(ErrorKind::shape, "shape entries must be non-negative whole numbers or NA");
+      s.push_back(static_cast<int64_t>(d));
+    }
+  }
+  return s;
+}
+
+Rcpp::NumericVector shape_to_r(const Shape& s) {
+  Rcpp::NumericVector v(s.size());
+  for (size_t i = 0; i < s.size(); ++i) v[i] = s[i] < 0 ? NA_REAL : static_cast<double>(s[i]);
+  return v;
+}
+
+AttrMap attrs_from_r(Rcpp::List attrs) {
+  AttrMap m;
+  if (attrs.size() == 0) return m;
+  Rcpp::CharacterVector names = attrs.names();
+  for (R_xlen_t i = 0; i < attrs.size(); ++i) {
+    std::string key = Rcpp::as<std::string>(names[i]);
+    SEXP a = attrs[i];
+    if (a == R_NilValue) continue;
+    bool as_is = Rf_inherits(a, "AsIs");
+    R_xlen_t n = Rf_xlength(a);
+    switch (TYPEOF(a)) {
+      case INTSXP:
+      case LGLSXP: {
+        const int* p = TYPEOF(a) == INTSXP ? INTEGER(a) : LOGICAL(a);
+        std::vector<int64_t> v;
+        for (R_xlen_t j = 0; j < n; ++j) {
+          if (p[j] == NA_INTEGER) raise_error(ErrorKind::attr, "attribute '" + key + "' contains NA");
+          v.push_back(p[j]);
+        }
+        if (n == 1 && !as_is) m.set(key, v[0]); else m.set(key, v);
+        break;
+      }
+      case REALSXP: {
+        std::vector<double> v(REAL(a), REAL(a) + n);
+        if (n == 1 && !as_is) m.set(key, v[0]); else m.set(key, v);
+        break;
+      }
+      case STRSXP: {
+        std::vector<std::string> v;
+        for (R_xlen_t j = 0; j < n; ++j) v.push_back(CHAR(STRING_ELT(a, j)));
+        if (n == 1 && !as_is) m.set(key, v[0]); else m.set(key, v);
+        break;
+      }
+      default:
+        raise_error(ErrorKind::attr, "attribute '" + key + "' has unsupported R type " + Rf_type2char(TYPEOF(a)));
+    }
+  }
+  return m;
+}
+
+Rcpp::List attrs_to_r(const AttrMap& attrs) {
+  Rcpp::List out;
+  for (const auto& [k, a] : attrs.items()) out[k] = attr_value_str(a);
+  return out;
+}
+
+namespace {
+struct ValueBox { Value v; };
+struct VariableBox { VariablePtr v; };
+}  // namespace
+
+SEXP wrap_value(const Value& v) {
+  Rcpp::XPtr<ValueBox> p(new ValueBox{v}, true);
+  p.attr("class") = "symnet_value_ptr";
+  return p;
+}
+
+const Value& value_from_r(SEXP p) {
+  if (TYPEOF(p) != EXTPTRSXP || !Rf_inherits(p, "symnet_value_ptr"))
+    raise_error(ErrorKind::value, "expected a symnet symbol");
+  auto* box = static_cast<ValueBox*>(R_ExternalPtrAddr(p));
+  if (!box) raise_error(ErrorKind::value, "this symbol was created in another R session (symbols do not survive saveRDS); rebuild it");
+  return box->v;
+}
+
+std::vector<Value> values_from_r(Rcpp::List l) {
+  std::vector<Value> out;
+  for (R_xlen_t i = 0; i < l.size(); ++i) out.push_back(value_from_r(l[i]));
+  return out;
+}
+
+SEXP wrap_variable(const VariablePtr& v) {
+  Rcpp::XPtr<VariableBox> p(new VariableBox{v}, true);
+  p.attr("class") = "symnet_variable_ptr";
+  return p;
+}
+
+VariablePtr variable_from_r(SEXP p) {
+  if (TYPEOF(p) != EXTPTRSXP || !Rf_inherits(p, "symnet_variable_ptr"))
+    raise_error(ErrorKind::value, "expected a symnet shared variable");
+  auto* box = static_cast<VariableBox*>(R_ExternalPtrAddr(p));
+  if (!box) raise_error(ErrorKind::value, "this shared variable was created in another R session; recreate it");
+  return box->v;
+}
+
+namespace {
+void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
+}  // namespace
+
+void check_interrupt() {
+  static auto last = std::chrono::steady_clock::now();
+  auto now = std::chrono::steady_clock::now();
+  if (now - last < std::chrono::milliseconds(100)) return;
+  last = now;
+  // R_ToplevelExec returns FALSE when the interrupt longjmp happened inside it.
+  if (!R_ToplevelExec(check_interrupt_fn, nullptr))
+    throw Error(ErrorKind::interrupt, "interrupted by the user");
+}
+
+}  // namespace symnet_r

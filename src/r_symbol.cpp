@@ -1,0 +1,160 @@
+// Rcpp exports for building symbols, gradients and shared variables.
+#include "r_glue.h"
+
+#include "engine/ir/dot.h"
+#include "engine/ir/json.h"
+#include "engine/kernels/cpu/parallel.h"
+#include "engine/ops/builder.h"
+#include "engine/ops/registry.h"
+#include "engine/passes/passes.h"
+
+using namespace symnet;
+using namespace symnet_r;
+
+// [[Rcpp::export]]
+SEXP cpp_sym_input(std::string name, std::string dtype, SEXP shape) {
+  SN_R_BEGIN
+  return wrap_value(op::input(name, dtype_from_name(dtype), shape_from_r(shape)));
+  SN_R_END
+  return R_NilValue;
+}
+
+// [[Rcpp::export]]
+SEXP cpp_sym_const(SEXP value, std::string dtype, std::string name) {
+  SN_R_BEGIN
+  Tensor t = r_to_tensor(value, dtype_from_name(dtype), true, "constant value");
+  return wrap_value(op::constant(t, name));
+  SN_R_END
+  return R_NilValue;
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_sym_apply(std::string op_name, Rcpp::List inputs, Rcpp::List attrs, std::string name) {
+  SN_R_BEGIN
+  std::vector<Value> outs = make_node(op_name, values_from_r(inputs), attrs_from_r(attrs), name);
+  Rcpp::List res(outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) res[i] = wrap_value(outs[i]);
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_sym_info(SEXP p) {
+  SN_R_BEGIN
+  const Value& v = value_from_r(p);
+  const Node& n = *v.node;
+  return Rcpp::List::create(
+      Rcpp::Named("op") = n.op_name(), Rcpp::Named("name") = n.name,
+      Rcpp::Named("dtype") = std::string(dtype_name(v.dtype())), Rcpp::Named("shape") = shape_to_r(v.shape()),
+      Rcpp::Named("index") = v.index, Rcpp::Named("id") = static_cast<double>(n.id),
+      Rcpp::Named("n_inputs") = static_cast<int>(n.inputs.size()),
+      Rcpp::Named("n_outputs") = static_cast<int>(n.outputs.size()), Rcpp::Named("attrs") = attrs_to_r(n.attrs));
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_sym_inputs(SEXP p) {
+  SN_R_BEGIN
+  const Value& v = value_from_r(p);
+  Rcpp::List res(v.node->inputs.size());
+  for (size_t i = 0; i < v.node->inputs.size(); ++i) res[i] = wrap_value(v.node->inputs[i]);
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_sym_grad(SEXP y, Rcpp::List wrt) {
+  SN_R_BEGIN
+  std::vector<Value> g = gradients(value_from_r(y), values_from_r(wrt));
+  Rcpp::List res(g.size());
+  for (size_t i = 0; i < g.size(); ++i) res[i] = wrap_value(g[i]);
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+SEXP cpp_shared_new(std::string name, SEXP value, std::string dtype) {
+  SN_R_BEGIN
+  Tensor t = r_to_tensor(value, dtype_from_name(dtype), true, "value of shared variable '" + name + "'");
+  return wrap_variable(Variable::create(name, t));
+  SN_R_END
+  return R_NilValue;
+}
+
+// [[Rcpp::export]]
+SEXP cpp_shared_get(SEXP vp) {
+  SN_R_BEGIN
+  return tensor_to_r(variable_from_r(vp)->value.view());
+  SN_R_END
+  return R_NilValue;
+}
+
+// [[Rcpp::export]]
+void cpp_shared_set(SEXP vp, SEXP value) {
+  SN_R_BEGIN
+  VariablePtr v = variable_from_r(vp);
+  Shape want = v->value.shape();
+  Shape got = r_shape_of(value);
+  bool scalar_ok = want.empty() && shape_numel(got) == 1;
+  if (!scalar_ok && got != want)
+    raise_error(ErrorKind::shape, "shared variable '" + v->name + "' has shape " + shape_str(want) +
+                                      "; the new value has shape " + shape_str(got));
+  // Convert into a fresh tensor so a failed conversion leaves the old value intact.
+  Tensor t(v->value.dtype(), want);
+  r_into_tensor(value, t, "new value of '" + v->name + "'");
+  v->value.swap_storage(t);
+  SN_R_END
+}
+
+// [[Rcpp::export]]
+SEXP cpp_shared_symbol(SEXP vp) {
+  SN_R_BEGIN
+  return wrap_value(op::variable(variable_from_r(vp)));
+  SN_R_END
+  return R_NilValue;
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_shared_info(SEXP vp) {
+  SN_R_BEGIN
+  VariablePtr v = variable_from_r(vp);
+  return Rcpp::List::create(Rcpp::Named("name") = v->name,
+                            Rcpp::Named("dtype") = std::string(dtype_name(v->value.dtype())),
+                            Rcpp::Named("shape") = shape_to_r(v->value.shape()));
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+std::string cpp_sym_dot(Rcpp::List outputs, bool optimized) {
+  SN_R_BEGIN
+  Graph g = Graph::from_outputs(values_from_r(outputs));
+  if (optimized) g = optimize(strip_identities(g));
+  return graph_to_dot(g);
+  SN_R_END
+  return "";
+}
+
+// [[Rcpp::export]]
+std::string cpp_graph_json(Rcpp::List outputs, std::vector<std::string> output_names) {
+  SN_R_BEGIN
+  return graph_to_json(Graph::from_outputs(values_from_r(outputs), output_names));
+  SN_R_END
+  return "";
+}
+
+// [[Rcpp::export]]
+Rcpp::CharacterVector cpp_op_names() {
+  std::vector<std::string> n = registry().names();
+  return Rcpp::wrap(n);
+}
+
+// [[Rcpp::export]]
+int cpp_threads_get() { return engine_num_threads(); }
+
+// [[Rcpp::export]]
+void cpp_threads_set(int n) { set_engine_num_threads(n); }

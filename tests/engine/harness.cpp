@@ -1,0 +1,176 @@
+#include "harness.h"
+
+#include <cmath>
+#include <random>
+#include <cstring>
+#include <sstream>
+
+#include "engine/passes/passes.h"
+
+namespace symnet::test {
+
+Tensor make_tensor(DType t, Shape s, std::vector<double> values) {
+  return Tensor::from_doubles(t, std::move(s), values);
+}
+
+Tensor random_tensor(DType t, Shape s, uint64_t seed, double lo, double hi) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(lo, hi);
+  Tensor out(t, std::move(s));
+  for (int64_t i = 0; i < out.numel(); ++i) {
+    double v = u(rng);
+    if (is_integer(t)) v = std::floor(v);
+    out.set_from_double(i, v);
+  }
+  return out;
+}
+
+Tensor to_tensor(const TensorView& v) {
+  Tensor t(v.dtype, v.shape);
+  if (t.bytes()) std::memcpy(t.data(), v.data, t.bytes());
+  return t;
+}
+
+std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize) {
+  std::vector<TensorType> types;
+  std::vector<TensorView> views;
+  for (const Tensor& f : feeds) {
+    types.push_back({f.dtype(), f.shape()});
+    views.push_back(f.view());
+  }
+  CompileOptions opts;
+  opts.optimize = optimize;
+  auto ex = Executable::compile(g, types, opts);
+  ex->run(views);
+  std::vector<Tensor> out;
+  for (size_t i = 0; i < ex->num_outputs(); ++i) out.push_back(to_tensor(ex->output(i)));
+  return out;
+}
+
+namespace {
+Graph op_graph(const std::string& op_name, const std::vector<Tensor>& inputs, const AttrMap& attrs) {
+  std::vector<Value> ins;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    ins.push_back(op::input("x" + std::to_string(i), inputs[i].dtype(), inputs[i].shape()));
+  std::vector<Value> outs = make_node(op_name, ins, attrs);
+  Graph g = Graph::from_outputs(outs);
+  g.inputs = ins;  // keep feed order = argument order
+  return g;
+}
+}  // namespace
+
+std::vector<Tensor> run_op(const std::string& op_name, const std::vector<Tensor>& inputs, const AttrMap& attrs) {
+  return run_graph(op_graph(op_name, inputs, attrs), inputs, false);
+}
+
+void check_close(const Tensor& got, const Tensor& want, double tol) {
+  INFO("got " << dtype_name(got.dtype()) << shape_str(got.shape()) << ", want " << dtype_name(want.dtype())
+              << shape_str(want.shape()));
+  REQUIRE(got.dtype() == want.dtype());
+  REQUIRE(got.shape() == want.shape());
+  for (int64_t i = 0; i < got.numel(); ++i) {
+    double a = got.get_as_double(i), b = want.get_as_double(i);
+    if (std::isnan(b)) {
+      INFO("element " << i);
+      REQUIRE(std::isnan(a));
+      continue;
+    }
+    if (std::isinf(b)) {
+      INFO("element " << i);
+      REQUIRE(a == b);
+      continue;
+    }
+    if (std::abs(a - b) > tol * (1 + std::abs(b))) {
+      FAIL("element " << i << ": got " << a << ", want " << b << " (tol " << tol << ")");
+    }
+  }
+}
+
+std::string case_name(const OpCase& c) {
+  std::ostringstream o;
+  o << c.op;
+  if (!c.label.empty()) o << " [" << c.label << "]";
+  o << " (";
+  for (size_t i = 0; i < c.inputs.size(); ++i)
+    o << (i ? ", " : "") << dtype_name(c.inputs[i].dtype()) << shape_str(c.inputs[i].shape());
+  o << ")";
+  return o.str();
+}
+
+void check_gradients(const OpCase& c) {
+  // Float inputs in float64, so the check measures the rules, not rounding.
+  std::vector<Tensor> x;
+  std::vector<int> wrt = c.grad_inputs;
+  for (size_t i = 0; i < c.inputs.size(); ++i) {
+    const Tensor& t = c.inputs[i];
+    if (is_float(t.dtype())) {
+      Tensor d(DType::f64, t.shape());
+      convert_elements(t.data(), t.dtype(), d.data(), DType::f64, t.numel());
+      x.push_back(d);
+      if (c.grad_inputs.empty()) wrt.push_back(static_cast<int>(i));
+    } else {
+      x.push_back(t);
+    }
+  }
+  if (wrt.empty()) return;
+  std::vector<Value> ins;
+  for (size_t i = 0; i < x.size(); ++i) ins.push_back(op::input("x" + std::to_string(i), x[i].dtype(), x[i].shape()));
+  std::vector<Value> outs = make_node(c.op, ins, c.attrs);
+  // y = sum_k sum(w_k * out_k) with fixed random weights, over float outputs.
+  Value y;
+  for (size_t k = 0; k < outs.size(); ++k) {
+    if (!is_float(outs[k].dtype())) continue;
+    Tensor w = random_tensor(outs[k].dtype(), outs[k].shape(), 1000 + k, 0.5, 1.5);
+    Value term = op::reduce_sum(op::mul(outs[k], op::constant(w)));
+    y = y.defined() ? op::add(y, term) : term;
+  }
+  if (!y.defined()) return;
+  std::vector<Value> wrt_vals;
+  for (int i : wrt) wrt_vals.push_back(ins[i]);
+  std::vector<Value> grads = gradients(y, wrt_vals);
+  Graph g = Graph::from_outputs({y});
+  g.outputs.insert(g.outputs.end(), grads.begin(), grads.end());
+  g.inputs = ins;
+  std::vector<Tensor> res = run_graph(g, x, false);
+  Graph gy = Graph::from_outputs({y});
+  gy.inputs = ins;
+  const double h = 1e-6;
+  for (size_t j = 0; j < wrt.size(); ++j) {
+    Tensor& xi = x[wrt[j]];
+    const Tensor& analytic = res[1 + j];
+    REQUIRE(analytic.shape() == xi.shape());
+    for (int64_t e = 0; e < xi.numel(); ++e) {
+      double orig = xi.get_as_double(e);
+      xi.set_from_double(e, orig + h);
+      double fp = run_graph(gy, x, false)[0].get_as_double(0);
+      xi.set_from_double(e, orig - h);
+      double fm = run_graph(gy, x, false)[0].get_as_double(0);
+      xi.set_from_double(e, orig);
+      double fd = (fp - fm) / (2 * h);
+      double an = analytic.get_as_double(e);
+      if (std::abs(fd - an) > c.grad_tol * 10 * (1 + std::abs(fd)) + 1e-6) {
+        FAIL(case_name(c) << ": d/d input " << wrt[j] + 1 << " element " << e << ": autodiff " << an
+                          << ", finite difference " << fd);
+      }
+    }
+  }
+}
+
+const std::vector<OpCase>& all_cases() {
+  static const std::vector<OpCase> cases = [] {
+    std::vector<OpCase> c;
+    add_internal_cases(c);
+    add_elementwise_cases(c);
+    add_reduce_cases(c);
+    add_linalg_cases(c);
+    add_nn_cases(c);
+    add_shape_cases(c);
+    add_index_cases(c);
+    add_random_cases(c);
+    add_fused_cases(c);
+    return c;
+  }();
+  return cases;
+}
+
+}  // namespace symnet::test

@@ -1,0 +1,53 @@
+// Shared test helpers and the registry-wide op case table.
+#pragma once
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/exec/executable.h"
+#include "engine/ops/builder.h"
+#include "engine/ops/registry.h"
+
+namespace symnet::test {
+
+struct OpCase {
+  std::string op;
+  AttrMap attrs;
+  std::vector<Tensor> inputs;
+  std::string label;
+  std::function<std::vector<Tensor>(const std::vector<Tensor>& inputs)> reference;
+  std::function<void(const std::vector<Tensor>& outputs)> check;
+  bool grad = true;
+  std::vector<int> grad_inputs;  // default: every float input
+  double tol = 1e-5;
+  double grad_tol = 1e-6;
+};
+
+Tensor make_tensor(DType t, Shape s, std::vector<double> values);
+Tensor random_tensor(DType t, Shape s, uint64_t seed, double lo = -1, double hi = 1);
+// Runs one op through compile + run on the CPU (no optimization passes).
+std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {});
+// Runs a graph whose inputs are fed in order; optimize toggles the pass pipeline.
+std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize = true);
+// Copies an executable output into an owning tensor.
+Tensor to_tensor(const TensorView& v);
+void check_close(const Tensor& got, const Tensor& want, double tol);
+// Central finite differences in float64 against autodiff of sum(w * op(inputs)).
+void check_gradients(const OpCase& c);
+std::string case_name(const OpCase& c);
+
+// Every family contributes its cases here (tests/engine/cases_<family>.cpp).
+void add_elementwise_cases(std::vector<OpCase>& cases);
+void add_reduce_cases(std::vector<OpCase>& cases);
+void add_linalg_cases(std::vector<OpCase>& cases);
+void add_nn_cases(std::vector<OpCase>& cases);
+void add_shape_cases(std::vector<OpCase>& cases);
+void add_index_cases(std::vector<OpCase>& cases);
+void add_random_cases(std::vector<OpCase>& cases);
+void add_fused_cases(std::vector<OpCase>& cases);
+void add_internal_cases(std::vector<OpCase>& cases);
+const std::vector<OpCase>& all_cases();
+
+}  // namespace symnet::test

@@ -1,0 +1,89 @@
+#include "harness.h"
+
+#include "engine/passes/passes.h"
+
+using namespace symnet;
+using namespace symnet::test;
+
+TEST_CASE("compile specializes unknown dimensions and caches nothing across shapes", "[exec]") {
+  Value x = op::input("x", DType::f32, {-1, 3});
+  Value y = op::mul(op::exp(x), op::scalar(2.0, DType::f32));
+  Graph g = Graph::from_outputs({y});
+  for (int64_t n : {1, 4}) {
+    Tensor xt = random_tensor(DType::f32, {n, 3}, n);
+    auto out = run_graph(g, {xt});
+    REQUIRE(out[0].shape() == Shape{n, 3});
+    for (int64_t i = 0; i < xt.numel(); ++i)
+      CHECK(out[0].get_as_double(i) == Approx(2 * std::exp(xt.get_as_double(i))).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("feeds of the wrong shape or dtype are rejected with feed errors", "[exec]") {
+  Value x = op::input("x", DType::f32, {2, 3});
+  Graph g = Graph::from_outputs({op::neg(x)});
+  REQUIRE_THROWS_AS(run_graph(g, {Tensor(DType::f32, {3, 2})}), Error);
+  REQUIRE_THROWS_AS(run_graph(g, {Tensor(DType::f64, {2, 3})}), Error);
+  auto ex = Executable::compile(g, {{DType::f32, {2, 3}}});
+  Tensor bad(DType::f32, {2, 2});
+  try {
+    ex->run({bad.view()});
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::feed);
+  }
+}
+
+TEST_CASE("a dimension still unknown at compile time is a shape error", "[exec]") {
+  Value x = op::input("x", DType::f32, {-1});
+  Graph g = Graph::from_outputs({op::neg(x)});
+  try {
+    Executable::compile(g, {{DType::f32, {-1}}});
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::shape);
+  }
+}
+
+TEST_CASE("updates write variables simultaneously without copies of kernel outputs", "[exec]") {
+  auto a = Variable::create("a", make_tensor(DType::f64, {2}, {1, 2}));
+  auto b = Variable::create("b", make_tensor(DType::f64, {2}, {10, 20}));
+  Value va = op::variable(a), vb = op::variable(b);
+  // a <- a + b ; b <- a (old a): simultaneous semantics.
+  Graph g;
+  g.outputs = {op::add(va, vb), op::add(va, vb), va};
+  g.output_names = {"sum", "a_new", "b_new"};
+  CompileOptions opts;
+  opts.update_vars = {a, b};
+  auto ex = Executable::compile(g, {}, opts);
+  ex->run({});
+  CHECK(a->value.get_as_double(0) == 11);
+  CHECK(a->value.get_as_double(1) == 22);
+  CHECK(b->value.get_as_double(0) == 1);
+  CHECK(b->value.get_as_double(1) == 2);
+  CHECK(ex->output(0).ptr<double>()[0] == 11);
+  ex->run({});
+  CHECK(a->value.get_as_double(0) == 12);
+  CHECK(b->value.get_as_double(0) == 11);
+}
+
+TEST_CASE("the arena of an MLP training graph is well below the naive sum", "[exec][plan]") {
+  const int64_t n = 64, d = 32, h = 64, k = 10;
+  auto w1 = Variable::create("w1", random_tensor(DType::f32, {d, h}, 1, -0.1, 0.1));
+  auto w2 = Variable::create("w2", random_tensor(DType::f32, {h, k}, 2, -0.1, 0.1));
+  Value x = op::input("x", DType::f32, {-1, d});
+  Value t = op::input("t", DType::f32, {-1, k});
+  Value hid = op::tanh(op::matmul(x, op::variable(w1)));
+  Value logits = op::matmul(hid, op::variable(w2));
+  Value diff = op::sub(op::log_softmax(logits), t);
+  Value loss = op::reduce_mean(op::mul(diff, diff));
+  std::vector<Value> grads = gradients(loss, {op::variable(w1), op::variable(w2)});
+  Graph g = Graph::from_outputs({loss, grads[0], grads[1]});
+  auto ex = Executable::compile(g, {{DType::f32, {n, d}}, {DType::f32, {n, k}}});
+  INFO("arena " << ex->stats().arena_bytes << " naive " << ex->stats().naive_bytes);
+  CHECK(ex->stats().arena_bytes < 0.6 * ex->stats().naive_bytes);
+  Tensor xt = random_tensor(DType::f32, {n, d}, 3), tt = random_tensor(DType::f32, {n, k}, 4);
+  ex->run({xt.view(), tt.view()});
+  auto unopt = run_graph(g, {xt, tt}, false);
+  check_close(to_tensor(ex->output(0)), unopt[0], 1e-5);
+  check_close(to_tensor(ex->output(1)), unopt[1], 1e-4);
+}
