@@ -50,6 +50,12 @@ Function& function_from_r(SEXP p) {
   return *f;
 }
 
+}  // namespace
+
+Tensor gather_rows(const Tensor& t, const Rcpp::IntegerVector& rows);  // r_tensor.cpp
+
+namespace {
+
 std::string input_name(const Value& v) { return v.node->attrs.get_string("name"); }
 
 }  // namespace
@@ -80,6 +86,8 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
       raise_error(ErrorKind::value, "two different inputs are named '" + input_name(f->graph.inputs[i]) +
                                         "'; give every sym_var a unique name");
   if (options.containsElementNamed("optimize")) f->opts.optimize = Rcpp::as<bool>(options["optimize"]);
+  if (options.containsElementNamed("training") && Rcpp::as<bool>(options["training"]))
+    f->graph = set_training_mode(f->graph, true);
   if (options.containsElementNamed("fuse")) f->opts.fuse = Rcpp::as<bool>(options["fuse"]);
   if (options.containsElementNamed("seed") && !Rf_isNull(options["seed"]))
     f->opts.seed = static_cast<uint64_t>(Rcpp::as<double>(options["seed"]));
@@ -112,7 +120,7 @@ Rcpp::List cpp_function_inputs(SEXP fp) {
 }
 
 // [[Rcpp::export]]
-Rcpp::List cpp_function_run(SEXP fp, Rcpp::List feeds) {
+Rcpp::List cpp_function_run(SEXP fp, Rcpp::List feeds, SEXP rows = R_NilValue) {
   SN_R_BEGIN
   Function& f = function_from_r(fp);
   Rcpp::CharacterVector feed_names = feeds.size() ? Rcpp::CharacterVector(feeds.names()) : Rcpp::CharacterVector();
@@ -128,6 +136,23 @@ Rcpp::List cpp_function_run(SEXP fp, Rcpp::List feeds) {
     used[idx] = 1;
     SEXP x = feeds[idx];
     Shape declared = in.shape();
+    if (is_tensor_ptr(x)) {
+      // Engine-resident data: take the requested rows (or all), converting dtype if needed.
+      Tensor src = Rf_isNull(rows) ? tensor_from_r(x) : gather_rows(tensor_from_r(x), Rcpp::IntegerVector(rows));
+      bool ok = src.shape().size() == declared.size();
+      for (size_t d = 0; ok && d < declared.size(); ++d) ok = declared[d] < 0 || declared[d] == src.shape()[d];
+      if (!ok)
+        raise_error(ErrorKind::shape, "input '" + name + "' has shape " + shape_str(src.shape()) + " but was declared " +
+                                          shape_str(declared));
+      if (src.dtype() != in.dtype()) {
+        Tensor conv(in.dtype(), src.shape());
+        convert_elements(src.data(), src.dtype(), conv.data(), conv.dtype(), src.numel());
+        src = conv;
+      }
+      types.push_back({src.dtype(), src.shape()});
+      tensors.push_back(src);
+      continue;
+    }
     Shape given = r_shape_of(x);
     // A length-1 plain vector feeds a rank-0 input.
     if (declared.empty() && Rf_getAttrib(x, R_DimSymbol) == R_NilValue && Rf_xlength(x) == 1) given = {};

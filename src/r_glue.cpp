@@ -280,6 +280,25 @@ VariablePtr variable_from_r(SEXP p) {
 }
 
 namespace {
+struct TensorBox { Tensor t; };
+}  // namespace
+
+SEXP wrap_tensor(const Tensor& t) {
+  Rcpp::XPtr<TensorBox> p(new TensorBox{t}, true);
+  p.attr("class") = "symnet_tensor_ptr";
+  return p;
+}
+
+bool is_tensor_ptr(SEXP p) { return TYPEOF(p) == EXTPTRSXP && Rf_inherits(p, "symnet_tensor_ptr"); }
+
+Tensor& tensor_from_r(SEXP p) {
+  if (!is_tensor_ptr(p)) raise_error(ErrorKind::value, "expected a symnet tensor");
+  auto* box = static_cast<TensorBox*>(R_ExternalPtrAddr(p));
+  if (!box) raise_error(ErrorKind::value, "this tensor comes from another R session; convert the data again");
+  return box->t;
+}
+
+namespace {
 void check_interrupt_fn(void*) { R_CheckUserInterrupt(); }
 }  // namespace
 

@@ -45,6 +45,11 @@ std::vector<symnet::Value> values_from_r(Rcpp::List l);
 SEXP wrap_variable(const symnet::VariablePtr& v);
 symnet::VariablePtr variable_from_r(SEXP p);
 
+// Engine tensors held by R (datasets converted once, fed by rows without R copies).
+SEXP wrap_tensor(const symnet::Tensor& t);
+symnet::Tensor& tensor_from_r(SEXP p);
+bool is_tensor_ptr(SEXP p);
+
 // Polls R for a user interrupt at most every 100 ms; throws Error(interrupt).
 void check_interrupt();
 

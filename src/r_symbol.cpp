@@ -77,10 +77,12 @@ Rcpp::List cpp_sym_grad(SEXP y, Rcpp::List wrt) {
 }
 
 // [[Rcpp::export]]
-SEXP cpp_shared_new(std::string name, SEXP value, std::string dtype) {
+SEXP cpp_shared_new(std::string name, SEXP value, std::string dtype, bool trainable) {
   SN_R_BEGIN
   Tensor t = r_to_tensor(value, dtype_from_name(dtype), true, "value of shared variable '" + name + "'");
-  return wrap_variable(Variable::create(name, t));
+  VariablePtr v = Variable::create(name, t);
+  v->trainable = trainable;
+  return wrap_variable(v);
   SN_R_END
   return R_NilValue;
 }
@@ -124,7 +126,30 @@ Rcpp::List cpp_shared_info(SEXP vp) {
   VariablePtr v = variable_from_r(vp);
   return Rcpp::List::create(Rcpp::Named("name") = v->name,
                             Rcpp::Named("dtype") = std::string(dtype_name(v->value.dtype())),
-                            Rcpp::Named("shape") = shape_to_r(v->value.shape()));
+                            Rcpp::Named("shape") = shape_to_r(v->value.shape()),
+                            Rcpp::Named("trainable") = v->trainable, Rcpp::Named("id") = static_cast<double>(v->id));
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_variables(Rcpp::List outputs) {
+  SN_R_BEGIN
+  std::vector<VariablePtr> vars = graph_variables(Graph::from_outputs(values_from_r(outputs)));
+  Rcpp::List res(vars.size());
+  for (size_t i = 0; i < vars.size(); ++i) res[i] = wrap_variable(vars[i]);
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_inputs(Rcpp::List outputs) {
+  SN_R_BEGIN
+  Graph g = Graph::from_outputs(values_from_r(outputs));
+  Rcpp::List res(g.inputs.size());
+  for (size_t i = 0; i < g.inputs.size(); ++i) res[i] = wrap_value(g.inputs[i]);
+  return res;
   SN_R_END
   return Rcpp::List();
 }

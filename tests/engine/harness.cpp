@@ -168,6 +168,9 @@ const std::vector<OpCase>& all_cases() {
     add_index_cases(c);
     add_random_cases(c);
     add_fused_cases(c);
+    add_conv_cases(c);
+    add_pool_cases(c);
+    add_norm_cases(c);
     return c;
   }();
   return cases;

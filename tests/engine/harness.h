@@ -48,6 +48,9 @@ void add_index_cases(std::vector<OpCase>& cases);
 void add_random_cases(std::vector<OpCase>& cases);
 void add_fused_cases(std::vector<OpCase>& cases);
 void add_internal_cases(std::vector<OpCase>& cases);
+void add_conv_cases(std::vector<OpCase>& cases);
+void add_pool_cases(std::vector<OpCase>& cases);
+void add_norm_cases(std::vector<OpCase>& cases);
 const std::vector<OpCase>& all_cases();
 
 }  // namespace symnet::test

@@ -20,6 +20,7 @@ struct Variable {
   std::string name;
   Tensor value;
   uint64_t id;
+  bool trainable = true;  // parameters: true; running statistics, optimizer state: false
   static std::shared_ptr<Variable> create(std::string name, Tensor value);
 };
 using VariablePtr = std::shared_ptr<Variable>;

@@ -39,6 +39,9 @@ void register_all_ops(Registry& r) {
   register_index_ops(r);
   register_nn_ops(r);
   register_random_ops(r);
+  register_conv_ops(r);
+  register_pool_ops(r);
+  register_norm_ops(r);
 }
 
 const Registry& registry() {

@@ -105,6 +105,9 @@ void register_shape_ops(Registry& r);        // reshape, transpose, slice, conca
 void register_index_ops(Registry& r);        // gather, scatter, one_hot, ...
 void register_nn_ops(Registry& r);           // softmax, log_softmax, losses
 void register_random_ops(Registry& r);       // random uniform/normal/bernoulli
+void register_conv_ops(Registry& r);         // conv, conv_transpose
+void register_pool_ops(Registry& r);         // max/avg/global pooling, lrn
+void register_norm_ops(Registry& r);         // batch_norm, layer_norm, dropout
 void register_internal_ops(Registry& r);     // sum_to, broadcast_like, reshape_like, fill_like
 void register_fused_ops(Registry& r);        // fused_elementwise (made by the fusion pass)
 

@@ -27,6 +27,13 @@ Graph fuse_elementwise(const Graph& g);      // chains of same-shape elementwise
 // stop_gradient/identity removal and other inference-time cleanups.
 Graph strip_identities(const Graph& g);
 
+// Sets the `training` attribute (0/1) of every node that has one (dropout, batch_norm):
+// one graph serves training and inference, compiled in the mode each needs.
+Graph set_training_mode(const Graph& g, bool training);
+
+// Variables reachable from the graph's outputs, in topological order, each once.
+std::vector<VariablePtr> graph_variables(const Graph& g);
+
 struct PassStats {
   std::string name;
   size_t nodes_before = 0, nodes_after = 0;
