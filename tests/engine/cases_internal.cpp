@@ -1,3 +1,5 @@
+#include <cstring>
+
 #include "harness.h"
 
 namespace symnet::test {
