@@ -1,0 +1,57 @@
+// Row-major GEMM on the system BLAS (sgemm_/dgemm_) when it is an optimized one
+// (OpenBLAS, MKL, BLIS), else on Eigen (the reference BLAS is slower than Eigen).
+//
+// Threads: engine kernels run the BLAS library single-threaded (BlasSerialScope) and split
+// work over the engine's OpenMP threads themselves: two thread pools spinning on the same
+// cores cost more than they gain, and a GEMM called from inside an OpenMP region over a
+// batch must be serial anyway. The library's setting is restored afterwards, so R's own
+// matrix products keep their threads.
+#pragma once
+#include <cstdint>
+
+namespace symnet {
+
+// C[M,N] = alpha * op(A) * op(B) + beta * C, all row-major; op(A) is [M,K] (A stored
+// [K,M] when transA), op(B) is [K,N] (B stored [N,K] when transB). Runs on the calling
+// thread. beta == 0 never reads C (NaNs in C are overwritten).
+void sgemm_rowmajor(bool transA, bool transB, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void dgemm_rowmajor(bool transA, bool transB, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                    int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc);
+
+inline void gemm_rowmajor(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                          int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  sgemm_rowmajor(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+inline void gemm_rowmajor(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                          int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  dgemm_rowmajor(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Same product split over engine_num_threads() OpenMP threads (by rows of C, or by
+// columns when C is short and wide); serial when small or already inside a parallel region.
+template <typename T>
+void gemm_rowmajor_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+                            const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+
+// While alive, the BLAS library runs on one thread (its previous setting is restored on
+// destruction). Create it outside parallel regions, around code that calls the GEMMs
+// above from several OpenMP threads.
+class BlasSerialScope {
+ public:
+  BlasSerialScope();
+  ~BlasSerialScope();
+  BlasSerialScope(const BlasSerialScope&) = delete;
+  BlasSerialScope& operator=(const BlasSerialScope&) = delete;
+
+ private:
+  int prev_ = -1;
+};
+
+// "openblas", "mkl", "blis", "blas" (another optimized library) or "eigen".
+const char* gemm_backend_name();
+// Forces a backend ("blas" or "eigen"; "auto" restores detection). Returns false when
+// "blas" is asked for but no BLAS is linked. For benchmarks and tests.
+bool set_gemm_backend(const char* name);
+
+}  // namespace symnet
