@@ -1,0 +1,279 @@
+#include "engine/kernels/cpu/elementwise.h"
+
+#include <cstring>
+#include <limits>
+#include <map>
+#include <type_traits>
+
+#include "engine/kernels/cpu/elementwise_functors.h"
+#include "engine/kernels/cpu/elementwise_loops.h"
+
+namespace symnet {
+
+namespace {
+
+// Dtype sets a kernel is instantiated for; infer rejects the others, so reaching the
+// fallback is an engine bug. Dispatch happens outside the parallel loops, where a throw
+// would terminate the process.
+enum class Types { floats, numeric, boolean };
+
+template <class T, Types S>
+constexpr bool accepts() {
+  constexpr bool flt = std::is_floating_point_v<T>;
+  constexpr bool num = flt || std::is_same_v<T, int32_t> || std::is_same_v<T, int64_t>;
+  if constexpr (S == Types::floats) return flt;
+  else if constexpr (S == Types::numeric) return num;
+  else return std::is_same_v<T, bool>;
+}
+
+[[noreturn]] void bad_dtype(DType t) {
+  SN_THROW(ErrorKind::internal, "elementwise kernel reached with dtype " << dtype_name(t)
+                                    << ", which shape inference should have rejected");
+}
+
+double attr_or(const KernelContext& k, const char* name, double def) {
+  return k.node.attrs.get_float(name, def);
+}
+
+// ---- generic kernels -------------------------------------------------------------------
+
+template <Types S, class F>
+void run_unary(KernelContext& k, const F& f) {
+  dispatch_dtype(k.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (accepts<T, S>()) map_unary<T, T>(k.in[0], k.out[0], f);
+    else bad_dtype(k.in[0].dtype);
+  });
+}
+
+template <Types S, class F>
+void unary_kernel(KernelContext& k) {
+  run_unary<S>(k, F{});
+}
+
+template <Types S, class F>
+void predicate_kernel(KernelContext& k) {
+  dispatch_dtype(k.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (accepts<T, S>()) map_unary<T, bool>(k.in[0], k.out[0], F{});
+    else bad_dtype(k.in[0].dtype);
+  });
+}
+
+template <Types S, class F>
+void run_binary(KernelContext& k, const F& f) {
+  dispatch_dtype(k.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (accepts<T, S>()) map_binary<T, T, T>(k.in[0], k.in[1], k.out[0], f);
+    else bad_dtype(k.in[0].dtype);
+  });
+}
+
+template <Types S, class F>
+void binary_kernel(KernelContext& k) {
+  run_binary<S>(k, F{});
+}
+
+template <class F>
+void compare_kernel(KernelContext& k) {
+  dispatch_dtype(k.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    map_binary<T, T, bool>(k.in[0], k.in[1], k.out[0], F{});
+  });
+}
+
+// ---- kernels with attributes -------------------------------------------------------------
+
+void hard_sigmoid_kernel(KernelContext& k) {
+  fn::HardSigmoidF f;
+  f.alpha = attr_or(k, "alpha", f.alpha);
+  f.beta = attr_or(k, "beta", f.beta);
+  run_unary<Types::floats>(k, f);
+}
+
+void leaky_relu_kernel(KernelContext& k) {
+  fn::LeakyReluF f;
+  f.alpha = attr_or(k, "alpha", f.alpha);
+  run_unary<Types::floats>(k, f);
+}
+
+void elu_kernel(KernelContext& k) {
+  fn::EluF f;
+  f.alpha = attr_or(k, "alpha", f.alpha);
+  run_unary<Types::floats>(k, f);
+}
+
+void selu_kernel(KernelContext& k) {
+  fn::SeluF f;
+  f.alpha = attr_or(k, "alpha", f.alpha);
+  f.gamma = attr_or(k, "gamma", f.gamma);
+  run_unary<Types::floats>(k, f);
+}
+
+void celu_kernel(KernelContext& k) {
+  fn::CeluF f;
+  f.alpha = attr_or(k, "alpha", f.alpha);
+  run_unary<Types::floats>(k, f);
+}
+
+void gelu_kernel(KernelContext& k) {
+  if (k.node.attrs.get_string("approximate", "none") == "tanh")
+    run_unary<Types::floats>(k, fn::GeluTanhF{});
+  else
+    run_unary<Types::floats>(k, fn::GeluF{});
+}
+
+void clip_kernel(KernelContext& k) {
+  fn::ClipF f;
+  f.lo = attr_or(k, "min", f.lo);
+  f.hi = attr_or(k, "max", f.hi);
+  dispatch_dtype(k.in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (accepts<T, Types::numeric>()) {
+      fn::ClipF g = f;
+      if constexpr (std::is_integral_v<T>) {
+        // Keeps static_cast<T>(bound) within T's range.
+        const double lowest = static_cast<double>(std::numeric_limits<T>::lowest());
+        const double highest = static_cast<double>(std::numeric_limits<T>::max());
+        g.lo = std::min(std::max(g.lo, lowest), highest);
+        g.hi = std::min(std::max(g.hi, lowest), highest);
+      }
+      map_unary<T, T>(k.in[0], k.out[0], g);
+    } else {
+      bad_dtype(k.in[0].dtype);
+    }
+  });
+}
+
+void mod_kernel(KernelContext& k) {
+  if (k.node.attrs.get_int("fmod", 0) != 0)
+    run_binary<Types::numeric>(k, fn::FModF{});
+  else
+    run_binary<Types::numeric>(k, fn::FloorModF{});
+}
+
+void where_kernel(KernelContext& k) {
+  dispatch_dtype(k.in[1].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    map_ternary<bool, T, T, T>(k.in[0], k.in[1], k.in[2], k.out[0], fn::WhereF{});
+  });
+}
+
+// ---- byte-level kernels ------------------------------------------------------------------
+
+// Copies x into y, replicating a numel-1 x (fused chunks may hand one out).
+void copy_kernel(KernelContext& k) {
+  const TensorView& x = k.in[0];
+  const TensorView& y = k.out[0];
+  const int64_t n = y.numel();
+  if (n <= 0 || x.data == y.data) return;
+  const size_t es = dtype_size(y.dtype);
+  const char* xp = static_cast<const char*>(x.data);
+  char* yp = static_cast<char*>(y.data);
+  if (x.numel() == 1 && n > 1) {
+    parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) std::memcpy(yp + i * es, xp, es);
+    });
+    return;
+  }
+  parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    std::memcpy(yp + b * es, xp + b * es, static_cast<size_t>(e - b) * es);
+  });
+}
+
+void cast_kernel(KernelContext& k) {
+  const TensorView& x = k.in[0];
+  const TensorView& y = k.out[0];
+  const int64_t n = y.numel();
+  if (n <= 0) return;
+  const size_t xs = dtype_size(x.dtype), ys = dtype_size(y.dtype);
+  const char* xp = static_cast<const char*>(x.data);
+  char* yp = static_cast<char*>(y.data);
+  if (x.numel() == 1 && n > 1) {
+    convert_elements(xp, x.dtype, yp, y.dtype, 1);
+    parallel_for(n - 1, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) std::memcpy(yp + (i + 1) * ys, yp, ys);
+    });
+    return;
+  }
+  parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    convert_elements(xp + b * xs, x.dtype, yp + b * ys, y.dtype, e - b);
+  });
+}
+
+const std::map<std::string, KernelFn>& kernel_table() {
+  using namespace fn;
+  constexpr Types FL = Types::floats, NUM = Types::numeric, BOOL = Types::boolean;
+  static const std::map<std::string, KernelFn> table = {
+      {"neg", unary_kernel<NUM, NegF>},
+      {"abs", unary_kernel<NUM, AbsF>},
+      {"sign", unary_kernel<NUM, SignF>},
+      {"reciprocal", unary_kernel<FL, ReciprocalF>},
+      {"exp", unary_kernel<FL, ExpF>},
+      {"log", unary_kernel<FL, LogF>},
+      {"log1p", unary_kernel<FL, Log1pF>},
+      {"expm1", unary_kernel<FL, Expm1F>},
+      {"sqrt", unary_kernel<FL, SqrtF>},
+      {"rsqrt", unary_kernel<FL, RsqrtF>},
+      {"square", unary_kernel<NUM, SquareF>},
+      {"sin", unary_kernel<FL, SinF>},
+      {"cos", unary_kernel<FL, CosF>},
+      {"tan", unary_kernel<FL, TanF>},
+      {"asin", unary_kernel<FL, AsinF>},
+      {"acos", unary_kernel<FL, AcosF>},
+      {"atan", unary_kernel<FL, AtanF>},
+      {"sinh", unary_kernel<FL, SinhF>},
+      {"cosh", unary_kernel<FL, CoshF>},
+      {"tanh", unary_kernel<FL, TanhF>},
+      {"sigmoid", unary_kernel<FL, SigmoidF>},
+      {"hard_sigmoid", hard_sigmoid_kernel},
+      {"relu", unary_kernel<NUM, ReluF>},
+      {"leaky_relu", leaky_relu_kernel},
+      {"elu", elu_kernel},
+      {"selu", selu_kernel},
+      {"celu", celu_kernel},
+      {"softplus", unary_kernel<FL, SoftplusF>},
+      {"softsign", unary_kernel<FL, SoftsignF>},
+      {"gelu", gelu_kernel},
+      {"erf", unary_kernel<FL, ErfF>},
+      {"floor", unary_kernel<FL, FloorF>},
+      {"ceil", unary_kernel<FL, CeilF>},
+      {"round", unary_kernel<FL, RoundF>},
+      {"clip", clip_kernel},
+      {"isnan", predicate_kernel<FL, IsNanF>},
+      {"isinf", predicate_kernel<FL, IsInfF>},
+      {"logical_not", predicate_kernel<BOOL, LogicalNotF>},
+      {"add", binary_kernel<NUM, AddF>},
+      {"sub", binary_kernel<NUM, SubF>},
+      {"mul", binary_kernel<NUM, MulF>},
+      {"div", binary_kernel<NUM, DivF>},
+      {"pow", binary_kernel<NUM, PowF>},
+      {"mod", mod_kernel},
+      {"minimum", binary_kernel<NUM, MinimumF>},
+      {"maximum", binary_kernel<NUM, MaximumF>},
+      {"equal", compare_kernel<EqualF>},
+      {"not_equal", compare_kernel<NotEqualF>},
+      {"less", compare_kernel<LessF>},
+      {"less_equal", compare_kernel<LessEqualF>},
+      {"greater", compare_kernel<GreaterF>},
+      {"greater_equal", compare_kernel<GreaterEqualF>},
+      {"logical_and", binary_kernel<BOOL, LogicalAndF>},
+      {"logical_or", binary_kernel<BOOL, LogicalOrF>},
+      {"logical_xor", binary_kernel<BOOL, LogicalXorF>},
+      {"where", where_kernel},
+      {"cast", cast_kernel},
+      {"identity", copy_kernel},
+      {"stop_gradient", copy_kernel},
+  };
+  return table;
+}
+
+}  // namespace
+
+KernelFn cpu_elementwise_kernel(const std::string& op) {
+  const auto& t = kernel_table();
+  auto it = t.find(op);
+  return it == t.end() ? nullptr : it->second;
+}
+
+}  // namespace symnet

@@ -1,0 +1,150 @@
+// CPU loops that apply an elementwise functor over tensor views. Fast paths: operands of
+// the output's element count are walked flat (whatever their rank, which is how the
+// fusion pass hands out chunks), numel-1 operands are read once, and anything else goes
+// through a broadcast plan, parallel over rows of its innermost merged dimension.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/base/tensor.h"
+#include "engine/kernels/cpu/broadcast.h"
+#include "engine/kernels/cpu/parallel.h"
+
+namespace symnet {
+
+// The loops write y[i] from operands at index i only (an in-place operand aliases y exactly),
+// so there are no loop-carried dependencies; telling the compiler lets it vectorize without
+// runtime alias checks, which -O2's cost model would not emit.
+#if defined(_OPENMP)
+#define SN_EW_SIMD _Pragma("omp simd")
+#else
+#define SN_EW_SIMD
+#endif
+
+// Elements per thread below which a loop stays serial.
+constexpr int64_t kElementwiseGrain = 16384;
+
+template <class TO>
+void fill_value(TO* y, int64_t n, TO v) {
+  parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) { std::fill(y + b, y + e, v); });
+}
+
+template <class TI, class TO, class F>
+void map_unary(const TensorView& x, const TensorView& y, const F& f) {
+  const int64_t n = y.numel();
+  if (n <= 0) return;
+  const TI* xp = static_cast<const TI*>(x.data);
+  TO* yp = static_cast<TO*>(y.data);
+  if (x.numel() == 1) return fill_value<TO>(yp, n, f(xp[0]));
+  parallel_for(n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    const F fl = f;  // a local copy keeps the functor's fields out of reach of the stores
+    SN_EW_SIMD
+    for (int64_t i = b; i < e; ++i) yp[i] = fl(xp[i]);
+  });
+}
+
+template <class TA, class TB, class TO, class F>
+void map_binary(const TensorView& a, const TensorView& b, const TensorView& y, const F& f) {
+  const int64_t n = y.numel();
+  if (n <= 0) return;
+  const TA* ap = static_cast<const TA*>(a.data);
+  const TB* bp = static_cast<const TB*>(b.data);
+  TO* yp = static_cast<TO*>(y.data);
+  const int64_t na = a.numel(), nb = b.numel();
+  if ((na == n || na == 1) && (nb == n || nb == 1)) {
+    if (na == n && nb == n) {
+      parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
+        const F fl = f;
+        SN_EW_SIMD
+        for (int64_t i = s; i < e; ++i) yp[i] = fl(ap[i], bp[i]);
+      });
+    } else if (na == n) {
+      parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
+        const F fl = f;
+        const TB bv = bp[0];
+        SN_EW_SIMD
+        for (int64_t i = s; i < e; ++i) yp[i] = fl(ap[i], bv);
+      });
+    } else if (nb == n) {
+      parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
+        const F fl = f;
+        const TA av = ap[0];
+        SN_EW_SIMD
+        for (int64_t i = s; i < e; ++i) yp[i] = fl(av, bp[i]);
+      });
+    } else {
+      fill_value<TO>(yp, n, f(ap[0], bp[0]));
+    }
+    return;
+  }
+  const BroadcastPlan p = make_broadcast_plan(y.shape, {a.shape, b.shape});
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, p.inner));
+  parallel_for(p.rows, grain, [&](int64_t rb, int64_t re) {
+    const F fl = f;
+    broadcast_rows(p, rb, re, [&](int64_t yo, const int64_t* off, int64_t m, const int64_t* st) {
+      const TA* ar = ap + off[0];
+      const TB* br = bp + off[1];
+      TO* yr = yp + yo;
+      if (st[0] && st[1]) {
+        SN_EW_SIMD
+        for (int64_t i = 0; i < m; ++i) yr[i] = fl(ar[i], br[i]);
+      } else if (st[0]) {
+        const TB bv = br[0];
+        SN_EW_SIMD
+        for (int64_t i = 0; i < m; ++i) yr[i] = fl(ar[i], bv);
+      } else if (st[1]) {
+        const TA av = ar[0];
+        SN_EW_SIMD
+        for (int64_t i = 0; i < m; ++i) yr[i] = fl(av, br[i]);
+      } else {
+        std::fill(yr, yr + m, fl(ar[0], br[0]));
+      }
+    });
+  });
+}
+
+// Three operands (where): the flat path indexes each operand with step 0 or 1.
+template <class TA, class TB, class TC, class TO, class F>
+void map_ternary(const TensorView& a, const TensorView& b, const TensorView& c,
+                 const TensorView& y, const F& f) {
+  const int64_t n = y.numel();
+  if (n <= 0) return;
+  const TA* ap = static_cast<const TA*>(a.data);
+  const TB* bp = static_cast<const TB*>(b.data);
+  const TC* cp = static_cast<const TC*>(c.data);
+  TO* yp = static_cast<TO*>(y.data);
+  const int64_t na = a.numel(), nb = b.numel(), nc = c.numel();
+  auto flat = [&](int64_t m) { return m == n || m == 1; };
+  if (flat(na) && flat(nb) && flat(nc)) {
+    if (na == n && nb == n && nc == n) {
+      parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
+        const F fl = f;
+        SN_EW_SIMD
+        for (int64_t i = s; i < e; ++i) yp[i] = fl(ap[i], bp[i], cp[i]);
+      });
+      return;
+    }
+    const int64_t sa = na == n ? 1 : 0, sb = nb == n ? 1 : 0, sc = nc == n ? 1 : 0;
+    parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
+      const F fl = f;
+      SN_EW_SIMD
+      for (int64_t i = s; i < e; ++i) yp[i] = fl(ap[i * sa], bp[i * sb], cp[i * sc]);
+    });
+    return;
+  }
+  const BroadcastPlan p = make_broadcast_plan(y.shape, {a.shape, b.shape, c.shape});
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, p.inner));
+  parallel_for(p.rows, grain, [&](int64_t rb, int64_t re) {
+    const F fl = f;
+    broadcast_rows(p, rb, re, [&](int64_t yo, const int64_t* off, int64_t m, const int64_t* st) {
+      const TA* ar = ap + off[0];
+      const TB* br = bp + off[1];
+      const TC* cr = cp + off[2];
+      TO* yr = yp + yo;
+      SN_EW_SIMD
+      for (int64_t i = 0; i < m; ++i) yr[i] = fl(ar[i * st[0]], br[i * st[1]], cr[i * st[2]]);
+    });
+  });
+}
+
+}  // namespace symnet

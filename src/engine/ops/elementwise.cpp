@@ -1,0 +1,405 @@
+// Elementwise op family: unary math, binary arithmetic with NumPy broadcasting,
+// comparisons, logic, where, cast and identity. Each op is one table row here (dtypes,
+// attribute checks, gradient rule); the math itself is a functor in
+// kernels/cpu/elementwise_functors.h, whose fields also hold the attribute defaults.
+#include <cmath>
+#include <utility>
+
+#include "engine/base/error.h"
+#include "engine/kernels/cpu/elementwise.h"
+#include "engine/kernels/cpu/elementwise_functors.h"
+#include "engine/ops/builder.h"
+#include "engine/ops/infer_util.h"
+
+namespace symnet {
+
+namespace {
+
+using namespace op;
+
+// ---- dtype and attribute checks ---------------------------------------------------------
+
+enum class Accept { floats, numeric, any, boolean };
+
+bool accepts(DType t, Accept a) {
+  switch (a) {
+    case Accept::floats: return t == DType::f32 || t == DType::f64;
+    case Accept::numeric:
+      return t == DType::f32 || t == DType::f64 || t == DType::i32 || t == DType::i64;
+    case Accept::boolean: return t == DType::boolean;
+    case Accept::any: return has_cpu_kernels(t);
+  }
+  return false;
+}
+
+const char* accept_str(Accept a) {
+  switch (a) {
+    case Accept::floats: return "float32 or float64";
+    case Accept::numeric: return "float32, float64, int32 or int64";
+    case Accept::boolean: return "bool";
+    case Accept::any: return "float32, float64, int32, int64, uint8 or bool";
+  }
+  return "?";
+}
+
+void check_input(const InferContext& c, size_t i, Accept a) {
+  SN_CHECK(accepts(c.in(i).dtype, a), ErrorKind::dtype,
+           "input " << i + 1 << " must be " << accept_str(a) << ", not " << dtype_name(c.in(i).dtype));
+}
+
+using AttrCheck = void (*)(const AttrMap&);
+
+void check_finite(const AttrMap& a, const char* key, double def) {
+  double v = a.get_float(key, def);
+  SN_CHECK(std::isfinite(v), ErrorKind::attr, "attribute '" << key << "' must be finite, got " << v);
+}
+
+// ---- gradient helpers ---------------------------------------------------------------------
+
+Value k(double v, const Value& like) { return scalar_like(v, like); }
+
+// Undoes broadcasting. Skipped only when both shapes are known and equal: an unknown
+// dimension may still turn out to be broadcast at run time.
+Value reduce_to(const Value& g, const Value& x) {
+  if (g.shape() == x.shape() && shape_known(x.shape())) return g;
+  return sum_to(g, x);
+}
+
+// g where mask holds, 0 elsewhere.
+Value keep(const Value& mask, const Value& g) { return where(mask, g, k(0, g)); }
+Value drop(const Value& mask, const Value& g) { return where(mask, k(0, g), g); }
+
+std::vector<Value> no_grad(const GradContext& c) {
+  return std::vector<Value>(c.node.inputs.size(), Value{});
+}
+
+double fattr(const AttrMap& a, const char* key, double def) { return a.get_float(key, def); }
+
+Value gelu_grad(const Value& x, const Value& g, const AttrMap& a) {
+  if (a.get_string("approximate", "none") == "tanh") {
+    // y = x/2 (1 + tanh(u)), u = c (x + 0.044715 x^3)
+    // y' = (1 + t)/2 + x/2 (1 - t^2) c (1 + 3 * 0.044715 x^2)
+    const double c = 0.79788456080286535588, b = 0.044715;
+    Value x2 = square(x);
+    Value t = tanh(mul(k(c, x), add(x, mul(k(b, x), mul(x2, x)))));
+    Value du = mul(k(c, x), add(k(1, x), mul(k(3 * b, x), x2)));
+    Value d = add(mul(k(0.5, x), add(k(1, x), t)),
+                  mul(mul(k(0.5, x), x), mul(sub(k(1, x), square(t)), du)));
+    return mul(g, d);
+  }
+  // y' = Phi(x) + x phi(x)
+  Value cdf = mul(k(0.5, x), add(k(1, x), erf(mul(x, k(0.70710678118654752440, x)))));
+  Value pdf = mul(k(0.39894228040143267794, x), exp(mul(k(-0.5, x), square(x))));
+  return mul(g, add(cdf, mul(x, pdf)));
+}
+
+Value clip_grad(const Value& x, const Value& g, const AttrMap& a) {
+  fn::ClipF d;
+  double lo = fattr(a, "min", d.lo), hi = fattr(a, "max", d.hi);
+  Value m;
+  if (lo > -INFINITY) m = greater(x, k(lo, x));
+  if (hi < INFINITY) m = m.defined() ? logical_and(m, less(x, k(hi, x))) : less(x, k(hi, x));
+  return m.defined() ? keep(m, g) : g;
+}
+
+// ---- unary ops --------------------------------------------------------------------------
+
+using UnaryGrad = Value (*)(const Value& x, const Value& y, const Value& g, const AttrMap& a);
+
+struct UnarySpec {
+  const char* name;
+  Accept types;
+  UnaryGrad grad;  // nullptr: piecewise constant (kZeroGrad)
+  AttrCheck check = nullptr;
+};
+
+#define SN_GRAD                                                                    \
+  []([[maybe_unused]] const Value& x, [[maybe_unused]] const Value& y, const Value& g, \
+     [[maybe_unused]] const AttrMap& a) -> Value
+
+const UnarySpec kUnary[] = {
+    {"neg", Accept::numeric, SN_GRAD { return neg(g); }},
+    {"abs", Accept::numeric, SN_GRAD { return mul(g, sign(x)); }},
+    {"sign", Accept::numeric, nullptr},
+    {"reciprocal", Accept::floats, SN_GRAD { return neg(mul(g, square(y))); }},
+    {"exp", Accept::floats, SN_GRAD { return mul(g, y); }},
+    {"log", Accept::floats, SN_GRAD { return div(g, x); }},
+    {"log1p", Accept::floats, SN_GRAD { return div(g, add(x, k(1, x))); }},
+    {"expm1", Accept::floats, SN_GRAD { return mul(g, add(y, k(1, y))); }},
+    {"sqrt", Accept::floats, SN_GRAD { return div(g, mul(y, k(2, y))); }},
+    // d/dx x^(-1/2) = -y^3 / 2
+    {"rsqrt", Accept::floats, SN_GRAD { return mul(g, mul(k(-0.5, y), mul(y, square(y)))); }},
+    {"square", Accept::numeric, SN_GRAD { return mul(g, mul(x, k(2, x))); }},
+    {"sin", Accept::floats, SN_GRAD { return mul(g, cos(x)); }},
+    {"cos", Accept::floats, SN_GRAD { return neg(mul(g, sin(x))); }},
+    {"tan", Accept::floats, SN_GRAD { return mul(g, add(k(1, y), square(y))); }},
+    {"asin", Accept::floats, SN_GRAD { return mul(g, rsqrt(sub(k(1, x), square(x)))); }},
+    {"acos", Accept::floats, SN_GRAD { return neg(mul(g, rsqrt(sub(k(1, x), square(x))))); }},
+    {"atan", Accept::floats, SN_GRAD { return div(g, add(k(1, x), square(x))); }},
+    {"sinh", Accept::floats, SN_GRAD { return mul(g, cosh(x)); }},
+    {"cosh", Accept::floats, SN_GRAD { return mul(g, sinh(x)); }},
+    {"tanh", Accept::floats, SN_GRAD { return mul(g, sub(k(1, y), square(y))); }},
+    {"sigmoid", Accept::floats, SN_GRAD { return mul(g, mul(y, sub(k(1, y), y))); }},
+    {"hard_sigmoid", Accept::floats,
+     SN_GRAD {
+       double alpha = fattr(a, "alpha", fn::HardSigmoidF{}.alpha);
+       return keep(logical_and(greater(y, k(0, y)), less(y, k(1, y))), mul(g, k(alpha, g)));
+     },
+     [](const AttrMap& a) {
+       check_finite(a, "alpha", fn::HardSigmoidF{}.alpha);
+       check_finite(a, "beta", fn::HardSigmoidF{}.beta);
+     }},
+    {"relu", Accept::numeric, SN_GRAD { return keep(greater(x, k(0, x)), g); }},
+    {"leaky_relu", Accept::floats,
+     SN_GRAD {
+       double alpha = fattr(a, "alpha", fn::LeakyReluF{}.alpha);
+       return where(greater(x, k(0, x)), g, mul(g, k(alpha, g)));
+     },
+     [](const AttrMap& a) { check_finite(a, "alpha", fn::LeakyReluF{}.alpha); }},
+    {"elu", Accept::floats,
+     SN_GRAD {
+       double alpha = fattr(a, "alpha", fn::EluF{}.alpha);
+       return where(greater(x, k(0, x)), g, mul(g, add(y, k(alpha, y))));
+     },
+     [](const AttrMap& a) { check_finite(a, "alpha", fn::EluF{}.alpha); }},
+    {"selu", Accept::floats,
+     SN_GRAD {
+       fn::SeluF d;
+       double alpha = fattr(a, "alpha", d.alpha), gamma = fattr(a, "gamma", d.gamma);
+       return where(greater(x, k(0, x)), mul(g, k(gamma, g)), mul(g, add(y, k(gamma * alpha, y))));
+     },
+     [](const AttrMap& a) {
+       check_finite(a, "alpha", fn::SeluF{}.alpha);
+       check_finite(a, "gamma", fn::SeluF{}.gamma);
+     }},
+    {"celu", Accept::floats,
+     SN_GRAD {
+       double alpha = fattr(a, "alpha", fn::CeluF{}.alpha);
+       return where(greater(x, k(0, x)), g, mul(g, exp(div(x, k(alpha, x)))));
+     },
+     [](const AttrMap& a) {
+       check_finite(a, "alpha", fn::CeluF{}.alpha);
+       SN_CHECK(a.get_float("alpha", 1.0) != 0, ErrorKind::attr, "celu: attribute 'alpha' must not be 0");
+     }},
+    {"softplus", Accept::floats, SN_GRAD { return mul(g, sigmoid(x)); }},
+    {"softsign", Accept::floats, SN_GRAD { return div(g, square(add(k(1, x), abs(x)))); }},
+    {"gelu", Accept::floats, SN_GRAD { return gelu_grad(x, g, a); },
+     [](const AttrMap& a) {
+       std::string m = a.get_string("approximate", "none");
+       SN_CHECK(m == "none" || m == "tanh", ErrorKind::attr,
+                "gelu: attribute 'approximate' must be \"none\" or \"tanh\", got \"" << m << "\"");
+     }},
+    {"erf", Accept::floats,
+     SN_GRAD { return mul(g, mul(k(1.12837916709551257390, x), exp(neg(square(x))))); }},
+    {"floor", Accept::floats, nullptr},
+    {"ceil", Accept::floats, nullptr},
+    {"round", Accept::floats, nullptr},
+    {"clip", Accept::numeric, SN_GRAD { return clip_grad(x, g, a); },
+     [](const AttrMap& a) {
+       fn::ClipF d;
+       double lo = a.get_float("min", d.lo), hi = a.get_float("max", d.hi);
+       SN_CHECK(!std::isnan(lo) && !std::isnan(hi) && lo <= hi, ErrorKind::attr,
+                "clip: attribute 'min' (" << lo << ") must not exceed 'max' (" << hi << ")");
+     }},
+    {"identity", Accept::any, SN_GRAD { return g; }},
+};
+
+#undef SN_GRAD
+
+KernelFn kernel_for(const std::string& name) {
+  KernelFn f = cpu_elementwise_kernel(name);
+  SN_CHECK(f != nullptr, ErrorKind::internal, "no CPU kernel for elementwise op '" << name << "'");
+  return f;
+}
+
+OpDef elementwise_def(const std::string& name, int n_inputs, unsigned flags) {
+  OpDef d;
+  d.name = name;
+  d.min_inputs = d.max_inputs = n_inputs;
+  d.flags = flags;
+  d.kernels[0] = kernel_for(name);
+  return d;
+}
+
+void add_unary(Registry& r, const UnarySpec& s) {
+  OpDef d = elementwise_def(s.name, 1, kPure | kElementwise | (s.grad ? 0u : kZeroGrad));
+  Accept types = s.types;
+  AttrCheck check = s.check;
+  d.infer = [types, check](const InferContext& c) {
+    check_input(c, 0, types);
+    if (check) check(c.attrs);
+    return same_as_input(c);
+  };
+  if (UnaryGrad gr = s.grad) {
+    d.grad = [gr](const GradContext& c) {
+      return std::vector<Value>{gr(c.in(0), c.out(), c.grad(), c.node.attrs)};
+    };
+  } else {
+    d.grad = no_grad;
+  }
+  d.inplace = {{0, 0}};
+  r.add(std::move(d));
+}
+
+// Unary ops with a bool result: isnan, isinf (float in), logical_not (bool in).
+void add_predicate(Registry& r, const char* name, Accept types) {
+  OpDef d = elementwise_def(name, 1, kPure | kElementwise | kZeroGrad);
+  d.infer = [types](const InferContext& c) {
+    check_input(c, 0, types);
+    return std::vector<TensorType>{{DType::boolean, c.in(0).shape}};
+  };
+  d.grad = no_grad;
+  if (types == Accept::boolean) d.inplace = {{0, 0}};
+  r.add(std::move(d));
+}
+
+// ---- binary ops ---------------------------------------------------------------------------
+
+// Gradients w.r.t. a and b at the broadcast output shape; reduce_to() finishes them.
+using BinaryGrad = std::pair<Value, Value> (*)(const Value& a, const Value& b, const Value& y,
+                                                const Value& g);
+
+struct BinarySpec {
+  const char* name;
+  Accept types;
+  BinaryGrad grad;  // nullptr: piecewise constant (kZeroGrad)
+  bool to_bool = false;
+  AttrCheck check = nullptr;
+};
+
+#define SN_GRAD2                                                                  \
+  []([[maybe_unused]] const Value& a, [[maybe_unused]] const Value& b,               \
+     [[maybe_unused]] const Value& y, const Value& g) -> std::pair<Value, Value>
+
+const BinarySpec kBinary[] = {
+    {"add", Accept::numeric, SN_GRAD2 { return {g, g}; }},
+    {"sub", Accept::numeric, SN_GRAD2 { return {g, neg(g)}; }},
+    {"mul", Accept::numeric, SN_GRAD2 { return {mul(g, b), mul(g, a)}; }},
+    // d/db a/b = -a/b^2 = -y/b
+    {"div", Accept::numeric, SN_GRAD2 { return {div(g, b), neg(div(mul(g, y), b))}; }},
+    // d/db a^b = y log(a); at a = 0 that is 0 * -inf, taken as 0 (as torch does).
+    {"pow", Accept::numeric,
+     SN_GRAD2 {
+       Value da = mul(g, mul(b, pow(a, sub(b, k(1, b)))));
+       Value db = drop(equal(a, k(0, a)), mul(g, mul(y, log(a))));
+       return {da, db};
+     }},
+    // y = a - q b with q = floor(a/b) (or trunc for fmod), so dy/db = -q = (y - a) / b.
+    {"mod", Accept::numeric, SN_GRAD2 { return {g, mul(g, div(sub(y, a), b))}; }, false,
+     [](const AttrMap& a) {
+       int64_t f = a.get_int("fmod", 0);
+       SN_CHECK(f == 0 || f == 1, ErrorKind::attr, "mod: attribute 'fmod' must be 0 or 1, got " << f);
+     }},
+    // Ties go to the first input, matching the forward functors.
+    {"minimum", Accept::numeric,
+     SN_GRAD2 {
+       Value m = less_equal(a, b);
+       return {keep(m, g), drop(m, g)};
+     }},
+    {"maximum", Accept::numeric,
+     SN_GRAD2 {
+       Value m = greater_equal(a, b);
+       return {keep(m, g), drop(m, g)};
+     }},
+    {"equal", Accept::any, nullptr, true},
+    {"not_equal", Accept::any, nullptr, true},
+    {"less", Accept::any, nullptr, true},
+    {"less_equal", Accept::any, nullptr, true},
+    {"greater", Accept::any, nullptr, true},
+    {"greater_equal", Accept::any, nullptr, true},
+    {"logical_and", Accept::boolean, nullptr, true},
+    {"logical_or", Accept::boolean, nullptr, true},
+    {"logical_xor", Accept::boolean, nullptr, true},
+};
+
+#undef SN_GRAD2
+
+void add_binary(Registry& r, const BinarySpec& s) {
+  OpDef d = elementwise_def(s.name, 2, kPure | kElementwise | (s.grad ? 0u : kZeroGrad));
+  Accept types = s.types;
+  AttrCheck check = s.check;
+  bool to_bool = s.to_bool;
+  d.infer = [types, check, to_bool](const InferContext& c) {
+    require_same_dtype(c, 0, 1);
+    check_input(c, 0, types);
+    if (check) check(c.attrs);
+    Shape out = broadcast_shapes(c.in(0).shape, c.in(1).shape);
+    return std::vector<TensorType>{{to_bool ? DType::boolean : c.in(0).dtype, out}};
+  };
+  if (BinaryGrad gr = s.grad) {
+    d.grad = [gr](const GradContext& c) {
+      auto [ga, gb] = gr(c.in(0), c.in(1), c.out(), c.grad());
+      return std::vector<Value>{reduce_to(ga, c.in(0)), reduce_to(gb, c.in(1))};
+    };
+  } else {
+    d.grad = no_grad;
+  }
+  // Same dtype in and out: the loops read each element before writing it.
+  if (!to_bool || types == Accept::boolean) d.inplace = {{0, 0}, {0, 1}};
+  r.add(std::move(d));
+}
+
+// ---- where, cast, stop_gradient ---------------------------------------------------------
+
+void add_where(Registry& r) {
+  OpDef d = elementwise_def("where", 3, kPure | kElementwise);
+  d.infer = [](const InferContext& c) {
+    SN_CHECK(c.in(0).dtype == DType::boolean, ErrorKind::dtype,
+             "input 1 (condition) must be bool, not " << dtype_name(c.in(0).dtype));
+    require_same_dtype(c, 1, 2);
+    check_input(c, 1, Accept::any);
+    Shape out = broadcast_shapes(broadcast_shapes(c.in(0).shape, c.in(1).shape), c.in(2).shape);
+    return std::vector<TensorType>{{c.in(1).dtype, out}};
+  };
+  d.grad = [](const GradContext& c) {
+    const Value& cond = c.in(0);
+    return std::vector<Value>{Value{}, reduce_to(keep(cond, c.grad()), c.in(1)),
+                              reduce_to(drop(cond, c.grad()), c.in(2))};
+  };
+  d.inplace = {{0, 1}, {0, 2}};
+  r.add(std::move(d));
+}
+
+void add_cast(Registry& r) {
+  OpDef d = elementwise_def("cast", 1, kPure | kElementwise);
+  d.infer = [](const InferContext& c) {
+    check_input(c, 0, Accept::any);
+    DType t = dtype_from_name(c.attrs.get_string("dtype"));
+    SN_CHECK(has_cpu_kernels(t), ErrorKind::dtype,
+             "cast: dtype " << dtype_name(t) << " has no CPU kernels; use one of " << accept_str(Accept::any));
+    return std::vector<TensorType>{{t, c.in(0).shape}};
+  };
+  // Casting to an integer or bool is piecewise constant, and nothing flows into one.
+  d.grad = [](const GradContext& c) {
+    const Value& x = c.in(0);
+    if (!is_float(x.dtype()) || !is_float(c.out().dtype())) return std::vector<Value>{Value{}};
+    return std::vector<Value>{cast(c.grad(), x.dtype())};
+  };
+  r.add(std::move(d));
+}
+
+void add_stop_gradient(Registry& r) {
+  OpDef d = elementwise_def("stop_gradient", 1, kPure | kElementwise | kZeroGrad);
+  d.infer = [](const InferContext& c) {
+    check_input(c, 0, Accept::any);
+    return same_as_input(c);
+  };
+  d.grad = no_grad;
+  d.inplace = {{0, 0}};
+  r.add(std::move(d));
+}
+
+}  // namespace
+
+void register_elementwise_ops(Registry& r) {
+  for (const UnarySpec& s : kUnary) add_unary(r, s);
+  add_predicate(r, "isnan", Accept::floats);
+  add_predicate(r, "isinf", Accept::floats);
+  add_predicate(r, "logical_not", Accept::boolean);
+  for (const BinarySpec& s : kBinary) add_binary(r, s);
+  add_where(r);
+  add_cast(r);
+  add_stop_gradient(r);
+}
+
+}  // namespace symnet
