@@ -1,0 +1,152 @@
+#include "engine/kernels/cpu/random_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/base/error.h"
+#include "engine/kernels/cpu/parallel.h"
+#include "engine/kernels/cpu/philox.h"
+
+namespace symnet {
+
+namespace {
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+// Element i takes value i % PER of block i / PER, so a value depends only on (key, run, i).
+// gen(block, vals) fills PER values of type T.
+template <int PER, typename T, typename G>
+void fill_blocks(T* out, int64_t n, G&& gen) {
+  const int64_t nb = (n + PER - 1) / PER;
+  parallel_for(nb, 2048, [&](int64_t b, int64_t e) {
+    T vals[PER];
+    for (int64_t blk = b; blk < e; ++blk) {
+      gen(static_cast<uint64_t>(blk), vals);
+      const int64_t base = blk * PER, m = std::min<int64_t>(PER, n - base);
+      for (int64_t j = 0; j < m; ++j) out[base + j] = vals[j];
+    }
+  });
+}
+
+}  // namespace
+
+uint64_t random_key(const Node& node, const RunContext* run) {
+  // An explicit seed alone fixes the stream, so it reproduces across sessions even where
+  // node names are generated; otherwise the executable's seed is told apart per node by name.
+  if (node.attrs.has("seed")) return philox::mix64(philox::mix64(static_cast<uint64_t>(node.attrs.get_int("seed"))));
+  uint64_t seed = run ? run->seed : 0;
+  return philox::mix64(philox::mix64(seed) ^ fnv1a(node.name));
+}
+
+void fill_kernel(KernelContext& k) {
+  const TensorView& y = k.out[0];
+  double v = k.node.attrs.get_float("value", 0.0);
+  dispatch_dtype(y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    std::fill(y.ptr<T>(), y.ptr<T>() + y.numel(), static_cast<T>(v));
+  });
+}
+
+void eye_kernel(KernelContext& k) {
+  const TensorView& y = k.out[0];
+  const int64_t n = y.shape[0], m = y.shape[1], off = k.node.attrs.get_int("k", 0);
+  std::memset(y.data, 0, y.bytes());
+  dispatch_dtype(y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* yp = y.ptr<T>();
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t j = i + off;
+      if (j >= 0 && j < m) yp[i * m + j] = static_cast<T>(1);
+    }
+  });
+}
+
+void range_kernel(KernelContext& k) {
+  const TensorView& y = k.out[0];
+  const double start = k.node.attrs.get_float("start", 0.0), delta = k.node.attrs.get_float("delta", 1.0);
+  dispatch_dtype(y.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* yp = y.ptr<T>();
+    for (int64_t i = 0; i < y.numel(); ++i) yp[i] = static_cast<T>(start + static_cast<double>(i) * delta);
+  });
+}
+
+void random_uniform_kernel(KernelContext& k) {
+  const TensorView& y = k.out[0];
+  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
+  const double lo = k.node.attrs.get_float("low", 0.0), hi = k.node.attrs.get_float("high", 1.0);
+  const double w = hi - lo;
+  if (y.dtype == DType::f32) {
+    // Rounding lo + w*u to float may land on hi; keep the interval half-open.
+    const float top = std::nextafter(static_cast<float>(hi), -INFINITY);
+    fill_blocks<4>(y.ptr<float>(), y.numel(), [&](uint64_t blk, float* v) {
+      philox::Block r = philox::draw(key, run, blk);
+      for (int j = 0; j < 4; ++j) v[j] = std::min(top, static_cast<float>(lo + w * philox::u01_f32(r.v[j])));
+    });
+  } else if (y.dtype == DType::f64) {
+    const double top = std::nextafter(hi, -INFINITY);
+    fill_blocks<2>(y.ptr<double>(), y.numel(), [&](uint64_t blk, double* v) {
+      philox::Block r = philox::draw(key, run, blk);
+      v[0] = std::min(top, lo + w * philox::u01_f64(r.v[0], r.v[1]));
+      v[1] = std::min(top, lo + w * philox::u01_f64(r.v[2], r.v[3]));
+    });
+  } else {
+    SN_THROW(ErrorKind::dtype, "random_uniform supports float32 and float64, not " << dtype_name(y.dtype));
+  }
+}
+
+void random_normal_kernel(KernelContext& k) {
+  const TensorView& y = k.out[0];
+  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
+  const double mean = k.node.attrs.get_float("mean", 0.0), sd = k.node.attrs.get_float("std", 1.0);
+  if (y.dtype == DType::f32) {
+    fill_blocks<4>(y.ptr<float>(), y.numel(), [&](uint64_t blk, float* v) {
+      philox::Block r = philox::draw(key, run, blk);
+      float z[4];
+      philox::box_muller_f32(r.v[0], r.v[1], z[0], z[1]);
+      philox::box_muller_f32(r.v[2], r.v[3], z[2], z[3]);
+      for (int j = 0; j < 4; ++j) v[j] = static_cast<float>(mean + sd * z[j]);
+    });
+  } else if (y.dtype == DType::f64) {
+    fill_blocks<2>(y.ptr<double>(), y.numel(), [&](uint64_t blk, double* v) {
+      philox::Block r = philox::draw(key, run, blk);
+      double z0, z1;
+      philox::box_muller(philox::u01_open_53(r.v[0], r.v[1]), philox::u01_f64(r.v[2], r.v[3]), z0, z1);
+      v[0] = mean + sd * z0;
+      v[1] = mean + sd * z1;
+    });
+  } else {
+    SN_THROW(ErrorKind::dtype, "random_normal supports float32 and float64, not " << dtype_name(y.dtype));
+  }
+}
+
+void random_bernoulli_kernel(KernelContext& k) {
+  const TensorView &p = k.in[0], &y = k.out[0];
+  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
+  dispatch_dtype(p.dtype, [&](auto ptag) {
+    using P = decltype(ptag);
+    const P* pp = p.ptr<P>();
+    dispatch_dtype(y.dtype, [&](auto ytag) {
+      using Y = decltype(ytag);
+      Y* yp = y.ptr<Y>();
+      const int64_t n = y.numel(), nb = (n + 3) / 4;
+      parallel_for(nb, 2048, [&](int64_t b, int64_t e) {
+        for (int64_t blk = b; blk < e; ++blk) {
+          philox::Block r = philox::draw(key, run, static_cast<uint64_t>(blk));
+          const int64_t base = blk * 4, m = std::min<int64_t>(4, n - base);
+          for (int64_t j = 0; j < m; ++j) {
+            double u = r.v[j] * (1.0 / 4294967296.0);
+            yp[base + j] = static_cast<Y>(u < static_cast<double>(pp[base + j]) ? 1 : 0);
+          }
+        }
+      });
+    });
+  });
+}
+
+}  // namespace symnet
