@@ -7,9 +7,11 @@
 namespace symnet {
 
 Storage::Storage(size_t bytes) : bytes_(bytes) {
-  size_t rounded = ((bytes + 63) / 64) * 64;
-  if (rounded == 0) rounded = 64;
-  data_ = std::aligned_alloc(64, rounded);
+  // Page-aligned when large (see memory_plan.cpp on 4K aliasing), else cache-line aligned.
+  const size_t align = bytes >= 64 * 1024 ? 4096 : 64;
+  size_t rounded = ((bytes + align - 1) / align) * align;
+  if (rounded == 0) rounded = align;
+  data_ = std::aligned_alloc(align, rounded);
   if (!data_) SN_THROW(ErrorKind::value, "out of memory allocating " << bytes << " bytes");
   std::memset(data_, 0, rounded);
 }

@@ -10,34 +10,45 @@ namespace symnet {
 
 namespace {
 
-size_t align_up(size_t n) { return (n + kArenaAlign - 1) / kArenaAlign * kArenaAlign; }
+size_t align_to(size_t n, size_t a) { return (n + a - 1) / a * a; }
+size_t align_up(size_t n) { return align_to(n, kArenaAlign); }
+// Large buffers start on a page boundary: buffers at unrelated offsets within a page make
+// the CPU stall on false load/store conflicts (4K aliasing) in streaming kernels.
+size_t alignment_for(size_t bytes) { return bytes >= kPageAlignFrom ? 4096 : kArenaAlign; }
 
 // Free blocks keyed by offset; adjacent blocks coalesce; the top of the arena grows.
 class FreeList {
  public:
-  size_t allocate(size_t bytes) {
+  // Best fit among free blocks that can hold `bytes` at an `align`-aligned offset.
+  size_t allocate(size_t bytes, size_t align) {
     auto best = blocks_.end();
-    for (auto it = blocks_.begin(); it != blocks_.end(); ++it)
-      if (it->second >= bytes && (best == blocks_.end() || it->second < best->second)) best = it;
+    size_t best_waste = 0;
+    for (auto it = blocks_.begin(); it != blocks_.end(); ++it) {
+      size_t start = align_to(it->first, align);
+      if (start + bytes > it->first + it->second) continue;
+      size_t waste = it->second - bytes;
+      if (best == blocks_.end() || waste < best_waste) { best = it; best_waste = waste; }
+    }
     if (best != blocks_.end()) {
-      size_t off = best->first, size = best->second;
+      size_t off = best->first, size = best->second, start = align_to(off, align);
       blocks_.erase(best);
-      if (size > bytes) blocks_[off + bytes] = size - bytes;
-      return off;
+      if (start > off) blocks_[off] = start - off;
+      if (off + size > start + bytes) blocks_[start + bytes] = off + size - start - bytes;
+      return start;
     }
     // Extend the arena; a free block touching the top is grown instead of wasted.
+    size_t base = top_;
     if (!blocks_.empty()) {
       auto last = std::prev(blocks_.end());
       if (last->first + last->second == top_) {
-        size_t off = last->first;
+        base = last->first;
         blocks_.erase(last);
-        top_ = off + bytes;
-        return off;
       }
     }
-    size_t off = top_;
-    top_ += bytes;
-    return off;
+    size_t start = align_to(base, align);
+    if (start > base) blocks_[base] = start - base;
+    top_ = start + bytes;
+    return start;
   }
   void release(size_t off, size_t bytes) {
     auto it = blocks_.emplace(off, bytes).first;
@@ -97,7 +108,7 @@ MemoryPlan plan_memory(const std::vector<PlanRequest>& reqs) {
         }
         continue;
       }
-      plan.offsets[i] = fl.allocate(align_up(r.bytes));
+      plan.offsets[i] = fl.allocate(align_up(r.bytes), alignment_for(r.bytes));
       block_owner[i] = i;
       owner_death[i] = r.death;
       dies_at[std::min(r.death, max_step + 1)].push_back(i);

@@ -23,6 +23,7 @@ struct MemoryPlan {
 };
 
 constexpr size_t kArenaAlign = 64;
+constexpr size_t kPageAlignFrom = 64 * 1024;  // requests this large are 4096-aligned
 
 // Requests must be ordered by birth. Best-fit reuse of freed blocks with coalescing.
 MemoryPlan plan_memory(const std::vector<PlanRequest>& reqs);
