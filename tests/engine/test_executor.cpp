@@ -81,7 +81,7 @@ TEST_CASE("the arena of an MLP training graph is well below the naive sum", "[ex
   Graph g = Graph::from_outputs({loss, grads[0], grads[1]});
   g.inputs = {x, t};
   auto ex = Executable::compile(g, {{DType::f32, {n, d}}, {DType::f32, {n, k}}});
-  INFO("arena " << ex->stats().arena_bytes << " naive " << ex->stats().naive_bytes);
+  INFO(ex->describe_plan());
   CHECK(ex->stats().arena_bytes < 0.6 * ex->stats().naive_bytes);
   Tensor xt = random_tensor(DType::f32, {n, d}, 3), tt = random_tensor(DType::f32, {n, k}, 4);
   ex->run({xt.view(), tt.view()});

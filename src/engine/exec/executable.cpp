@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <sstream>
 #include <unordered_map>
 
 #include "engine/base/error.h"
@@ -269,6 +270,26 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
   for (Update& u : im.updates)
     if (!u.pinned) std::memcpy(u.staging.data(), im.slot_ptrs[u.slot], u.staging.bytes());
   for (Update& u : im.updates) u.var->value.swap_storage(u.staging);
+}
+
+std::string Executable::describe_plan() const {
+  const Impl& im = *impl_;
+  std::ostringstream o;
+  for (size_t i = 0; i < im.steps.size(); ++i) {
+    const Step& st = im.steps[i];
+    o << i << ": " << st.node->op_name() << " '" << st.node->name << "' ->";
+    for (int s : st.out_slots) {
+      const Slot& sl = im.slots[s];
+      o << " " << type_str(sl.type);
+      if (sl.kind == SlotKind::arena && sl.request >= 0)
+        o << "@" << im.request_offsets[sl.request] << "+" << type_bytes(sl.type);
+      else if (sl.kind == SlotKind::pinned)
+        o << "@pinned";
+    }
+    o << "\n";
+  }
+  o << "arena " << stats_.arena_bytes << " of naive " << stats_.naive_bytes << "\n";
+  return o.str();
 }
 
 size_t Executable::num_outputs() const { return impl_->output_slots.size(); }

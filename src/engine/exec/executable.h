@@ -51,6 +51,8 @@ class Executable {
   const std::vector<TensorType>& input_types() const { return input_types_; }
   const CompileStats& stats() const { return stats_; }
   uint64_t runs() const { return run_index_; }
+  // One line per kernel launch: op, node, output types, arena offsets, in-place sharing.
+  std::string describe_plan() const;
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t s) { seed_ = s; }
 

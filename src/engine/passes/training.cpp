@@ -2,6 +2,8 @@
 
 #include <unordered_set>
 
+#include "engine/base/error.h"
+
 #include "engine/ops/registry.h"
 
 namespace symnet {
@@ -12,7 +14,13 @@ Graph set_training_mode(const Graph& g, bool training) {
     if (!n.attrs.has("training") || n.attrs.get_int("training") == mode) return {};
     AttrMap a = n.attrs;
     a.set("training", mode);
-    return make_node(n.op_name(), ins, a, n.name);
+    std::vector<Value> outs = make_node(n.op_name(), ins, a, n.name);
+    // Modes may differ in output count (batch_norm: 1 output in inference, 5 in
+    // training); users of the old node only reference its first outputs.
+    if (outs.size() > n.outputs.size()) outs.resize(n.outputs.size());
+    SN_CHECK(outs.size() == n.outputs.size(), ErrorKind::unsupported,
+             "cannot switch " << n.describe() << " to " << (training ? "training" : "inference") << " mode");
+    return outs;
   });
 }
 
