@@ -73,6 +73,7 @@ void convert_typed(const S* s, D* d, int64_t n) {
 }  // namespace
 
 void convert_elements(const void* src, DType st, void* dst, DType dt, int64_t n) {
+  if (n <= 0) return;
   if (st == dt) {
     std::memcpy(dst, src, static_cast<size_t>(n) * dtype_size(st));
     return;

@@ -1,8 +1,434 @@
-// Placeholder until this family's ops land.
-#include "engine/ops/registry.h"
+// conv and conv_transpose (ONNX semantics, NCHW, 1 to 3 spatial dims), plus the internal
+// products their gradients are built from. Kernels: kernels/cpu/conv.cpp.
+//
+// Every op here is one of three products of a convolution "frame" (big = conv input side,
+// small = conv output side, w = [Cs, Cb/group, k...]):
+//   conv, conv_forward_like   small = conv(big, w)
+//   conv_transpose, conv_grad_input   big = conv^T(small, w)
+//   conv_grad_weight          w = corr(big, small)
+// The frame's padding is resolved from the attributes and concrete shapes at kernel time,
+// so the internal ops carry the public op's attributes plus transposed = 0 (conv's
+// attributes) or 1 (conv_transpose's). Each product's gradient is another product of the
+// same frame, so gradients of any order exist.
+#include <algorithm>
+#include <string>
+
+#include "engine/base/error.h"
+#include "engine/kernels/cpu/conv.h"
+#include "engine/ops/builder.h"
+#include "engine/ops/infer_util.h"
 
 namespace symnet {
 
-void register_conv_ops(Registry&) {}
+namespace {
+
+struct ConvAttrs {
+  int nsp = 0;
+  bool transposed = false;
+  std::vector<int64_t> strides, dilations, pads, output_padding, output_shape, kernel_shape;
+  int64_t group = 1;
+  std::string auto_pad = "NOTSET";
+};
+
+int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+std::vector<int64_t> ints_attr(const AttrMap& a, const char* key, size_t n, int64_t def) {
+  std::vector<int64_t> v = a.get_ints(key, std::vector<int64_t>(n, def));
+  SN_CHECK(v.size() == n, ErrorKind::attr,
+           "attribute '" << key << "' needs " << n << " values (one per spatial dim), got " << v.size());
+  return v;
+}
+
+ConvAttrs parse_attrs(const AttrMap& a, int nsp, bool transposed) {
+  ConvAttrs c;
+  c.nsp = nsp;
+  c.transposed = transposed;
+  c.strides = ints_attr(a, "strides", nsp, 1);
+  c.dilations = ints_attr(a, "dilations", nsp, 1);
+  for (int i = 0; i < nsp; ++i) {
+    SN_CHECK(c.strides[i] >= 1, ErrorKind::attr, "attribute 'strides' must be positive, got " << c.strides[i]);
+    SN_CHECK(c.dilations[i] >= 1, ErrorKind::attr, "attribute 'dilations' must be positive, got " << c.dilations[i]);
+  }
+  c.group = a.get_int("group", 1);
+  SN_CHECK(c.group >= 1, ErrorKind::attr, "attribute 'group' must be positive, got " << c.group);
+  c.auto_pad = a.get_string("auto_pad", "NOTSET");
+  SN_CHECK(c.auto_pad == "NOTSET" || c.auto_pad == "SAME_UPPER" || c.auto_pad == "SAME_LOWER" ||
+               c.auto_pad == "VALID",
+           ErrorKind::attr,
+           "attribute 'auto_pad' must be NOTSET, SAME_UPPER, SAME_LOWER or VALID, got '" << c.auto_pad << "'");
+  c.pads = a.get_ints("pads", std::vector<int64_t>(2 * nsp, 0));
+  SN_CHECK(c.pads.size() == static_cast<size_t>(2 * nsp), ErrorKind::attr,
+           "attribute 'pads' needs " << 2 * nsp << " values ([begin..., end...]), got " << c.pads.size());
+  for (int64_t p : c.pads) SN_CHECK(p >= 0, ErrorKind::attr, "attribute 'pads' must be non-negative, got " << p);
+  if (c.auto_pad != "NOTSET") {
+    bool any = std::any_of(c.pads.begin(), c.pads.end(), [](int64_t p) { return p != 0; });
+    SN_CHECK(!any, ErrorKind::attr, "attributes 'pads' and auto_pad = '" << c.auto_pad << "' exclude each other");
+  }
+  if (a.has("kernel_shape")) c.kernel_shape = ints_attr(a, "kernel_shape", nsp, 1);
+  if (transposed) {
+    c.output_padding = ints_attr(a, "output_padding", nsp, 0);
+    for (int i = 0; i < nsp; ++i)
+      SN_CHECK(c.output_padding[i] >= 0 && c.output_padding[i] < std::max(c.strides[i], c.dilations[i]),
+               ErrorKind::attr,
+               "attribute 'output_padding' must lie in [0, max(stride, dilation)), got "
+                   << c.output_padding[i] << " with stride " << c.strides[i] << " and dilation " << c.dilations[i]);
+    if (a.has("output_shape")) {
+      std::vector<int64_t> os = a.get_ints("output_shape");
+      SN_CHECK(os.size() == static_cast<size_t>(nsp) || os.size() == static_cast<size_t>(nsp + 2), ErrorKind::attr,
+               "attribute 'output_shape' needs " << nsp << " spatial sizes, got " << os.size());
+      c.output_shape.assign(os.end() - nsp, os.end());
+      for (int64_t v : c.output_shape)
+        SN_CHECK(v >= 0, ErrorKind::attr, "attribute 'output_shape' must be non-negative, got " << v);
+    }
+  } else {
+    SN_CHECK(!a.has("output_padding") && !a.has("output_shape"), ErrorKind::attr,
+             "output_padding and output_shape are conv_transpose attributes, not conv's");
+  }
+  return c;
+}
+
+int64_t eff_kernel(const ConvAttrs& c, int i, int64_t k) { return c.dilations[i] * (k - 1) + 1; }
+
+// Begin padding of spatial dim i in the conv frame; -1 ("unknown") when a needed extent is.
+// Conv attributes resolve against the big (input) extent, conv_transpose attributes
+// against the small (its input) extent.
+int64_t pad_begin(const ConvAttrs& c, int i, int64_t k, int64_t big, int64_t small, bool* known) {
+  *known = true;
+  const int64_t s = c.strides[i], ke = eff_kernel(c, i, k);
+  if (k < 0) {
+    *known = false;
+    return 0;
+  }
+  if (!c.transposed) {
+    if (c.auto_pad == "NOTSET") return c.pads[i];
+    if (c.auto_pad == "VALID") return 0;
+    if (big < 0) {
+      *known = false;
+      return 0;
+    }
+    const int64_t out = (big + s - 1) / s;
+    const int64_t total = std::max<int64_t>(0, (out - 1) * s + ke - big);
+    return c.auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+  }
+  const int64_t op = c.output_padding[i];
+  if (!c.output_shape.empty()) {
+    if (small < 0) {
+      *known = false;
+      return 0;
+    }
+    const int64_t total = s * (small - 1) + op + ke - c.output_shape[i];
+    return c.auto_pad == "SAME_UPPER" ? floor_div(total, 2) : total - floor_div(total, 2);
+  }
+  if (c.auto_pad == "NOTSET") return c.pads[i];
+  if (c.auto_pad == "VALID") return 0;
+  const int64_t total = op + ke - s;
+  return c.auto_pad == "SAME_UPPER" ? floor_div(total, 2) : total - floor_div(total, 2);
+}
+
+// Output extent of conv along dim i (-1 when unknown).
+int64_t conv_out_dim(const ConvAttrs& c, int i, int64_t in, int64_t k) {
+  if (in < 0 || k < 0) return -1;
+  const int64_t s = c.strides[i], ke = eff_kernel(c, i, k);
+  if (c.auto_pad == "SAME_UPPER" || c.auto_pad == "SAME_LOWER") return (in + s - 1) / s;
+  const int64_t pads = c.auto_pad == "VALID" ? 0 : c.pads[i] + c.pads[c.nsp + i];
+  SN_CHECK(in + pads >= ke, ErrorKind::shape,
+           "conv: kernel extent " << ke << " (size " << k << ", dilation " << c.dilations[i]
+                                  << ") is larger than the padded input extent " << in + pads << " in spatial dim "
+                                  << i + 1);
+  return (in + pads - ke) / s + 1;
+}
+
+// Output extent of conv_transpose along dim i (-1 when unknown).
+int64_t conv_transpose_out_dim(const ConvAttrs& c, int i, int64_t in, int64_t k) {
+  if (!c.output_shape.empty()) return c.output_shape[i];
+  if (in < 0 || k < 0) return -1;
+  const int64_t s = c.strides[i], ke = eff_kernel(c, i, k);
+  if (c.auto_pad == "SAME_UPPER" || c.auto_pad == "SAME_LOWER") return in * s;
+  const int64_t pads = c.auto_pad == "VALID" ? 0 : c.pads[i] + c.pads[c.nsp + i];
+  const int64_t out = s * (in - 1) + c.output_padding[i] + ke - pads;
+  SN_CHECK(out >= 0, ErrorKind::shape,
+           "conv_transpose: pads " << pads << " exceed the output extent " << out + pads << " in spatial dim " << i + 1);
+  return out;
+}
+
+bool known(int64_t d) { return d >= 0; }
+
+// Shared checks of (big-side tensor, weight): rank, dtype, kernel_shape, group.
+int check_frame_inputs(const InferContext& c, size_t xi, size_t wi, const char* xname) {
+  require_float(c, xi);
+  require_same_dtype(c, xi, wi);
+  const Shape& x = c.in(xi).shape;
+  const Shape& w = c.in(wi).shape;
+  SN_CHECK(x.size() >= 3 && x.size() <= 5, ErrorKind::shape,
+           xname << " must have rank 3 to 5 ([N, C, spatial...], 1 to 3 spatial dims), got shape " << shape_str(x));
+  SN_CHECK(w.size() == x.size(), ErrorKind::shape,
+           "weight must have the rank of " << xname << " (" << x.size() << "), got shape " << shape_str(w));
+  const int nsp = static_cast<int>(x.size()) - 2;
+  if (c.attrs.has("kernel_shape")) {
+    std::vector<int64_t> ks = c.attrs.get_ints("kernel_shape");
+    SN_CHECK(ks.size() == static_cast<size_t>(nsp), ErrorKind::attr,
+             "attribute 'kernel_shape' needs " << nsp << " values, got " << ks.size());
+    for (int i = 0; i < nsp; ++i)
+      SN_CHECK(!known(w[2 + i]) || ks[i] == w[2 + i], ErrorKind::shape,
+               "attribute 'kernel_shape' " << shape_str(ks) << " does not match the weight shape " << shape_str(w));
+  }
+  for (int i = 0; i < nsp; ++i)
+    SN_CHECK(!known(w[2 + i]) || w[2 + i] >= 1, ErrorKind::shape,
+             "weight spatial sizes must be positive, got shape " << shape_str(w));
+  return nsp;
+}
+
+void check_bias(const InferContext& c, size_t bi, int64_t channels) {
+  if (c.num_inputs() <= bi) return;
+  require_same_dtype(c, 0, bi);
+  const Shape& b = c.in(bi).shape;
+  SN_CHECK(b.size() == 1 && (!known(b[0]) || !known(channels) || b[0] == channels), ErrorKind::shape,
+           "bias must have shape [" << channels << "], got " << shape_str(b));
+}
+
+// Channel consistency of a frame: big channels Cb, small channels Cs, w [Cs, Cb/G, ...].
+void check_channels(const ConvAttrs& a, int64_t Cb, int64_t Cs, const Shape& w, const char* big_name,
+                    const char* small_name) {
+  const int64_t G = a.group;
+  SN_CHECK(!known(Cb) || Cb % G == 0, ErrorKind::shape,
+           "group " << G << " does not divide the " << Cb << " channels of " << big_name);
+  SN_CHECK(!known(w[0]) || w[0] % G == 0, ErrorKind::shape,
+           "group " << G << " does not divide the " << w[0] << " channels of " << small_name << " (weight dim 1)");
+  SN_CHECK(!known(Cb) || !known(w[1]) || w[1] * G == Cb, ErrorKind::shape,
+           big_name << " has " << Cb << " channels but the weight expects " << w[1] << " x group " << G << " = "
+                    << w[1] * G << " (weight shape " << shape_str(w) << ")");
+  SN_CHECK(!known(Cs) || !known(w[0]) || w[0] == Cs, ErrorKind::shape,
+           small_name << " has " << Cs << " channels but the weight has " << w[0] << " (weight shape "
+                      << shape_str(w) << ")");
+}
+
+std::vector<TensorType> conv_infer(const InferContext& c) {
+  const int nsp = check_frame_inputs(c, 0, 1, "input");
+  ConvAttrs a = parse_attrs(c.attrs, nsp, false);
+  const Shape& x = c.in(0).shape;
+  const Shape& w = c.in(1).shape;
+  check_channels(a, x[1], -1, w, "input", "output");
+  check_bias(c, 2, w[0]);
+  Shape y{x[0], w[0]};
+  for (int i = 0; i < nsp; ++i) y.push_back(conv_out_dim(a, i, x[2 + i], w[2 + i]));
+  return {{c.in(0).dtype, y}};
+}
+
+std::vector<TensorType> conv_transpose_infer(const InferContext& c) {
+  const int nsp = check_frame_inputs(c, 0, 1, "input");
+  ConvAttrs a = parse_attrs(c.attrs, nsp, true);
+  const Shape& x = c.in(0).shape;
+  const Shape& w = c.in(1).shape;
+  // Frame: small = x (Cs = C), big = y (Cb = w[1] * group).
+  SN_CHECK(!known(x[1]) || !known(w[0]) || x[1] == w[0], ErrorKind::shape,
+           "input has " << x[1] << " channels but the weight expects " << w[0] << " (weight shape " << shape_str(w)
+                        << ", [C, M/group, k...])");
+  SN_CHECK(!known(w[0]) || w[0] % a.group == 0, ErrorKind::shape,
+           "group " << a.group << " does not divide the " << w[0] << " input channels");
+  const int64_t M = known(w[1]) ? w[1] * a.group : -1;
+  check_bias(c, 2, M);
+  Shape y{x[0], M};
+  for (int i = 0; i < nsp; ++i) y.push_back(conv_transpose_out_dim(a, i, x[2 + i], w[2 + i]));
+  return {{c.in(0).dtype, y}};
+}
+
+bool transposed_attr(const AttrMap& a) {
+  int64_t t = a.get_int("transposed", 0);
+  SN_CHECK(t == 0 || t == 1, ErrorKind::attr, "attribute 'transposed' must be 0 or 1, got " << t);
+  return t == 1;
+}
+
+// Internal products: role of each input in the frame.
+enum class Role { big, small, weight };
+
+struct Product {
+  const char* name;
+  Role in0, in1, like;  // like = the role of the output
+};
+constexpr Product kForwardLike{"conv_forward_like", Role::big, Role::weight, Role::small};
+constexpr Product kGradInput{"conv_grad_input", Role::small, Role::weight, Role::big};
+constexpr Product kGradWeight{"conv_grad_weight", Role::big, Role::small, Role::weight};
+
+InferFn product_infer(Product p) {
+  return [p](const InferContext& c) {
+    require_float(c, 0);
+    require_same_dtype(c, 0, 1);
+    require_same_dtype(c, 0, 2);
+    const Shape* sh[3] = {nullptr, nullptr, nullptr};
+    sh[static_cast<int>(p.in0)] = &c.in(0).shape;
+    sh[static_cast<int>(p.in1)] = &c.in(1).shape;
+    sh[static_cast<int>(p.like)] = &c.in(2).shape;
+    const Shape& big = *sh[0];
+    const Shape& small = *sh[1];
+    const Shape& w = *sh[2];
+    SN_CHECK(big.size() >= 3 && big.size() <= 5 && small.size() == big.size() && w.size() == big.size(),
+             ErrorKind::shape,
+             "conv frame tensors must share a rank of 3 to 5, got big " << shape_str(big) << ", small "
+                                                                        << shape_str(small) << ", weight "
+                                                                        << shape_str(w));
+    const int nsp = static_cast<int>(big.size()) - 2;
+    ConvAttrs a = parse_attrs(c.attrs, nsp, transposed_attr(c.attrs));
+    check_channels(a, big[1], small[1], w, "the conv input", "the conv output");
+    SN_CHECK(!known(big[0]) || !known(small[0]) || big[0] == small[0], ErrorKind::shape,
+             "batch sizes differ: " << shape_str(big) << " vs " << shape_str(small));
+    for (int i = 0; i < nsp; ++i)
+      SN_CHECK(!known(w[2 + i]) || w[2 + i] >= 1, ErrorKind::shape, "weight spatial sizes must be positive");
+    return std::vector<TensorType>{{c.in(0).dtype, c.in(2).shape}};
+  };
+}
+
+AttrMap frame_attrs(const AttrMap& a, bool transposed) {
+  AttrMap f = a;
+  f.set("transposed", int64_t(transposed));
+  return f;
+}
+
+Value forward_like(const Value& big, const Value& w, const Value& small_like, const AttrMap& f) {
+  return op::apply(kForwardLike.name, {big, w, small_like}, f);
+}
+Value grad_input(const Value& small, const Value& w, const Value& big_like, const AttrMap& f) {
+  return op::apply(kGradInput.name, {small, w, big_like}, f);
+}
+Value grad_weight(const Value& big, const Value& small, const Value& w_like, const AttrMap& f) {
+  return op::apply(kGradWeight.name, {big, small, w_like}, f);
+}
+
+Value bias_grad(const Value& gy) {
+  std::vector<int64_t> axes{0};
+  for (int64_t i = 2; i < gy.rank(); ++i) axes.push_back(i);
+  return op::reduce_sum(gy, axes, false);
+}
+
+// Concrete geometry of a node's frame from the kernel's tensor shapes.
+ConvGeom geom_of(const AttrMap& attrs, bool transposed, const Shape& big, const Shape& small, const Shape& w) {
+  const int nsp = static_cast<int>(big.size()) - 2;
+  ConvAttrs a = parse_attrs(attrs, nsp, transposed);
+  std::vector<int64_t> pb(nsp);
+  for (int i = 0; i < nsp; ++i) {
+    bool k = true;
+    pb[i] = pad_begin(a, i, w[2 + i], big[2 + i], small[2 + i], &k);
+    SN_CHECK(k, ErrorKind::internal, "conv padding unresolved at run time");
+  }
+  return make_conv_geom(big, small, w, a.strides, a.dilations, pb, a.group);
+}
+
+const Shape& in_shape(const Node& n, size_t i) { return n.inputs.at(i).shape(); }
+
+void conv_kernel(KernelContext& k) {
+  ConvGeom g = geom_of(k.node.attrs, false, k.in[0].shape, k.out[0].shape, k.in[1].shape);
+  conv_forward_cpu(g, k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0], k.workspace);
+}
+
+void conv_transpose_kernel(KernelContext& k) {
+  ConvGeom g = geom_of(k.node.attrs, true, k.out[0].shape, k.in[0].shape, k.in[1].shape);
+  conv_backward_data_cpu(g, k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0], k.workspace);
+}
+
+void forward_like_kernel(KernelContext& k) {
+  ConvGeom g = geom_of(k.node.attrs, transposed_attr(k.node.attrs), k.in[0].shape, k.out[0].shape, k.in[1].shape);
+  conv_forward_cpu(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
+}
+
+void grad_input_kernel(KernelContext& k) {
+  ConvGeom g = geom_of(k.node.attrs, transposed_attr(k.node.attrs), k.out[0].shape, k.in[0].shape, k.in[1].shape);
+  conv_backward_data_cpu(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
+}
+
+void grad_weight_kernel(KernelContext& k) {
+  ConvGeom g = geom_of(k.node.attrs, transposed_attr(k.node.attrs), k.in[0].shape, k.in[1].shape, k.out[0].shape);
+  conv_backward_weight_cpu(g, k.in[0], k.in[1], k.out[0], k.workspace);
+}
+
+}  // namespace
+
+void register_conv_ops(Registry& r) {
+  OpDef c;
+  c.name = "conv";
+  c.min_inputs = 2;
+  c.max_inputs = 3;
+  c.infer = conv_infer;
+  c.grad = [](const GradContext& g) {
+    const AttrMap f = frame_attrs(g.node.attrs, false);
+    std::vector<Value> out{grad_input(g.grad(), g.in(1), g.in(0), f), grad_weight(g.in(0), g.grad(), g.in(1), f)};
+    if (g.node.inputs.size() > 2) out.push_back(bias_grad(g.grad()));
+    return out;
+  };
+  c.kernels[0] = conv_kernel;
+  c.workspace = [](const Node& n) {
+    return conv_forward_workspace(geom_of(n.attrs, false, in_shape(n, 0), n.outputs[0].shape, in_shape(n, 1)),
+                                  n.outputs[0].dtype);
+  };
+  r.add(c);
+
+  OpDef t;
+  t.name = "conv_transpose";
+  t.min_inputs = 2;
+  t.max_inputs = 3;
+  t.infer = conv_transpose_infer;
+  t.grad = [](const GradContext& g) {
+    const AttrMap f = frame_attrs(g.node.attrs, true);
+    // Frame: big = y (the output), small = x.
+    std::vector<Value> out{forward_like(g.grad(), g.in(1), g.in(0), f), grad_weight(g.grad(), g.in(0), g.in(1), f)};
+    if (g.node.inputs.size() > 2) out.push_back(bias_grad(g.grad()));
+    return out;
+  };
+  t.kernels[0] = conv_transpose_kernel;
+  t.workspace = [](const Node& n) {
+    return conv_backward_data_workspace(geom_of(n.attrs, true, n.outputs[0].shape, in_shape(n, 0), in_shape(n, 1)),
+                                        n.outputs[0].dtype);
+  };
+  r.add(t);
+
+  OpDef fl;
+  fl.name = kForwardLike.name;
+  fl.min_inputs = fl.max_inputs = 3;
+  fl.infer = product_infer(kForwardLike);
+  fl.grad = [](const GradContext& g) {
+    const AttrMap& f = g.node.attrs;
+    return std::vector<Value>{grad_input(g.grad(), g.in(1), g.in(0), f), grad_weight(g.in(0), g.grad(), g.in(1), f),
+                              Value{}};
+  };
+  fl.kernels[0] = forward_like_kernel;
+  fl.workspace = [](const Node& n) {
+    return conv_forward_workspace(
+        geom_of(n.attrs, transposed_attr(n.attrs), in_shape(n, 0), n.outputs[0].shape, in_shape(n, 1)),
+        n.outputs[0].dtype);
+  };
+  r.add(fl);
+
+  OpDef gi;
+  gi.name = kGradInput.name;
+  gi.min_inputs = gi.max_inputs = 3;
+  gi.infer = product_infer(kGradInput);
+  gi.grad = [](const GradContext& g) {
+    const AttrMap& f = g.node.attrs;
+    return std::vector<Value>{forward_like(g.grad(), g.in(1), g.in(0), f), grad_weight(g.grad(), g.in(0), g.in(1), f),
+                              Value{}};
+  };
+  gi.kernels[0] = grad_input_kernel;
+  gi.workspace = [](const Node& n) {
+    return conv_backward_data_workspace(
+        geom_of(n.attrs, transposed_attr(n.attrs), n.outputs[0].shape, in_shape(n, 0), in_shape(n, 1)),
+        n.outputs[0].dtype);
+  };
+  r.add(gi);
+
+  OpDef gw;
+  gw.name = kGradWeight.name;
+  gw.min_inputs = gw.max_inputs = 3;
+  gw.infer = product_infer(kGradWeight);
+  gw.grad = [](const GradContext& g) {
+    const AttrMap& f = g.node.attrs;
+    return std::vector<Value>{grad_input(g.in(1), g.grad(), g.in(0), f), forward_like(g.in(0), g.grad(), g.in(1), f),
+                              Value{}};
+  };
+  gw.kernels[0] = grad_weight_kernel;
+  gw.workspace = [](const Node& n) {
+    return conv_backward_weight_workspace(
+        geom_of(n.attrs, transposed_attr(n.attrs), in_shape(n, 0), in_shape(n, 1), n.outputs[0].shape),
+        n.outputs[0].dtype);
+  };
+  r.add(gw);
+}
 
 }  // namespace symnet

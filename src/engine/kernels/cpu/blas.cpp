@@ -125,8 +125,11 @@ void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
   if (K == 0 || alpha == T(0)) return;
   IMap a(A, ta ? K : M, ta ? M : K, RowStride<T>(lda));
   IMap b(B, tb ? N : K, tb ? K : N, RowStride<T>(ldb));
-  // Eigen would use its own threads outside a parallel region; callers split work.
-  Eigen::setNbThreads(1);
+  // Serial by contract (callers split work). Inside a parallel region Eigen is serial by
+  // itself, and its thread setting is a plain global best not written from several threads.
+#ifdef _OPENMP
+  if (!omp_in_parallel()) Eigen::setNbThreads(1);
+#endif
   if (!ta && !tb) c.noalias() += alpha * (a * b);
   else if (ta && !tb) c.noalias() += alpha * (a.transpose() * b);
   else if (!ta && tb) c.noalias() += alpha * (a * b.transpose());
