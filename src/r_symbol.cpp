@@ -1,6 +1,8 @@
 // Rcpp exports for building symbols, gradients and shared variables.
 #include "r_glue.h"
 
+#include <cstring>
+
 #include "engine/ir/dot.h"
 #include "engine/ir/json.h"
 #include "engine/kernels/cpu/parallel.h"
@@ -165,11 +167,58 @@ std::string cpp_sym_dot(Rcpp::List outputs, bool optimized) {
 }
 
 // [[Rcpp::export]]
-std::string cpp_graph_json(Rcpp::List outputs, std::vector<std::string> output_names) {
+std::string cpp_graph_json(Rcpp::List outputs, std::vector<std::string> output_names, bool include_values = true) {
   SN_R_BEGIN
-  return graph_to_json(Graph::from_outputs(values_from_r(outputs), output_names));
+  return graph_to_json(Graph::from_outputs(values_from_r(outputs), output_names), include_values);
   SN_R_END
   return "";
+}
+
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_from_json(std::string json) {
+  SN_R_BEGIN
+  std::vector<VariablePtr> vars;
+  Graph g = graph_from_json(json, &vars);
+  Rcpp::List outs(g.outputs.size()), ins(g.inputs.size()), vs(vars.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) outs[i] = wrap_value(g.outputs[i]);
+  for (size_t i = 0; i < g.inputs.size(); ++i) ins[i] = wrap_value(g.inputs[i]);
+  for (size_t i = 0; i < vars.size(); ++i) vs[i] = wrap_variable(vars[i]);
+  return Rcpp::List::create(Rcpp::Named("outputs") = outs, Rcpp::Named("output_names") = g.output_names,
+                            Rcpp::Named("inputs") = ins, Rcpp::Named("variables") = vs);
+  SN_R_END
+  return Rcpp::List();
+}
+
+// Row-major little-endian bytes of a shared variable (the safetensors payload).
+// [[Rcpp::export]]
+Rcpp::RawVector cpp_shared_raw(SEXP vp) {
+  SN_R_BEGIN
+  VariablePtr v = variable_from_r(vp);
+  Rcpp::RawVector out(v->value.bytes());
+  if (v->value.bytes()) std::memcpy(&out[0], v->value.data(), v->value.bytes());
+  return out;
+  SN_R_END
+  return Rcpp::RawVector();
+}
+
+// [[Rcpp::export]]
+void cpp_shared_set_raw(SEXP vp, Rcpp::RawVector bytes) {
+  SN_R_BEGIN
+  VariablePtr v = variable_from_r(vp);
+  if (static_cast<size_t>(bytes.size()) != v->value.bytes())
+    raise_error(ErrorKind::value, "shared variable '" + v->name + "' needs " + std::to_string(v->value.bytes()) +
+                                      " bytes, got " + std::to_string(bytes.size()));
+  Tensor t(v->value.dtype(), v->value.shape());
+  if (t.bytes()) std::memcpy(t.data(), &bytes[0], t.bytes());
+  v->value.swap_storage(t);
+  SN_R_END
+}
+
+// [[Rcpp::export]]
+void cpp_shared_set_trainable(SEXP vp, bool trainable) {
+  SN_R_BEGIN
+  variable_from_r(vp)->trainable = trainable;
+  SN_R_END
 }
 
 // [[Rcpp::export]]

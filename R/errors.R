@@ -1,0 +1,40 @@
+# Classed conditions. Every error raised by symnet inherits "symnet_error";
+# the engine's error kinds map to "symnet_<kind>_error".
+
+.error_kinds <- c("shape", "dtype", "attr", "feed", "value", "unsupported",
+                  "interrupt", "internal")
+
+# Raises an R-side error. `message` is a cli message vector (glue syntax is
+# interpolated in `.envir`); `kind` one of .error_kinds.
+sym_abort <- function(message, kind = "value", ..., call = parent.frame(),
+                      .envir = parent.frame()) {
+  cli::cli_abort(message,
+                 class = c(paste0("symnet_", kind, "_error"), "symnet_error"),
+                 kind = kind, ..., call = call, .envir = .envir)
+}
+
+# Called by the C++ glue for every engine error (the name and signature are
+# part of the glue contract). The engine message is passed through verbatim:
+# it may contain braces, so it is interpolated as a value, never as a template.
+.raise_engine_error <- function(kind, message, op = "", node = "") {
+  kind <- as.character(kind)[1]
+  if (is.na(kind) || !kind %in% .error_kinds) kind <- "internal"
+  msg <- if (length(message)) paste(as.character(message), collapse = "\n") else ""
+  op <- if (length(op) && !is.na(op[1])) as.character(op[1]) else ""
+  node <- if (length(node) && !is.na(node[1])) as.character(node[1]) else ""
+  where <- character()
+  if (nzchar(op) && nzchar(node)) {
+    where <- c(i = "In op {.field {op}} (node {.val {node}}).")
+  } else if (nzchar(op)) {
+    where <- c(i = "In op {.field {op}}.")
+  } else if (nzchar(node)) {
+    where <- c(i = "In node {.val {node}}.")
+  }
+  if (kind == "internal") {
+    where <- c(where, i = "This is a bug in symnet; please report it.")
+  }
+  cli::cli_abort(c("{msg}", where),
+                 class = c(paste0("symnet_", kind, "_error"), "symnet_error"),
+                 kind = kind, op = op, node = node, engine_message = msg,
+                 call = NULL)
+}

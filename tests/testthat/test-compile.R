@@ -1,0 +1,159 @@
+test_that("compiled functions return one output bare and several as a named list", {
+  x <- sym_var("x", 3)
+  f <- sym_compile(x * 2)
+  expect_s3_class(f, "symnet_function")
+  expect_true(is.function(f))
+  expect_equal(f(x = 1:3), c(2, 4, 6))
+  g <- sym_compile(list(double = x * 2, total = sum(x), x + 1))
+  r <- g(x = 1:3)
+  expect_named(r, c("double", "total", "output3"))
+  expect_equal(r$total, 6)
+  one <- sym_compile(list(a = x))
+  expect_named(one(x = 1:3), "a")
+  expect_error(sym_compile(list(a = x, a = x)), class = "symnet_value_error")
+  expect_error(sym_compile(1), class = "symnet_value_error")
+})
+
+test_that("unnamed arguments fill the inputs in order", {
+  a <- sym_var("a", 2)
+  b <- sym_var("b", 2)
+  f <- sym_compile(a - b)
+  expect_identical(f$inputs$name, c("a", "b"))
+  expect_equal(f(c(5, 5), c(1, 2)), c(4, 3))
+  expect_equal(f(b = c(1, 2), c(5, 5)), c(4, 3))
+})
+
+dtype_values <- list(
+  float32 = function(n) seq_len(n) / 4 - 1,
+  float64 = function(n) seq_len(n) / 3 - 1,
+  int32 = function(n) seq_len(n) - 3L,
+  int64 = function(n) seq_len(n) * 1e10,
+  uint8 = function(n) (seq_len(n) * 37L) %% 256L,
+  bool = function(n) seq_len(n) %% 3 == 0
+)
+expected_type <- c(float32 = "double", float64 = "double", int32 = "integer", int64 = "double",
+                   uint8 = "integer", bool = "logical")
+
+test_that("values round-trip through every dtype and ranks 0 to 4", {
+  shapes <- list(integer(0), 5L, c(2L, 3L), c(2L, 3L, 2L), c(2L, 1L, 3L, 2L))
+  for (dt in names(dtype_values)) {
+    for (s in shapes) {
+      n <- if (length(s)) prod(s) else 1L
+      v <- dtype_values[[dt]](n)
+      if (length(s) >= 2) dim(v) <- s
+      x <- sym_var("x", if (length(s)) s else NULL, dtype = dt)
+      f <- sym_compile(list(same = sym_identity(x), const = sym_const(v, dtype = dt)))
+      r <- f(x = v)
+      info <- paste(dt, "rank", length(s))
+      expect_type(r$same, expected_type[[dt]])
+      expect_equal(r$same, if (dt == "bool") v else {
+        w <- v
+        storage.mode(w) <- expected_type[[dt]]
+        w
+      }, info = info)
+      expect_equal(r$const, r$same, info = info)
+      if (length(s) < 2) expect_null(dim(r$same))
+    }
+  }
+})
+
+test_that("R values convert to the declared dtype", {
+  f32 <- sym_compile(sym_identity(sym_var("x", 3)))
+  expect_equal(f32(x = 1:3), c(1, 2, 3))
+  expect_equal(f32(x = c(TRUE, FALSE, TRUE)), c(1, 0, 1))
+  i32 <- sym_compile(sym_identity(sym_var("x", 3, dtype = "int32")))
+  expect_identical(i32(x = c(1.9, -2.9, 3)), c(1L, -2L, 3L))
+  i64 <- sym_compile(sym_identity(sym_var("x", 2, dtype = "int64")))
+  expect_equal(i64(x = c(2^40, -3)), c(2^40, -3))
+  b <- sym_compile(sym_identity(sym_var("x", 3, dtype = "bool")))
+  expect_identical(b(x = c(0, 2, -1)), c(FALSE, TRUE, TRUE))
+  expect_identical(b(x = 0:2), c(FALSE, TRUE, TRUE))
+  u8 <- sym_compile(sym_identity(sym_var("x", 2, dtype = "uint8")))
+  expect_identical(u8(x = c(0L, 255L)), c(0L, 255L))
+  df <- sym_compile(sym_identity(sym_var("x", c(NA, 2))))
+  expect_equal(df(x = data.frame(a = 1:3, b = 4:6)), cbind(a = 1:3, b = 4:6), ignore_attr = TRUE)
+})
+
+test_that("a new input shape compiles once and is cached", {
+  x <- sym_var("x", c(NA, 3))
+  f <- sym_compile(sum(sym_relu(x) * 2))
+  expect_true(is.na(summary(f)$nodes_before))
+  expect_output(print(summary(f)), "not compiled yet")
+  f(x = matrix(1, 2, 3))
+  expect_equal(summary(f)$cached_shapes, 1)
+  f(x = matrix(1, 5, 3))
+  expect_equal(summary(f)$cached_shapes, 2)
+  expect_equal(f(x = matrix(1, 2, 3)), 12)
+  expect_equal(summary(f)$cached_shapes, 2)
+  expect_equal(summary(f)$input_shapes[[1]], c(2L, 3L))
+})
+
+test_that("summary reports the optimisation figures", {
+  x <- sym_var("x", c(16, 8))
+  w <- sym_shared(matrix(0.1, 8, 4), name = "w_sum")
+  y <- sym_mean(sym_relu(x %*% w) * 2 + 1)
+  f <- sym_compile(list(y = y, g = sym_grad(y, w)))
+  s <- summary(f)
+  expect_s3_class(s, "summary.symnet_function")
+  for (k in c("nodes_before", "nodes_after", "steps", "fused_groups", "fused_ops", "arena_bytes",
+              "naive_bytes", "compile_ms", "cached_shapes")) {
+    expect_true(is.numeric(s[[k]]) && length(s[[k]]) == 1 && !is.na(s[[k]]), info = k)
+  }
+  expect_lte(s$nodes_after, s$nodes_before)
+  expect_lte(s$arena_bytes, s$naive_bytes)
+  expect_s3_class(s$passes, "data.frame")
+  expect_true(nrow(s$passes) > 0)
+  expect_output(print(s), "nodes")
+  expect_output(print(s), "arena")
+  expect_output(print(s), "compile")
+})
+
+test_that("an MLP training graph plans well under the naive memory", {
+  x <- sym_var("x", c(64, 32))
+  y <- sym_var("y", 64, dtype = "int32")
+  W1 <- sym_shared(matrix(0.01, 32, 64), name = "W1")
+  b1 <- sym_shared(rep(0, 64), name = "b1")
+  W2 <- sym_shared(matrix(0.01, 64, 10), name = "W2")
+  b2 <- sym_shared(rep(0, 10), name = "b2")
+  loss <- sym_softmax_cross_entropy(sym_relu(x %*% W1 + b1) %*% W2 + b2, y)
+  g <- sym_grad(loss, list(W1 = W1, b1 = b1, W2 = W2, b2 = b2))
+  f <- sym_compile(c(list(loss = loss), g))
+  s <- summary(f)
+  expect_lt(s$arena_ratio, 0.6)
+})
+
+test_that("printing shows inputs, outputs and updates", {
+  x <- sym_var("x", c(NA, 2))
+  v <- sym_shared(0, name = "count")
+  f <- sym_compile(list(s = sum(x)), updates = list(count = v + 1))
+  expect_output(print(f), "<symnet_function> on cpu")
+  expect_output(print(f), "x float32\\[\\?, 2\\]")
+  expect_output(print(f), "outputs: s")
+  expect_output(print(f), "updates: count")
+  expect_match(format(sym_compile(x * 1)), "returned bare", all = FALSE)
+  expect_identical(f$outputs, "s")
+  expect_identical(f$updates, "count")
+  expect_identical(f$device, "cpu")
+})
+
+test_that("compile options are validated", {
+  x <- sym_var("x", 2)
+  expect_error(sym_compile(x, device = "tpu"), class = "symnet_unsupported_error")
+  expect_error(sym_compile(x, optimize = "yes"), class = "symnet_value_error")
+  expect_error(sym_compile(x, seed = -1), class = "symnet_value_error")
+  f <- sym_compile(x * 2 + x * 2, optimize = FALSE)
+  expect_equal(f(x = 1:2), c(4, 8))
+})
+
+test_that("optimisation never changes results", {
+  x <- sym_var("x", c(3, 4))
+  y <- sym_softmax(sym_tanh(x * 2 + 1) * (x * 2 + 1)) + sym_exp(x - x) - 1
+  v <- matrix(seq(-1, 1, length.out = 12), 3, 4)
+  expect_equal(sym_compile(y)(x = v), sym_compile(y, optimize = FALSE)(x = v), tolerance = 1e-6)
+})
+
+test_that("compiled functions do not survive serialization", {
+  f <- sym_compile(sym_var("x", 2) + 1)
+  f2 <- unserialize(serialize(f, NULL))
+  expect_error(f2(x = 1:2), class = "symnet_value_error")
+})

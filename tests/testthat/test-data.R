@@ -1,0 +1,58 @@
+test_that("data iterators check their data", {
+  x <- matrix(1:20, 10, 2)
+  expect_error(data_iterator(x, 1:9), class = "symnet_value_error")
+  expect_error(data_iterator(x[0, ], integer()), class = "symnet_value_error")
+  expect_error(data_iterator(letters), class = "symnet_dtype_error")
+  expect_error(data_iterator(x, batch_size = 0), class = "symnet_value_error")
+  it <- data_iterator(x, factor(rep(c("a", "b"), 5)), batch_size = 3, shuffle = FALSE)
+  expect_length(it, 4)
+  expect_output(print(it), "10 examples in 4 batches of 3")
+})
+
+test_that("seeded shuffles are reproducible and leave R's RNG alone", {
+  set.seed(5)
+  before <- runif(3)
+  set.seed(5)
+  r1 <- symnet:::.rng_stream(11)
+  a <- list(r1$perm(10), r1$perm(10))
+  expect_identical(runif(3), before)
+  r2 <- symnet:::.rng_stream(11)
+  expect_identical(list(r2$perm(10), r2$perm(10)), a)
+  expect_false(identical(a[[1]], a[[2]]))
+  expect_setequal(a[[1]], 1:10)
+})
+
+test_that("batches cover every example once, the last one smaller", {
+  bi <- symnet:::.batch_index(10, 4, TRUE, symnet:::.rng_stream(1))
+  rows <- lapply(seq_along(bi$starts), function(k) symnet:::.batch_rows(bi, k))
+  expect_identical(lengths(rows), c(4L, 4L, 2L))
+  expect_setequal(unlist(rows), 1:10)
+})
+
+test_that("rows are taken and bound back along the first axis for any rank", {
+  a <- array(seq_len(5 * 2 * 3), c(5, 2, 3))
+  expect_identical(symnet:::.take_rows(a, c(2, 4)), a[c(2, 4), , , drop = FALSE])
+  parts <- list(a[1:2, , , drop = FALSE], a[3:5, , , drop = FALSE])
+  expect_identical(symnet:::.bind_rows(parts), a)
+  expect_identical(symnet:::.bind_rows(list(1:2, 3:5)), 1:5)
+  m <- matrix(1:6, 3)
+  expect_identical(symnet:::.take_rows(m, 3:2), m[3:2, , drop = FALSE])
+})
+
+test_that("inputs are matched to the model by name and checked", {
+  ins <- list(img = sym_var("img", c(NA, 1, 4, 4)), v = sym_var("v", c(NA, 3)))
+  xi <- array(0, c(2, 1, 4, 4))
+  xv <- matrix(0, 2, 3)
+  ok <- symnet:::.match_inputs(list(v = xv, img = xi), ins)
+  expect_named(ok, c("img", "v"))
+  expect_named(symnet:::.match_inputs(list(xi, xv), ins), c("img", "v"))
+  expect_error(symnet:::.match_inputs(xi, ins), class = "symnet_value_error")
+  expect_error(symnet:::.match_inputs(list(img = xi, w = xv), ins), class = "symnet_value_error")
+  expect_error(symnet:::.match_inputs(list(img = xi), ins), class = "symnet_value_error")
+  expect_error(symnet:::.match_inputs(list(img = array(0, c(2, 4, 4)), v = xv), ins),
+               "channel axis", class = "symnet_shape_error")
+  expect_error(symnet:::.match_inputs(list(img = xi, v = matrix(0, 3, 3)), ins), class = "symnet_value_error")
+  expect_error(symnet:::.match_inputs(list(img = xi, v = matrix(0, 2, 4)), ins), class = "symnet_shape_error")
+  df <- data.frame(a = 1:2, b = 3:4, c = 5:6)
+  expect_identical(dim(symnet:::.match_inputs(list(img = xi, v = df), ins)$v), c(2L, 3L))
+})

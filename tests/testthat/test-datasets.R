@@ -1,0 +1,89 @@
+# A tiny idx file written here, in the format of the (Fashion-)MNIST files.
+write_idx <- function(path, dims, values, type = 0x08, gz = TRUE, magic = NULL) {
+  con <- if (gz) gzfile(path, "wb") else file(path, "wb")
+  on.exit(close(con))
+  writeBin(as.raw(c(0, 0, type, length(dims))), con)
+  if (!is.null(magic)) {
+    writeBin(as.raw(magic), con)
+  }
+  writeBin(as.integer(dims), con, size = 4, endian = "big")
+  writeBin(as.raw(values), con)
+}
+
+test_that("read_idx reads row-major idx data into R arrays, gzipped or not", {
+  f <- withr::local_tempfile(fileext = ".gz")
+  # 2 images of 2 x 3: image k has pixel (r, c) = 100 k + 10 r + c
+  vals <- c(111, 112, 113, 121, 122, 123, 211, 212, 213, 221, 222, 223) - 100
+  write_idx(f, c(2, 2, 3), vals)
+  a <- read_idx(f)
+  expect_identical(dim(a), c(2L, 2L, 3L))
+  expect_type(a, "integer")
+  expect_identical(a[1, 2, 3], 23L)
+  expect_identical(a[2, 1, 2], 112L)
+  g <- withr::local_tempfile()
+  write_idx(g, 4, c(3, 1, 4, 1), gz = FALSE)
+  expect_identical(read_idx(g), c(3L, 1L, 4L, 1L))
+})
+
+test_that("damaged idx files give symnet_data_error", {
+  bad_magic <- withr::local_tempfile(fileext = ".gz")
+  con <- gzfile(bad_magic, "wb")
+  writeBin(as.raw(c(1, 2, 8, 1, 0, 0, 0, 1, 5)), con)
+  close(con)
+  expect_error(read_idx(bad_magic), class = "symnet_data_error")
+  short <- withr::local_tempfile(fileext = ".gz")
+  write_idx(short, c(10, 28, 28), 1:100)      # far fewer pixels than the header says
+  expect_error(read_idx(short), "truncated", class = "symnet_data_error")
+  # gzip data cut in the middle
+  full <- withr::local_tempfile(fileext = ".gz")
+  write_idx(full, c(50, 28, 28), rep(1:255, length.out = 50 * 784) %% 256)
+  bytes <- readBin(full, "raw", file.size(full))
+  cut <- withr::local_tempfile(fileext = ".gz")
+  writeBin(bytes[seq_len(length(bytes) %/% 2)], cut)
+  expect_error(read_idx(cut), class = "symnet_data_error")
+  garbage <- withr::local_tempfile(fileext = ".gz")
+  writeBin(as.raw(c(0x1f, 0x8b, 8, 0, 1:40)), garbage)
+  expect_error(read_idx(garbage), class = "symnet_data_error")
+  expect_error(read_idx(tempfile()), class = "symnet_data_error")
+})
+
+test_that("a dataset is read from an explicit path, and a missing one is a classed error", {
+  d <- withr::local_tempdir()
+  write_idx(file.path(d, "train-images-idx3-ubyte.gz"), c(3, 28, 28), rep(7, 3 * 784))
+  write_idx(file.path(d, "train-labels-idx1-ubyte.gz"), 3, c(0, 9, 4), type = 0x08)
+  write_idx(file.path(d, "t10k-images-idx3-ubyte"), c(2, 28, 28), rep(1, 2 * 784), gz = FALSE)
+  write_idx(file.path(d, "t10k-labels-idx1-ubyte.gz"), 2, c(1, 2))
+  ds <- dataset_fashion_mnist(path = d)
+  expect_named(ds, c("train", "test"))
+  expect_identical(dim(ds$train$x), c(3L, 28L, 28L))
+  expect_identical(ds$train$y, c(0L, 9L, 4L))
+  expect_identical(ds$test$y, c(1L, 2L))
+  # found through the option too
+  withr::with_options(list(symnet.data_dir = d), {
+    expect_identical(symnet:::.locate_dataset(symnet:::.dataset_specs$mnist, download = FALSE), d)
+  })
+  empty <- withr::local_tempdir()
+  expect_error(dataset_fashion_mnist(path = empty), class = "symnet_data_error")
+  err <- tryCatch(symnet:::.locate_dataset(symnet:::.dataset_specs$fashion_mnist, dirs = empty,
+                                           download = FALSE),
+                  error = identity)
+  expect_s3_class(err, "symnet_data_error")
+  expect_match(conditionMessage(err), "dataset-fashion-mnist")
+  # mismatched image and label counts
+  write_idx(file.path(d, "train-labels-idx1-ubyte.gz"), 2, c(0, 1))
+  expect_error(dataset_fashion_mnist(path = d), class = "symnet_data_error")
+})
+
+test_that("the Debian Fashion-MNIST files are read as keras does", {
+  skip_if_not(dir.exists("/usr/share/datasets/fashion-mnist"),
+              "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+  ds <- dataset_fashion_mnist(download = FALSE)
+  expect_identical(dim(ds$train$x), c(60000L, 28L, 28L))
+  expect_identical(dim(ds$test$x), c(10000L, 28L, 28L))
+  expect_type(ds$train$x, "integer")
+  expect_identical(range(ds$train$x), c(0L, 255L))
+  expect_identical(sort(unique(ds$train$y)), 0:9)
+  expect_identical(as.vector(table(ds$test$y)), rep(1000L, 10))
+  expect_identical(ds$train$y[1:5], c(9L, 0L, 0L, 3L, 0L))   # ankle boot, T-shirt, T-shirt, dress, T-shirt
+  expect_length(fashion_mnist_classes, 10)
+})

@@ -1,0 +1,281 @@
+# Three Gaussian blobs in 4 dimensions: an easy 3-class problem.
+make_blobs <- function(n = 150, seed = 1) {
+  set.seed(seed)
+  y <- rep(0:2, length.out = n)
+  centers <- rbind(c(2, 0, 0, 0), c(0, 2, 0, 0), c(0, 0, 2, 0))
+  x <- centers[y + 1, ] + matrix(rnorm(n * 4, sd = 0.5), n, 4)
+  list(x = x, y = y)
+}
+
+make_mlp <- function(seed = 1, hidden = 16) {
+  set.seed(seed)
+  x <- sym_var("x", c(NA, 4))
+  out <- x |> layer_dense(hidden, activation = "relu") |> layer_dense(3)
+  sym_model(x, out)
+}
+
+test_that("fit trains, returns a history, and evaluate/predict agree", {
+  d <- make_blobs()
+  m <- make_mlp()
+  h <- fit(m, d$x, d$y, loss = loss_softmax_cross_entropy(), optimizer = optimizer_adam(0.05),
+           epochs = 8, batch_size = 32, metrics = "accuracy", verbose = 0, seed = 1)
+  expect_s3_class(h, "symnet_history")
+  expect_named(h$metrics, c("epoch", "loss", "accuracy", "lr"))
+  expect_identical(h$metrics$epoch, 1:8)
+  expect_lt(h$metrics$loss[8], h$metrics$loss[1])
+  expect_gt(h$metrics$accuracy[8], 0.9)
+  expect_identical(h$params$steps, 5L)          # 150 examples in batches of 32: last one has 22
+  expect_identical(h$params$samples, 150L)
+  e <- evaluate(m, d$x, d$y)
+  expect_named(e, c("loss", "accuracy"))
+  p <- predict(m, d$x)
+  expect_identical(dim(p), c(150L, 3L))
+  expect_equal(unname(e[["accuracy"]]), mean(max.col(p) - 1 == d$y), tolerance = 1e-6)
+  # batched prediction does not depend on the batch size
+  expect_equal(predict(m, d$x, batch_size = 7), p, tolerance = 1e-6)
+  # the model's snapshot holds the trained weights
+  expect_identical(m$snapshot, symnet:::.model_bytes(m$.header, m$variables))
+})
+
+test_that("a training step is one call into the engine", {
+  d <- make_blobs(64)
+  m <- make_mlp()
+  counter <- new.env()
+  counter$n <- 0L
+  suppressMessages(trace("cpp_function_run", tracer = bquote(assign("n", .(counter)$n + 1L, envir = .(counter))),
+                         print = FALSE, where = asNamespace("symnet")))
+  on.exit(suppressMessages(untrace("cpp_function_run", where = asNamespace("symnet"))))
+  fit(m, d$x, d$y, loss = "softmax_cross_entropy", optimizer = "sgd", epochs = 2, batch_size = 16,
+      verbose = 0)
+  expect_identical(counter$n, 8L)                   # 2 epochs x 4 steps, nothing else
+  entry <- m$cache$train
+  ups <- entry$fn$updates
+  expect_true(all(names(m$params) %in% ups))    # every parameter updated in the graph
+  expect_true("sgd/step" %in% ups)
+})
+
+test_that("labels may be integers, a factor or one-hot rows", {
+  d <- make_blobs(60)
+  run <- function(y) {
+    m <- make_mlp(seed = 3)
+    fit(m, d$x, y, loss = loss_softmax_cross_entropy(), optimizer = optimizer_sgd(0.1),
+        epochs = 2, batch_size = 20, verbose = 0, seed = 7)$metrics$loss
+  }
+  base <- run(d$y)
+  expect_equal(run(factor(c("a", "b", "c")[d$y + 1])), base, tolerance = 1e-6)
+  expect_equal(run(diag(3)[d$y + 1, ]), base, tolerance = 1e-5)
+  expect_equal(run(as.double(d$y)), base, tolerance = 1e-6)
+})
+
+test_that("a seed makes training reproducible without touching R's RNG", {
+  d <- make_blobs(60)
+  m1 <- make_mlp(seed = 5)
+  m2 <- make_mlp(seed = 5)
+  set.seed(99)
+  before <- runif(1)
+  set.seed(99)
+  h1 <- fit(m1, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 3, batch_size = 8,
+            verbose = 0, seed = 42)
+  expect_identical(runif(1), before)
+  h2 <- fit(m2, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 3, batch_size = 8,
+            verbose = 0, seed = 42)
+  expect_identical(h1$metrics$loss, h2$metrics$loss)
+  expect_identical(unname(get_weights(m1)), unname(get_weights(m2)))
+})
+
+test_that("bad inputs are classed errors raised before training", {
+  d <- make_blobs(30)
+  m <- make_mlp()
+  w0 <- get_weights(m)
+  f <- function(x = d$x, y = d$y, ...) {
+    fit(m, x, y, loss = loss_softmax_cross_entropy(), epochs = 1, verbose = 0, ...)
+  }
+  expect_error(f(y = d$y[-1]), "same number", class = "symnet_value_error")
+  expect_error(f(y = d$y + 1L), "out of range", class = "symnet_value_error")
+  expect_error(f(y = replace(d$y, 2, 5L)), class = "symnet_value_error")
+  expect_error(f(x = replace(d$x, 7, NA)), "NA", class = "symnet_value_error")
+  expect_error(f(y = replace(d$y, 3, NA)), "NA", class = "symnet_value_error")
+  expect_error(f(x = d$x[0, ], y = integer()), class = "symnet_value_error")
+  expect_error(f(x = d$x[, 1]), class = "symnet_shape_error")
+  expect_error(f(x = array(d$x, c(30, 2, 2))), class = "symnet_shape_error")
+  expect_error(f(x = d$x[, 1:3]), class = "symnet_shape_error")
+  expect_error(f(x = matrix("a", 30, 4)), class = "symnet_dtype_error")
+  expect_error(f(validation_data = list(d$x, d$y[-1])), class = "symnet_value_error")
+  expect_error(f(validation_split = 1), class = "symnet_value_error")
+  expect_error(f(device = "cuda"), class = "symnet_unsupported_error")
+  expect_error(fit(m, d$x, d$y, epochs = 1, verbose = 0), "loss", class = "symnet_value_error")
+  expect_error(fit(m, d$x, d$y, loss = "ce", epochs = 0, verbose = 0), class = "symnet_value_error")
+  expect_identical(get_weights(m), w0)
+  # evaluate and predict check their data too
+  expect_error(evaluate(m, d$x, d$y + 5L, loss = "ce"), class = "symnet_value_error")
+  expect_error(predict(m, d$x[, 1:2]), class = "symnet_shape_error")
+  expect_error(predict(m, replace(d$x, 1, NA)), class = "symnet_value_error")
+})
+
+test_that("validation data and split add val_ figures", {
+  d <- make_blobs(90)
+  m <- make_mlp()
+  h <- fit(m, d$x, d$y, loss = "ce", optimizer = optimizer_adam(0.05), epochs = 2, metrics = "accuracy",
+           validation_split = 0.2, verbose = 0)
+  expect_named(h$metrics, c("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr"))
+  expect_identical(h$params$samples, 72L)
+  expect_identical(h$params$validation_samples, 18L)
+  h2 <- fit(m, d$x[1:60, ], d$y[1:60], validation_data = list(x = d$x[61:90, ], y = d$y[61:90]),
+            epochs = 1, verbose = 0)
+  v <- evaluate(m, d$x[61:90, ], d$y[61:90])
+  expect_equal(h2$metrics$val_loss, unname(v[["loss"]]), tolerance = 1e-5)
+})
+
+test_that("fit again continues with the same loss, optimiser state and metrics", {
+  d <- make_blobs(40)
+  m <- make_mlp()
+  opt <- optimizer_adam(0.01)
+  fit(m, d$x, d$y, loss = "ce", optimizer = opt, metrics = "acc", epochs = 1, batch_size = 10, verbose = 0)
+  h <- fit(m, d$x, d$y, epochs = 1, batch_size = 10, verbose = 0)
+  expect_named(h$metrics, c("epoch", "loss", "accuracy", "lr"))
+  expect_equal(sym_value(opt$step_var), 8)
+})
+
+test_that("schedules set the learning rate every epoch", {
+  d <- make_blobs(30)
+  m <- make_mlp()
+  h <- fit(m, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(lr = schedule_step(0.1, 1, 0.5)),
+           epochs = 3, verbose = 0)
+  expect_equal(h$metrics$lr, c(0.1, 0.05, 0.025), tolerance = 1e-6)
+})
+
+test_that("data iterators and batch functions feed fit", {
+  d <- make_blobs(50)
+  m <- make_mlp()
+  it <- data_iterator(d$x, d$y, batch_size = 16, seed = 1)
+  expect_length(it, 4)
+  expect_output(print(it), "50 examples in 4 batches of 16")
+  h <- fit(m, it, loss = "ce", optimizer = optimizer_adam(0.05), epochs = 3, verbose = 0)
+  expect_identical(h$params$batch_size, 16L)
+  expect_identical(h$params$steps, 4L)
+  expect_error(fit(m, it, d$y, epochs = 1, verbose = 0), class = "symnet_value_error")
+  batches <- function() {
+    i <- 0
+    function() {
+      i <<- i + 1
+      if (i > 5) {
+        i <<- 0
+        return(NULL)
+      }
+      rows <- ((i - 1) * 10 + 1):(i * 10)
+      list(x = d$x[rows, ], y = d$y[rows])
+    }
+  }
+  h2 <- fit(m, batches(), epochs = 2, verbose = 0,
+            validation_data = data_iterator(d$x, d$y, batch_size = 25, shuffle = FALSE))
+  expect_identical(nrow(h2$metrics), 2L)
+  expect_true(all(is.finite(h2$metrics$val_loss)))
+  v <- evaluate(m, batches())
+  expect_equal(v[["loss"]], evaluate(m, d$x, d$y)[["loss"]], tolerance = 1e-5)
+  bad <- function() list(x = d$x[1:5, ], y = d$y[1:4])
+  expect_error(fit(m, bad, epochs = 1, verbose = 0), class = "symnet_value_error")
+})
+
+test_that("models with several inputs and outputs take named lists", {
+  set.seed(2)
+  a <- sym_var("a", c(NA, 2))
+  b <- sym_var("b", c(NA, 3))
+  h <- layer_concatenate(a, b) |> layer_dense(8, activation = "tanh")
+  m <- sym_model(list(a, b), list(cls = layer_dense(h, 2), reg = layer_dense(h, 1)))
+  n <- 40
+  xa <- matrix(rnorm(2 * n), n)
+  xb <- matrix(rnorm(3 * n), n)
+  ycls <- as.integer(xa[, 1] > 0)
+  yreg <- xb[, 1] + xa[, 2]
+  hist <- fit(m, list(a = xa, b = xb), list(cls = ycls, reg = yreg),
+              loss = list(cls = loss_softmax_cross_entropy(), reg = loss_mse()),
+              metrics = "accuracy", optimizer = optimizer_adam(0.02), epochs = 3, batch_size = 10, verbose = 0)
+  expect_true(all(c("loss", "cls_loss", "reg_loss", "cls_accuracy") %in% names(hist$metrics)))
+  expect_equal(hist$metrics$loss, hist$metrics$cls_loss + hist$metrics$reg_loss, tolerance = 1e-5)
+  p <- predict(m, list(b = xb, a = xa))
+  expect_named(p, c("cls", "reg"))
+  expect_identical(dim(p$reg), c(40L, 1L))
+  expect_error(fit(m, xa, ycls, epochs = 1, verbose = 0), class = "symnet_value_error")
+  expect_error(fit(m, list(a = xa, c = xb), list(cls = ycls, reg = yreg), epochs = 1, verbose = 0),
+               class = "symnet_value_error")
+})
+
+test_that("R-function metrics run on each batch; regression fits work", {
+  set.seed(3)
+  X <- matrix(rnorm(200), 100, 2)
+  y <- X %*% c(1, -2) + 0.5
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_model(x, layer_dense(x, 1))
+  h <- fit(m, X, y, loss = loss_mse(), optimizer = optimizer_sgd(0.1), epochs = 20, batch_size = 20,
+           metrics = list(med = function(y_true, y_pred) median(abs(y_true - y_pred)),
+                          rmse = function(y_true, y_pred) sqrt(mean((y_true - y_pred)^2)),
+                          mae = function(y_true, y_pred) mean(abs(y_true - y_pred))),
+           verbose = 0)
+  expect_lt(h$metrics$loss[20], 1e-3)
+  expect_named(m$cache$train$rmetrics, "med")               # only median needs R
+  expect_true(all(h$metrics$rmse >= h$metrics$mae - 1e-6))
+  expect_true(all(is.finite(h$metrics$med)))
+  e <- evaluate(m, X, as.vector(y))
+  expect_named(e, c("loss", "rmse", "mae", "med"))
+  expect_equal(e[["rmse"]]^2, e[["loss"]], tolerance = 1e-4)
+  w <- get_weights(m)
+  expect_equal(as.vector(w[[1]]), c(1, -2), tolerance = 1e-2)
+})
+
+test_that("verbose = 2 prints one line per epoch, verbose = 1 a progress bar and the lines", {
+  d <- make_blobs(30)
+  m <- make_mlp()
+  msgs <- capture_messages(fit(m, d$x, d$y, loss = "ce", metrics = "accuracy", epochs = 2, verbose = 2))
+  expect_length(msgs, 2)
+  expect_match(msgs[2], "Epoch 2/2 - .* img/s - loss: [0-9.]+ - accuracy: ")
+  msgs <- capture_messages(fit(m, d$x, d$y, epochs = 1, verbose = 1))
+  expect_match(msgs[length(msgs)], "Epoch 1/1")
+  expect_silent(fit(m, d$x, d$y, epochs = 1, verbose = 0))
+})
+
+test_that("interrupting fit returns the history so far and keeps the weights", {
+  d <- make_blobs(60)
+  for (how in c("interrupt", "engine")) {
+    m <- make_mlp()
+    w0 <- get_weights(m)
+    stopper <- callback_lambda(on_batch_end = function(batch, logs, state) {
+      if (state$epoch == 2 && batch == 2) {
+        if (how == "interrupt") {
+          signalCondition(structure(class = c("interrupt", "condition"), list(message = "", call = NULL)))
+        } else {
+          symnet:::sym_abort("interrupted by the user", kind = "interrupt", call = NULL)
+        }
+      }
+    })
+    expect_message(h <- fit(m, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 5,
+                            batch_size = 10, callbacks = list(stopper), verbose = 0),
+                   "interrupted during epoch 2")
+    expect_s3_class(h, "symnet_history")
+    expect_true(h$interrupted)
+    expect_identical(nrow(h$metrics), 1L)
+    expect_false(identical(get_weights(m), w0))
+    expect_identical(m$snapshot, symnet:::.model_bytes(m$.header, m$variables))
+    expect_identical(dim(predict(m, d$x)), c(60L, 3L))
+  }
+})
+
+test_that("a network reaches > 70% test accuracy on 2000 Fashion-MNIST images", {
+  skip_if_not(dir.exists("/usr/share/datasets/fashion-mnist"),
+              "Fashion-MNIST not installed (Debian package dataset-fashion-mnist)")
+  ds <- dataset_fashion_mnist(download = FALSE)
+  idx <- 1:2000
+  xtr <- ds$train$x[idx, , ] / 255
+  dim(xtr) <- c(2000, 784)
+  xte <- ds$test$x[1:1000, , ] / 255
+  dim(xte) <- c(1000, 784)
+  set.seed(1)
+  x <- sym_var("x", c(NA, 784))
+  m <- sym_model(x, x |> layer_dense(128, activation = "relu") |> layer_dense(10))
+  t0 <- proc.time()[[3]]
+  h <- fit(m, xtr, ds$train$y[idx], loss = loss_softmax_cross_entropy(), optimizer = optimizer_adam(0.002),
+           epochs = 8, batch_size = 64, metrics = "accuracy", verbose = 0, seed = 1)
+  secs <- proc.time()[[3]] - t0
+  acc <- evaluate(m, xte, ds$test$y[1:1000])[["accuracy"]]
+  expect_gt(acc, 0.70)
+  expect_lt(secs, 60)
+})

@@ -1,0 +1,196 @@
+test_that("arithmetic operators mix symbols and R numbers", {
+  x <- sym_var("x", c(2, 3))
+  m <- matrix(c(-1.5, 0, 1, 2, 3.5, 4), 2, 3)
+  f <- sym_compile(list(a = 2 * x + 1, b = x - 3, c = 1 / (x + 10), d = x^2, e = x^3,
+                        g = -x, h = +x, i = x %% 3, j = x %/% 2, k = 10 - x,
+                        l = x * c(1, 2, 3)[1], m = x / 4))
+  r <- f(x = m)
+  expect_close(r$a, 2 * m + 1)
+  expect_close(r$b, m - 3)
+  expect_close(r$c, 1 / (m + 10))
+  expect_close(r$d, m^2)
+  expect_close(r$e, m^3)
+  expect_close(r$g, -m)
+  expect_close(r$h, m)
+  expect_close(r$i, m %% 3)
+  expect_close(r$j, m %/% 2)
+  expect_close(r$k, 10 - m)
+  expect_close(r$l, m)
+  expect_close(r$m, m / 4)
+})
+
+test_that("R arrays broadcast against symbols", {
+  x <- sym_var("x", c(2, 3))
+  row <- sym_var("r", 3)
+  m <- matrix(1:6, 2, 3)
+  f <- sym_compile(list(a = x + row, b = x * matrix(c(10, 20), 2, 1)))
+  r <- f(x = m, r = c(100, 200, 300))
+  expect_close(r$a, m + rep(c(100, 200, 300), each = 2))
+  expect_close(r$b, m * c(10, 20))
+})
+
+test_that("integer symbols follow R's type rules", {
+  i <- sym_var("i", 4, dtype = "int32")
+  v <- c(-7L, -1L, 3L, 8L)
+  f <- sym_compile(list(add = i + 1L, half = i / 2, mod = i %% 3L, idiv = i %/% 3L,
+                        frac = i * 0.5, pow = i^2, neg = -i))
+  r <- f(i = v)
+  expect_identical(r$add, v + 1L)
+  expect_type(r$half, "double")
+  expect_equal(r$half, v / 2)
+  expect_identical(r$mod, v %% 3L)
+  expect_identical(r$idiv, v %/% 3L)
+  expect_equal(r$frac, v * 0.5)
+  expect_equal(r$pow, v^2)
+  expect_identical(r$neg, -v)
+})
+
+test_that("mixed dtypes promote", {
+  i <- sym_var("i", 2, dtype = "int32")
+  d <- sym_var("d", 2, dtype = "float64")
+  b <- sym_var("b", 2, dtype = "bool")
+  expect_identical(sym_info(i + d)$dtype, "float64")
+  expect_identical(sym_info(b + b)$dtype, "int32")
+  expect_identical(sym_info(b + 1.5)$dtype, "float32")
+  f <- sym_compile(list(s = i + d, t = b + i, u = sum(b)))
+  r <- f(i = 1:2, d = c(0.5, 0.25), b = c(TRUE, FALSE))
+  expect_equal(r$s, c(1.5, 2.25))
+  expect_identical(r$t, c(2L, 2L))
+  expect_identical(r$u, 1L)
+})
+
+test_that("comparisons and logic return bool symbols", {
+  x <- sym_var("x", 5)
+  v <- c(-2, -1, 0, 1, 2)
+  ops <- list(eq = x == 0, ne = x != 0, lt = x < 0, le = x <= 0, gt = x > 0, ge = x >= 0,
+              and = x > -2 & x < 2, or = x < -1 | x > 1, not = !(x > 0), rev = 0 < x,
+              num = !x)
+  expect_identical(sym_info(ops$eq)$dtype, "bool")
+  r <- sym_compile(ops)(x = v)
+  expect_identical(r$eq, v == 0)
+  expect_identical(r$ne, v != 0)
+  expect_identical(r$lt, v < 0)
+  expect_identical(r$le, v <= 0)
+  expect_identical(r$gt, v > 0)
+  expect_identical(r$ge, v >= 0)
+  expect_identical(r$and, v > -2 & v < 2)
+  expect_identical(r$or, v < -1 | v > 1)
+  expect_identical(r$not, !(v > 0))
+  expect_identical(r$rev, 0 < v)
+  expect_identical(r$num, !v)
+})
+
+test_that("Math group functions work on symbols", {
+  x <- sym_var("x", 4)
+  v <- c(0.2, 0.5, 1.5, 3)
+  f <- sym_compile(list(abs = abs(-x), sign = sign(x - 1), sqrt = sqrt(x), exp = exp(x),
+                        log = log(x), logb = log(x, base = 2), log2 = log2(x),
+                        log10 = log10(x), log1p = log1p(x), expm1 = expm1(x),
+                        sin = sin(x), cos = cos(x), tan = tan(x), asin = asin(x / 4),
+                        acos = acos(x / 4), atan = atan(x), sinh = sinh(x), cosh = cosh(x),
+                        tanh = tanh(x), asinh = asinh(x), acosh = acosh(x + 1),
+                        atanh = atanh(x / 4), floor = floor(x), ceiling = ceiling(x),
+                        trunc = trunc(x - 1), round = round(x), round1 = round(x * 1.234, 1),
+                        cumsum = cumsum(x)))
+  r <- f(x = v)
+  expect_close(r$abs, abs(-v))
+  expect_close(r$sign, sign(v - 1))
+  expect_close(r$sqrt, sqrt(v))
+  expect_close(r$exp, exp(v))
+  expect_close(r$log, log(v))
+  expect_close(r$logb, log(v, 2))
+  expect_close(r$log2, log2(v))
+  expect_close(r$log10, log10(v))
+  expect_close(r$log1p, log1p(v))
+  expect_close(r$expm1, expm1(v))
+  expect_close(r$sin, sin(v))
+  expect_close(r$cos, cos(v))
+  expect_close(r$tan, tan(v))
+  expect_close(r$asin, asin(v / 4))
+  expect_close(r$acos, acos(v / 4))
+  expect_close(r$atan, atan(v))
+  expect_close(r$sinh, sinh(v))
+  expect_close(r$cosh, cosh(v))
+  expect_close(r$tanh, tanh(v))
+  expect_close(r$asinh, asinh(v))
+  expect_close(r$acosh, acosh(v + 1))
+  expect_close(r$atanh, atanh(v / 4))
+  expect_close(r$floor, floor(v))
+  expect_close(r$ceiling, ceiling(v))
+  expect_close(r$trunc, trunc(v - 1))
+  expect_close(r$round, round(v))
+  expect_close(r$round1, round(v * 1.234, 1))
+  expect_close(r$cumsum, cumsum(v))
+})
+
+test_that("Math on integer symbols computes in float", {
+  i <- sym_var("i", 3, dtype = "int32")
+  r <- sym_compile(list(s = sqrt(i), a = abs(i), f = floor(i)))(i = c(1L, 4L, -9L))
+  expect_equal(r$s, suppressWarnings(sqrt(c(1, 4, -9))))
+  expect_identical(r$a, c(1L, 4L, 9L))
+  expect_identical(r$f, c(1L, 4L, -9L))
+})
+
+test_that("Summary group and mean reduce everything", {
+  x <- sym_var("x", c(2, 3))
+  m <- matrix(c(1, -2, 3, 4, -5, 6), 2, 3)
+  f <- sym_compile(list(sum = sum(x), prod = prod(x), max = max(x), min = min(x),
+                        sum2 = sum(x, x, 1), mean = mean(x), range = range(x),
+                        all = all(x > -10), any = any(x > 5), none = any(x > 6)))
+  r <- f(x = m)
+  expect_equal(r$sum, sum(m))
+  expect_equal(r$prod, prod(m))
+  expect_equal(r$max, max(m))
+  expect_equal(r$min, min(m))
+  expect_equal(r$sum2, sum(m, m, 1))
+  expect_equal(r$mean, mean(m), tolerance = 1e-6)
+  expect_equal(r$range, range(m))
+  expect_true(r$all)
+  expect_true(r$any)
+  expect_false(r$none)
+})
+
+test_that("t, aperm and %*% work on symbols", {
+  x <- sym_var("x", c(2, 3))
+  w <- sym_var("w", c(3, 4))
+  v <- sym_var("v", 3)
+  a <- array(1:24, c(2, 3, 4))
+  z <- sym_var("z", c(2, 3, 4))
+  m <- matrix(1:6, 2, 3)
+  wm <- matrix(seq(0.5, 6, by = 0.5), 3, 4)
+  f <- sym_compile(list(t = t(x), tv = t(v), mm = x %*% w, mr = x %*% wm, ml = m %*% w,
+                        ap = aperm(z, c(3, 1, 2))))
+  r <- f(x = m, w = wm, v = 1:3, z = a)
+  expect_close(r$t, t(m))
+  expect_close(r$tv, t(1:3))
+  expect_close(r$mm, m %*% wm)
+  expect_close(r$mr, m %*% wm)
+  expect_close(r$ml, m %*% wm)
+  expect_close(r$ap, aperm(a, c(3, 1, 2)))
+  expect_equal(matrix(1:4, 2) %*% diag(2), matrix(1:4, 2) * 1)
+})
+
+test_that("[ indexes symbols like R arrays", {
+  x <- sym_var("x", c(4, 5))
+  m <- matrix(1:20, 4, 5)
+  sel <- sym_var("sel", 2, dtype = "int32")
+  f <- sym_compile(list(a = x[2, ], b = x[, 3], c = x[2:3, ], d = x[1, 2, drop = FALSE],
+                        e = x[c(1, 3), c(5, 1, 2)], g = x[-1, ], h = x[c(TRUE, FALSE, TRUE, FALSE), ],
+                        i = x[4:2, 5], j = x[seq(1, 4, by = 2), seq(5, 1, by = -2)],
+                        k = x[sel, ], l = x[]))
+  r <- f(x = m, sel = c(4L, 1L))
+  expect_close(r$a, m[2, ])
+  expect_close(r$b, m[, 3])
+  expect_close(r$c, m[2:3, ])
+  expect_close(r$d, m[1, 2, drop = FALSE])
+  expect_close(r$e, m[c(1, 3), c(5, 1, 2)])
+  expect_close(r$g, m[-1, ])
+  expect_close(r$h, m[c(TRUE, FALSE, TRUE, FALSE), ])
+  expect_close(r$i, m[4:2, 5])
+  expect_close(r$j, m[seq(1, 4, by = 2), seq(5, 1, by = -2)])
+  expect_close(r$k, m[c(4, 1), ])
+  expect_close(r$l, m)
+  expect_error(x[1], class = "symnet_value_error")
+  expect_error(x[5, ], class = "symnet_value_error")
+  expect_error(x[c(1, -1), ], class = "symnet_value_error")
+})

@@ -1,0 +1,41 @@
+test_that("symnet_threads gets and sets the thread count", {
+  old <- symnet_threads()
+  expect_true(is.numeric(old) && old >= 1)
+  prev <- symnet_threads(1)
+  expect_identical(as.numeric(prev), as.numeric(old))
+  expect_equal(symnet_threads(), 1)
+  symnet_threads(0)
+  expect_gte(symnet_threads(), 1)
+  symnet_threads(old)
+  expect_equal(symnet_threads(), old)
+  expect_error(symnet_threads(-1), class = "symnet_value_error")
+  expect_error(symnet_threads("a"), class = "symnet_value_error")
+})
+
+test_that("results do not depend on threads", {
+  x <- sym_var("x", c(200, 300))
+  w <- sym_var("w", c(300, 50))
+  y <- sym_softmax(sym_tanh(x %*% w)) + sym_sum(x, axis = 2, keepdims = TRUE)
+  f <- sym_compile(y)
+  set.seed(1)
+  xv <- matrix(rnorm(60000), 200)
+  wv <- matrix(rnorm(15000, sd = 0.05), 300)
+  old <- symnet_threads(1)
+  on.exit(symnet_threads(old))
+  a <- f(x = xv, w = wv)
+  symnet_threads(2)
+  b <- f(x = xv, w = wv)
+  expect_equal(a, b, tolerance = 1e-6)
+})
+
+test_that("the option and environment variable are honoured at load", {
+  old <- symnet_threads()
+  on.exit(symnet_threads(old))
+  withr::with_options(list(symnet.threads = 1), symnet:::.threads_at_load())
+  expect_equal(symnet_threads(), 1)
+  withr::with_envvar(c(SYMNET_THREADS = "2"),
+                     withr::with_options(list(symnet.threads = NULL), symnet:::.threads_at_load()))
+  expect_equal(symnet_threads(), 2)
+  expect_warning(withr::with_options(list(symnet.threads = -3), symnet:::.threads_at_load()),
+                 "ignoring")
+})
