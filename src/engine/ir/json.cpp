@@ -1,0 +1,669 @@
+#include "engine/ir/json.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <unordered_map>
+
+#include "engine/base/error.h"
+#include "engine/ops/registry.h"
+
+namespace symnet {
+
+namespace {
+
+constexpr const char* kFormat = "symnet-graph";
+constexpr int64_t kVersion = 1;
+constexpr int kMaxDepth = 200;
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+bool little_endian() {
+  const uint16_t one = 1;
+  unsigned char b;
+  std::memcpy(&b, &one, 1);
+  return b == 1;
+}
+
+void swap_elements(unsigned char* p, size_t n_bytes, size_t es) {
+  for (size_t i = 0; i + es <= n_bytes; i += es)
+    for (size_t a = 0, b = es - 1; a < b; ++a, --b) std::swap(p[i + a], p[i + b]);
+}
+
+// ---- base64 -------------------------------------------------------------------------------
+
+const char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(const unsigned char* p, size_t n) {
+  std::string o;
+  o.reserve((n + 2) / 3 * 4);
+  for (size_t i = 0; i < n; i += 3) {
+    uint32_t v = static_cast<uint32_t>(p[i]) << 16;
+    if (i + 1 < n) v |= static_cast<uint32_t>(p[i + 1]) << 8;
+    if (i + 2 < n) v |= p[i + 2];
+    o += kB64[(v >> 18) & 63];
+    o += kB64[(v >> 12) & 63];
+    o += i + 1 < n ? kB64[(v >> 6) & 63] : '=';
+    o += i + 2 < n ? kB64[v & 63] : '=';
+  }
+  return o;
+}
+
+int b64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+std::vector<unsigned char> base64_decode(const std::string& s) {
+  SN_CHECK(s.size() % 4 == 0, ErrorKind::value, "base64 data has a length that is not a multiple of 4");
+  std::vector<unsigned char> o;
+  o.reserve(s.size() / 4 * 3);
+  for (size_t i = 0; i < s.size(); i += 4) {
+    bool last = i + 4 == s.size();
+    int pad = 0;
+    uint32_t v = 0;
+    for (size_t k = 0; k < 4; ++k) {
+      char c = s[i + k];
+      int d;
+      if (c == '=' && last && k >= 2 && (k == 3 || s[i + 3] == '=')) {
+        d = 0;
+        ++pad;
+      } else {
+        d = b64_value(c);
+        SN_CHECK(d >= 0 && pad == 0, ErrorKind::value, "invalid base64 character at offset " << i + k);
+      }
+      v = (v << 6) | static_cast<uint32_t>(d);
+    }
+    o.push_back(static_cast<unsigned char>(v >> 16));
+    if (pad < 2) o.push_back(static_cast<unsigned char>(v >> 8));
+    if (pad < 1) o.push_back(static_cast<unsigned char>(v));
+  }
+  return o;
+}
+
+// ---- writer -------------------------------------------------------------------------------
+
+void write_string(std::string& o, const std::string& s) {
+  o += '"';
+  for (char c : s) {
+    unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"') o += "\\\"";
+    else if (c == '\\') o += "\\\\";
+    else if (c == '\n') o += "\\n";
+    else if (c == '\t') o += "\\t";
+    else if (c == '\r') o += "\\r";
+    else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      o += buf;
+    } else {
+      o += c;
+    }
+  }
+  o += '"';
+}
+
+void write_double(std::string& o, double v) {
+  if (std::isnan(v)) { o += "\"nan\""; return; }
+  if (std::isinf(v)) { o += v > 0 ? "\"inf\"" : "\"-inf\""; return; }
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
+  o.append(buf, r.ptr);
+}
+
+void write_int(std::string& o, int64_t v) { o += std::to_string(v); }
+
+template <typename T, typename F>
+void write_array(std::string& o, const std::vector<T>& v, F&& each) {
+  o += '[';
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) o += ", ";
+    each(v[i]);
+  }
+  o += ']';
+}
+
+void write_tensor_fields(std::string& o, DType dt, const Shape& shape, const Tensor* data) {
+  o += "\"dtype\": ";
+  write_string(o, dtype_name(dt));
+  o += ", \"shape\": ";
+  write_array(o, shape, [&](int64_t d) { write_int(o, d); });
+  if (data) {
+    o += ", \"data\": ";
+    const auto* p = static_cast<const unsigned char*>(data->data());
+    if (little_endian()) {
+      o += '"' + base64_encode(p, data->bytes()) + '"';
+    } else {
+      std::vector<unsigned char> tmp(p, p + data->bytes());
+      swap_elements(tmp.data(), tmp.size(), dtype_size(dt));
+      o += '"' + base64_encode(tmp.data(), tmp.size()) + '"';
+    }
+  }
+}
+
+struct Writer {
+  bool values;
+  std::vector<VariablePtr> vars;
+  std::unordered_map<const Variable*, size_t> var_index;
+
+  void attr(std::string& o, const Attr& a) {
+    o += "{\"type\": ";
+    write_string(o, attr_type_name(a));
+    o += ", \"value\": ";
+    std::visit(
+        [&](const auto& v) {
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, int64_t>) {
+            write_int(o, v);
+          } else if constexpr (std::is_same_v<V, double>) {
+            write_double(o, v);
+          } else if constexpr (std::is_same_v<V, std::string>) {
+            write_string(o, v);
+          } else if constexpr (std::is_same_v<V, std::vector<int64_t>>) {
+            write_array(o, v, [&](int64_t x) { write_int(o, x); });
+          } else if constexpr (std::is_same_v<V, std::vector<double>>) {
+            write_array(o, v, [&](double x) { write_double(o, x); });
+          } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+            write_array(o, v, [&](const std::string& x) { write_string(o, x); });
+          } else if constexpr (std::is_same_v<V, TensorPtr>) {
+            SN_CHECK(v && v->defined(), ErrorKind::value, "cannot write an empty tensor attribute");
+            o += '{';
+            write_tensor_fields(o, v->dtype(), v->shape(), v.get());
+            o += '}';
+          } else if constexpr (std::is_same_v<V, GraphPtr>) {
+            SN_CHECK(v != nullptr, ErrorKind::value, "cannot write an empty graph attribute");
+            graph(o, *v);
+          } else {
+            SN_CHECK(v != nullptr, ErrorKind::value, "cannot write an empty variable attribute");
+            auto it = var_index.find(v.get());
+            if (it == var_index.end()) {
+              it = var_index.emplace(v.get(), vars.size()).first;
+              vars.push_back(v);
+            }
+            write_int(o, static_cast<int64_t>(it->second));
+          }
+        },
+        a);
+    o += '}';
+  }
+
+  // The graph fields, as one object ("{...}").
+  void graph(std::string& o, const Graph& g, const std::string& prefix = "") {
+    std::vector<NodePtr> order = g.topo_order();
+    std::unordered_map<const Node*, size_t> id;
+    for (size_t i = 0; i < order.size(); ++i) id[order[i].get()] = i;
+    auto ref = [&](const Value& v) {
+      SN_CHECK(v.defined(), ErrorKind::value, "cannot write an undefined value");
+      o += '[';
+      write_int(o, static_cast<int64_t>(id.at(v.node.get())));
+      o += ", ";
+      write_int(o, v.index);
+      o += ']';
+    };
+    o += "{" + prefix + "\"nodes\": [";
+    for (size_t i = 0; i < order.size(); ++i) {
+      const Node& n = *order[i];
+      o += i ? ",\n  " : "\n  ";
+      o += "{\"id\": ";
+      write_int(o, static_cast<int64_t>(i));
+      o += ", \"op\": ";
+      write_string(o, n.op_name());
+      o += ", \"name\": ";
+      write_string(o, n.name);
+      o += ", \"attrs\": {";
+      bool first = true;
+      for (const auto& [k, a] : n.attrs.items()) {
+        if (!first) o += ", ";
+        first = false;
+        write_string(o, k);
+        o += ": ";
+        attr(o, a);
+      }
+      o += "}, \"inputs\": ";
+      write_array(o, n.inputs, ref);
+      o += '}';
+    }
+    o += "],\n\"inputs\": ";
+    write_array(o, g.inputs, ref);
+    o += ", \"outputs\": ";
+    write_array(o, g.outputs, ref);
+    o += ", \"output_names\": ";
+    write_array(o, g.output_names, [&](const std::string& s) { write_string(o, s); });
+    o += '}';
+  }
+};
+
+// ---- parser -------------------------------------------------------------------------------
+
+struct JValue {
+  enum Kind { null, boolean, number, string, array, object } kind = null;
+  bool b = false;
+  bool is_int = false;
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+  std::vector<JValue> items;
+  std::vector<std::pair<std::string, JValue>> members;
+
+  const JValue* find(const std::string& k) const {
+    for (const auto& m : members)
+      if (m.first == k) return &m.second;
+    return nullptr;
+  }
+};
+
+class Parser {
+ public:
+  explicit Parser(const std::string& text) : t_(text) {}
+
+  JValue parse() {
+    JValue v = value(0);
+    skip_ws();
+    if (p_ != t_.size()) fail("unexpected text after the JSON value");
+    return v;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what) {
+    SN_THROW(ErrorKind::value, "malformed JSON at offset " << p_ << ": " << what);
+  }
+  void skip_ws() {
+    while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\n' || t_[p_] == '\t' || t_[p_] == '\r')) ++p_;
+  }
+  char peek() {
+    skip_ws();
+    if (p_ >= t_.size()) fail("unexpected end of input");
+    return t_[p_];
+  }
+  void expect(char c) {
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++p_;
+  }
+  void literal(const char* word) {
+    size_t n = std::strlen(word);
+    if (t_.compare(p_, n, word) != 0) fail("invalid literal");
+    p_ += n;
+  }
+
+  JValue value(int depth) {
+    if (depth > kMaxDepth) fail("nesting too deep");
+    JValue v;
+    char c = peek();
+    if (c == '{') {
+      v.kind = JValue::object;
+      ++p_;
+      if (peek() == '}') { ++p_; return v; }
+      for (;;) {
+        if (peek() != '"') fail("expected a string key");
+        std::string k = string_body();
+        expect(':');
+        v.members.emplace_back(std::move(k), value(depth + 1));
+        if (peek() == ',') { ++p_; continue; }
+        expect('}');
+        return v;
+      }
+    }
+    if (c == '[') {
+      v.kind = JValue::array;
+      ++p_;
+      if (peek() == ']') { ++p_; return v; }
+      for (;;) {
+        v.items.push_back(value(depth + 1));
+        if (peek() == ',') { ++p_; continue; }
+        expect(']');
+        return v;
+      }
+    }
+    if (c == '"') {
+      v.kind = JValue::string;
+      v.s = string_body();
+      return v;
+    }
+    if (c == 't') { literal("true"); v.kind = JValue::boolean; v.b = true; return v; }
+    if (c == 'f') { literal("false"); v.kind = JValue::boolean; return v; }
+    if (c == 'n') { literal("null"); return v; }
+    if (c == '-' || (c >= '0' && c <= '9')) return number();
+    fail(std::string("unexpected character '") + c + "'");
+  }
+
+  JValue number() {
+    size_t start = p_;
+    auto digit = [&] { return p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9'; };
+    if (t_[p_] == '-') ++p_;
+    if (!digit()) fail("invalid number");
+    if (t_[p_] == '0') ++p_;
+    else while (digit()) ++p_;
+    bool integral = true;
+    if (p_ < t_.size() && t_[p_] == '.') {
+      integral = false;
+      ++p_;
+      if (!digit()) fail("invalid number");
+      while (digit()) ++p_;
+    }
+    if (p_ < t_.size() && (t_[p_] == 'e' || t_[p_] == 'E')) {
+      integral = false;
+      ++p_;
+      if (p_ < t_.size() && (t_[p_] == '+' || t_[p_] == '-')) ++p_;
+      if (!digit()) fail("invalid number");
+      while (digit()) ++p_;
+    }
+    JValue v;
+    v.kind = JValue::number;
+    const char* b = t_.data() + start;
+    const char* e = t_.data() + p_;
+    auto rd = std::from_chars(b, e, v.d);
+    if (rd.ec == std::errc::result_out_of_range) {
+      // Too large or too small for a double: tell them apart by the exponent's sign, or,
+      // without an exponent, by a zero integer part.
+      std::string tok(b, e);
+      size_t ex = tok.find_first_of("eE");
+      bool tiny = ex != std::string::npos ? tok.find('-', ex) != std::string::npos
+                                          : (tok.rfind("0.", 0) == 0 || tok.rfind("-0.", 0) == 0);
+      double mag = tiny ? 0.0 : HUGE_VAL;
+      v.d = (*b == '-') ? -mag : mag;
+    } else if (rd.ec != std::errc() || rd.ptr != e) fail("invalid number");
+    if (integral) {
+      auto ri = std::from_chars(b, e, v.i);
+      v.is_int = ri.ec == std::errc() && ri.ptr == e;
+    }
+    return v;
+  }
+
+  void put_utf8(std::string& o, uint32_t cp) {
+    if (cp < 0x80) {
+      o += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+      o += static_cast<char>(0xC0 | (cp >> 6));
+      o += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+      o += static_cast<char>(0xE0 | (cp >> 12));
+      o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      o += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+      o += static_cast<char>(0xF0 | (cp >> 18));
+      o += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+      o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+      o += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+  }
+
+  uint32_t hex4() {
+    if (p_ + 4 > t_.size()) fail("truncated \\u escape");
+    uint32_t v = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = t_[p_++];
+      v <<= 4;
+      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
+      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
+      else fail("invalid \\u escape");
+    }
+    return v;
+  }
+
+  std::string string_body() {
+    ++p_;  // opening quote
+    std::string o;
+    for (;;) {
+      if (p_ >= t_.size()) fail("unterminated string");
+      char c = t_[p_++];
+      if (c == '"') return o;
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
+      if (c != '\\') { o += c; continue; }
+      if (p_ >= t_.size()) fail("unterminated string");
+      char e = t_[p_++];
+      switch (e) {
+        case '"': o += '"'; break;
+        case '\\': o += '\\'; break;
+        case '/': o += '/'; break;
+        case 'b': o += '\b'; break;
+        case 'f': o += '\f'; break;
+        case 'n': o += '\n'; break;
+        case 'r': o += '\r'; break;
+        case 't': o += '\t'; break;
+        case 'u': {
+          uint32_t cp = hex4();
+          if (cp >= 0xD800 && cp < 0xDC00) {
+            if (p_ + 2 > t_.size() || t_[p_] != '\\' || t_[p_ + 1] != 'u') fail("unpaired surrogate");
+            p_ += 2;
+            uint32_t lo = hex4();
+            if (lo < 0xDC00 || lo >= 0xE000) fail("unpaired surrogate");
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+          } else if (cp >= 0xDC00 && cp < 0xE000) {
+            fail("unpaired surrogate");
+          }
+          put_utf8(o, cp);
+          break;
+        }
+        default: fail("invalid escape");
+      }
+    }
+  }
+
+  const std::string& t_;
+  size_t p_ = 0;
+};
+
+// ---- JSON -> graph ------------------------------------------------------------------------
+
+[[noreturn]] void bad(const std::string& msg) { throw Error(ErrorKind::value, msg); }
+
+const JValue& field(const JValue& obj, const char* key, JValue::Kind kind, const char* what) {
+  if (obj.kind != JValue::object) bad(std::string(what) + " must be an object");
+  const JValue* v = obj.find(key);
+  if (!v) bad(std::string(what) + " has no \"" + key + "\"");
+  if (v->kind != kind) bad(std::string(what) + ": \"" + key + "\" has the wrong JSON type");
+  return *v;
+}
+
+int64_t as_int(const JValue& v, const std::string& what) {
+  if (v.kind != JValue::number || !v.is_int) bad(what + " must be an integer");
+  return v.i;
+}
+
+double as_double(const JValue& v, const std::string& what) {
+  if (v.kind == JValue::number) return v.d;
+  if (v.kind == JValue::string) {
+    if (v.s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (v.s == "inf") return HUGE_VAL;
+    if (v.s == "-inf") return -HUGE_VAL;
+  }
+  bad(what + " must be a number");
+}
+
+const std::string& as_string(const JValue& v, const std::string& what) {
+  if (v.kind != JValue::string) bad(what + " must be a string");
+  return v.s;
+}
+
+const std::vector<JValue>& as_array(const JValue& v, const std::string& what) {
+  if (v.kind != JValue::array) bad(what + " must be an array");
+  return v.items;
+}
+
+Shape read_shape(const JValue& v, const std::string& what, int64_t* numel) {
+  Shape s;
+  int64_t n = 1;
+  for (const JValue& d : as_array(v, what)) {
+    int64_t x = as_int(d, what + " entries");
+    if (x < 0 || x > kMaxElements) bad(what + " has an invalid dimension");
+    n = x == 0 ? 0 : (n > kMaxElements / x ? kMaxElements + 1 : n * x);
+    s.push_back(x);
+  }
+  if (n > kMaxElements) bad(what + " describes too many elements");
+  *numel = n;
+  return s;
+}
+
+DType read_dtype(const JValue& v, const std::string& what) {
+  try {
+    return dtype_from_name(as_string(v, what));
+  } catch (const Error& e) {
+    bad(what + ": " + e.what());
+  }
+}
+
+Tensor read_tensor(const JValue& obj, const std::string& what, bool data_required) {
+  DType dt = read_dtype(field(obj, "dtype", JValue::string, what.c_str()), what + " dtype");
+  int64_t numel = 0;
+  Shape shape = read_shape(field(obj, "shape", JValue::array, what.c_str()), what + " shape", &numel);
+  const JValue* data = obj.find("data");
+  if (!data) {
+    if (data_required) bad(what + " has no \"data\"");
+    return Tensor(dt, shape);
+  }
+  std::vector<unsigned char> bytes = base64_decode(as_string(*data, what + " data"));
+  size_t es = dtype_size(dt);
+  if (bytes.size() != static_cast<size_t>(numel) * es)
+    bad(what + " data has " + std::to_string(bytes.size()) + " bytes, expected " +
+        std::to_string(static_cast<size_t>(numel) * es));
+  if (!little_endian()) swap_elements(bytes.data(), bytes.size(), es);
+  Tensor t(dt, shape);
+  if (!bytes.empty()) std::memcpy(t.data(), bytes.data(), bytes.size());
+  return t;
+}
+
+struct Reader {
+  std::vector<VariablePtr> vars;
+
+  Attr attr(const JValue& a, const std::string& what) {
+    const std::string& type = as_string(field(a, "type", JValue::string, what.c_str()), what + " type");
+    const JValue* v = a.find("value");
+    if (!v) bad(what + " has no \"value\"");
+    if (type == "int") return as_int(*v, what);
+    if (type == "float") return as_double(*v, what);
+    if (type == "string") return as_string(*v, what);
+    if (type == "ints") {
+      std::vector<int64_t> out;
+      for (const JValue& x : as_array(*v, what)) out.push_back(as_int(x, what + " entries"));
+      return out;
+    }
+    if (type == "floats") {
+      std::vector<double> out;
+      for (const JValue& x : as_array(*v, what)) out.push_back(as_double(x, what + " entries"));
+      return out;
+    }
+    if (type == "strings") {
+      std::vector<std::string> out;
+      for (const JValue& x : as_array(*v, what)) out.push_back(as_string(x, what + " entries"));
+      return out;
+    }
+    if (type == "tensor") return std::make_shared<Tensor>(read_tensor(*v, what, true));
+    if (type == "graph") return GraphPtr(std::make_shared<Graph>(graph(*v, what)));
+    if (type == "variable") {
+      int64_t k = as_int(*v, what);
+      if (k < 0 || k >= static_cast<int64_t>(vars.size())) bad(what + " refers to an unknown variable");
+      return vars[k];
+    }
+    bad(what + " has unknown type \"" + type + "\"");
+  }
+
+  Graph graph(const JValue& obj, const std::string& what) {
+    std::unordered_map<int64_t, std::vector<Value>> nodes;
+    auto ref = [&](const JValue& r, const std::string& ctx) -> Value {
+      const auto& pair = as_array(r, ctx);
+      if (pair.size() != 2) bad(ctx + " must be [node id, output index]");
+      int64_t id = as_int(pair[0], ctx + " node id");
+      int64_t idx = as_int(pair[1], ctx + " output index");
+      auto it = nodes.find(id);
+      if (it == nodes.end()) bad(ctx + " refers to node " + std::to_string(id) + ", not defined before");
+      if (idx < 0 || idx >= static_cast<int64_t>(it->second.size()))
+        bad(ctx + " refers to a missing output of node " + std::to_string(id));
+      return it->second[idx];
+    };
+    const auto& list = as_array(field(obj, "nodes", JValue::array, what.c_str()), what + " nodes");
+    for (size_t i = 0; i < list.size(); ++i) {
+      const JValue& n = list[i];
+      std::string nw = what + " node " + std::to_string(i);
+      int64_t id = as_int(field(n, "id", JValue::number, nw.c_str()), nw + " id");
+      if (nodes.count(id)) bad(nw + " repeats id " + std::to_string(id));
+      const std::string& op = as_string(field(n, "op", JValue::string, nw.c_str()), nw + " op");
+      std::string name;
+      if (const JValue* nm = n.find("name")) name = as_string(*nm, nw + " name");
+      AttrMap attrs;
+      if (const JValue* am = n.find("attrs")) {
+        if (am->kind != JValue::object) bad(nw + " attrs must be an object");
+        for (const auto& [k, a] : am->members) attrs.set(k, attr(a, nw + " attribute '" + k + "'"));
+      }
+      std::vector<Value> ins;
+      if (const JValue* il = n.find("inputs"))
+        for (const JValue& r : as_array(*il, nw + " inputs")) ins.push_back(ref(r, nw + " input"));
+      if (!registry().find(op)) bad(nw + " uses unknown op '" + op + "'");
+      nodes[id] = make_node(op, std::move(ins), std::move(attrs), std::move(name));
+    }
+    Graph g;
+    for (const JValue& r : as_array(field(obj, "inputs", JValue::array, what.c_str()), what + " inputs")) {
+      g.inputs.push_back(ref(r, what + " input"));
+      if (g.inputs.back().node->op_name() != "input") bad(what + " lists a non-input node among its inputs");
+    }
+    for (const JValue& r : as_array(field(obj, "outputs", JValue::array, what.c_str()), what + " outputs"))
+      g.outputs.push_back(ref(r, what + " output"));
+    if (const JValue* names = obj.find("output_names"))
+      for (const JValue& s : as_array(*names, what + " output_names"))
+        g.output_names.push_back(as_string(s, what + " output name"));
+    if (g.output_names.size() > g.outputs.size()) bad(what + " has more output names than outputs");
+    while (g.output_names.size() < g.outputs.size())
+      g.output_names.push_back("output" + std::to_string(g.output_names.size() + 1));
+    return g;
+  }
+};
+
+}  // namespace
+
+std::string graph_to_json(const Graph& g, bool include_variable_values) {
+  Writer w{include_variable_values, {}, {}};
+  std::string body;
+  w.graph(body, g);
+  std::string o = "{\"format\": \"symnet-graph\", \"version\": 1,\n\"variables\": [";
+  for (size_t i = 0; i < w.vars.size(); ++i) {
+    const Variable& v = *w.vars[i];
+    o += i ? ",\n  {" : "\n  {";
+    o += "\"name\": ";
+    write_string(o, v.name);
+    o += ", ";
+    write_tensor_fields(o, v.value.dtype(), v.value.shape(), w.values ? &v.value : nullptr);
+    o += '}';
+  }
+  o += "],\n";
+  o += body.substr(1);  // the graph object's fields continue the top-level object
+  o += '\n';
+  return o;
+}
+
+Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out) {
+  try {
+    JValue root = Parser(json).parse();
+    if (root.kind != JValue::object) bad("a graph JSON document must be an object");
+    const std::string& format = as_string(field(root, "format", JValue::string, "document"), "format");
+    if (format != kFormat) bad("not a symnet graph (format \"" + format + "\")");
+    int64_t version = as_int(field(root, "version", JValue::number, "document"), "version");
+    if (version < 1 || version > kVersion)
+      bad("graph format version " + std::to_string(version) + " is not supported (this build reads 1 to " +
+          std::to_string(kVersion) + ")");
+    Reader r;
+    if (const JValue* vl = root.find("variables")) {
+      const auto& list = as_array(*vl, "variables");
+      for (size_t i = 0; i < list.size(); ++i) {
+        std::string what = "variable " + std::to_string(i);
+        const std::string& name = as_string(field(list[i], "name", JValue::string, what.c_str()), what + " name");
+        r.vars.push_back(Variable::create(name, read_tensor(list[i], what, false)));
+      }
+    }
+    Graph g = r.graph(root, "graph");
+    if (vars_out) *vars_out = r.vars;
+    return g;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::value && e.op().empty()) throw;
+    std::string ctx = e.op().empty() ? "" : " (" + e.op() + (e.node().empty() ? "" : " '" + e.node() + "'") + ")";
+    throw Error(ErrorKind::value, std::string("invalid graph JSON: ") + e.what() + ctx, e.op(), e.node());
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::value, std::string("invalid graph JSON: ") + e.what());
+  }
+}
+
+}  // namespace symnet
