@@ -36,4 +36,5 @@
 #' @keywords internal
 #' @useDynLib symnet, .registration = TRUE
 #' @importFrom Rcpp sourceCpp
+#' @importFrom rlang abort
 "_PACKAGE"

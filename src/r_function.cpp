@@ -241,6 +241,16 @@ Rcpp::List cpp_function_summary(SEXP fp) {
 }
 
 // [[Rcpp::export]]
+std::string cpp_function_plan(SEXP fp) {
+  SN_R_BEGIN
+  Function& f = function_from_r(fp);
+  if (!f.last) return "";
+  return f.last->describe_plan();
+  SN_R_END
+  return "";
+}
+
+// [[Rcpp::export]]
 std::string cpp_function_dot(SEXP fp) {
   SN_R_BEGIN
   Function& f = function_from_r(fp);

@@ -23,9 +23,9 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
 JOBS=${SYMNET_JOBS:-2}
 
-R_PKGS="Rcpp RcppEigen cli generics jsonlite testthat knitr rmarkdown withr ggplot2 roxygen2 pkgbuild"
-R_PKGS_REQUIRED="Rcpp RcppEigen cli generics jsonlite testthat"
-APT_PKGS="r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-cli r-cran-generics r-cran-jsonlite \
+R_PKGS="Rcpp RcppEigen cli rlang generics jsonlite testthat knitr rmarkdown withr ggplot2 roxygen2 pkgbuild"
+R_PKGS_REQUIRED="Rcpp RcppEigen cli rlang generics jsonlite testthat"
+APT_PKGS="r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-cli r-cran-rlang r-cran-generics r-cran-jsonlite \
 r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-withr r-cran-ggplot2 r-cran-roxygen2 \
 r-cran-pkgbuild pandoc catch2 cmake ccache libopenblas0-pthread dataset-fashion-mnist"
 

@@ -173,7 +173,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       r.bytes = type_bytes(out.type);
       r.birth = s;
       r.death = death[step.out_slots[o]];
-      for (const auto& [po, pi] : def.inplace) {
+      for (const auto& [po, pi] : def.inplace_for ? def.inplace_for(*step.node) : def.inplace) {
         if (po != static_cast<int>(o) || pi >= static_cast<int>(step.in_slots.size())) continue;
         int in_slot = step.in_slots[pi];
         if (in_slot < 0) continue;

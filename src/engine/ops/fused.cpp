@@ -292,6 +292,16 @@ void register_fused_ops(Registry& r) {
   f.flags = kPure;  // not kElementwise: fused nodes are never fused again
   f.infer = fused_infer;
   f.kernels[0] = fused_kernel;
+  // With a single output, that output is the body's only sink and is computed last in
+  // every chunk, after all reads of the chunk's inputs: it may overwrite any input of
+  // its own size.
+  f.inplace_for = [](const Node& n) {
+    std::vector<std::pair<int, int>> pairs;
+    if (n.outputs.size() != 1) return pairs;
+    for (int i = 0; i < static_cast<int>(n.inputs.size()); ++i)
+      if (n.inputs[i].type() == n.outputs[0]) pairs.push_back({0, i});
+    return pairs;
+  };
   r.add(f);
 }
 

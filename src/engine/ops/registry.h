@@ -70,6 +70,9 @@ struct OpDef {
   InferFn infer;
   GradFn grad;  // empty: not differentiable (autodiff raises if a gradient must flow through it)
   std::vector<std::pair<int, int>> inplace;  // (output, input) pairs that may share memory
+  // Per-node in-place pairs, for ops whose safety depends on the node (fused groups);
+  // used instead of `inplace` when set.
+  std::function<std::vector<std::pair<int, int>>(const Node&)> inplace_for;
   std::array<KernelFn, kNumDevices> kernels{};
   std::function<size_t(const Node&)> workspace;  // scratch bytes a kernel needs
 

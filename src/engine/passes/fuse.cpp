@@ -116,6 +116,14 @@ Grouping form_groups(const Graph& g) {
   gr.order = g.topo_order();
   const int n = static_cast<int>(gr.order.size());
   for (int i = 0; i < n; ++i) gr.index[gr.order[i].get()] = i;
+  // Producers whose value some non-fusable node (matmul, conv, a reduction) also reads.
+  std::vector<char> read_by_other(n, 0);
+  for (int i = 0; i < n; ++i) {
+    const Node& c = *gr.order[i];
+    bool c_fusable = fusable(c);
+    for (const Value& v : c.inputs)
+      if (!c_fusable || c.outputs[0].shape != v.shape()) read_by_other[gr.index.at(v.node.get())] = 1;
+  }
   gr.parent.assign(n, -1);
   gr.members.assign(n, {});
   gr.min_index.assign(n, n);
@@ -126,11 +134,16 @@ Grouping form_groups(const Graph& g) {
     gr.members[i] = {i};
     gr.min_index[i] = i;
     // Candidate producer groups, in input order, without repeats.
+    // A producer that a non-fusable node also reads (a forward activation feeding both a
+    // matmul and, later, its backward factor 1 - tanh(x)^2) is not fused with its
+    // elementwise readers: the group would run them early, at the producer, and keep
+    // their results alive across everything in between.
     std::vector<int> cands;
     for (const Value& v : node.inputs) {
       int j = gr.index.at(v.node.get());
       int r = gr.group_of(j);
       if (r < 0 || gr.order[j]->outputs[0].shape != node.outputs[0].shape) continue;
+      if (read_by_other[j]) continue;
       if (std::find(cands.begin(), cands.end(), r) == cands.end()) cands.push_back(r);
     }
     std::vector<int> accepted;

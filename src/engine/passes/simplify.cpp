@@ -71,6 +71,15 @@ Value simplify_node(const Node& n, const std::vector<Value>& ins) {
     if (op == "pow" && constant_all(b, 2.0)) return try_make(n, "square", {a}, {});
     return {};
   }
+  // Gradient plumbing that turned out not to change anything once shapes are known.
+  if (ins.size() == 2 && (op == "sum_to" || op == "broadcast_like" || op == "reshape_like") &&
+      shape_known(out.shape) && same_type(ins[0]))
+    return ins[0];
+  // A fill whose shape is now known no longer needs its input: folding can then make it a
+  // constant, which lives outside the arena.
+  if (op == "fill_like" && shape_known(out.shape) && has_cpu_kernels(out.dtype))
+    return try_make(n, "fill", {}, {{"shape", out.shape}, {"value", n.attrs.get_float("value")},
+                                    {"dtype", std::string(dtype_name(out.dtype))}});
   if (ins.size() != 1) return {};
   const Value& x = ins[0];
   if (op == "identity" && same_type(x)) return x;
