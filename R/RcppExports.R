@@ -17,6 +17,10 @@ cpp_function_summary <- function(fp) {
     .Call(`_symnet_cpp_function_summary`, fp)
 }
 
+cpp_function_plan <- function(fp) {
+    .Call(`_symnet_cpp_function_plan`, fp)
+}
+
 cpp_function_dot <- function(fp) {
     .Call(`_symnet_cpp_function_dot`, fp)
 }

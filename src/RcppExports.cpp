@@ -61,6 +61,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_function_plan
+std::string cpp_function_plan(SEXP fp);
+RcppExport SEXP _symnet_cpp_function_plan(SEXP fpSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type fp(fpSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_function_plan(fp));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_function_dot
 std::string cpp_function_dot(SEXP fp);
 RcppExport SEXP _symnet_cpp_function_dot(SEXP fpSEXP) {
@@ -377,6 +388,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_function_inputs", (DL_FUNC) &_symnet_cpp_function_inputs, 1},
     {"_symnet_cpp_function_run", (DL_FUNC) &_symnet_cpp_function_run, 3},
     {"_symnet_cpp_function_summary", (DL_FUNC) &_symnet_cpp_function_summary, 1},
+    {"_symnet_cpp_function_plan", (DL_FUNC) &_symnet_cpp_function_plan, 1},
     {"_symnet_cpp_function_dot", (DL_FUNC) &_symnet_cpp_function_dot, 1},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},
     {"_symnet_cpp_sym_const", (DL_FUNC) &_symnet_cpp_sym_const, 3},
