@@ -73,6 +73,10 @@ cpp_graph_variables <- function(outputs) {
     .Call(`_symnet_cpp_graph_variables`, outputs)
 }
 
+cpp_graph_set_training <- function(outputs, training) {
+    .Call(`_symnet_cpp_graph_set_training`, outputs, training)
+}
+
 cpp_graph_inputs <- function(outputs) {
     .Call(`_symnet_cpp_graph_inputs`, outputs)
 }

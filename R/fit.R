@@ -61,7 +61,9 @@ generics::fit
 #' @param seed `NULL` or a whole number: makes shuffling and random ops
 #'   (dropout) reproducible without touching R's RNG state.
 #' @param verbose 0 (silent), 1 (progress bar and a line per epoch) or 2
-#'   (a line per epoch).
+#'   (a line per epoch). The bar is drawn only where the console can redraw
+#'   it in place; elsewhere (logs, R Markdown) 1 gives the lines alone. The
+#'   default is the option `symnet.verbose`, else 1.
 #' @param device `"cpu"` (GPU support arrives with the CUDA backend).
 #' @param ... Unused.
 #' @return A `symnet_history` (invisibly when `verbose > 0`): per-epoch
@@ -261,8 +263,10 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
 
 # Engine tensors for an array source (once; cached on an iterator).
 .source_feeds <- function(src, inputs) {
-  if (!is.null(src$iterator) && length(src$iterator$tensors)) return(src$iterator$tensors)
   dts <- vapply(inputs, function(s) s$dtype, character(1))
+  key <- paste(c(names(dts), dts, .input_feed_names(inputs),
+                 vapply(src$y, function(l) paste(l$kind, l$dtype), character(1))), collapse = "|")
+  if (!is.null(src$iterator) && identical(src$iterator$tensors_key, key)) return(src$iterator$tensors)
   feeds <- .as_tensors(src$x, dts[names(src$x)])
   names(feeds) <- .input_feed_names(inputs)[names(src$x)]
   if (!is.null(src$y)) {
@@ -270,7 +274,10 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     names(lt) <- .label_names(names(src$y))
     feeds <- c(feeds, lt)
   }
-  if (!is.null(src$iterator)) src$iterator$tensors <- feeds
+  if (!is.null(src$iterator)) {
+    src$iterator$tensors <- feeds
+    src$iterator$tensors_key <- key
+  }
   feeds
 }
 
@@ -388,30 +395,13 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
                 update_names = vapply(ups$vars, function(v) v$name, character(1)), device = "cpu")
 }
 
-# Forward outputs in training mode, for taking gradients (when the glue
-# offers the rewrite; otherwise the graph as built).
+# Forward outputs in training mode (dropout active, batch norm on batch statistics),
+# so the gradients taken from them are the training-mode gradients.
 .training_view <- function(syms) {
-  f <- get0("cpp_graph_set_training", envir = asNamespace("symnet"), inherits = FALSE)
   if (!length(syms)) return(syms)
-  if (is.null(f)) {
-    if (.has_training_nodes(syms)) {
-      cli::cli_warn(c("Gradients through dropout and batch normalization are taken in inference mode.",
-                      i = "This build of symnet cannot switch a graph to training mode before differentiating it."),
-                    class = c("symnet_training_mode_warning", "symnet_warning"), .frequency = "once",
-                    .frequency_id = "symnet_training_mode")
-    }
-    return(syms)
-  }
-  res <- lapply(f(lapply(unname(syms), .ptr), TRUE), new_symbol)
+  res <- lapply(cpp_graph_set_training(lapply(unname(syms), .ptr), TRUE), new_symbol)
   names(res) <- names(syms)
   res
-}
-
-# Whether a graph has nodes that behave differently in training (a `training`
-# attribute: dropout, batch norm).
-.has_training_nodes <- function(syms) {
-  recs <- .graph_walk(lapply(unname(syms), .ptr))
-  any(vapply(recs, function(r) !is.null(cpp_sym_info(r$ptr)$attrs$training), logical(1)))
 }
 
 # Label symbols, losses and metric symbols on the model outputs. Returns the
@@ -622,8 +612,8 @@ print.symnet_training_state <- function(x, ...) {
   k <- 0L
   status <- function() .status_text(sums, seen, elapsed())
   bar <- function() .text_bar(k, steps)
-  t0 <- proc.time()[[3]]
-  elapsed <- function() proc.time()[[3]] - t0
+  t0 <- as.double(Sys.time())
+  elapsed <- function() as.double(Sys.time()) - t0
   if (show_bar) {
     pb <- cli::cli_progress_bar(
       total = if (is.na(steps)) NA else steps, clear = TRUE, .envir = environment(),

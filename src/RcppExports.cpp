@@ -226,6 +226,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_graph_set_training
+Rcpp::List cpp_graph_set_training(Rcpp::List outputs, bool training);
+RcppExport SEXP _symnet_cpp_graph_set_training(SEXP outputsSEXP, SEXP trainingSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    Rcpp::traits::input_parameter< bool >::type training(trainingSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_graph_set_training(outputs, training));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_graph_inputs
 Rcpp::List cpp_graph_inputs(Rcpp::List outputs);
 RcppExport SEXP _symnet_cpp_graph_inputs(SEXP outputsSEXP) {
@@ -402,6 +414,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_shared_symbol", (DL_FUNC) &_symnet_cpp_shared_symbol, 1},
     {"_symnet_cpp_shared_info", (DL_FUNC) &_symnet_cpp_shared_info, 1},
     {"_symnet_cpp_graph_variables", (DL_FUNC) &_symnet_cpp_graph_variables, 1},
+    {"_symnet_cpp_graph_set_training", (DL_FUNC) &_symnet_cpp_graph_set_training, 2},
     {"_symnet_cpp_graph_inputs", (DL_FUNC) &_symnet_cpp_graph_inputs, 1},
     {"_symnet_cpp_sym_dot", (DL_FUNC) &_symnet_cpp_sym_dot, 2},
     {"_symnet_cpp_graph_json", (DL_FUNC) &_symnet_cpp_graph_json, 3},

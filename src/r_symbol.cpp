@@ -145,6 +145,19 @@ Rcpp::List cpp_graph_variables(Rcpp::List outputs) {
   return Rcpp::List();
 }
 
+// The same outputs with every mode-dependent node (dropout, batch norm) switched to
+// training or inference mode; gradients taken from the result are that mode's.
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_set_training(Rcpp::List outputs, bool training) {
+  SN_R_BEGIN
+  Graph g = set_training_mode(Graph::from_outputs(values_from_r(outputs)), training);
+  Rcpp::List res(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) res[i] = wrap_value(g.outputs[i]);
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
 // [[Rcpp::export]]
 Rcpp::List cpp_graph_inputs(Rcpp::List outputs) {
   SN_R_BEGIN

@@ -25,6 +25,8 @@ x_train <- prep(fm$train$x)
 x_test <- prep(fm$test$x)
 y_train <- fm$train$y                             # integer labels 0..9
 y_test <- fm$test$y
+rm(fm)                                            # keep only the scaled copies
+invisible(gc())
 cat(sprintf("Fashion-MNIST: %d training and %d test images (loaded in %.1f s); %d threads\n",
             dim(x_train)[1], dim(x_test)[1], proc.time()[[3]] - t_load, symnet_threads()))
 

@@ -87,3 +87,30 @@ test_that("the Debian Fashion-MNIST files are read as keras does", {
   expect_identical(ds$train$y[1:5], c(9L, 0L, 0L, 3L, 0L))   # ankle boot, T-shirt, T-shirt, dress, T-shirt
   expect_length(fashion_mnist_classes, 10)
 })
+
+test_that("downloads are checked against their checksums and land in the cache", {
+  src <- withr::local_tempdir()
+  spec <- symnet:::.dataset_specs$fashion_mnist
+  write_idx(file.path(src, spec$files[["train_x"]]), c(2, 28, 28), rep(3, 2 * 784))
+  write_idx(file.path(src, spec$files[["train_y"]]), 2, c(5, 6))
+  write_idx(file.path(src, spec$files[["test_x"]]), c(1, 28, 28), rep(4, 784))
+  write_idx(file.path(src, spec$files[["test_y"]]), 1, 7)
+  spec$urls <- c("file:///nonexistent-symnet-mirror/", paste0("file://", src, "/"))
+  spec$md5 <- vapply(spec$files, function(f) unname(tools::md5sum(file.path(src, f))), character(1))
+  cache <- file.path(withr::local_tempdir(), "cache")
+  out <- NULL
+  capture.output(out <- suppressMessages(symnet:::.locate_dataset(spec, dirs = character(), cache = cache)),
+                 type = "message")
+  expect_identical(out, cache)
+  expect_setequal(list.files(cache), unname(spec$files))
+  # a checksum mismatch is refused, leaving no partial file
+  spec$md5[["test_y"]] <- "00000000000000000000000000000000"
+  cache2 <- file.path(withr::local_tempdir(), "cache")
+  capture.output(err <- tryCatch(suppressMessages(symnet:::.locate_dataset(spec, dirs = character(),
+                                                                           cache = cache2)),
+                                 error = identity), type = "message")
+  expect_s3_class(err, "symnet_data_error")
+  expect_match(conditionMessage(err), "checksum")
+  expect_false(file.exists(file.path(cache2, spec$files[["test_y"]])))
+  expect_length(list.files(cache2, pattern = "\\.part$"), 0)
+})

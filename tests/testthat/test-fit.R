@@ -279,3 +279,14 @@ test_that("a network reaches > 70% test accuracy on 2000 Fashion-MNIST images", 
   expect_gt(acc, 0.70)
   expect_lt(secs, 60)
 })
+
+test_that("training gradients are taken in training mode (dropout masks and scales them)", {
+  x <- sym_var("x", c(NA, 100))
+  w <- sym_param("w_dropout_grad", 100, init = "ones")
+  y <- layer_dropout(x * w, rate = 0.5)
+  tv <- symnet:::.training_view(list(y = sum(y)))
+  f <- sym_compile(sym_grad(tv$y, w))
+  g <- f(x = matrix(1, 1, 100))
+  expect_true(all(g %in% c(0, 2)))
+  expect_true(any(g == 0) && any(g == 2))
+})
