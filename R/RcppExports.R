@@ -17,6 +17,10 @@ cpp_function_summary <- function(fp) {
     .Call(`_symnet_cpp_function_summary`, fp)
 }
 
+cpp_function_profile <- function(fp, on) {
+    .Call(`_symnet_cpp_function_profile`, fp, on)
+}
+
 cpp_function_plan <- function(fp) {
     .Call(`_symnet_cpp_function_plan`, fp)
 }

@@ -317,3 +317,45 @@ print.summary.symnet_function <- function(x, ...) {
     device = st$device,
     NULL)
 }
+
+#' Time each kernel of a compiled function
+#'
+#' `sym_profile(f, TRUE)` starts timing every kernel launch of `f` (all its
+#' cached shape specialisations), `sym_profile(f, FALSE)` stops, and
+#' `sym_profile(f)` returns what was measured since timing started: one row
+#' per step, slowest first, with the op, the node name, the total
+#' milliseconds, the number of calls and the share of the total.
+#'
+#' @param f A `symnet_function` from [sym_compile()].
+#' @param enable `TRUE` to start (and reset) timing, `FALSE` to stop, `NULL`
+#'   to read the figures.
+#' @return For `enable = NULL`, a data frame with columns `op`, `node`, `ms`,
+#'   `calls` and `share`; otherwise `f`, invisibly.
+#' @examples
+#' x <- sym_var("x", c(NA, 50))
+#' f <- sym_compile(sum(tanh(x %*% matrix(0.1, 50, 20))))
+#' sym_profile(f, TRUE)
+#' for (i in 1:5) f(x = matrix(rnorm(500), 10))
+#' head(sym_profile(f))
+#' @export
+sym_profile <- function(f, enable = NULL) {
+  if (!inherits(f, "symnet_function")) {
+    sym_abort("{.arg f} must be a compiled symnet function (from {.fn sym_compile}).")
+  }
+  st <- .fn_state(f)
+  if (!is.null(enable)) {
+    if (!is.logical(enable) || length(enable) != 1 || is.na(enable)) {
+      sym_abort("{.arg enable} must be TRUE, FALSE or NULL.")
+    }
+    cpp_function_profile(st$ptr, enable)
+    return(invisible(f))
+  }
+  p <- cpp_function_profile(st$ptr, NA)
+  df <- data.frame(op = as.character(p$op), node = as.character(p$node), ms = as.numeric(p$ms),
+                   calls = as.numeric(p$calls), stringsAsFactors = FALSE)
+  total <- sum(df$ms)
+  df$share <- if (total > 0) df$ms / total else numeric(nrow(df))
+  df <- df[order(-df$ms), , drop = FALSE]
+  rownames(df) <- NULL
+  df
+}

@@ -61,6 +61,18 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_function_profile
+Rcpp::List cpp_function_profile(SEXP fp, Rcpp::LogicalVector on);
+RcppExport SEXP _symnet_cpp_function_profile(SEXP fpSEXP, SEXP onSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type fp(fpSEXP);
+    Rcpp::traits::input_parameter< Rcpp::LogicalVector >::type on(onSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_function_profile(fp, on));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_function_plan
 std::string cpp_function_plan(SEXP fp);
 RcppExport SEXP _symnet_cpp_function_plan(SEXP fpSEXP) {
@@ -400,6 +412,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_function_inputs", (DL_FUNC) &_symnet_cpp_function_inputs, 1},
     {"_symnet_cpp_function_run", (DL_FUNC) &_symnet_cpp_function_run, 3},
     {"_symnet_cpp_function_summary", (DL_FUNC) &_symnet_cpp_function_summary, 1},
+    {"_symnet_cpp_function_profile", (DL_FUNC) &_symnet_cpp_function_profile, 2},
     {"_symnet_cpp_function_plan", (DL_FUNC) &_symnet_cpp_function_plan, 1},
     {"_symnet_cpp_function_dot", (DL_FUNC) &_symnet_cpp_function_dot, 1},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},

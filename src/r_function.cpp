@@ -30,12 +30,14 @@ struct Function {
   CompileOptions opts;
   std::map<TypeKey, std::unique_ptr<Executable>> cache;
   Executable* last = nullptr;
+  bool profiling = false;
 
   Executable& executable_for(const std::vector<TensorType>& types) {
     auto it = cache.find(TypeKey{types});
     if (it == cache.end()) {
       it = cache.emplace(TypeKey{types}, Executable::compile(graph, types, opts)).first;
       it->second->set_seed(opts.seed + cache.size() - 1);
+      if (profiling) it->second->set_profiling(true);
     }
     last = it->second.get();
     return *last;
@@ -236,6 +238,32 @@ Rcpp::List cpp_function_summary(SEXP fp) {
       Rcpp::Named("passes") = Rcpp::List::create(Rcpp::Named("name") = pn, Rcpp::Named("nodes_before") = pb,
                                                  Rcpp::Named("nodes_after") = pa, Rcpp::Named("ms") = pm),
       Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()), Rcpp::Named("input_shapes") = shapes);
+  SN_R_END
+  return Rcpp::List();
+}
+
+// Turns per-step timing on or off for every compiled specialization of the function
+// (resetting the counters), or, with on = NA, returns the accumulated times.
+// [[Rcpp::export]]
+Rcpp::List cpp_function_profile(SEXP fp, Rcpp::LogicalVector on) {
+  SN_R_BEGIN
+  Function& f = function_from_r(fp);
+  if (on.size() && on[0] != NA_LOGICAL) {
+    f.profiling = on[0] == TRUE;
+    for (auto& kv : f.cache) kv.second->set_profiling(on[0] == TRUE);
+    return Rcpp::List();
+  }
+  Rcpp::CharacterVector ops, nodes;
+  Rcpp::NumericVector ms, calls;
+  for (auto& kv : f.cache)
+    for (const auto& p : kv.second->profile()) {
+      ops.push_back(p.op);
+      nodes.push_back(p.node);
+      ms.push_back(p.ms);
+      calls.push_back(static_cast<double>(p.calls));
+    }
+  return Rcpp::List::create(Rcpp::Named("op") = ops, Rcpp::Named("node") = nodes, Rcpp::Named("ms") = ms,
+                            Rcpp::Named("calls") = calls);
   SN_R_END
   return Rcpp::List();
 }

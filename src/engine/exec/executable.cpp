@@ -54,6 +54,9 @@ struct Executable::Impl {
   std::vector<size_t> request_offsets;
   std::unique_ptr<Storage> arena;
   std::vector<void*> slot_ptrs;
+  bool profiling = false;
+  std::vector<double> step_ms;
+  std::vector<uint64_t> step_calls;
 };
 
 Executable::~Executable() = default;
@@ -253,16 +256,22 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
   ctx.seed = seed_;
   ctx.run_index = run_index_++;
   ctx.num_threads = engine_num_threads();
-  for (Step& step : im.steps) {
+  for (size_t si = 0; si < im.steps.size(); ++si) {
+    Step& step = im.steps[si];
     KernelContext& k = *step.ctx;
     for (size_t i = 0; i < step.in_slots.size(); ++i)
       k.in[i].data = step.in_slots[i] >= 0 ? im.slot_ptrs[step.in_slots[i]] : nullptr;
     for (size_t o = 0; o < step.out_slots.size(); ++o) k.out[o].data = im.slot_ptrs[step.out_slots[o]];
     k.run = &ctx;
+    auto t0 = im.profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     try {
       step.fn(k);
     } catch (const Error& e) {
       throw e.with_context(step.node->op_name(), step.node->name);
+    }
+    if (im.profiling) {
+      im.step_ms[si] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      im.step_calls[si]++;
     }
     if (ctx.check_interrupt) ctx.check_interrupt();
   }
@@ -290,6 +299,21 @@ std::string Executable::describe_plan() const {
   }
   o << "arena " << stats_.arena_bytes << " of naive " << stats_.naive_bytes << "\n";
   return o.str();
+}
+
+void Executable::set_profiling(bool on) {
+  Impl& im = *impl_;
+  im.profiling = on;
+  im.step_ms.assign(im.steps.size(), 0.0);
+  im.step_calls.assign(im.steps.size(), 0);
+}
+
+std::vector<Executable::StepProfile> Executable::profile() const {
+  const Impl& im = *impl_;
+  std::vector<StepProfile> out;
+  for (size_t i = 0; i < im.steps.size() && i < im.step_ms.size(); ++i)
+    out.push_back({im.steps[i].node->op_name(), im.steps[i].node->name, im.step_ms[i], im.step_calls[i]});
+  return out;
 }
 
 size_t Executable::num_outputs() const { return impl_->output_slots.size(); }

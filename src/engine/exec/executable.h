@@ -53,6 +53,15 @@ class Executable {
   uint64_t runs() const { return run_index_; }
   // One line per kernel launch: op, node, output types, arena offsets, in-place sharing.
   std::string describe_plan() const;
+
+  // Per-step wall time, accumulated over runs while profiling is on.
+  struct StepProfile {
+    std::string op, node;
+    double ms = 0;
+    uint64_t calls = 0;
+  };
+  void set_profiling(bool on);
+  std::vector<StepProfile> profile() const;
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t s) { seed_ = s; }
 
