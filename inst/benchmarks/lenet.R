@@ -84,7 +84,7 @@ perf_ctl <- Sys.getenv("SYMNET_BENCH_PERF_CTL")
 perf_phase <- Sys.getenv("SYMNET_BENCH_PERF_PHASE", "train")
 perf_cmd <- function(phase, cmd) {
   if (nzchar(perf_ctl) && identical(phase, perf_phase)) {
-    con <- file(perf_ctl, "w")
+    con <- file(perf_ctl, "w", raw = TRUE)
     writeLines(cmd, con)
     close(con)
   }
@@ -103,6 +103,8 @@ note(sprintf("symnet %s, threads %d, loadavg at start %s", format(utils::package
 
 # ---- data ---------------------------------------------------------------------------------------
 ds <- dataset_fashion_mnist(path = opt$data, download = FALSE)
+note(sprintf("after dataset_fashion_mnist(): VmRSS %.0f MiB, VmHWM %.0f MiB", vm_status("VmRSS"),
+             vm_status("VmHWM")))
 y_train <- ds$train$y
 y_test <- ds$test$y
 n_train <- length(y_train)
