@@ -88,6 +88,8 @@ layer_batch_norm <- function(x, momentum = 0.99, epsilon = 1e-3, center = TRUE, 
 #' @param axis First normalized axis (1-based, negative from the end; the
 #'   default `-1` normalizes the last axis only, as keras).
 #' @param epsilon Added to the variance.
+#' @param beta_initializer,gamma_initializer Initializers of `beta` and `gamma`
+#'   (see [sym_param()]).
 #' @return A symbol of the shape of `x`.
 #' @family layers
 #' @examples
