@@ -207,30 +207,28 @@ optimizer_sgd <- function(lr = 0.01, momentum = 0, nesterov = FALSE, weight_deca
 #' @export
 optimizer_adam <- function(lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0,
                            amsgrad = FALSE) {
-  lr <- .check_lr(lr)
-  beta1 <- .check_rate(beta1, "beta1", 0, 1, open_hi = TRUE)
-  beta2 <- .check_rate(beta2, "beta2", 0, 1, open_hi = TRUE)
-  eps <- .check_rate(eps, "eps")
-  weight_decay <- .check_rate(weight_decay, "weight_decay")
-  amsgrad <- .check_flag(amsgrad, "amsgrad")
-  .new_optimizer("adam", lr, list(beta1 = beta1, beta2 = beta2, eps = eps, weight_decay = weight_decay,
-                                  amsgrad = amsgrad),
-                 .adam_rule(beta1, beta2, eps, amsgrad, weight_decay, decoupled = FALSE))
+  .adam_optimizer("adam", decoupled = FALSE, lr, beta1, beta2, eps, weight_decay, amsgrad)
 }
 
 #' @rdname optimizers
 #' @export
 optimizer_adamw <- function(lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.01,
                             amsgrad = FALSE) {
-  lr <- .check_lr(lr)
-  beta1 <- .check_rate(beta1, "beta1", 0, 1, open_hi = TRUE)
-  beta2 <- .check_rate(beta2, "beta2", 0, 1, open_hi = TRUE)
-  eps <- .check_rate(eps, "eps")
-  weight_decay <- .check_rate(weight_decay, "weight_decay")
-  amsgrad <- .check_flag(amsgrad, "amsgrad")
-  .new_optimizer("adamw", lr, list(beta1 = beta1, beta2 = beta2, eps = eps, weight_decay = weight_decay,
-                                   amsgrad = amsgrad),
-                 .adam_rule(beta1, beta2, eps, amsgrad, weight_decay, decoupled = TRUE))
+  .adam_optimizer("adamw", decoupled = TRUE, lr, beta1, beta2, eps, weight_decay, amsgrad)
+}
+
+# Adam and AdamW differ only in how weight decay enters (L2 gradient term vs decoupled).
+.adam_optimizer <- function(name, decoupled, lr, beta1, beta2, eps, weight_decay, amsgrad,
+                            call = parent.frame()) {
+  lr <- .check_lr(lr, call = call)
+  beta1 <- .check_rate(beta1, "beta1", 0, 1, open_hi = TRUE, call = call)
+  beta2 <- .check_rate(beta2, "beta2", 0, 1, open_hi = TRUE, call = call)
+  eps <- .check_rate(eps, "eps", call = call)
+  weight_decay <- .check_rate(weight_decay, "weight_decay", call = call)
+  amsgrad <- .check_flag(amsgrad, "amsgrad", call = call)
+  .new_optimizer(name, lr, list(beta1 = beta1, beta2 = beta2, eps = eps, weight_decay = weight_decay,
+                                amsgrad = amsgrad),
+                 .adam_rule(beta1, beta2, eps, amsgrad, weight_decay, decoupled = decoupled))
 }
 
 #' @rdname optimizers
