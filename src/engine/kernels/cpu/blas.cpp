@@ -127,9 +127,7 @@ void eigen_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
   IMap b(B, tb ? N : K, tb ? K : N, RowStride<T>(ldb));
   // Serial by contract (callers split work). Inside a parallel region Eigen is serial by
   // itself, and its thread setting is a plain global best not written from several threads.
-#ifdef _OPENMP
-  if (!omp_in_parallel()) Eigen::setNbThreads(1);
-#endif
+  if (!in_parallel_region()) Eigen::setNbThreads(1);
   if (!ta && !tb) c.noalias() += alpha * (a * b);
   else if (ta && !tb) c.noalias() += alpha * (a.transpose() * b);
   else if (!ta && tb) c.noalias() += alpha * (a * b.transpose());
@@ -184,9 +182,7 @@ void gemm_rowmajor_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T
   // Below ~1 MFLOP per thread the fork/join and the repacking of the shared operand cost
   // more than the split gains.
   nt = static_cast<int>(std::min<double>(nt, flops / 1.0e6));
-#ifdef _OPENMP
-  if (omp_in_parallel()) nt = 1;
-#endif
+  if (in_parallel_region()) nt = 1;
   if (nt <= 1) {
     gemm_rowmajor(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
@@ -224,9 +220,7 @@ const char* gemm_backend_name() {
 BlasSerialScope::BlasSerialScope() {
   const BlasInfo& i = info();
   if (backend() != Backend::blas || !i.set_threads) return;
-#ifdef _OPENMP
-  if (omp_in_parallel()) return;
-#endif
+  if (in_parallel_region()) return;
   int cur = i.get_threads();
   if (cur != 1) {
     i.set_threads(1);

@@ -52,13 +52,7 @@ namespace {
 
 // Column buffers per thread are sized from the processor count, not the current thread
 // setting, so the planner's request stays valid if the user changes threads later.
-int thread_cap() {
-#ifdef _OPENMP
-  return std::max(1, std::min(64, omp_get_num_procs()));
-#else
-  return 1;
-#endif
-}
+int thread_cap() { return std::max(1, std::min(64, hardware_threads())); }
 
 constexpr double kL2Target = 512.0 * 1024;  // bytes of column buffer per block
 
@@ -133,23 +127,7 @@ int run_threads(const Plan& p, int64_t n) {
 // dynamically: on a busy machine a descheduled thread does not hold up the others.
 template <typename F>
 void over_batch(int nt, int64_t n, F&& f) {
-#ifdef _OPENMP
-  if (nt > 1) {
-    const int64_t chunk = std::max<int64_t>(1, n / (8 * static_cast<int64_t>(nt)));
-    std::atomic<int64_t> next{0};
-#pragma omp parallel num_threads(nt)
-    {
-      const int t = omp_get_thread_num();
-      for (;;) {
-        const int64_t b = next.fetch_add(chunk, std::memory_order_relaxed);
-        if (b >= n) break;
-        f(t, b, std::min(n, b + chunk));
-      }
-    }
-    return;
-  }
-#endif
-  f(0, int64_t{0}, n);
+  parallel_chunks(nt, n, std::max<int64_t>(1, n / (8 * static_cast<int64_t>(std::max(nt, 1)))), f);
 }
 
 // Copies a short run (typically one output row) without a loop per element or a memcpy
