@@ -121,8 +121,20 @@ cpp_threads_set <- function(n) {
     invisible(.Call(`_symnet_cpp_threads_set`, n))
 }
 
-cpp_tensor_new <- function(value, dtype) {
-    .Call(`_symnet_cpp_tensor_new`, value, dtype)
+cpp_threads_shutdown <- function() {
+    invisible(.Call(`_symnet_cpp_threads_shutdown`))
+}
+
+cpp_tensor_new <- function(value, dtype, compact = FALSE) {
+    .Call(`_symnet_cpp_tensor_new`, value, dtype, compact)
+}
+
+cpp_bytes_to_array <- function(bytes, dims) {
+    .Call(`_symnet_cpp_bytes_to_array`, bytes, dims)
+}
+
+cpp_tensor_release <- function(p) {
+    invisible(.Call(`_symnet_cpp_tensor_release`, p))
 }
 
 cpp_tensor_info <- function(p) {

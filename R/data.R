@@ -340,8 +340,9 @@ print.symnet_data_iterator <- function(x, ...) {
   out
 }
 
-# Engine-resident tensors for arrays (converted once per fit/evaluate).
-.as_tensors <- function(arrays, dtypes) {
+# Engine-resident tensors for arrays (converted once per fit/evaluate). With `compact`,
+# integer arrays of 0..255 (pixels) are kept as bytes and converted batch by batch.
+.as_tensors <- function(arrays, dtypes, compact = FALSE) {
   out <- vector("list", length(arrays))
   names(out) <- names(arrays)
   for (k in seq_along(arrays)) {
@@ -349,7 +350,7 @@ print.symnet_data_iterator <- function(x, ...) {
     # only copy when there is something to drop (names, classes): datasets are big
     extra <- setdiff(names(attributes(v)), "dim")
     if (length(extra) || is.logical(v)) v <- .strip(v)
-    out[[k]] <- cpp_tensor_new(v, dtypes[[k]])
+    out[[k]] <- cpp_tensor_new(v, dtypes[[k]], compact)
   }
   out
 }

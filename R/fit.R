@@ -261,13 +261,21 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   src
 }
 
+# Frees the engine copies of a data source's arrays now rather than whenever R's garbage
+# collector gets to them (it does not see their size). Those cached on an iterator stay.
+.release_feeds <- function(src, feeds) {
+  if (!is.null(src$iterator)) return(invisible())
+  for (f in feeds) if (inherits(f, "symnet_tensor_ptr")) cpp_tensor_release(f)
+  invisible()
+}
+
 # Engine tensors for an array source (once; cached on an iterator).
 .source_feeds <- function(src, inputs) {
   dts <- vapply(inputs, function(s) s$dtype, character(1))
   key <- paste(c(names(dts), dts, .input_feed_names(inputs),
                  vapply(src$y, function(l) paste(l$kind, l$dtype), character(1))), collapse = "|")
   if (!is.null(src$iterator) && identical(src$iterator$tensors_key, key)) return(src$iterator$tensors)
-  feeds <- .as_tensors(src$x, dts[names(src$x)])
+  feeds <- .as_tensors(src$x, dts[names(src$x)], compact = TRUE)
   names(feeds) <- .input_feed_names(inputs)[names(src$x)]
   if (!is.null(src$y)) {
     lt <- .as_tensors(lapply(src$y, function(l) l$value), vapply(src$y, function(l) l$dtype, character(1)))
@@ -536,7 +544,9 @@ print.symnet_training_state <- function(x, ...) {
   model <- state$model
   inputs <- .model_get(model, "inputs")
   feeds <- if (train$type == "arrays") .source_feeds(train, inputs) else NULL
+  on.exit(.release_feeds(train, feeds), add = TRUE)
   val_feeds <- if (!is.null(val) && val$type == "arrays") .source_feeds(val, inputs) else NULL
+  on.exit(.release_feeds(val, val_feeds), add = TRUE)
   opt <- state$optimizer
   rows_hist <- list()
   interrupted <- NULL
@@ -786,6 +796,7 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
   }
   fn <- .eval_function(model, losses, metrics, src$specs)
   feeds <- if (src$type == "arrays") .source_feeds(src, inputs) else NULL
+  on.exit(.release_feeds(src, feeds), add = TRUE)
   .eval_pass(fn, src, feeds)
 }
 
@@ -823,7 +834,8 @@ predict.symnet_model <- function(object, x, batch_size = 256, ...) {
   xs <- .match_inputs(x, inputs, "x")
   n <- .rows(xs[[1]])
   dts <- vapply(inputs, function(s) s$dtype, character(1))
-  feeds <- .as_tensors(xs, dts[names(xs)])
+  feeds <- .as_tensors(xs, dts[names(xs)], compact = TRUE)
+  on.exit(.release_feeds(NULL, feeds), add = TRUE)
   names(feeds) <- .input_feed_names(inputs)[names(xs)]
   fn <- .predict_function(model)
   parts <- vector("list", ceiling(n / batch_size))

@@ -158,6 +158,35 @@ layer_activation <- function(x, activation, name = NULL) {
   y
 }
 
+#' Rescaling layer
+#'
+#' `layer_rescaling(x, scale, offset)` computes `x * scale + offset`, as
+#' keras' `layer_rescaling()`. As the first layer of an image model it lets
+#' you train on the raw integer pixels (`scale = 1 / 255`): `fit()`,
+#' `evaluate()` and `predict()` then keep integer data of 0 to 255 as one
+#' byte per value in engine memory instead of four, and R holds no
+#' rescaled double copy (eight bytes per value) of the data set.
+#'
+#' @inheritParams layer_dense
+#' @param scale,offset Numbers: the factor and the shift.
+#' @return A symbol of the shape of `x`.
+#' @family layers
+#' @examples
+#' x <- sym_var("x", c(NA, 4))
+#' y <- layer_rescaling(x, 1 / 255)
+#' sym_compile(y)(x = matrix(c(0L, 51L, 102L, 255L), 1))
+#' @export
+layer_rescaling <- function(x, scale, offset = 0, name = NULL) {
+  x <- .layer_input(x)
+  scale <- .check_number(scale, "scale", finite = TRUE)
+  offset <- .check_number(offset, "offset", finite = TRUE)
+  .float_input(x, "layer_rescaling")
+  nm <- .layer_name("rescaling", "Rescaling", name)
+  y <- sym_mul(x, scale, name = .nn(nm, "scale"))
+  if (offset != 0) y <- sym_add(y, offset, name = .nn(nm, "offset"))
+  y
+}
+
 #' Flatten and reshape layers
 #'
 #' `layer_flatten(x)` turns each example into a vector: `[N, d1, d2, ...]`

@@ -5,3 +5,10 @@
   }
   invisible()
 }
+
+.onUnload <- function(libpath) {
+  # The engine's worker threads run code from the shared library: join them before R
+  # unmaps it.
+  try(cpp_threads_shutdown(), silent = TRUE)
+  library.dynam.unload("symnet", libpath)
+}

@@ -360,16 +360,48 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_threads_shutdown
+void cpp_threads_shutdown();
+RcppExport SEXP _symnet_cpp_threads_shutdown() {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    cpp_threads_shutdown();
+    return R_NilValue;
+END_RCPP
+}
 // cpp_tensor_new
-SEXP cpp_tensor_new(SEXP value, std::string dtype);
-RcppExport SEXP _symnet_cpp_tensor_new(SEXP valueSEXP, SEXP dtypeSEXP) {
+SEXP cpp_tensor_new(SEXP value, std::string dtype, bool compact);
+RcppExport SEXP _symnet_cpp_tensor_new(SEXP valueSEXP, SEXP dtypeSEXP, SEXP compactSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< SEXP >::type value(valueSEXP);
     Rcpp::traits::input_parameter< std::string >::type dtype(dtypeSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_tensor_new(value, dtype));
+    Rcpp::traits::input_parameter< bool >::type compact(compactSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_tensor_new(value, dtype, compact));
     return rcpp_result_gen;
+END_RCPP
+}
+// cpp_bytes_to_array
+SEXP cpp_bytes_to_array(SEXP bytes, Rcpp::NumericVector dims);
+RcppExport SEXP _symnet_cpp_bytes_to_array(SEXP bytesSEXP, SEXP dimsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type bytes(bytesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dims(dimsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_bytes_to_array(bytes, dims));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_tensor_release
+void cpp_tensor_release(SEXP p);
+RcppExport SEXP _symnet_cpp_tensor_release(SEXP pSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type p(pSEXP);
+    cpp_tensor_release(p);
+    return R_NilValue;
 END_RCPP
 }
 // cpp_tensor_info
@@ -438,7 +470,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_op_names", (DL_FUNC) &_symnet_cpp_op_names, 0},
     {"_symnet_cpp_threads_get", (DL_FUNC) &_symnet_cpp_threads_get, 0},
     {"_symnet_cpp_threads_set", (DL_FUNC) &_symnet_cpp_threads_set, 1},
-    {"_symnet_cpp_tensor_new", (DL_FUNC) &_symnet_cpp_tensor_new, 2},
+    {"_symnet_cpp_threads_shutdown", (DL_FUNC) &_symnet_cpp_threads_shutdown, 0},
+    {"_symnet_cpp_tensor_new", (DL_FUNC) &_symnet_cpp_tensor_new, 3},
+    {"_symnet_cpp_bytes_to_array", (DL_FUNC) &_symnet_cpp_bytes_to_array, 2},
+    {"_symnet_cpp_tensor_release", (DL_FUNC) &_symnet_cpp_tensor_release, 1},
     {"_symnet_cpp_tensor_info", (DL_FUNC) &_symnet_cpp_tensor_info, 1},
     {"_symnet_cpp_tensor_to_r", (DL_FUNC) &_symnet_cpp_tensor_to_r, 1},
     {"_symnet_cpp_tensor_rows", (DL_FUNC) &_symnet_cpp_tensor_rows, 2},

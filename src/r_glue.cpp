@@ -25,7 +25,7 @@ Shape r_shape_of(SEXP x) {
   if (dim == R_NilValue) {
     s.push_back(Rf_xlength(x));
   } else {
-    for (R_xlen_t i = 0; i < Rf_xlength(dim); ++i) s.push_back(INTEGER(dim)[i]);
+    for (R_xlen_t i = 0; i < Rf_xlength(dim); ++i) s.push_back(INTEGER_RO(dim)[i]);
   }
   return s;
 }
@@ -66,7 +66,7 @@ void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what) {
   };
   switch (TYPEOF(x)) {
     case REALSXP: {
-      const double* p = REAL(x);
+      const double* p = REAL_RO(x);
       if constexpr (std::is_floating_point_v<T>) {
         for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) { out[rm] = static_cast<T>(p[cm]); });
       } else {
@@ -83,7 +83,7 @@ void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what) {
     }
     case INTSXP:
     case LGLSXP: {
-      const int* p = TYPEOF(x) == INTSXP ? INTEGER(x) : LOGICAL(x);
+      const int* p = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
       bool bad = false;
       for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
         int v = p[cm];
@@ -207,7 +207,7 @@ AttrMap attrs_from_r(Rcpp::List attrs) {
     switch (TYPEOF(a)) {
       case INTSXP:
       case LGLSXP: {
-        const int* p = TYPEOF(a) == INTSXP ? INTEGER(a) : LOGICAL(a);
+        const int* p = TYPEOF(a) == INTSXP ? INTEGER_RO(a) : LOGICAL_RO(a);
         std::vector<int64_t> v;
         for (R_xlen_t j = 0; j < n; ++j) {
           if (p[j] == NA_INTEGER) raise_error(ErrorKind::attr, "attribute '" + key + "' contains NA");
@@ -217,7 +217,7 @@ AttrMap attrs_from_r(Rcpp::List attrs) {
         break;
       }
       case REALSXP: {
-        std::vector<double> v(REAL(a), REAL(a) + n);
+        std::vector<double> v(REAL_RO(a), REAL_RO(a) + n);
         if (n == 1 && !as_is) m.set(key, v[0]); else m.set(key, v);
         break;
       }
@@ -294,8 +294,15 @@ bool is_tensor_ptr(SEXP p) { return TYPEOF(p) == EXTPTRSXP && Rf_inherits(p, "sy
 Tensor& tensor_from_r(SEXP p) {
   if (!is_tensor_ptr(p)) raise_error(ErrorKind::value, "expected a symnet tensor");
   auto* box = static_cast<TensorBox*>(R_ExternalPtrAddr(p));
-  if (!box) raise_error(ErrorKind::value, "this tensor comes from another R session; convert the data again");
+  if (!box) raise_error(ErrorKind::value, "this tensor was released or comes from another R session; convert the data again");
   return box->t;
+}
+
+void release_tensor(SEXP p) {
+  if (!is_tensor_ptr(p)) raise_error(ErrorKind::value, "expected a symnet tensor");
+  auto* box = static_cast<TensorBox*>(R_ExternalPtrAddr(p));
+  R_ClearExternalPtr(p);  // the finalizer then has nothing left to delete
+  delete box;
 }
 
 namespace {

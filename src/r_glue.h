@@ -49,6 +49,8 @@ symnet::VariablePtr variable_from_r(SEXP p);
 SEXP wrap_tensor(const symnet::Tensor& t);
 symnet::Tensor& tensor_from_r(SEXP p);
 bool is_tensor_ptr(SEXP p);
+// Frees the tensor behind `p` now; later use of `p` is a classed error.
+void release_tensor(SEXP p);
 
 // Polls R for a user interrupt at most every 100 ms; throws Error(interrupt).
 void check_interrupt();

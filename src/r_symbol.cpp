@@ -245,3 +245,6 @@ int cpp_threads_get() { return engine_num_threads(); }
 
 // [[Rcpp::export]]
 void cpp_threads_set(int n) { set_engine_num_threads(n); }
+
+// [[Rcpp::export]]
+void cpp_threads_shutdown() { shutdown_thread_pool(); }

@@ -33,15 +33,17 @@
 # --profile K times every kernel of the training graph with sym_profile() over the K
 # steps after the warm-up and prints the table as '#' lines (leave it off when
 # timing: profiling adds a clock read per kernel).
-# --scale r (default) scales the pixels in R (x / 255, the usual idiom);
-# --scale graph feeds the integer pixels and scales inside the graph
-# (x * (1/255) as the first node), which avoids R's double copy of the data.
+# --scale graph (default) feeds the integer pixels and scales them in the model
+# (layer_rescaling(1/255) as the first layer, keras' idiom): R keeps only the integer
+# arrays dataset_fashion_mnist() returns and fit()/predict() keep one byte per pixel
+# in engine memory. --scale r scales in R (x / 255): R then also holds a double copy
+# (8 bytes per pixel) and the engine float32 (4 bytes per pixel).
 
 args <- commandArgs(trailingOnly = TRUE)
 opt <- list(threads = 1L, epochs = 2L, `max-steps` = 0L, `batch-size` = 128L,
             `eval-batch` = 1000L, `eval-reps` = 3L, `warmup-steps` = 20L, seed = 42L,
             data = Sys.getenv("SYMNET_DATA_DIR", "/usr/share/datasets/fashion-mnist"),
-            scale = "r", verbose = 0L, profile = 0L)
+            scale = "graph", verbose = 0L, profile = 0L)
 i <- 1L
 while (i <= length(args)) {
   a <- args[[i]]
@@ -125,7 +127,7 @@ note(sprintf("data in R (%s): VmRSS %.0f MiB, VmHWM %.0f MiB", typeof(x_train), 
 
 # ---- model --------------------------------------------------------------------------------------
 x <- sym_var("x", c(NA, 1, 28, 28))
-h <- if (opt$scale == "graph") x * (1 / 255) else x
+h <- if (opt$scale == "graph") layer_rescaling(x, 1 / 255) else x
 out <- h |>
   layer_conv2d(20, 5, activation = "tanh") |>
   layer_max_pool2d(2) |>

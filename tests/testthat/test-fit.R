@@ -37,6 +37,30 @@ test_that("fit trains, returns a history, and evaluate/predict agree", {
   expect_identical(m$snapshot, symnet:::.model_bytes(m$.header, m$variables))
 })
 
+test_that("integer pixels are kept as bytes and train exactly like their values", {
+  conv <- function(v) symnet:::cpp_tensor_info(symnet:::.as_tensors(list(x = v), "float32", compact = TRUE)$x)$dtype
+  expect_identical(conv(array(c(0L, 255L, 7L, 9L), c(2, 2))), "uint8")
+  expect_identical(conv(array(c(0L, 256L, 7L, 9L), c(2, 2))), "float32")   # out of byte range
+  expect_identical(conv(array(c(-1L, 2L, 7L, 9L), c(2, 2))), "float32")
+  expect_identical(conv(array(c(0, 255, 7, 9), c(2, 2))), "float32")       # doubles stay float
+  set.seed(3)
+  xi <- array(sample(0:255, 60 * 6, replace = TRUE), c(60, 6))
+  y <- sample(0:2, 60, replace = TRUE)
+  train <- function(xv) {
+    x <- sym_var("x", c(NA, 6))
+    m <- sym_model(x, x |> layer_rescaling(1 / 255) |> layer_dense(3, name = "out"))
+    set_weights(m, list(`out/kernel` = matrix(seq(-0.4, 0.45, length.out = 18), 6),
+                        `out/bias` = c(0.1, 0, -0.1)))
+    fit(m, xv, y, loss = loss_softmax_cross_entropy(), optimizer = optimizer_sgd(0.1),
+        epochs = 2, batch_size = 16, verbose = 0, seed = 5)
+    list(p = predict(m, xv), e = evaluate(m, xv, y))
+  }
+  a <- train(xi)
+  b <- train(xi + 0)  # the same values as doubles: converted to float32 as before
+  expect_equal(a$p, b$p, tolerance = 1e-6)
+  expect_equal(a$e, b$e, tolerance = 1e-6)
+})
+
 test_that("a training step is one call into the engine", {
   d <- make_blobs(64)
   m <- make_mlp()
@@ -134,6 +158,23 @@ test_that("fit again continues with the same loss, optimiser state and metrics",
   h <- fit(m, d$x, d$y, epochs = 1, batch_size = 10, verbose = 0)
   expect_named(h$metrics, c("epoch", "loss", "accuracy", "lr"))
   expect_equal(sym_value(opt$step_var), 8)
+})
+
+test_that("engine copies of the data are freed when fit/evaluate/predict return", {
+  t <- symnet:::cpp_tensor_new(matrix(1, 2, 2), "float32")
+  symnet:::cpp_tensor_release(t)
+  expect_error(symnet:::cpp_tensor_info(t), "released", class = "symnet_value_error")
+  d <- make_blobs(40)
+  m <- make_mlp()
+  # an iterator keeps its engine copy across calls (it is freed with the iterator)
+  it <- data_iterator(d$x, d$y, batch_size = 10, seed = 1)
+  fit(m, it, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 1, verbose = 0)
+  cached <- it$tensors
+  expect_true(length(cached) > 0)
+  fit(m, it, epochs = 1, verbose = 0)
+  expect_identical(it$tensors, cached)
+  expect_silent(symnet:::cpp_tensor_info(cached[[1]]))
+  expect_named(evaluate(m, it), "loss")
 })
 
 test_that("schedules set the learning rate every epoch", {

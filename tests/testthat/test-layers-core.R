@@ -63,6 +63,18 @@ test_that("layer_dense validates its arguments with classed errors", {
   expect_error(layer_dense(x, 2, name = "a/b"), class = "symnet_value_error")
 })
 
+test_that("layer_rescaling computes x * scale + offset and checks its arguments", {
+  x <- sym_var("x", c(NA, 3))
+  f <- sym_compile(list(a = layer_rescaling(x, 1 / 255), b = layer_rescaling(x, 2, offset = -1)))
+  v <- matrix(c(0L, 51L, 255L, 1L, 2L, 3L), 2, byrow = TRUE)
+  r <- f(x = v)
+  expect_equal(r$a, v / 255, tolerance = 1e-7)
+  expect_equal(r$b, 2 * v - 1, tolerance = 1e-7)
+  expect_error(layer_rescaling(x, NA), class = "symnet_value_error")
+  expect_error(layer_rescaling(x, 1, offset = Inf), class = "symnet_value_error")
+  expect_error(layer_rescaling(sym_var("i", 3, dtype = "int32"), 2), class = "symnet_dtype_error")
+})
+
 test_that("layer_flatten and layer_reshape are row-major", {
   x <- sym_var("x", c(NA, 2, 3, 2))
   fl <- layer_flatten(x)

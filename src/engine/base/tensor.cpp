@@ -4,9 +4,30 @@
 #include <cstring>
 #include <new>
 
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define SYMNET_HAVE_MMAP 1
+#endif
+
 namespace symnet {
 
+namespace {
+// Buffers from this size on are mapped from the kernel directly: they come zeroed without
+// touching their pages (a page is resident only once used), and they go back to the
+// system the moment they are freed instead of staying in malloc's heap.
+constexpr size_t kMapThreshold = size_t{1} << 20;
+}  // namespace
+
 Storage::Storage(size_t bytes) : bytes_(bytes) {
+#ifdef SYMNET_HAVE_MMAP
+  if (bytes >= kMapThreshold) {
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) SN_THROW(ErrorKind::value, "out of memory allocating " << bytes << " bytes");
+    data_ = p;
+    mapped_ = true;
+    return;
+  }
+#endif
   // Page-aligned when large (see memory_plan.cpp on 4K aliasing), else cache-line aligned.
   const size_t align = bytes >= 64 * 1024 ? 4096 : 64;
   size_t rounded = ((bytes + align - 1) / align) * align;
@@ -16,7 +37,15 @@ Storage::Storage(size_t bytes) : bytes_(bytes) {
   std::memset(data_, 0, rounded);
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+#ifdef SYMNET_HAVE_MMAP
+  if (mapped_) {
+    munmap(data_, bytes_);
+    return;
+  }
+#endif
+  std::free(data_);
+}
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   SN_CHECK(shape_known(shape_), ErrorKind::shape,
