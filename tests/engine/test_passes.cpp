@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/exec/executable.h"
+#include "engine/kernels/cpu/parallel.h"
 #include "engine/passes/passes.h"
 #include "harness.h"
 
@@ -306,7 +308,8 @@ TEST_CASE("optimize records pass statistics", "[passes]") {
   Graph o = optimize(g, &stats, true);
   std::vector<std::string> names;
   for (const PassStats& s : stats) names.push_back(s.name);
-  CHECK(names == std::vector<std::string>{"simplify", "fold", "cse", "simplify", "dce", "fuse", "dce"});
+  CHECK(names ==
+        std::vector<std::string>{"simplify", "fold", "cse", "simplify", "dce", "per_sample", "fuse", "dce"});
   CHECK(stats.front().nodes_before == g.num_nodes());
   CHECK(stats.back().nodes_after == o.num_nodes());
   for (size_t i = 1; i < stats.size(); ++i) CHECK(stats[i].nodes_before == stats[i - 1].nodes_after);
@@ -401,4 +404,91 @@ TEST_CASE("optimized graphs agree with unoptimized ones on every op case", "[pas
       }
     }
   }
+}
+
+namespace {
+
+// LeNet's feature extractor: (x / 255) -> conv 5x5 -> tanh -> max-pool 2 -> conv -> tanh ->
+// max-pool -> flatten -> dense.
+struct LenetFeatures {
+  Value x, w1, b1, w2, b2, wd, out;
+};
+
+LenetFeatures lenet_features(int64_t batch) {
+  LenetFeatures f;
+  AttrMap pool{{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}};
+  f.x = op::input("x", DType::f32, {batch, 1, 28, 28});
+  f.w1 = op::input("w1", DType::f32, {6, 1, 5, 5});
+  f.b1 = op::input("b1", DType::f32, {6});
+  f.w2 = op::input("w2", DType::f32, {8, 6, 5, 5});
+  f.b2 = op::input("b2", DType::f32, {8});
+  f.wd = op::input("wd", DType::f32, {128, 10});
+  Value h = op::mul(f.x, op::scalar(1.0 / 255, DType::f32));
+  h = op::apply("max_pool", {op::tanh(op::apply("conv", {h, f.w1, f.b1}))}, pool);
+  h = op::apply("max_pool", {op::tanh(op::apply("conv", {h, f.w2, f.b2}))}, pool);
+  f.out = op::matmul(op::reshape(h, {batch, 128}), f.wd);
+  return f;
+}
+
+std::vector<Tensor> lenet_feeds(int64_t batch) {
+  return {random_tensor(DType::f32, {batch, 1, 28, 28}, 41, 0, 255), random_tensor(DType::f32, {6, 1, 5, 5}, 42),
+          random_tensor(DType::f32, {6}, 43), random_tensor(DType::f32, {8, 6, 5, 5}, 44, -0.2, 0.2),
+          random_tensor(DType::f32, {8}, 45), random_tensor(DType::f32, {128, 10}, 46)};
+}
+
+}  // namespace
+
+TEST_CASE("fuse_per_sample runs an inference chain sample by sample in less memory", "[passes]") {
+  const int64_t batch = 100;  // conv1's output: 100 x 6 x 24 x 24 floats, 1.3 MiB
+  LenetFeatures f = lenet_features(batch);
+  Graph g = graph_of({f.x, f.w1, f.b1, f.w2, f.b2, f.wd}, {f.out});
+  Graph p = fuse_per_sample(g);
+  REQUIRE(count_op(p, "fused_per_sample") == 1);
+  CHECK(count_op(p, "conv") == 0);  // both convolutions, the pools and the scaling are inside
+  CHECK(count_op(p, "max_pool") == 0);
+  CHECK(count_op(p, "matmul") == 1);
+  check_same_results(g, p, lenet_feeds(batch), 1e-5);
+  for (int threads : {1, 2, 3}) {  // more threads than samples per thread, and serial
+    const int old = engine_num_threads();
+    set_engine_num_threads(threads);
+    check_same_results(g, p, lenet_feeds(batch), 1e-5);
+    set_engine_num_threads(old);
+  }
+  // The whole pipeline plans less memory with it than without.
+  std::vector<TensorType> types;
+  for (const Tensor& t : lenet_feeds(batch)) types.push_back({t.dtype(), t.shape()});
+  CompileOptions fused, unfused;
+  unfused.fuse = false;
+  auto a = Executable::compile(g, types, fused);
+  auto b = Executable::compile(g, types, unfused);
+  CHECK(a->stats().arena_bytes * 2 < b->stats().arena_bytes);
+}
+
+TEST_CASE("fuse_per_sample leaves training graphs and small batches alone", "[passes]") {
+  // Small: the intermediates are below the threshold; nothing to save.
+  LenetFeatures small = lenet_features(4);
+  Graph gs = graph_of({small.x, small.w1, small.b1, small.w2, small.b2, small.wd}, {small.out});
+  CHECK(count_op(fuse_per_sample(gs), "fused_per_sample") == 0);
+  // Training: the backward pass reads the forward values, so no chain has private
+  // intermediates worth fusing.
+  LenetFeatures f = lenet_features(100);
+  Value loss = op::reduce_sum(op::square(f.out));
+  Graph g = graph_of({f.x, f.w1, f.b1, f.w2, f.b2, f.wd}, {loss});
+  Graph t = autodiff(g, {f.w1, f.b1, f.w2, f.b2, f.wd});
+  CHECK(count_op(fuse_per_sample(t), "fused_per_sample") == 0);
+  CHECK(count_op(optimize(t), "fused_per_sample") == 0);
+}
+
+TEST_CASE("fuse_per_sample stops at values used twice and at ops that mix samples", "[passes]") {
+  Value x = op::input("x", DType::f32, {64, 4, 32, 32});  // 1 MiB per 4 x 32 x 32 x 64 floats
+  Value w = op::input("w", DType::f32, {8, 4, 3, 3});
+  AttrMap pool{{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}};
+  Value c = op::tanh(op::apply("conv", {x, w}));
+  Value p = op::apply("max_pool", {c}, pool);
+  // c is also read by a reduction over the batch: the chain must end at c.
+  Value side = op::reduce_mean(c, {0});
+  Graph g = graph_of({x, w}, {p, side});
+  Graph f = fuse_per_sample(g);
+  CHECK(count_op(f, "fused_per_sample") == 0);  // conv -> tanh alone saves nothing
+  check_same_results(g, f, {random_tensor(DType::f32, {64, 4, 32, 32}, 51), random_tensor(DType::f32, {8, 4, 3, 3}, 52)});
 }

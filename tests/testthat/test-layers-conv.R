@@ -181,3 +181,21 @@ test_that("a LeNet stack has the classic shapes", {
   m <- sym_model(x, y)
   expect_equal(sum(model_layers(m)$params), 431080)
 })
+
+test_that("large inference batches run conv stacks chunk by chunk with the same results", {
+  set.seed(7)
+  x <- sym_var("x", c(NA, 1, 28, 28))
+  y <- x |> layer_rescaling(1 / 255) |> layer_conv2d(8, 3, activation = "tanh") |>
+    layer_max_pool2d(2) |> layer_conv2d(4, 3, activation = "relu") |> layer_avg_pool2d(2) |>
+    layer_flatten() |> layer_dense(3)
+  m <- sym_model(x, y)
+  xs <- array(sample(0:255, 300 * 28 * 28, replace = TRUE), c(300, 1, 28, 28))
+  f <- sym_compile(y)
+  big <- f(x = xs)                       # 300 x 8 x 26 x 26 floats: fused per sample
+  line <- grep("per_sample", capture.output(summary(f)), value = TRUE)
+  nodes <- as.integer(regmatches(line, gregexpr("[0-9]+(?= nodes| ->)", line, perl = TRUE))[[1]])
+  expect_lt(nodes[2], nodes[1])          # the chain became one node
+  small <- do.call(rbind, lapply(split(seq_len(300), rep(1:30, each = 10)), function(i) f(x = xs[i, , , , drop = FALSE])))
+  expect_equal(big, small, tolerance = 1e-5)
+  expect_equal(predict(m, xs, batch_size = 300), predict(m, xs, batch_size = 7), tolerance = 1e-5)
+})

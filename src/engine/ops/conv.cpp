@@ -346,6 +346,7 @@ void register_conv_ops(Registry& r) {
   c.name = "conv";
   c.min_inputs = 2;
   c.max_inputs = 3;
+  c.flags = kPure | kBatchwise;
   c.infer = conv_infer;
   c.grad = [](const GradContext& g) {
     const AttrMap f = frame_attrs(g.node.attrs, false);
@@ -362,6 +363,7 @@ void register_conv_ops(Registry& r) {
 
   OpDef t;
   t.name = "conv_transpose";
+  t.flags = kPure | kBatchwise;
   t.min_inputs = 2;
   t.max_inputs = 3;
   t.infer = conv_transpose_infer;

@@ -53,6 +53,12 @@ OpDef def(const std::string& name, int n_in, InferFn infer, GradFn grad, KernelF
   return d;
 }
 
+// Forward pools and LRN work on each sample alone.
+OpDef batchwise(OpDef d) {
+  d.flags |= kBatchwise;
+  return d;
+}
+
 Value with_attrs(const std::string& op, std::vector<Value> in, const Node& like) {
   return op::apply(op, std::move(in), like.attrs);
 }
@@ -102,14 +108,14 @@ Types infer_lrn(const InferContext& c) {
 }  // namespace
 
 void register_pool_ops(Registry& r) {
-  r.add(def(
+  r.add(batchwise(def(
       "max_pool", 1,
       [](const InferContext& c) {
         require_pool_float(c, 0);
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, true)}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("max_pool_grad", {g.in(0), g.grad()}, g.node)}; },
-      max_pool_kernel));
+      max_pool_kernel)));
 
   r.add(def(
       "max_pool_grad", 2,
@@ -137,14 +143,14 @@ void register_pool_ops(Registry& r) {
       },
       max_pool_gather_kernel));
 
-  r.add(def(
+  r.add(batchwise(def(
       "avg_pool", 1,
       [](const InferContext& c) {
         require_pool_float(c, 0);
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, false)}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("avg_pool_grad", {g.grad(), g.in(0)}, g.node)}; },
-      avg_pool_kernel));
+      avg_pool_kernel)));
 
   r.add(def(
       "avg_pool_grad", 2,
@@ -156,15 +162,15 @@ void register_pool_ops(Registry& r) {
       [](const GradContext& g) { return std::vector<Value>{with_attrs("avg_pool", {g.grad()}, g.node), Value{}}; },
       avg_pool_grad_kernel));
 
-  r.add(def(
+  r.add(batchwise(def(
       "global_avg_pool", 1, infer_global,
       [](const GradContext& g) {
         const Value& x = g.in(0);
         return std::vector<Value>{op::broadcast_like(op::div(g.grad(), spatial_count(x)), x)};
       },
-      global_avg_pool_kernel));
+      global_avg_pool_kernel)));
 
-  r.add(def(
+  r.add(batchwise(def(
       "global_max_pool", 1, infer_global,
       [](const GradContext& g) {
         // Ties share the gradient equally, as reduce_max does.
@@ -173,9 +179,9 @@ void register_pool_ops(Registry& r) {
         Value ties = op::reduce_sum(mask, spatial_axes(x), true);
         return std::vector<Value>{op::mul(mask, op::div(g.grad(), ties))};
       },
-      global_max_pool_kernel));
+      global_max_pool_kernel)));
 
-  r.add(def(
+  r.add(batchwise(def(
       "lrn", 1, infer_lrn,
       [](const GradContext& g) {
         // d = bias + alpha/size * W(x^2), y = x d^-beta:
@@ -191,7 +197,7 @@ void register_pool_ops(Registry& r) {
                            op::mul(op::mul(x, back), k(2 * a.alpha * a.beta / static_cast<double>(a.size))));
         return std::vector<Value>{gx};
       },
-      lrn_kernel));
+      lrn_kernel)));
 
   r.add(def(
       "lrn_window_sum", 1,

@@ -23,6 +23,9 @@ enum OpFlag : unsigned {
   kRandom = 1u << 2,       // draws random numbers (never CSE'd or folded)
   kSource = 1u << 3,       // input / variable: value supplied at run time
   kZeroGrad = 1u << 4,     // piecewise-constant output (comparisons, argmax): gradient is zero
+  // Sample i of the output (axis 0) depends only on sample i of input 0; the other inputs
+  // (weights) have no batch axis. Per-sample fusion may run such ops one sample at a time.
+  kBatchwise = 1u << 5,
 };
 
 struct InferContext {
@@ -113,5 +116,6 @@ void register_pool_ops(Registry& r);         // max/avg/global pooling, lrn
 void register_norm_ops(Registry& r);         // batch_norm, layer_norm, dropout
 void register_internal_ops(Registry& r);     // sum_to, broadcast_like, reshape_like, fill_like
 void register_fused_ops(Registry& r);        // fused_elementwise (made by the fusion pass)
+void register_per_sample_ops(Registry& r);   // fused_per_sample (made by fuse_per_sample)
 
 }  // namespace symnet

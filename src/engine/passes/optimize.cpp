@@ -19,6 +19,7 @@ Graph optimize(const Graph& g, std::vector<PassStats>* stats, bool fuse) {
       {"dce", eliminate_dead_code},
   };
   if (fuse) {
+    pipeline.push_back({"per_sample", fuse_per_sample});
     pipeline.push_back({"fuse", fuse_elementwise});
     pipeline.push_back({"dce", eliminate_dead_code});
   }

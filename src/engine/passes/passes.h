@@ -24,6 +24,9 @@ Graph eliminate_common_subexpressions(const Graph& g);  // merges identical pure
 Graph fold_constants(const Graph& g);        // evaluates pure nodes whose inputs are constants
 Graph simplify_algebra(const Graph& g);      // x*1, x+0, x-0, x/1, neg(neg x), identity, ...
 Graph fuse_elementwise(const Graph& g);      // chains of same-shape elementwise ops -> fused_elementwise
+// Chains of batchwise ops (conv, pooling, elementwise) whose whole-batch intermediates can
+// be avoided -> fused_per_sample, run one sample at a time (inference memory).
+Graph fuse_per_sample(const Graph& g);
 // stop_gradient/identity removal and other inference-time cleanups.
 Graph strip_identities(const Graph& g);
 

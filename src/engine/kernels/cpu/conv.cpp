@@ -95,17 +95,19 @@ Layout make_layout(const ConvGeom& g, const Plan& p, Product what) {
   return l;
 }
 
-Plan make_plan(const ConvGeom& g, size_t es) {
+// `nested`: called from inside a parallel region (a per-sample fused body), where the
+// kernel runs on one thread whatever the batch.
+Plan make_plan(const ConvGeom& g, size_t es, bool nested) {
   Plan p;
   p.rows = g.small[0] * g.small[1];
   const int64_t W = g.small[2];
   const int cap = thread_cap();
   const double sample_flops = 2.0 * g.Cs * g.small_vol() * g.K();
-  p.batch_parallel = cap > 1 && g.N >= 2 && (g.N >= cap || sample_flops < 4e6);
+  p.batch_parallel = !nested && cap > 1 && g.N >= 2 && (g.N >= cap || sample_flops < 4e6);
   p.slices = p.batch_parallel ? static_cast<int>(std::min<int64_t>(cap, g.N)) : 1;
   // The packed kernel runs one sample per thread; a batch too small to occupy the threads
   // goes to the BLAS path, whose GEMMs split over them.
-  p.fast = es == sizeof(float) && convgemm::available() && (p.batch_parallel || cap == 1);
+  p.fast = es == sizeof(float) && convgemm::available() && (p.batch_parallel || cap == 1 || nested);
   if (p.rows == 0 || W == 0 || g.K() == 0) {
     p.block = std::max<int64_t>(p.rows, 1);
     return p;
@@ -434,7 +436,7 @@ void backward_weight_sample_fast(const ConvGeom& g, const Plan& p, const float* 
 template <typename T>
 void forward_typed(const ConvGeom& g, const TensorView& xv, const TensorView& wv, const TensorView* bv,
                    const TensorView& yv, void* ws) {
-  const Plan p = make_plan(g, sizeof(T));
+  const Plan p = make_plan(g, sizeof(T), in_parallel_region());
   const Layout l = make_layout(g, p, Product::forward);
   const T* x = xv.ptr<T>();
   const T* w = wv.ptr<T>();
@@ -470,7 +472,7 @@ void forward_typed(const ConvGeom& g, const TensorView& xv, const TensorView& wv
 template <typename T>
 void backward_data_typed(const ConvGeom& g, const TensorView& gyv, const TensorView& wv, const TensorView* bv,
                          const TensorView& dxv, void* ws) {
-  const Plan p = make_plan(g, sizeof(T));
+  const Plan p = make_plan(g, sizeof(T), in_parallel_region());
   const Layout l = make_layout(g, p, Product::backward_data);
   const T* gy = gyv.ptr<T>();
   const T* w = wv.ptr<T>();
@@ -508,7 +510,7 @@ void backward_data_typed(const ConvGeom& g, const TensorView& gyv, const TensorV
 template <typename T>
 void backward_weight_typed(const ConvGeom& g, const TensorView& xv, const TensorView& gyv, const TensorView& dwv,
                            void* ws) {
-  const Plan p = make_plan(g, sizeof(T));
+  const Plan p = make_plan(g, sizeof(T), in_parallel_region());
   const Layout l = make_layout(g, p, Product::backward_weight);
   const T* x = xv.ptr<T>();
   const T* gy = gyv.ptr<T>();
@@ -568,19 +570,26 @@ void dispatch_float(DType t, F&& f) {
 
 }  // namespace
 
-size_t conv_forward_workspace(const ConvGeom& g, DType t) {
-  const Plan p = make_plan(g, dtype_size(t));
-  return static_cast<size_t>(make_layout(g, p, Product::forward).total(p)) * dtype_size(t);
+namespace {
+// Enough for the plan the kernel will pick, whether it runs at top level or nested.
+size_t workspace_bytes(const ConvGeom& g, DType t, Product what) {
+  size_t most = 0;
+  for (bool nested : {false, true}) {
+    const Plan p = make_plan(g, dtype_size(t), nested);
+    most = std::max(most, static_cast<size_t>(make_layout(g, p, what).total(p)) * dtype_size(t));
+  }
+  return most;
 }
+}  // namespace
+
+size_t conv_forward_workspace(const ConvGeom& g, DType t) { return workspace_bytes(g, t, Product::forward); }
 
 size_t conv_backward_data_workspace(const ConvGeom& g, DType t) {
-  const Plan p = make_plan(g, dtype_size(t));
-  return static_cast<size_t>(make_layout(g, p, Product::backward_data).total(p)) * dtype_size(t);
+  return workspace_bytes(g, t, Product::backward_data);
 }
 
 size_t conv_backward_weight_workspace(const ConvGeom& g, DType t) {
-  const Plan p = make_plan(g, dtype_size(t));
-  return static_cast<size_t>(make_layout(g, p, Product::backward_weight).total(p)) * dtype_size(t);
+  return workspace_bytes(g, t, Product::backward_weight);
 }
 
 void conv_forward_cpu(const ConvGeom& g, const TensorView& big, const TensorView& w, const TensorView* bias,
