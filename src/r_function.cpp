@@ -29,6 +29,7 @@ struct Function {
   size_t n_user_outputs = 0;
   CompileOptions opts;
   std::map<TypeKey, std::unique_ptr<Executable>> cache;
+  std::shared_ptr<SharedArena> arena = std::make_shared<SharedArena>();  // for all of `cache`
   Executable* last = nullptr;
   bool profiling = false;
 
@@ -36,6 +37,7 @@ struct Function {
     auto it = cache.find(TypeKey{types});
     if (it == cache.end()) {
       it = cache.emplace(TypeKey{types}, Executable::compile(graph, types, opts)).first;
+      it->second->share_arena(arena);  // outputs are copied to R right after each run
       it->second->set_seed(opts.seed + cache.size() - 1);
       if (profiling) it->second->set_profiling(true);
     }

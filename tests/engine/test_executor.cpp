@@ -93,3 +93,32 @@ TEST_CASE("the arena of an MLP training graph is well below the naive sum", "[ex
   for (int64_t i = 0; i < unopt[2].numel(); ++i) norm += std::abs(unopt[2].get_as_double(i));
   CHECK(norm > 0);
 }
+
+TEST_CASE("specialisations sharing one arena take turns and need only the largest", "[exec]") {
+  // y = sum over rows of tanh(x @ w) * 2: intermediates in the arena, workspace-free.
+  Value x = op::input("x", DType::f32, {-1, 16});
+  Value w = op::input("w", DType::f32, {16, 32});
+  Value y = op::reduce_sum(op::mul(op::tanh(op::matmul(x, w)), op::scalar(2.0, DType::f32)), {1});
+  Graph g = Graph::from_outputs({y});
+  g.inputs = {x, w};
+  auto shared = std::make_shared<SharedArena>();
+  Tensor wt = random_tensor(DType::f32, {16, 32}, 3);
+  std::vector<std::unique_ptr<Executable>> exs;
+  for (int64_t n : {64, 8, 200}) {
+    exs.push_back(Executable::compile(g, {{DType::f32, {n, 16}}, {DType::f32, {16, 32}}}));
+    exs.back()->share_arena(shared);
+  }
+  size_t largest = 0;
+  for (auto& e : exs) largest = std::max(largest, e->stats().arena_bytes);
+  for (int round = 0; round < 2; ++round) {
+    for (size_t k = 0; k < exs.size(); ++k) {
+      const int64_t n = exs[k]->input_types()[0].shape[0];
+      Tensor xt = random_tensor(DType::f32, {n, 16}, 10 + k + round);
+      exs[k]->run({xt.view(), wt.view()});
+      Tensor got = to_tensor(exs[k]->output(0));
+      Tensor want = run_graph(g, {xt, wt}, false).at(0);
+      check_close(got, want, 1e-5);
+    }
+  }
+  CHECK(shared->bytes() == largest);
+}

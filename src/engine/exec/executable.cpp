@@ -52,7 +52,9 @@ struct Executable::Impl {
   std::vector<int> output_slots;
   std::vector<Update> updates;
   std::vector<size_t> request_offsets;
-  std::unique_ptr<Storage> arena;
+  std::unique_ptr<Storage> arena;         // own memory, or
+  std::shared_ptr<SharedArena> shared;    // memory shared with other executables
+  size_t arena_bytes = 0;
   std::vector<void*> slot_ptrs;
   bool profiling = false;
   std::vector<double> step_ms;
@@ -60,6 +62,19 @@ struct Executable::Impl {
 };
 
 Executable::~Executable() = default;
+
+char* SharedArena::reserve(size_t bytes) {
+  if (!mem_ || mem_->bytes() < bytes) {
+    mem_.reset();  // free the old block first: the peak is the larger block, not both
+    mem_ = std::make_unique<Storage>(bytes);
+  }
+  return static_cast<char*>(mem_->data());
+}
+
+void Executable::share_arena(std::shared_ptr<SharedArena> arena) {
+  impl_->shared = std::move(arena);
+  impl_->arena.reset();
+}
 
 std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::vector<TensorType>& input_types,
                                                 const CompileOptions& opts) {
@@ -205,6 +220,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   st.arena_bytes = plan.arena_bytes;
   st.naive_bytes = plan.naive_bytes;
   for (int w : plan.shares_with) st.inplace_steps += w >= 0;
+  im.arena_bytes = plan.arena_bytes;
   im.arena = std::make_unique<Storage>(plan.arena_bytes);
 
   for (Step& step : im.steps) {
@@ -212,8 +228,6 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
     for (int i : step.in_slots) step.ctx->in.push_back(TensorView{nullptr, i >= 0 ? im.slots[i].type.dtype : DType::f32,
                                                                   i >= 0 ? im.slots[i].type.shape : Shape{}});
     for (int o : step.out_slots) step.ctx->out.push_back(TensorView{nullptr, im.slots[o].type.dtype, im.slots[o].type.shape});
-    if (step.workspace_request >= 0)
-      step.ctx->workspace = static_cast<char*>(im.arena->data()) + im.request_offsets[step.workspace_request];
     if (step.node->op_name() == "fused_elementwise") {
       st.fused_groups++;
       st.fused_ops += step.node->attrs.get_graph("body")->num_nodes() - step.node->inputs.size();
@@ -236,7 +250,9 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
     SN_CHECK(feeds[i].data != nullptr || feeds[i].numel() == 0, ErrorKind::feed,
              "input '" << graph_.inputs[i].node->name << "' has no data");
   }
-  char* arena = static_cast<char*>(im.arena->data());
+  char* arena = im.shared ? im.shared->reserve(im.arena_bytes) : static_cast<char*>(im.arena->data());
+  for (Step& step : im.steps)
+    if (step.workspace_request >= 0) step.ctx->workspace = arena + im.request_offsets[step.workspace_request];
   for (size_t s = 0; s < im.slots.size(); ++s) {
     const Slot& sl = im.slots[s];
     switch (sl.kind) {

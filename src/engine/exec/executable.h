@@ -34,6 +34,19 @@ struct CompileStats {
   std::vector<PassStats> passes;
 };
 
+// Working memory that several executables take turns with: the shape specialisations of
+// one compiled function never run at the same time, so they need one arena between them
+// (the size of the largest) instead of one each. The contents do not outlive a run.
+class SharedArena {
+ public:
+  // Memory of at least `bytes`, replaced by a larger block when too small.
+  char* reserve(size_t bytes);
+  size_t bytes() const { return mem_ ? mem_->bytes() : 0; }
+
+ private:
+  std::unique_ptr<Storage> mem_;
+};
+
 class Executable {
  public:
   // input_types: concrete type of each graph input (same order as g.inputs). Throws
@@ -64,6 +77,9 @@ class Executable {
   std::vector<StepProfile> profile() const;
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t s) { seed_ = s; }
+  // Runs in `arena` from now on (freeing its own); outputs then stay valid only until the
+  // next run of any executable sharing it.
+  void share_arena(std::shared_ptr<SharedArena> arena);
 
   ~Executable();
 

@@ -98,6 +98,13 @@ void validate_body(const Graph& body, size_t n_inputs) {
   const Shape& out = body.outputs[0].shape();
   SN_CHECK(!out.empty() && out[0] == body.inputs[0].shape()[0], ErrorKind::attr,
            "the body output must have the batch of its first input");
+  // The kernel writes the last step straight into the node's output.
+  const Node* result = body.outputs[0].node.get();
+  SN_CHECK(!is_source(*result) && body.outputs[0].index == 0, ErrorKind::attr,
+           "the body output must be computed by the body");
+  for (const NodePtr& n : body.topo_order())
+    for (const Value& v : n->inputs)
+      SN_CHECK(v.node.get() != result, ErrorKind::attr, "no body node may read the body's output");
 }
 
 std::vector<TensorType> per_sample_infer(const InferContext& c) {
