@@ -6,8 +6,16 @@
 #' `symnet_threads(n)` sets it (and returns the previous value invisibly).
 #' `n = 0` restores the default: all cores. At load time the option
 #' `symnet.threads`, or else the environment variable `SYMNET_THREADS`, sets
-#' the initial value. Results do not depend on the number of threads
-#' (random numbers included).
+#' the initial value. Random numbers do not depend on the number of threads;
+#' other results agree up to floating-point rounding (a sum split over
+#' threads adds its terms in another order).
+#'
+#' The engine runs kernels on its own pool of `n - 1` worker threads plus the
+#' calling R thread. Work is handed out in chunks that the R thread takes too,
+#' so a worker held up by another process delays only the chunk it holds, and
+#' idle workers sleep after polling for about 200 microseconds (the
+#' environment variable `SYMNET_SPIN_US` changes that, 0 to 100000). The pool
+#' is safe with `parallel::mclapply()`: a forked child starts its own.
 #'
 #' @param n `NULL` to query, or a whole number >= 0.
 #' @return The number of threads (when querying), or the previous number
