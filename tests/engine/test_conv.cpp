@@ -2,6 +2,7 @@
 // second-order gradients, error messages, and the row-major GEMM wrappers.
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "conv_reference.h"
@@ -255,4 +256,22 @@ TEST_CASE("gemm backend is reported", "[conv][gemm]") {
   REQUIRE(set_gemm_backend("auto"));
   REQUIRE(std::string(gemm_backend_name()) == name);
   REQUIRE_FALSE(set_gemm_backend("nonsense"));
+}
+
+TEST_CASE("the weight gradient is the same bits for any thread count and run", "[conv]") {
+  AttrMap a;
+  Tensor x = random_tensor(DType::f32, {37, 3, 12, 12}, 301);
+  Tensor gy = random_tensor(DType::f32, {37, 8, 8, 8}, 302);
+  Tensor w = random_tensor(DType::f32, {8, 3, 5, 5}, 303);
+  const int old = engine_num_threads();
+  std::vector<Tensor> runs;
+  for (int threads : {1, 2, 3, 2, 1}) {
+    set_engine_num_threads(threads);
+    runs.push_back(run_op("conv_grad_weight", {x, gy, w}, a).at(0));
+  }
+  set_engine_num_threads(old);
+  for (const Tensor& r : runs) {
+    REQUIRE(r.bytes() == runs[0].bytes());
+    CHECK(std::memcmp(r.data(), runs[0].data(), r.bytes()) == 0);
+  }
 }

@@ -199,3 +199,25 @@ test_that("large inference batches run conv stacks chunk by chunk with the same 
   expect_equal(big, small, tolerance = 1e-5)
   expect_equal(predict(m, xs, batch_size = 300), predict(m, xs, batch_size = 7), tolerance = 1e-5)
 })
+
+test_that("training a conv net twice with one seed gives the same bits on several threads", {
+  old <- symnet_threads(2)
+  on.exit(symnet_threads(old), add = TRUE)
+  set.seed(1)
+  x <- array(sample(0:255, 96 * 144, TRUE), c(96, 1, 12, 12))
+  y <- sample(0:4, 96, TRUE)
+  run <- function() {
+    xs <- sym_var("x", c(NA, 1, 12, 12))
+    out <- xs |> layer_rescaling(1 / 255) |> layer_conv2d(6, 3, activation = "tanh", name = "c") |>
+      layer_max_pool2d(2) |> layer_flatten() |> layer_dense(5, name = "d")
+    m <- sym_model(xs, out)
+    set_weights(m, lapply(get_weights(m), function(w) {
+      w[] <- seq(-0.1, 0.1, length.out = length(w))
+      w
+    }))
+    fit(m, x, y, loss = loss_softmax_cross_entropy(), optimizer = optimizer_sgd(0.05, momentum = 0.9),
+        batch_size = 48, epochs = 2, verbose = 0, seed = 3)
+    get_weights(m)
+  }
+  expect_identical(run(), run())
+})

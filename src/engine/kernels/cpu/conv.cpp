@@ -74,6 +74,12 @@ struct Layout {
 
 enum class Product { forward, backward_data, backward_weight };
 
+// The weight gradient sums over the batch in this many fixed ranges of samples, each into
+// its own accumulator, added up in range order at the end: the result is then the same
+// bits whichever thread ran which range, and for any number of threads.
+constexpr int64_t kWeightChunks = 16;
+int64_t weight_chunks(const ConvGeom& g) { return std::max<int64_t>(1, std::min(kWeightChunks, g.N)); }
+
 Layout make_layout(const ConvGeom& g, const Plan& p, Product what) {
   Layout l;
   const int64_t nc = p.block * g.small[2];
@@ -89,7 +95,7 @@ Layout make_layout(const ConvGeom& g, const Plan& p, Product what) {
       break;
     case Product::backward_weight:
       l.slice = p.fast ? convgemm::round_up(g.K(), 16) * nc + convgemm::packed_a_size(g.Csg(), nc) : p.col;
-      l.partial = (p.slices - 1) * wn;
+      l.partial = (weight_chunks(g) - 1) * wn;
       break;
   }
   return l;
@@ -526,29 +532,26 @@ void backward_weight_typed(const ConvGeom& g, const TensorView& xv, const Tensor
   if constexpr (std::is_same_v<T, float>) fast = p.fast;
   BlasSerialScope serial;
   if (nt > 1 || fast) {
-    const int nf = nt;
-    std::vector<char> active(std::max(nf, 1), 0);
-    over_batch(nf, g.N, [&](int t, int64_t s, int64_t e) {
-      T* acc = t == 0 ? dw : partial + (t - 1) * wn;
-      if (!active[t]) {  // first chunk of this thread
-        active[t] = 1;
-        if (t > 0) std::fill(acc, acc + wn, T(0));
-      }
+    const int64_t C = weight_chunks(g);
+    parallel_chunks(nt, C, 1, [&](int t, int64_t cb, int64_t ce) {
       T* slice = slices + t * l.slice;
-      for (int64_t n = s; n < e; ++n) {
-        if constexpr (std::is_same_v<T, float>) {
-          if (fast) {
-            backward_weight_sample_fast(g, p, x + n * xs, gy + n * ys, acc, slice);
-            continue;
+      for (int64_t c = cb; c < ce; ++c) {
+        T* acc = c == 0 ? dw : partial + (c - 1) * wn;
+        if (c > 0) std::fill(acc, acc + wn, T(0));
+        for (int64_t n = c * g.N / C; n < (c + 1) * g.N / C; ++n) {
+          if constexpr (std::is_same_v<T, float>) {
+            if (fast) {
+              backward_weight_sample_fast(g, p, x + n * xs, gy + n * ys, acc, slice);
+              continue;
+            }
           }
+          backward_weight_sample<T>(g, p, x + n * xs, gy + n * ys, acc, slice, serial_gemm<T>());
         }
-        backward_weight_sample<T>(g, p, x + n * xs, gy + n * ys, acc, slice, serial_gemm<T>());
       }
     });
     parallel_for(wn, 4096, [&](int64_t s, int64_t e) {
-      for (int t = 1; t < nf; ++t) {
-        if (!active[t]) continue;
-        const T* src = partial + (t - 1) * wn;
+      for (int64_t c = 1; c < C; ++c) {
+        const T* src = partial + (c - 1) * wn;
         for (int64_t i = s; i < e; ++i) dw[i] += src[i];
       }
     });
