@@ -122,3 +122,31 @@ TEST_CASE("specialisations sharing one arena take turns and need only the larges
   }
   CHECK(shared->bytes() == largest);
 }
+
+TEST_CASE("kernels with prepared state also run without it", "[exec]") {
+  // A fused group made by the pipeline: its plan is prepared at compile time.
+  Value x = op::input("x", DType::f32, {300, 7});
+  Value y = op::sub(op::mul(op::exp(x), op::scalar(2.0, DType::f32)), x);
+  Graph g = Graph::from_outputs({op::add(y, op::scalar(1.0, DType::f32))});
+  g.inputs = {x};
+  auto ex = Executable::compile(g, {{DType::f32, {300, 7}}});
+  const NodePtr* fused = nullptr;
+  std::vector<NodePtr> order = ex->graph().topo_order();
+  for (const NodePtr& n : order)
+    if (n->op_name() == "fused_elementwise") fused = &n;
+  REQUIRE(fused != nullptr);
+  REQUIRE((*fused)->op->prepare);
+  Tensor xt = random_tensor(DType::f32, {300, 7}, 5);
+  ex->run({xt.view()});
+  Tensor want = to_tensor(ex->output(0));
+  Tensor got(DType::f32, {300, 7});
+  std::vector<TensorView> ins;
+  for (const Value& v : (*fused)->inputs) {
+    if (v.node->op_name() == "constant") ins.push_back(v.node->attrs.get_tensor("value")->view());
+    else ins.push_back(xt.view());
+  }
+  KernelContext k{**fused, ins, {got.view()}, nullptr, nullptr};
+  REQUIRE(k.state == nullptr);
+  (*fused)->op->kernel(Device::cpu)(k);
+  check_close(got, want, 0);
+}

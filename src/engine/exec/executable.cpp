@@ -31,6 +31,7 @@ struct Step {
   std::vector<int> in_slots, out_slots;
   int workspace_request = -1;
   std::unique_ptr<KernelContext> ctx;
+  std::shared_ptr<const void> state;  // OpDef::prepare's result
 };
 
 struct Update {
@@ -225,6 +226,10 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
 
   for (Step& step : im.steps) {
     step.ctx.reset(new KernelContext{*step.node, {}, {}, nullptr, nullptr});
+    if (step.node->op->prepare) {
+      step.state = step.node->op->prepare(*step.node);
+      step.ctx->state = step.state.get();
+    }
     for (int i : step.in_slots) step.ctx->in.push_back(TensorView{nullptr, i >= 0 ? im.slots[i].type.dtype : DType::f32,
                                                                   i >= 0 ? im.slots[i].type.shape : Shape{}});
     for (int o : step.out_slots) step.ctx->out.push_back(TensorView{nullptr, im.slots[o].type.dtype, im.slots[o].type.shape});

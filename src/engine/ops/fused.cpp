@@ -107,7 +107,7 @@ enum class Loc { input, constant, buffer, output };
 struct Slot {
   Loc loc = Loc::buffer;
   int index = 0;          // input / output number, or buffer number
-  const char* base = nullptr;  // input / constant / output data
+  const char* base = nullptr;  // constant data (inputs and outputs move with every run)
   size_t es = 0;
   bool full = true;       // has the whole element range (else one element, broadcast)
 };
@@ -125,6 +125,7 @@ struct Copy {  // body output that is not written directly by its producer
 };
 
 struct Plan {
+  int64_t n = 0;  // elements per output the plan was made for
   std::vector<Slot> slots;
   std::vector<Step> steps;
   std::vector<Copy> copies;
@@ -132,8 +133,10 @@ struct Plan {
   size_t ws_total = 0;
 };
 
-Plan make_plan(const Graph& body, const KernelContext& k, int64_t n) {
+// `in_numel`: element count of each input of the node; `n`: of its outputs.
+Plan make_plan(const Graph& body, const std::vector<int64_t>& in_numel, int64_t n) {
   Plan p;
+  p.n = n;
   std::unordered_map<const Node*, int> slot_of;
   std::unordered_map<const Node*, int> input_pos;
   for (size_t i = 0; i < body.inputs.size(); ++i) input_pos[body.inputs[i].node.get()] = static_cast<int>(i);
@@ -158,10 +161,9 @@ Plan make_plan(const Graph& body, const KernelContext& k, int64_t n) {
       int i = input_pos.at(&node);
       slot.loc = Loc::input;
       slot.index = i;
-      slot.base = static_cast<const char*>(k.in[i].data);
-      slot.full = k.in[i].numel() == n;
-      SN_CHECK(slot.full || k.in[i].numel() == 1, ErrorKind::shape,
-               "input " << i + 1 << " has " << k.in[i].numel() << " elements, expected " << n << " or 1");
+      slot.full = in_numel[i] == n;
+      SN_CHECK(slot.full || in_numel[i] == 1, ErrorKind::shape,
+               "input " << i + 1 << " has " << in_numel[i] << " elements, expected " << n << " or 1");
     } else if (node.op_name() == "constant") {
       TensorPtr t = node.attrs.get_tensor("value");
       slot.loc = Loc::constant;
@@ -176,7 +178,6 @@ Plan make_plan(const Graph& body, const KernelContext& k, int64_t n) {
       if (d != direct_output.end()) {
         slot.loc = Loc::output;
         slot.index = d->second;
-        slot.base = static_cast<const char*>(k.out[d->second].data);
       } else {
         slot.loc = Loc::buffer;
         if (free_buffers.empty()) {
@@ -221,7 +222,15 @@ void fused_kernel(KernelContext& k) {
   for (const TensorView& o : k.out)
     SN_CHECK(o.numel() == n, ErrorKind::shape, "fused outputs must have " << n << " elements");
   if (n <= 0) return;
-  const Plan plan = make_plan(body, k, n);
+  Plan own;
+  const Plan* cached = static_cast<const Plan*>(k.state);
+  if (cached && cached->n != n) cached = nullptr;  // run at other shapes than compiled for
+  if (!cached) {
+    std::vector<int64_t> in_numel;
+    for (const TensorView& v : k.in) in_numel.push_back(v.numel());
+    own = make_plan(body, in_numel, n);
+  }
+  const Plan& plan = cached ? *cached : own;
   const size_t buf_bytes = static_cast<size_t>(plan.n_buffers) * kSlotBytes + plan.ws_total;
   const int64_t n_chunks = (n + kChunk - 1) / kChunk;
 
@@ -250,8 +259,14 @@ void fused_kernel(KernelContext& k) {
         const int64_t len = std::min(kChunk, n - off);
         for (size_t s = 0; s < plan.slots.size(); ++s) {
           const Slot& sl = plan.slots[s];
-          if (sl.loc == Loc::buffer) ptr[s] = reinterpret_cast<char*>(buf) + sl.index * kSlotBytes;
-          else ptr[s] = const_cast<char*>(sl.base) + (sl.full ? off * static_cast<int64_t>(sl.es) : 0);
+          if (sl.loc == Loc::buffer) {
+            ptr[s] = reinterpret_cast<char*>(buf) + sl.index * kSlotBytes;
+            continue;
+          }
+          char* base = sl.loc == Loc::input    ? static_cast<char*>(k.in[sl.index].data)
+                       : sl.loc == Loc::output ? static_cast<char*>(k.out[sl.index].data)
+                                               : const_cast<char*>(sl.base);
+          ptr[s] = base + (sl.full ? off * static_cast<int64_t>(sl.es) : 0);
         }
         for (size_t i = 0; i < plan.steps.size(); ++i) {
           const Step& st = plan.steps[i];
@@ -292,6 +307,11 @@ void register_fused_ops(Registry& r) {
   f.flags = kPure;  // not kElementwise: fused nodes are never fused again
   f.infer = fused_infer;
   f.kernels[0] = fused_kernel;
+  f.prepare = [](const Node& n) -> std::shared_ptr<const void> {
+    std::vector<int64_t> in_numel;
+    for (const Value& v : n.inputs) in_numel.push_back(shape_numel(v.shape()));
+    return std::make_shared<const Plan>(make_plan(*n.attrs.get_graph("body"), in_numel, shape_numel(n.outputs.at(0).shape)));
+  };
   // With a single output, that output is the body's only sink and is computed last in
   // every chunk, after all reads of the chunk's inputs: it may overwrite any input of
   // its own size.

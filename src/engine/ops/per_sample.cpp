@@ -24,6 +24,7 @@ size_t aligned(size_t b) { return (b + kAlign - 1) / kAlign * kAlign; }
 // Scratch of one thread: the value of every body node (one chunk) and each node's kernel
 // workspace. A value's buffer is reused once its last reader has run.
 struct Layout {
+  std::unordered_map<const Node*, int> input_pos;    // body input node -> node input number
   std::vector<const Node*> steps;                    // body nodes that compute
   std::unordered_map<const Node*, size_t> value_at;  // scratch offset of a step's value
   std::vector<size_t> ws_at;                         // per step; SIZE_MAX: none
@@ -34,6 +35,7 @@ bool is_source(const Node& n) { return n.op_name() == "input" || n.op_name() == 
 
 Layout make_layout(const Graph& body) {
   Layout l;
+  for (size_t i = 0; i < body.inputs.size(); ++i) l.input_pos[body.inputs[i].node.get()] = static_cast<int>(i);
   const Node* last = body.outputs.at(0).node.get();
   std::vector<NodePtr> order = body.topo_order();
   std::unordered_map<const Node*, size_t> last_read;
@@ -132,14 +134,15 @@ size_t per_sample_workspace(const Node& n) {
 
 void per_sample_kernel(KernelContext& k) {
   const Graph& body = *k.node.attrs.get_graph("body");
-  const Layout l = make_layout(body);
+  Layout own;
+  const auto* cached = static_cast<const Layout*>(k.state);
+  if (!cached) own = make_layout(body);
+  const Layout& l = cached ? *cached : own;
   const TensorView& x = k.in[0];
   const TensorView& y = k.out[0];
   const int64_t n = x.shape.at(0);
   if (n <= 0) return;
   const size_t x_step = x.bytes() / static_cast<size_t>(n), y_step = y.bytes() / static_cast<size_t>(n);
-  std::unordered_map<const Node*, int> input_pos;
-  for (size_t i = 0; i < body.inputs.size(); ++i) input_pos[body.inputs[i].node.get()] = static_cast<int>(i);
   char* ws = static_cast<char*>(k.workspace);
   ws += (kAlign - reinterpret_cast<uintptr_t>(ws) % kAlign) % kAlign;
 
@@ -163,7 +166,7 @@ void per_sample_kernel(KernelContext& k) {
         const Node& src = *v.node;
         TensorView view{nullptr, v.dtype(), v.shape()};
         if (src.op_name() == "input") {
-          const int i = input_pos.at(&src);
+          const int i = l.input_pos.at(&src);
           if (i == 0) {
             sample_in[s].push_back(static_cast<int>(j));
             batched_in[s].push_back(static_cast<int>(j));
@@ -211,6 +214,9 @@ void register_per_sample_ops(Registry& r) {
   f.infer = per_sample_infer;
   f.kernels[0] = per_sample_kernel;
   f.workspace = per_sample_workspace;
+  f.prepare = [](const Node& n) -> std::shared_ptr<const void> {
+    return std::make_shared<const Layout>(make_layout(*n.attrs.get_graph("body")));
+  };
   r.add(f);
 }
 

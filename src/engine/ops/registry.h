@@ -5,6 +5,7 @@
 #include <array>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +63,7 @@ struct KernelContext {
   std::vector<TensorView> out;
   void* workspace = nullptr;  // OpDef::workspace bytes, from the arena
   RunContext* run = nullptr;
+  const void* state = nullptr;  // what OpDef::prepare built for this node, if anything
 };
 using KernelFn = void (*)(KernelContext&);
 
@@ -78,6 +80,10 @@ struct OpDef {
   std::function<std::vector<std::pair<int, int>>(const Node&)> inplace_for;
   std::array<KernelFn, kNumDevices> kernels{};
   std::function<size_t(const Node&)> workspace;  // scratch bytes a kernel needs
+  // Work a kernel would otherwise redo on every run (plans of fused bodies), done once when
+  // the node is compiled; the kernel finds it in KernelContext::state and must still work
+  // without it (state is null when a kernel is called outside an executable).
+  std::function<std::shared_ptr<const void>(const Node&)> prepare;
 
   bool has(OpFlag f) const { return (flags & f) != 0; }
   KernelFn kernel(Device d) const { return kernels[static_cast<int>(d)]; }
