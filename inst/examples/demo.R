@@ -16,16 +16,13 @@ epochs <- as.integer(Sys.getenv("SYMNET_DEMO_EPOCHS", "2"))
 
 t_load <- proc.time()[[3]]
 fm <- dataset_fashion_mnist()
-prep <- function(x) {
-  x <- x / 255
-  dim(x) <- c(dim(x)[1], 1, 28, 28)              # [n, channels, height, width]
-  x
-}
-x_train <- prep(fm$train$x)
-x_test <- prep(fm$test$x)
+x_train <- fm$train$x                             # grey levels 0..255, scaled in the model
+x_test <- fm$test$x
 y_train <- fm$train$y                             # integer labels 0..9
 y_test <- fm$test$y
-rm(fm)                                            # keep only the scaled copies
+rm(fm)                                            # the arrays below are then changed in place
+dim(x_train) <- c(dim(x_train)[1], 1, 28, 28)     # [n, channels, height, width]
+dim(x_test) <- c(dim(x_test)[1], 1, 28, 28)
 invisible(gc())
 cat(sprintf("Fashion-MNIST: %d training and %d test images (loaded in %.1f s); %d threads\n",
             dim(x_train)[1], dim(x_test)[1], proc.time()[[3]] - t_load, symnet_threads()))
@@ -33,6 +30,7 @@ cat(sprintf("Fashion-MNIST: %d training and %d test images (loaded in %.1f s); %
 set.seed(42)
 input <- sym_var("image", c(NA, 1, 28, 28))
 logits <- input |>
+  layer_rescaling(1 / 255) |>                     # integers in, one byte per pixel in the engine
   layer_conv2d(20, 5, activation = "tanh") |>
   layer_max_pool2d(2) |>
   layer_conv2d(50, 5, activation = "tanh") |>
