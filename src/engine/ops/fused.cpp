@@ -4,8 +4,6 @@
 // buffers that stay in cache. Built by the fusion pass (passes/fuse.cpp).
 #include <algorithm>
 #include <cstring>
-#include <exception>
-#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -234,67 +232,60 @@ void fused_kernel(KernelContext& k) {
   const size_t buf_bytes = static_cast<size_t>(plan.n_buffers) * kSlotBytes + plan.ws_total;
   const int64_t n_chunks = (n + kChunk - 1) / kChunk;
 
-  std::mutex err_mu;
-  std::exception_ptr err;
+  // An exception in any chunk reaches the caller through parallel_for.
   parallel_for(n_chunks, 4, [&](int64_t cb, int64_t ce) {
-    try {
-      // Grown once per thread and reused by every later run: no allocation per chunk.
-      thread_local std::vector<unsigned char> scratch;
-      if (scratch.size() < buf_bytes + 64) scratch.resize(buf_bytes + 64);
-      unsigned char* buf = scratch.data();
-      buf += (64 - reinterpret_cast<uintptr_t>(buf) % 64) % 64;
-      unsigned char* ws = buf + static_cast<size_t>(plan.n_buffers) * kSlotBytes;
+    // Grown once per thread and reused by every later run: no allocation per chunk.
+    thread_local std::vector<unsigned char> scratch;
+    if (scratch.size() < buf_bytes + 64) scratch.resize(buf_bytes + 64);
+    unsigned char* buf = scratch.data();
+    buf += (64 - reinterpret_cast<uintptr_t>(buf) % 64) % 64;
+    unsigned char* ws = buf + static_cast<size_t>(plan.n_buffers) * kSlotBytes;
 
-      std::vector<char*> ptr(plan.slots.size());
-      std::vector<KernelContext> ctx;
-      ctx.reserve(plan.steps.size());
-      for (const Step& st : plan.steps) {
-        KernelContext c{*st.node, {}, {}, st.ws_bytes ? ws + st.ws_offset : nullptr, k.run};
-        for (const Value& v : st.node->inputs) c.in.push_back(TensorView{nullptr, v.dtype(), Shape{1}});
-        c.out.push_back(TensorView{nullptr, st.node->outputs[0].dtype, Shape{1}});
-        ctx.push_back(std::move(c));
+    std::vector<char*> ptr(plan.slots.size());
+    std::vector<KernelContext> ctx;
+    ctx.reserve(plan.steps.size());
+    for (const Step& st : plan.steps) {
+      KernelContext c{*st.node, {}, {}, st.ws_bytes ? ws + st.ws_offset : nullptr, k.run};
+      for (const Value& v : st.node->inputs) c.in.push_back(TensorView{nullptr, v.dtype(), Shape{1}});
+      c.out.push_back(TensorView{nullptr, st.node->outputs[0].dtype, Shape{1}});
+      ctx.push_back(std::move(c));
+    }
+    for (int64_t c = cb; c < ce; ++c) {
+      const int64_t off = c * kChunk;
+      const int64_t len = std::min(kChunk, n - off);
+      for (size_t s = 0; s < plan.slots.size(); ++s) {
+        const Slot& sl = plan.slots[s];
+        if (sl.loc == Loc::buffer) {
+          ptr[s] = reinterpret_cast<char*>(buf) + sl.index * kSlotBytes;
+          continue;
+        }
+        char* base = sl.loc == Loc::input    ? static_cast<char*>(k.in[sl.index].data)
+                     : sl.loc == Loc::output ? static_cast<char*>(k.out[sl.index].data)
+                                             : const_cast<char*>(sl.base);
+        ptr[s] = base + (sl.full ? off * static_cast<int64_t>(sl.es) : 0);
       }
-      for (int64_t c = cb; c < ce; ++c) {
-        const int64_t off = c * kChunk;
-        const int64_t len = std::min(kChunk, n - off);
-        for (size_t s = 0; s < plan.slots.size(); ++s) {
-          const Slot& sl = plan.slots[s];
-          if (sl.loc == Loc::buffer) {
-            ptr[s] = reinterpret_cast<char*>(buf) + sl.index * kSlotBytes;
-            continue;
-          }
-          char* base = sl.loc == Loc::input    ? static_cast<char*>(k.in[sl.index].data)
-                       : sl.loc == Loc::output ? static_cast<char*>(k.out[sl.index].data)
-                                               : const_cast<char*>(sl.base);
-          ptr[s] = base + (sl.full ? off * static_cast<int64_t>(sl.es) : 0);
+      for (size_t i = 0; i < plan.steps.size(); ++i) {
+        const Step& st = plan.steps[i];
+        KernelContext& kc = ctx[i];
+        for (size_t j = 0; j < st.in.size(); ++j) {
+          kc.in[j].data = ptr[st.in[j]];
+          kc.in[j].shape[0] = plan.slots[st.in[j]].full ? len : 1;
         }
-        for (size_t i = 0; i < plan.steps.size(); ++i) {
-          const Step& st = plan.steps[i];
-          KernelContext& kc = ctx[i];
-          for (size_t j = 0; j < st.in.size(); ++j) {
-            kc.in[j].data = ptr[st.in[j]];
-            kc.in[j].shape[0] = plan.slots[st.in[j]].full ? len : 1;
-          }
-          kc.out[0].data = ptr[st.out[0]];
-          kc.out[0].shape[0] = len;
-          st.fn(kc);
-        }
-        for (const Copy& cp : plan.copies) {
-          const Slot& src = plan.slots[cp.src];
-          char* dst = static_cast<char*>(k.out[cp.dst_output].data) + off * static_cast<int64_t>(src.es);
-          if (src.full) {
-            std::memcpy(dst, ptr[cp.src], static_cast<size_t>(len) * src.es);
-          } else {
-            for (int64_t e = 0; e < len; ++e) std::memcpy(dst + e * src.es, ptr[cp.src], src.es);
-          }
+        kc.out[0].data = ptr[st.out[0]];
+        kc.out[0].shape[0] = len;
+        st.fn(kc);
+      }
+      for (const Copy& cp : plan.copies) {
+        const Slot& src = plan.slots[cp.src];
+        char* dst = static_cast<char*>(k.out[cp.dst_output].data) + off * static_cast<int64_t>(src.es);
+        if (src.full) {
+          std::memcpy(dst, ptr[cp.src], static_cast<size_t>(len) * src.es);
+        } else {
+          for (int64_t e = 0; e < len; ++e) std::memcpy(dst + e * src.es, ptr[cp.src], src.es);
         }
       }
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(err_mu);
-      if (!err) err = std::current_exception();
     }
   });
-  if (err) std::rethrow_exception(err);
 }
 
 }  // namespace
