@@ -56,6 +56,7 @@ struct Executable::Impl {
   std::unique_ptr<Storage> arena;         // own memory, or
   std::shared_ptr<SharedArena> shared;    // memory shared with other executables
   size_t arena_bytes = 0;
+  char* bound_arena = nullptr;            // the arena the steps' workspace pointers point into
   std::vector<void*> slot_ptrs;
   bool profiling = false;
   std::vector<double> step_ms;
@@ -75,6 +76,7 @@ char* SharedArena::reserve(size_t bytes) {
 void Executable::share_arena(std::shared_ptr<SharedArena> arena) {
   impl_->shared = std::move(arena);
   impl_->arena.reset();
+  impl_->bound_arena = nullptr;
 }
 
 std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::vector<TensorType>& input_types,
@@ -256,8 +258,11 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
              "input '" << graph_.inputs[i].node->name << "' has no data");
   }
   char* arena = im.shared ? im.shared->reserve(im.arena_bytes) : static_cast<char*>(im.arena->data());
-  for (Step& step : im.steps)
-    if (step.workspace_request >= 0) step.ctx->workspace = arena + im.request_offsets[step.workspace_request];
+  if (arena != im.bound_arena) {  // a shared arena may have been replaced by a larger one
+    for (Step& step : im.steps)
+      if (step.workspace_request >= 0) step.ctx->workspace = arena + im.request_offsets[step.workspace_request];
+    im.bound_arena = arena;
+  }
   for (size_t s = 0; s < im.slots.size(); ++s) {
     const Slot& sl = im.slots[s];
     switch (sl.kind) {

@@ -78,8 +78,11 @@ Layout make_layout(const Graph& body) {
   }
   // Workspaces after the values; steps run one at a time, so they share one region.
   size_t ws = 0;
-  for (const Node* n : l.steps) ws = std::max(ws, n->op->workspace ? n->op->workspace(*n) : size_t{0});
-  for (const Node* n : l.steps) l.ws_at.push_back(n->op->workspace && n->op->workspace(*n) ? values : SIZE_MAX);
+  for (const Node* n : l.steps) {
+    const size_t need = n->op->workspace ? n->op->workspace(*n) : 0;
+    l.ws_at.push_back(need ? values : SIZE_MAX);
+    ws = std::max(ws, need);
+  }
   l.per_thread = values + aligned(ws);
   return l;
 }
