@@ -1,15 +1,20 @@
 # Classed conditions. Every error raised by symnet inherits "symnet_error";
 # the engine's error kinds map to "symnet_<kind>_error".
 
-.error_kinds <- c("shape", "dtype", "attr", "feed", "value", "unsupported",
+.error_kinds <- c("shape", "dtype", "attr", "feed", "value", "index", "unsupported",
                   "interrupt", "internal")
+
+# Condition classes of a kind: an index error is also a value error.
+.error_classes <- function(kind) {
+  c(paste0("symnet_", kind, "_error"), if (kind == "index") "symnet_value_error", "symnet_error")
+}
 
 # Raises an R-side error. `message` is a cli message vector (glue syntax is
 # interpolated in `.envir`); `kind` one of .error_kinds.
 sym_abort <- function(message, kind = "value", ..., call = parent.frame(),
                       .envir = parent.frame()) {
   cli::cli_abort(message,
-                 class = c(paste0("symnet_", kind, "_error"), "symnet_error"),
+                 class = .error_classes(kind),
                  kind = kind, ..., call = call, .envir = .envir)
 }
 
@@ -34,7 +39,7 @@ sym_abort <- function(message, kind = "value", ..., call = parent.frame(),
     where <- c(where, i = "This is a bug in symnet; please report it.")
   }
   cli::cli_abort(c("{msg}", where),
-                 class = c(paste0("symnet_", kind, "_error"), "symnet_error"),
+                 class = .error_classes(kind),
                  kind = kind, op = op, node = node, engine_message = msg,
                  call = NULL)
 }

@@ -272,7 +272,10 @@ layer_dropout <- function(x, rate, seed = NULL, name = NULL) {
 #' `[input_dim, output_dim]` (the parameter `"<name>/embeddings"`): an
 #' integer input of shape `[N, T]` gives `[N, T, output_dim]`. Indices are
 #' **0-based** (`0 .. input_dim - 1`), as in keras and as the datasets
-#' store class labels; a float input is converted to integers.
+#' store class labels, unless `x` carries another base
+#' ([sym_index_base()]); a float input is converted to integers. An id
+#' outside the table (a negative one included) is a `symnet_index_error`
+#' when the model runs, never a wrapped-around row.
 #'
 #' @inheritParams layer_dense
 #' @param x Integer input symbol of indices.
@@ -298,9 +301,10 @@ layer_embedding <- function(x, input_dim, output_dim, embeddings_initializer = "
     sym_abort("{.fn layer_embedding} needs integer indices, not {x$dtype}.", kind = "dtype")
   }
   nm <- .layer_name("embedding", "Embedding", name)
+  base <- x$index_base %||% 0L
   if (!x$dtype %in% c("int32", "int64")) x <- sym_cast(x, "int32", name = .nn(nm, "cast"))
   table <- sym_param(.nn(nm, "embeddings"), c(input_dim, output_dim), embeddings_initializer)
-  .op("gather", list(table, x), list(axis = 0L), .nn(nm, "gather"))
+  .op("gather", list(table, x), list(axis = 0L, index_base = base), .nn(nm, "gather"))
 }
 
 # ---- merging ---------------------------------------------------------------------------------

@@ -55,7 +55,8 @@ sym_log_softmax <- function(x, axis = -1, name = NULL) {
 #' @param labels Targets, see above.
 #' @param reduction `"mean"` (default) or `"sum"` over all examples, or
 #'   `"none"` for one loss per example (per element for the binary losses).
-#' @param index_base For class labels: 1 (default) or 0.
+#' @param index_base For class labels: 1 or 0; `NULL` (default) for the
+#'   base the labels carry ([sym_index_base()]), else 1.
 #' @param ignore_index A label value (in the same base as `labels`) whose
 #'   examples contribute 0 loss and no gradient; `NULL` for none. (With
 #'   `reduction = "mean"` they still count in the denominator.)
@@ -71,7 +72,7 @@ sym_log_softmax <- function(x, axis = -1, name = NULL) {
 #' f(z = rbind(c(2, 0, 0), c(0, 0, 2)), y = c(1L, 2L))
 #' @export
 sym_softmax_cross_entropy <- function(logits, labels, reduction = c("mean", "sum", "none"),
-                                      index_base = 1, ignore_index = NULL, name = NULL) {
+                                      index_base = NULL, ignore_index = NULL, name = NULL) {
   logits <- .check_symbol(logits, "logits")
   reduction <- .match_arg(reduction, c("mean", "sum", "none"), "reduction")
   r <- length(logits$shape)
@@ -87,10 +88,10 @@ sym_softmax_cross_entropy <- function(logits, labels, reduction = c("mean", "sum
     t <- if (is_symbol(labels)) labels else sym_const(labels, dtype = logits$dtype)
     loss <- .op("softmax_cross_entropy_prob", list(logits, t))
   } else {
-    base <- .check_index_base(index_base)
-    idx <- .index_symbol(labels, base, "labels")
-    attrs <- list()
-    if (!is.null(ignore_index)) attrs$ignore_index <- .check_int(ignore_index, "ignore_index") - base
+    base <- .resolve_index_base(index_base, labels, "labels")
+    idx <- .index_symbol(labels, "labels")
+    attrs <- list(index_base = base)
+    if (!is.null(ignore_index)) attrs$ignore_index <- .check_int(ignore_index, "ignore_index")
     loss <- .op("softmax_cross_entropy", list(logits, idx), attrs)
   }
   .reduce_loss(loss, reduction, name)

@@ -20,12 +20,15 @@
 #' * Axes count from 1; negative axes count from the end (`-1` is the last).
 #' * Indices (for [sym_gather()], [sym_one_hot()], class labels in
 #'   [sym_softmax_cross_entropy()], results of [sym_argmax()]) are 1-based
-#'   like R's, unless you pass `index_base = 0`.
+#'   like R's, unless you pass `index_base = 0` or the indices carry their
+#'   base ([sym_index_base()]; labels from [fit()] are 0-based). An index
+#'   outside its axis is an error, never wrapped around.
 #' * Element-order sensitive operations ([sym_reshape()], [sym_flatten()])
 #'   use row-major (C) order, as the engine stores tensors row-major.
 #' * Errors are classed conditions inheriting `symnet_error`
 #'   (`symnet_shape_error`, `symnet_dtype_error`, `symnet_attr_error`,
-#'   `symnet_feed_error`, `symnet_value_error`, `symnet_unsupported_error`,
+#'   `symnet_feed_error`, `symnet_value_error`, `symnet_index_error` (also a
+#'   value error), `symnet_unsupported_error`,
 #'   `symnet_interrupt_error`, `symnet_internal_error`).
 #'
 #' @section Options:

@@ -23,7 +23,7 @@ OpCase make(const std::string& op, AttrMap attrs, std::vector<Tensor> in, std::s
 int64_t at(const Tensor& t, int64_t i) { return static_cast<int64_t>(t.get_as_double(i)); }
 
 // 2-D gather along axis 0 or 1 with 1-D or 2-D indices; out = ONNX Gather.
-Tensor gather_ref(const Tensor& x, const Tensor& ind, int64_t axis) {
+Tensor gather_ref(const Tensor& x, const Tensor& ind, int64_t axis, int64_t base = 0) {
   const int64_t R = x.shape()[0], C = x.shape()[1], m = ind.numel();
   Shape os = axis == 0 ? ind.shape() : Shape{R};
   if (axis == 0) os.push_back(C);
@@ -31,13 +31,13 @@ Tensor gather_ref(const Tensor& x, const Tensor& ind, int64_t axis) {
   Tensor y(x.dtype(), os);
   if (axis == 0) {
     for (int64_t j = 0; j < m; ++j) {
-      int64_t r = at(ind, j) < 0 ? at(ind, j) + R : at(ind, j);
+      int64_t r = at(ind, j) - base;
       for (int64_t c = 0; c < C; ++c) y.set_from_double(j * C + c, x.get_as_double(r * C + c));
     }
   } else {
     for (int64_t r = 0; r < R; ++r)
       for (int64_t j = 0; j < m; ++j) {
-        int64_t c = at(ind, j) < 0 ? at(ind, j) + C : at(ind, j);
+        int64_t c = at(ind, j) - base;
         y.set_from_double(r * m + j, x.get_as_double(r * C + c));
       }
   }
@@ -88,10 +88,15 @@ Tensor scatter_ref(const Tensor& x, const Tensor& ind, const Tensor& u, int64_t 
 
 void add_gather(std::vector<OpCase>& cases) {
   Tensor x = random_tensor(DType::f32, {5, 3}, 101);
-  Tensor i0 = make_tensor(DType::i64, {2, 2}, {0, 4, -1, 2});
-  cases.push_back(make("gather", {}, {x, i0}, "axis 0, 2-d int64 indices, negative wraps",
+  Tensor i0 = make_tensor(DType::i64, {2, 2}, {0, 4, 3, 2});
+  cases.push_back(make("gather", {}, {x, i0}, "axis 0, 2-d int64 indices",
                        [](const std::vector<Tensor>& in) { return std::vector<Tensor>{gather_ref(in[0], in[1], 0)}; }));
-  Tensor i1 = make_tensor(DType::i32, {4}, {2, 0, 2, -1});
+  cases.push_back(make("gather", {{"index_base", int64_t(1)}}, {x, make_tensor(DType::i32, {3}, {1, 5, 3})},
+                       "1-based indices (R)", [](const std::vector<Tensor>& in) {
+                         return std::vector<Tensor>{gather_ref(in[0], in[1], 0, 1)};
+                       },
+                       {0}));
+  Tensor i1 = make_tensor(DType::i32, {4}, {2, 0, 2, 1});
   cases.push_back(make("gather", {{"axis", int64_t(1)}}, {random_tensor(DType::f64, {4, 3}, 102), i1},
                        "axis 1, repeated int32 indices",
                        [](const std::vector<Tensor>& in) { return std::vector<Tensor>{gather_ref(in[0], in[1], 1)}; }));
@@ -117,19 +122,19 @@ void add_gather(std::vector<OpCase>& cases) {
 
 void add_elements(std::vector<OpCase>& cases) {
   Tensor x = random_tensor(DType::f32, {3, 4}, 111);
-  Tensor ia = make_tensor(DType::i64, {3, 2}, {3, 0, -1, 1, 2, 2});
+  Tensor ia = make_tensor(DType::i64, {3, 2}, {3, 0, 3, 1, 2, 2});
   cases.push_back(make("gather_elements", {{"axis", int64_t(1)}}, {x, ia}, "axis 1",
                        [](const std::vector<Tensor>& in) {
                          return std::vector<Tensor>{gather_elements_ref(in[0], in[1], 1)};
                        }));
-  Tensor ib = make_tensor(DType::i32, {2, 4}, {0, 2, 1, -3, 2, 2, 0, 1});
+  Tensor ib = make_tensor(DType::i32, {2, 4}, {0, 2, 1, 0, 2, 2, 0, 1});
   cases.push_back(make("gather_elements", {}, {random_tensor(DType::f64, {3, 4}, 112), ib}, "axis 0, fewer rows",
                        [](const std::vector<Tensor>& in) {
                          return std::vector<Tensor>{gather_elements_ref(in[0], in[1], 0)};
                        }));
 
   // "none" with distinct targets (with duplicates the overwritten update has no gradient).
-  Tensor iu = make_tensor(DType::i64, {2, 4}, {1, 0, 2, -1, 2, 2, 0, 1});
+  Tensor iu = make_tensor(DType::i64, {2, 4}, {1, 0, 2, 2, 2, 2, 0, 1});
   for (std::string red : {"none", "add", "mul"}) {
     Tensor ind = red == "none" ? iu : ib;
     cases.push_back(make("scatter_elements", {{"reduction", red}},
@@ -151,14 +156,18 @@ void add_elements(std::vector<OpCase>& cases) {
 }
 
 void add_one_hot(std::vector<OpCase>& cases) {
-  Tensor ind = make_tensor(DType::i64, {2, 3}, {0, 3, -1, 2, 1, -4});
-  cases.push_back(make("one_hot", {{"depth", int64_t(4)}}, {ind}, "axis -1, negative wraps",
+  Tensor ind = make_tensor(DType::i64, {2, 3}, {0, 3, 3, 2, 1, 0});
+  cases.push_back(make("one_hot", {{"depth", int64_t(4)}}, {ind}, "axis -1",
                        [](const std::vector<Tensor>& in) {
                          Tensor y(DType::f32, {2, 3, 4});
-                         for (int64_t i = 0; i < 6; ++i) {
-                           int64_t k = at(in[0], i);
-                           y.set_from_double(i * 4 + (k < 0 ? k + 4 : k), 1);
-                         }
+                         for (int64_t i = 0; i < 6; ++i) y.set_from_double(i * 4 + at(in[0], i), 1);
+                         return std::vector<Tensor>{y};
+                       }));
+  cases.push_back(make("one_hot", {{"depth", int64_t(3)}, {"index_base", int64_t(1)}},
+                       {make_tensor(DType::i32, {4}, {1, 3, 2, 3})}, "1-based labels (R)",
+                       [](const std::vector<Tensor>& in) {
+                         Tensor y(DType::f32, {4, 3});
+                         for (int64_t i = 0; i < 4; ++i) y.set_from_double(i * 3 + at(in[0], i) - 1, 1);
                          return std::vector<Tensor>{y};
                        }));
   cases.push_back(make("one_hot",
@@ -199,21 +208,46 @@ ErrorKind index_error_kind(F&& f) {
 }
 }  // namespace
 
-TEST_CASE("out-of-range indices raise value errors at run time", "[index]") {
+TEST_CASE("out-of-range and negative indices raise index errors at run time", "[index]") {
   Tensor x = random_tensor(DType::f32, {5, 3}, 120);
   auto idx = [](std::vector<double> v) { return make_tensor(DType::i64, {static_cast<int64_t>(v.size())}, v); };
-  CHECK(index_error_kind([&] { run_op("gather", {x, idx({0, 5})}); }) == ErrorKind::value);
-  CHECK(index_error_kind([&] { run_op("gather", {x, idx({-6})}); }) == ErrorKind::value);
-  CHECK(index_error_kind([&] { run_op("gather", {x, idx({3})}, {{"axis", int64_t(1)}}); }) == ErrorKind::value);
+  const AttrMap base1{{"index_base", int64_t(1)}};
+  CHECK(index_error_kind([&] { run_op("gather", {x, idx({0, 5})}); }) == ErrorKind::index);
+  CHECK(index_error_kind([&] { run_op("gather", {x, idx({-1})}); }) == ErrorKind::index);  // no wrap-around
+  CHECK(index_error_kind([&] { run_op("gather", {x, idx({3})}, {{"axis", int64_t(1)}}); }) == ErrorKind::index);
+  CHECK(index_error_kind([&] { run_op("gather", {x, idx({0})}, base1); }) == ErrorKind::index);
+  CHECK(index_error_kind([&] { run_op("gather", {x, idx({6})}, base1); }) == ErrorKind::index);
   Tensor ie = make_tensor(DType::i32, {1, 2}, {0, 3});
-  CHECK(index_error_kind([&] { run_op("gather_elements", {x, ie}, {{"axis", int64_t(1)}}); }) == ErrorKind::value);
+  CHECK(index_error_kind([&] { run_op("gather_elements", {x, ie}, {{"axis", int64_t(1)}}); }) == ErrorKind::index);
+  CHECK(index_error_kind([&] {
+          run_op("gather_elements", {x, make_tensor(DType::i32, {1, 2}, {-1, 0})}, {{"axis", int64_t(1)}});
+        }) == ErrorKind::index);
   CHECK(index_error_kind([&] {
           run_op("scatter_elements", {x, ie, Tensor(DType::f32, {1, 2})}, {{"axis", int64_t(1)}});
-        }) == ErrorKind::value);
-  CHECK(index_error_kind([&] { run_op("one_hot", {idx({4})}, {{"depth", int64_t(4)}}); }) == ErrorKind::value);
+        }) == ErrorKind::index);
+  CHECK(index_error_kind([&] { run_op("one_hot", {idx({4})}, {{"depth", int64_t(4)}}); }) == ErrorKind::index);
+  CHECK(index_error_kind([&] { run_op("one_hot", {idx({-1})}, {{"depth", int64_t(4)}}); }) == ErrorKind::index);
+  CHECK(index_error_kind([&] {
+          run_op("one_hot", {idx({0})}, {{"depth", int64_t(4)}, {"index_base", int64_t(1)}});
+        }) == ErrorKind::index);
   CHECK(index_error_kind([&] {
           run_op("gather_grad", {Tensor(DType::f32, {1, 3}), idx({9}), Tensor(DType::f32, {5, 3})});
-        }) == ErrorKind::value);
+        }) == ErrorKind::index);
+  CHECK(index_error_kind([&] { op::apply("gather", {op::input("x", DType::f32, {5, 3}), op::input("i", DType::i64, {2})},
+                                         {{"index_base", int64_t(2)}}); }) == ErrorKind::attr);
+}
+
+TEST_CASE("an index error names the value as given and the valid range", "[index]") {
+  Tensor x = random_tensor(DType::f32, {5, 3}, 121);
+  try {
+    run_op("gather", {x, make_tensor(DType::i32, {3}, {1, 0, 2})}, {{"index_base", int64_t(1)}});
+    FAIL("no error");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("index 0 (element 2") != std::string::npos);
+    CHECK(m.find("1..5") != std::string::npos);
+    CHECK(m.find("index_base = 0") != std::string::npos);
+  }
 }
 
 TEST_CASE("index ops validate dtypes and shapes at build time", "[index]") {
@@ -244,7 +278,7 @@ TEST_CASE("index ops validate dtypes and shapes at build time", "[index]") {
 TEST_CASE("gather of a large table runs in parallel correctly", "[index]") {
   Tensor x = random_tensor(DType::f32, {1000, 64}, 130);
   Tensor ind(DType::i64, {5000});
-  for (int64_t i = 0; i < 5000; ++i) ind.set_from_double(i, (i * 7919) % 1000 - (i % 2 ? 1000 : 0));
+  for (int64_t i = 0; i < 5000; ++i) ind.set_from_double(i, (i * 7919) % 1000);
   std::vector<Tensor> y = run_op("gather", {x, ind});
   REQUIRE(y[0].shape() == Shape{5000, 64});
   for (int64_t i = 0; i < 5000; i += 37) {

@@ -235,12 +235,22 @@ TEST_CASE("softmax and losses reject bad inputs", "[nn]") {
 
 TEST_CASE("softmax_cross_entropy rejects labels out of range at run time", "[nn]") {
   Tensor z = random_tensor(DType::f32, {3, 4}, 1);
+  const Tensor g = make_tensor(DType::f32, {3}, {1, 1, 1});
   for (double bad : {4.0, -1.0}) {
     Tensor labels = make_tensor(DType::i64, {3}, {0, bad, 1});
-    CHECK(kind_of([&] { run_op("softmax_cross_entropy", {z, labels}); }) == ErrorKind::value);
-    CHECK(kind_of([&] {
-            run_op("softmax_cross_entropy_grad", {z, labels, make_tensor(DType::f32, {3}, {1, 1, 1})});
-          }) == ErrorKind::value);
+    CHECK(kind_of([&] { run_op("softmax_cross_entropy", {z, labels}); }) == ErrorKind::index);
+    CHECK(kind_of([&] { run_op("softmax_cross_entropy_grad", {z, labels, g}); }) == ErrorKind::index);
+  }
+  // 1-based labels: 1..4 are valid, 0 and 5 are not
+  const AttrMap base1{{"index_base", int64_t(1)}};
+  Tensor one_based = make_tensor(DType::i64, {3}, {1, 4, 2});
+  Tensor zero_based = make_tensor(DType::i64, {3}, {0, 3, 1});
+  CHECK(run_op("softmax_cross_entropy", {z, one_based}, base1)[0].get_as_double(1) ==
+        Approx(run_op("softmax_cross_entropy", {z, zero_based})[0].get_as_double(1)));
+  for (double bad : {0.0, 5.0}) {
+    Tensor labels = make_tensor(DType::i64, {3}, {1, bad, 2});
+    CHECK(kind_of([&] { run_op("softmax_cross_entropy", {z, labels}, base1); }) == ErrorKind::index);
+    CHECK(kind_of([&] { run_op("softmax_cross_entropy_grad", {z, labels, g}, base1); }) == ErrorKind::index);
   }
 }
 

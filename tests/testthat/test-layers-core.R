@@ -155,3 +155,16 @@ test_that("layers compose with pipes and auto names are unique", {
   expect_equal(length(unique(nm)), length(nm))
   expect_true(all(grepl("^(x|dense_[0-9]+)$", nm)))
 })
+
+test_that("embedding ids outside the table are index errors", {
+  ids <- sym_var("ids", c(NA, 2), dtype = "int32")
+  e <- layer_embedding(ids, input_dim = 4, output_dim = 2, name = "emb_range")
+  f <- sym_compile(e)
+  expect_identical(dim(f(ids = matrix(c(0L, 3L), 1))), c(1L, 2L, 2L))
+  expect_error(f(ids = matrix(c(0L, -1L), 1)), class = "symnet_index_error")
+  expect_error(f(ids = matrix(c(4L, 0L), 1)), class = "symnet_index_error")
+  ids1 <- sym_index_base(sym_var("ids1", c(NA, 2), dtype = "int32"), 1)
+  f1 <- sym_compile(layer_embedding(ids1, input_dim = 4, output_dim = 2, name = "emb_one"))
+  expect_error(f1(ids1 = matrix(c(0L, 1L), 1)), class = "symnet_index_error")
+  expect_identical(dim(f1(ids1 = matrix(c(1L, 4L), 1))), c(1L, 2L, 2L))
+})

@@ -58,3 +58,59 @@ test_that("one_hot encodes 1-based labels by default", {
   expect_error(sym_one_hot(sym_var("f", 2), 3), class = "symnet_dtype_error")
   expect_error(sym_one_hot(y, 0), class = "symnet_value_error")
 })
+
+test_that("positions out of range are index errors, never wrapped", {
+  x <- sym_var("x", c(3, 2))
+  v <- matrix(1:6, 3, 2)
+  i <- sym_var("i", NA, dtype = "int32")
+  g <- sym_compile(sym_gather(x, i))
+  expect_equal(g(x = v, i = c(3L, 1L)), v[c(3, 1), ])
+  for (bad in list(0L, -1L, 4L)) expect_error(g(x = v, i = bad), class = "symnet_index_error")
+  expect_error(g(x = v, i = 0L), class = "symnet_value_error")  # index errors are value errors too
+  expect_error(g(x = v, i = c(1L, 0L)), "index 0 \\(element 2")
+  expect_error(g(x = v, i = 0L), "index_base = 0")
+  g0 <- sym_compile(sym_gather(x, i, index_base = 0))
+  expect_equal(g0(x = v, i = c(2L, 0L)), v[c(3, 1), ])
+  expect_error(g0(x = v, i = -1L), class = "symnet_index_error")
+  expect_error(g0(x = v, i = 3L), "index_base = 1")
+  # constant positions are checked too
+  expect_error(sym_compile(sym_gather(x, c(1, -1)))(x = v), class = "symnet_index_error")
+  expect_error(sym_compile(sym_gather_elements(x, matrix(c(1L, 3L, 1L), 3, 1), axis = 2))(x = v),
+               class = "symnet_index_error")
+  s <- sym_compile(sym_scatter_elements(x, matrix(c(1L, 0L), 1), matrix(c(9, 9), 1), axis = 2))
+  expect_error(s(x = v), class = "symnet_index_error")
+  oh <- sym_compile(sym_one_hot(i, 3))
+  expect_equal(oh(i = c(1L, 3L)), rbind(c(1, 0, 0), c(0, 0, 1)))
+  for (bad in list(0L, -1L, 4L)) expect_error(oh(i = bad), class = "symnet_index_error")
+})
+
+test_that("labels carry their index base", {
+  y <- sym_index_base(sym_var("y", NA, dtype = "int32"), 0)
+  expect_identical(sym_index_base(y), 0L)
+  expect_null(sym_index_base(sym_var("z", NA, dtype = "int32")))
+  f <- sym_compile(sym_one_hot(y, 3))
+  expect_equal(f(y = c(0L, 2L)), rbind(c(1, 0, 0), c(0, 0, 1)))
+  expect_error(f(y = 3L), class = "symnet_index_error")
+  # a base given that contradicts the carried one is an error, not a silent shift
+  expect_error(sym_one_hot(y, 3, index_base = 1), class = "symnet_error")
+  expect_no_error(sym_one_hot(y, 3, index_base = 0))
+  z <- sym_var("z", c(NA, 3))
+  ce <- sym_compile(sym_softmax_cross_entropy(z, y, reduction = "none"))
+  zz <- rbind(c(5, 0, 0), c(0, 0, 5))
+  expect_lt(max(ce(z = zz, y = c(0L, 2L))), 0.02)
+  expect_error(ce(z = zz, y = c(0L, 3L)), class = "symnet_index_error")
+  expect_error(sym_index_base(sym_var("f", NA), 0), class = "symnet_dtype_error")
+  expect_error(sym_index_base(y, 2), class = "symnet_error")
+})
+
+test_that("1-based labels in cross-entropy report the value as given", {
+  z <- sym_var("z", c(NA, 3))
+  y <- sym_var("y", NA, dtype = "int32")
+  ce <- sym_compile(sym_softmax_cross_entropy(z, y))
+  expect_error(ce(z = matrix(0, 2, 3), y = c(1L, 0L)), "label 0")
+  expect_error(ce(z = matrix(0, 2, 3), y = c(1L, 0L)), "index_base = 0")
+  expect_error(ce(z = matrix(0, 2, 3), y = c(4L, 1L)), class = "symnet_index_error")
+  # ignore_index is compared with the labels as given
+  ci <- sym_compile(sym_softmax_cross_entropy(z, y, reduction = "none", ignore_index = 0))
+  expect_equal(ci(z = matrix(0, 2, 3), y = c(0L, 1L))[1], 0)
+})

@@ -9,6 +9,7 @@ const char* error_kind_name(ErrorKind k) {
     case ErrorKind::attr: return "attr";
     case ErrorKind::feed: return "feed";
     case ErrorKind::value: return "value";
+    case ErrorKind::index: return "index";
     case ErrorKind::unsupported: return "unsupported";
     case ErrorKind::interrupt: return "interrupt";
     case ErrorKind::internal: return "internal";

@@ -12,6 +12,7 @@ enum class ErrorKind {
   attr,         // bad attribute value
   feed,         // missing / unexpected / malformed run-time input
   value,        // bad argument value not covered above
+  index,        // an index or label outside the axis it addresses (found at run time)
   unsupported,  // valid request the engine cannot do (e.g. op without kernel)
   interrupt,    // user interrupt observed by a long loop
   internal      // engine bug

@@ -13,6 +13,12 @@ using Types = std::vector<TensorType>;
 
 int64_t rank_of(const TensorType& t) { return static_cast<int64_t>(t.shape.size()); }
 
+// Every indexing op takes index_base: indices count from 0 (ONNX, C) or 1 (R).
+void check_index_base(const InferContext& c) {
+  const int64_t base = c.attrs.get_int("index_base", 0);
+  SN_CHECK(base == 0 || base == 1, ErrorKind::attr, "'index_base' must be 0 or 1, got " << base);
+}
+
 Shape gather_shape(const Shape& data, const Shape& ind, int64_t axis) {
   Shape out(data.begin(), data.begin() + axis);
   out.insert(out.end(), ind.begin(), ind.end());
@@ -21,6 +27,7 @@ Shape gather_shape(const Shape& data, const Shape& ind, int64_t axis) {
 }
 
 Types infer_gather(const InferContext& c) {
+  check_index_base(c);
   require_integer_index(c, 1);
   SN_CHECK(rank_of(c.in(0)) >= 1, ErrorKind::shape, "gather needs data of rank 1 or more");
   int64_t axis = normalize_axis(c.attrs.get_int("axis", 0), rank_of(c.in(0)));
@@ -30,6 +37,7 @@ Types infer_gather(const InferContext& c) {
 // gather_grad(g, indices, data_like): zeros of data_like's shape with g scattered (added)
 // at the gathered positions.
 Types infer_gather_grad(const InferContext& c) {
+  check_index_base(c);
   require_integer_index(c, 1);
   SN_CHECK(c.in(0).dtype != DType::boolean, ErrorKind::dtype, "gather_grad is not defined for bool");
   SN_CHECK(rank_of(c.in(2)) >= 1, ErrorKind::shape, "gather_grad needs data of rank 1 or more");
@@ -55,11 +63,13 @@ int64_t check_elements(const InferContext& c, const Shape& data, const Shape& in
 }
 
 Types infer_gather_elements(const InferContext& c) {
+  check_index_base(c);
   check_elements(c, c.in(0).shape, c.in(1).shape);
   return {{c.in(0).dtype, c.in(1).shape}};
 }
 
 Types infer_scatter_elements(const InferContext& c) {
+  check_index_base(c);
   check_elements(c, c.in(0).shape, c.in(1).shape);
   require_same_dtype(c, 0, 2);
   SN_CHECK(shapes_compatible(c.in(1).shape, c.in(2).shape), ErrorKind::shape,
@@ -72,28 +82,32 @@ Types infer_scatter_elements(const InferContext& c) {
   return {c.in(0)};
 }
 
-Value scatter(const Value& data, const Value& ind, const Value& upd, int64_t axis, const std::string& red) {
-  return op::apply("scatter_elements", {data, ind, upd}, {{"axis", axis}, {"reduction", red}});
+// Gradients index with the same indices, so they keep the node's index base.
+Value scatter(const Value& data, const Value& ind, const Value& upd, int64_t axis, const std::string& red,
+              int64_t base) {
+  return op::apply("scatter_elements", {data, ind, upd}, {{"axis", axis}, {"reduction", red}, {"index_base", base}});
 }
-Value gather_elements(const Value& data, const Value& ind, int64_t axis) {
-  return op::apply("gather_elements", {data, ind}, {{"axis", axis}});
+Value gather_elements(const Value& data, const Value& ind, int64_t axis, int64_t base) {
+  return op::apply("gather_elements", {data, ind}, {{"axis", axis}, {"index_base", base}});
 }
 
 std::vector<Value> grad_scatter_elements(const GradContext& g) {
   int64_t axis = g.node.attrs.get_int("axis", 0);
+  int64_t base = g.node.attrs.get_int("index_base", 0);
   std::string red = g.node.attrs.get_string("reduction", "none");
   const Value &gy = g.grad(), &ind = g.in(1), &upd = g.in(2);
-  if (red == "add") return {gy, Value{}, gather_elements(gy, ind, axis)};
+  if (red == "add") return {gy, Value{}, gather_elements(gy, ind, axis, base)};
   if (red == "mul") {
     // d out/d u_j = out / u_j at its position (undefined where u_j == 0).
-    Value du = op::div(gather_elements(op::mul(gy, g.out()), ind, axis), upd);
-    return {scatter(gy, ind, upd, axis, "mul"), Value{}, du};
+    Value du = op::div(gather_elements(op::mul(gy, g.out()), ind, axis, base), upd);
+    return {scatter(gy, ind, upd, axis, "mul", base), Value{}, du};
   }
   // "none": overwritten positions do not see data.
-  return {scatter(gy, ind, op::zeros_like(upd), axis, "none"), Value{}, gather_elements(gy, ind, axis)};
+  return {scatter(gy, ind, op::zeros_like(upd), axis, "none", base), Value{}, gather_elements(gy, ind, axis, base)};
 }
 
 Types infer_one_hot(const InferContext& c) {
+  check_index_base(c);
   require_integer_index(c, 0);
   int64_t depth = c.attrs.get_int("depth");
   SN_CHECK(depth >= 1, ErrorKind::attr, "'depth' must be at least 1, got " << depth);
@@ -134,7 +148,8 @@ void register_index_ops(Registry& r) {
   r.add(def("gather_elements", 2, infer_gather_elements,
             [](const GradContext& g) {
               int64_t axis = g.node.attrs.get_int("axis", 0);
-              return std::vector<Value>{scatter(op::zeros_like(g.in(0)), g.in(1), g.grad(), axis, "add"), Value{}};
+              int64_t base = g.node.attrs.get_int("index_base", 0);
+              return std::vector<Value>{scatter(op::zeros_like(g.in(0)), g.in(1), g.grad(), axis, "add", base), Value{}};
             },
             gather_elements_kernel));
   OpDef s = def("scatter_elements", 3, infer_scatter_elements, grad_scatter_elements, scatter_elements_kernel);

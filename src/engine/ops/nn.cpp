@@ -47,12 +47,14 @@ std::vector<TensorType> xent_infer(const InferContext& c) {
   require_rank(c, 0, 1);
   require_integer_index(c, 1);
   c.attrs.get_int("ignore_index", -100);
+  const int64_t base = c.attrs.get_int("index_base", 0);
+  SN_CHECK(base == 0 || base == 1, ErrorKind::attr, "'index_base' must be 0 or 1, got " << base);
   return {{c.in(0).dtype, row_shape(c, 1, "labels")}};
 }
 
 Value xent_grad_op(const Value& z, const Value& labels, const Value& g, const AttrMap& a) {
   return op::apply("softmax_cross_entropy_grad", {z, labels, g},
-                   {{"ignore_index", a.get_int("ignore_index", -100)}});
+                   {{"ignore_index", a.get_int("ignore_index", -100)}, {"index_base", a.get_int("index_base", 0)}});
 }
 
 // g [...] -> g [..., 1] so it broadcasts against logits [..., C].
@@ -117,7 +119,8 @@ void register_nn_ops(Registry& r) {
     return std::vector<Value>{xent_grad_op(c.in(0), c.in(1), c.grad(), c.node.attrs), Value{}};
   };
   x.kernels[0] = [](KernelContext& k) {
-    softmax_xent_cpu(k.in[0], k.in[1], k.out[0], k.node.attrs.get_int("ignore_index", -100));
+    softmax_xent_cpu(k.in[0], k.in[1], k.out[0], k.node.attrs.get_int("ignore_index", -100),
+                     k.node.attrs.get_int("index_base", 0));
   };
   r.add(std::move(x));
 
@@ -135,7 +138,8 @@ void register_nn_ops(Registry& r) {
   };
   xg.grad = xent_grad_grad;
   xg.kernels[0] = [](KernelContext& k) {
-    softmax_xent_grad_cpu(k.in[0], k.in[1], k.in[2], k.out[0], k.node.attrs.get_int("ignore_index", -100));
+    softmax_xent_grad_cpu(k.in[0], k.in[1], k.in[2], k.out[0], k.node.attrs.get_int("ignore_index", -100),
+                          k.node.attrs.get_int("index_base", 0));
   };
   r.add(std::move(xg));
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <sstream>
 #include <string>
 
 #include "engine/base/error.h"
@@ -19,18 +20,24 @@ void with_indices(const TensorView& v, F&& f) {
   else SN_THROW(ErrorKind::dtype, "indices must be int32 or int64, not " << dtype_name(v.dtype));
 }
 
-// Throws a value error for the first index outside [-n, n).
+// Indices count from `base` (0 or 1, the op's index_base attribute): valid ones lie in
+// [base, n + base). Anything else -- negative indices included -- is an index error naming
+// the value as the user wrote it; nothing wraps around.
 template <typename I>
-void check_indices(const I* ip, int64_t m, int64_t n, const char* what) {
+void check_indices(const I* ip, int64_t m, int64_t n, int64_t base, const char* what) {
   for (int64_t j = 0; j < m; ++j) {
-    int64_t i = static_cast<int64_t>(ip[j]);
-    SN_CHECK(i >= -n && i < n, ErrorKind::value,
-             "index " << i << " (element " << j + 1 << " of the indices) is out of range for " << what
-                      << " of size " << n);
+    const int64_t i = static_cast<int64_t>(ip[j]);
+    if (i >= base && i < n + base) continue;
+    std::ostringstream msg;
+    msg << "index " << i << " (element " << j + 1 << " of the indices) is out of range for " << what
+        << " of size " << n << ": valid indices are " << base << ".." << n - 1 + base;
+    if (base == 1 && i == 0) msg << " (0-based data? give index_base = 0)";
+    else if (base == 0 && i == n) msg << " (1-based data? give index_base = 1)";
+    throw Error(ErrorKind::index, msg.str());
   }
 }
 
-inline int64_t wrap(int64_t i, int64_t n) { return i < 0 ? i + n : i; }
+int64_t index_base(const AttrMap& a) { return a.get_int("index_base", 0); }
 
 template <typename F>
 void dispatch_numeric(DType t, const char* op, F&& f) {
@@ -89,12 +96,13 @@ void gather_kernel(KernelContext& k) {
   const size_t row = static_cast<size_t>(inner) * dtype_size(x.dtype);
   auto* xp = static_cast<const char*>(x.data);
   auto* yp = static_cast<char*>(y.data);
+  const int64_t base = index_base(k.node.attrs);
   with_indices(ind, [&](auto* ip) {
-    check_indices(ip, m, n, "the gather axis");
+    check_indices(ip, m, n, base, "the gather axis");
     parallel_for(outer * m, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t o = t / m, j = t % m;
-        std::memcpy(yp + t * row, xp + (o * n + wrap(ip[j], n)) * row, row);
+        std::memcpy(yp + t * row, xp + (o * n + (ip[j] - base)) * row, row);
       }
     });
   });
@@ -107,8 +115,9 @@ void gather_grad_kernel(KernelContext& k) {
   const int64_t outer = prod(y.shape, 0, axis), n = y.shape[axis], inner = prod(y.shape, axis + 1, r);
   const int64_t m = ind.numel();
   std::memset(y.data, 0, y.bytes());
+  const int64_t base = index_base(k.node.attrs);
   with_indices(ind, [&](auto* ip) {
-    check_indices(ip, m, n, "the gather axis");
+    check_indices(ip, m, n, base, "the gather axis");
     dispatch_numeric(y.dtype, "gather_grad", [&](auto tag) {
       using T = decltype(tag);
       const T* gp = g.ptr<T>();
@@ -118,7 +127,7 @@ void gather_grad_kernel(KernelContext& k) {
         for (int64_t o = b; o < e; ++o)
           for (int64_t j = 0; j < m; ++j) {
             const T* gr = gp + (o * m + j) * inner;
-            T* yr = yp + (o * n + wrap(ip[j], n)) * inner;
+            T* yr = yp + (o * n + (ip[j] - base)) * inner;
             for (int64_t i = 0; i < inner; ++i) yr[i] += gr[i];
           }
       });
@@ -133,12 +142,13 @@ void gather_elements_kernel(KernelContext& k) {
   const size_t es = dtype_size(x.dtype);
   auto* xp = static_cast<const char*>(x.data);
   auto* yp = static_cast<char*>(y.data);
+  const int64_t base = index_base(k.node.attrs);
   with_indices(ind, [&](auto* ip) {
-    check_indices(ip, m, n, "the gather_elements axis");
+    check_indices(ip, m, n, base, "the gather_elements axis");
     parallel_for(m, 8192, [&](int64_t b, int64_t e) {
       AxisWalker w(ind.shape, x.shape, axis, b);
       for (int64_t t = b; t < e; ++t, w.next())
-        std::memcpy(yp + t * es, xp + (w.off + wrap(ip[t], n) * ax_stride) * int64_t(es), es);
+        std::memcpy(yp + t * es, xp + (w.off + (ip[t] - base) * ax_stride) * int64_t(es), es);
     });
   });
 }
@@ -149,9 +159,11 @@ void scatter_elements_kernel(KernelContext& k) {
   const int64_t n = x.shape[axis], ax_stride = shape_strides(x.shape)[axis], m = ind.numel();
   const std::string red_name = k.node.attrs.get_string("reduction", "none");
   const int red = red_name == "add" ? 1 : red_name == "mul" ? 2 : 0;
+  const int64_t base = index_base(k.node.attrs);
+  // Checked before the copy: an in-place scatter must not half-update its input.
+  with_indices(ind, [&](auto* ip) { check_indices(ip, m, n, base, "the scatter axis"); });
   if (y.data != x.data) std::memcpy(y.data, x.data, y.bytes());
   with_indices(ind, [&](auto* ip) {
-    check_indices(ip, m, n, "the scatter axis");
     dispatch_dtype(y.dtype, [&](auto tag) {
       using T = decltype(tag);
       const T* up = u.ptr<T>();
@@ -159,7 +171,7 @@ void scatter_elements_kernel(KernelContext& k) {
       // Serial: repeated indices must apply in order ("none": last write wins).
       AxisWalker w(ind.shape, x.shape, axis, 0);
       for (int64_t t = 0; t < m; ++t, w.next()) {
-        T& dst = yp[w.off + wrap(ip[t], n) * ax_stride];
+        T& dst = yp[w.off + (ip[t] - base) * ax_stride];
         if constexpr (std::is_same_v<T, bool>) {
           dst = up[t];
         } else {
@@ -179,8 +191,9 @@ void one_hot_kernel(KernelContext& k) {
   const int64_t axis = normalize_axis(a.get_int("axis", -1), static_cast<int64_t>(y.shape.size()));
   const int64_t outer = prod(ind.shape, 0, axis), inner = prod(ind.shape, axis, ind.shape.size());
   const double on = a.get_float("on_value", 1.0), off = a.get_float("off_value", 0.0);
+  const int64_t base = index_base(a);
   with_indices(ind, [&](auto* ip) {
-    check_indices(ip, ind.numel(), depth, "one_hot depth");
+    check_indices(ip, ind.numel(), depth, base, "one_hot depth");
     dispatch_dtype(y.dtype, [&](auto tag) {
       using T = decltype(tag);
       T* yp = y.ptr<T>();
@@ -189,7 +202,7 @@ void one_hot_kernel(KernelContext& k) {
         for (int64_t o = b; o < e; ++o) {
           T* yo = yp + o * depth * inner;
           std::fill(yo, yo + depth * inner, voff);
-          for (int64_t i = 0; i < inner; ++i) yo[wrap(ip[o * inner + i], depth) * inner + i] = von;
+          for (int64_t i = 0; i < inner; ++i) yo[(ip[o * inner + i] - base) * inner + i] = von;
         }
       });
     });

@@ -103,11 +103,14 @@ void label_dispatch(DType t, F&& f) {
 
 // Validated serially before the parallel loops: throwing inside an OpenMP region aborts.
 template <typename L>
-void check_labels(const L* lab, int64_t n, int64_t C, int64_t ignore_index) {
+void check_labels(const L* lab, int64_t n, int64_t C, int64_t ignore_index, int64_t base) {
   for (int64_t i = 0; i < n; ++i) {
-    int64_t l = static_cast<int64_t>(lab[i]);
-    SN_CHECK(l == ignore_index || (l >= 0 && l < C), ErrorKind::value,
-             "label " << l << " at position " << i << " is outside [0, " << C << ")");
+    const int64_t l = static_cast<int64_t>(lab[i]);
+    SN_CHECK(l == ignore_index || (l >= base && l < C + base), ErrorKind::index,
+             "label " << l << " (element " << i + 1 << " of the labels) is out of range for " << C
+                      << " classes: valid labels are " << base << ".." << C - 1 + base
+                      << (base == 1 && l == 0 ? " (0-based labels? give index_base = 0)"
+                          : base == 0 && l == C ? " (1-based labels? give index_base = 1)" : ""));
   }
 }
 
@@ -147,7 +150,7 @@ void softmax_cpu(const TensorView& x, const TensorView& y, int64_t axis, bool lo
 }
 
 void softmax_xent_cpu(const TensorView& logits, const TensorView& labels, const TensorView& loss,
-                      int64_t ignore_index) {
+                      int64_t ignore_index, int64_t base) {
   const int64_t C = last_dim(logits), N = labels.numel();
   float_dispatch(logits.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -156,7 +159,7 @@ void softmax_xent_cpu(const TensorView& logits, const TensorView& labels, const 
       const T* z = logits.ptr<T>();
       const L* lab = labels.ptr<L>();
       T* out = loss.ptr<T>();
-      check_labels(lab, N, C, ignore_index);
+      check_labels(lab, N, C, ignore_index, base);
       parallel_for(N, std::max<int64_t>(1, kGrain / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
           int64_t l = static_cast<int64_t>(lab[i]);
@@ -164,6 +167,7 @@ void softmax_xent_cpu(const TensorView& logits, const TensorView& labels, const 
             out[i] = 0;
             continue;
           }
+          l -= base;
           const T* p = z + i * C;
           RowLse<T> lse = row_logsumexp(p, C);
           out[i] = static_cast<T>(static_cast<double>(lse.m - p[l]) + lse.log_s);
@@ -174,7 +178,7 @@ void softmax_xent_cpu(const TensorView& logits, const TensorView& labels, const 
 }
 
 void softmax_xent_grad_cpu(const TensorView& logits, const TensorView& labels, const TensorView& g,
-                           const TensorView& dlogits, int64_t ignore_index) {
+                           const TensorView& dlogits, int64_t ignore_index, int64_t base) {
   const int64_t C = last_dim(logits), N = labels.numel();
   float_dispatch(logits.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -185,7 +189,7 @@ void softmax_xent_grad_cpu(const TensorView& logits, const TensorView& labels, c
       const bool g_scalar = g.numel() == 1 && N != 1;
       const L* lab = labels.ptr<L>();
       T* d = dlogits.ptr<T>();
-      check_labels(lab, N, C, ignore_index);
+      check_labels(lab, N, C, ignore_index, base);
       parallel_for(N, std::max<int64_t>(1, kGrain / std::max<int64_t>(C, 1)), [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
           int64_t l = static_cast<int64_t>(lab[i]);
@@ -195,6 +199,7 @@ void softmax_xent_grad_cpu(const TensorView& logits, const TensorView& labels, c
             std::fill(q, q + C, T(0));
             continue;
           }
+          l -= base;
           RowLse<T> lse = row_logsumexp(p, C);
           const T ls = static_cast<T>(lse.log_s);
           const double gi = gp[g_scalar ? 0 : i];
