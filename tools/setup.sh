@@ -3,7 +3,8 @@
 #
 #   sh tools/setup.sh deps      install missing dependencies (apt as root on Debian/Ubuntu,
 #                               else install.packages() from your CRAN mirror)
-#   sh tools/setup.sh install   deps + Rcpp::compileAttributes() + R CMD INSTALL (no roxygen)
+#   sh tools/setup.sh install   deps + Rcpp::compileAttributes() + R CMD build (vignettes) +
+#                               R CMD INSTALL of the tarball (no roxygen)
 #   sh tools/setup.sh docs      Rcpp::compileAttributes() + roxygen2::roxygenise() (dev step:
 #                               man/ and NAMESPACE are committed)
 #   sh tools/setup.sh demo      install, then Rscript inst/examples/demo.R
@@ -15,6 +16,7 @@
 #   SYMNET_LIB=dir         install into this library (created; put first on R_LIBS)
 #   SYMNET_SKIP_DEPS=1     skip the dependency check in install/demo/test
 #   SYMNET_CCACHE=0        do not compile through ccache even if it is installed
+#   SYMNET_VIGNETTES=0     install without rendering the vignettes (default for 'test')
 #   SYMNET_CATCH_ARGS=...  extra arguments for the Catch2 binary (e.g. a tag filter "~[slow]")
 #   R_MAKEVARS_USER=file   used as is instead of tools/dev-makevars
 #   SYMNET_CUDA=0, SYMNET_OPENMP=0   passed through to ./configure
@@ -165,14 +167,34 @@ step_install() {
   # dependencies are not tracked, so every install rebuilds everything (ccache makes it cheap).
   sh ./cleanup
   t0=$(now)
+  # ccache may hit across folders (R CMD build compiles in a temporary copy).
+  CCACHE_BASEDIR=${CCACHE_BASEDIR:-/}
+  CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
+  export CCACHE_BASEDIR CCACHE_NOHASHDIR
+  src=.
+  if test "${SYMNET_VIGNETTES:-1}" = 1 && vignettes_buildable; then
+    # A built tarball carries the rendered vignettes, so vignette("...", package = "symnet") works.
+    say "R CMD build (renders the vignettes; SYMNET_VIGNETTES=0 skips them)"
+    rm -rf build/pkg && mkdir -p build/pkg
+    (cd build/pkg && MAKEFLAGS="-j${JOBS}" R_MAKEVARS_USER="${mv}" R CMD build --no-manual "${ROOT}") || return 1
+    src=$(ls build/pkg/symnet_*.tar.gz)
+  fi
   if test -n "${SYMNET_LIB:-}"; then
     MAKEFLAGS="-j${JOBS}" R_MAKEVARS_USER="${mv}" R CMD INSTALL --preclean --no-multiarch \
-      -l "${SYMNET_LIB}" . || return 1
+      -l "${SYMNET_LIB}" "${src}" || return 1
   else
-    MAKEFLAGS="-j${JOBS}" R_MAKEVARS_USER="${mv}" R CMD INSTALL --preclean --no-multiarch . \
+    MAKEFLAGS="-j${JOBS}" R_MAKEVARS_USER="${mv}" R CMD INSTALL --preclean --no-multiarch "${src}" \
       || return 1
   fi
+  sh ./cleanup
   say "install took $(($(now) - t0)) s"
+}
+
+# Vignettes render with knitr + rmarkdown + pandoc.
+vignettes_buildable() {
+  command -v pandoc >/dev/null 2>&1 || { say "pandoc not found: installing without vignettes"; return 1; }
+  Rscript -e 'quit(status = !all(vapply(c("knitr", "rmarkdown"), requireNamespace, logical(1), quietly = TRUE)))' \
+    >/dev/null 2>&1 || { say "knitr/rmarkdown missing: installing without vignettes"; return 1; }
 }
 
 step_docs() {
@@ -281,7 +303,8 @@ step_test() {
   installed=yes
   I_LINE="install: ok"
   t0=$(now)
-  if ! (step_install); then
+  # Tests need no rendered vignettes (R CMD check builds them): skip the second compile.
+  if ! (SYMNET_VIGNETTES=${SYMNET_VIGNETTES:-0} step_install); then
     installed=no
     I_LINE="install: FAILED (counted as 1 failure; testthat not run)"
     total_fail=$((total_fail + 1))
