@@ -29,6 +29,10 @@ cpp_function_dot <- function(fp) {
     .Call(`_symnet_cpp_function_dot`, fp)
 }
 
+cpp_ptr_alive <- function(p) {
+    .Call(`_symnet_cpp_ptr_alive`, p)
+}
+
 cpp_sym_input <- function(name, dtype, shape) {
     .Call(`_symnet_cpp_sym_input`, name, dtype, shape)
 }

@@ -16,7 +16,8 @@
 #' without names fill the remaining inputs in the order of `f$inputs$name`.
 #' Sizes declared `NA` are taken from the values: the first
 #' call with a new combination of input shapes compiles a specialised
-#' version, which is cached and reused.
+#' version, which is cached and reused (the 16 most recently used shapes;
+#' older ones are dropped and compiled again when they come back).
 #'
 #' @param outputs A symbol (the function returns its value bare) or a list
 #'   of symbols (the function returns a list, named by the list's names or
@@ -91,7 +92,12 @@ sym_compile <- function(outputs, updates = list(), device = "cpu", optimize = TR
   for (i in seq_along(updates)) {
     u <- updates[[i]]
     nm <- nms[i]
-    if (is.na(nm) || !nzchar(nm)) {
+    is_pair <- is.list(u) && !is_symbol(u) && length(u) == 2 && is_shared(u[[1]])
+    if (is_pair) {
+      # a pair names its variable itself; a list name (as Map() over named params gives) is a label
+      var <- u[[1]]
+      val <- u[[2]]
+    } else if (is.na(nm) || !nzchar(nm)) {
       if (!is.list(u) || is_symbol(u) || length(u) != 2 || !is_shared(u[[1]])) {
         sym_abort("Unnamed update {i} must be a pair {.code list(shared_variable, new_value)}.",
                   call = call)

@@ -149,7 +149,6 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
                                              validation_samples = val$n %||% 0L,
                                              loss = .loss_label(losses), optimizer = optimizer$name,
                                              metrics = names(metrics), verbose = verbose))
-  on.exit(model_sync_snapshot(model), add = TRUE)
   .run_fit(state, train, val, step_fn, eval_fn, callbacks, epochs, verbose)
 }
 
@@ -426,6 +425,8 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     nm <- on[i]
     sp <- specs[[nm]]
     lv <- sym_var(lnames[i], shape = sp$shape, dtype = sp$dtype)
+    # class labels are fed 0-based: they say so, for indexing ops in custom losses and metrics
+    if (identical(sp$kind, "class")) lv <- sym_index_base(lv, 0)
     lvars[[nm]] <- lv
     l <- losses[[nm]]$build(outs[[nm]], lv, sp$kind)
     if (!is_symbol(l)) sym_abort("The loss for output {.val {nm}} did not return a symbol.", call = NULL)
@@ -581,7 +582,6 @@ print.symnet_training_state <- function(x, ...) {
   } else {
     .cb_run(cb, "on_train_end", list(list(), state))
   }
-  model_sync_snapshot(model)
   h <- .new_history(.history_df(rows_hist), state$params, interrupted = !is.null(interrupted),
                     stopped_early = is.null(interrupted) && completed < epochs)
   if (!is.null(interrupted)) {
@@ -784,7 +784,10 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
   batch_size <- .check_int(batch_size, "batch_size", min = 1)
   prev <- .model_get(model, "cache")$fit_config
   loss <- loss %||% prev$loss
-  if (is.null(loss)) sym_abort("{.arg loss} is missing (the model has not been fitted yet).")
+  if (is.null(loss)) {
+    why <- prev$loss_note %||% "the model has not been fitted (nor loaded from a file saved after fit())"
+    sym_abort(c("{.arg loss} is missing.", i = "No loss to reuse: {why}."))
+  }
   metrics <- if (is.null(metrics)) prev$metrics %||% list() else .as_metrics(metrics)
   inputs <- .model_get(model, "inputs")
   outputs <- .model_get(model, "outputs")

@@ -5,8 +5,11 @@
 #   the graph's own variable nodes), variables (all shared variables,
 #   trainable or not), aux_updates (list of list(var = symnet_shared, value =
 #   symbol, name)), layers (data.frame, see model_layers()), layer_types,
-#   snapshot (raw: the save format, kept current), cache (environment of
-#   compiled functions, for fit/predict/evaluate).
+#   .meta (the save format's metadata; the graph never changes), cache
+#   (environment of compiled functions, for fit/predict/evaluate).
+#
+# saveRDS()/serialize() need no help: every engine pointer a model holds
+# writes its current state when R serializes it (src/r_persist.h).
 
 # ---- graph walking ----------------------------------------------------------------------------
 
@@ -292,36 +295,31 @@ sym_model <- function(inputs, outputs, name = NULL) {
     if (!is.null(t)) types[[k]] <- t
   }
   types <- unlist(types) %||% stats::setNames(character(), character())
-  hdr <- .model_header(list(name = name, inputs = inputs, outputs = outputs,
+  meta <- .model_meta(list(name = name, inputs = inputs, outputs = outputs,
                             aux_updates = aux_list, variables = vars, layer_types = types))
   fields <- list(
     name = name, inputs = inputs, outputs = outputs, variables = vars,
     params = Filter(function(v) isTRUE(v$trainable), vars), aux_updates = aux_list,
     layer_types = types, layers = .layer_table(nodes, vars, as.list(types)),
-    cache = new.env(parent = emptyenv()), .header = hdr, snapshot = .model_bytes(hdr, vars))
+    cache = new.env(parent = emptyenv()), .meta = meta)
   for (f in names(fields)) assign(f, fields[[f]], envir = model)
   invisible(model)
 }
 
 # ---- validity, restore after deserialization -------------------------------------------------
 
-# TRUE for an external pointer whose address is NULL (what an external
-# pointer becomes after saveRDS()/readRDS() or on a parallel worker). The
-# round trip through serialize() gives a NULL pointer with the same
-# attributes, which identical() then compares by address.
-.is_null_xptr <- function(p) {
-  typeof(p) == "externalptr" && identical(p, unserialize(serialize(p, NULL)))
-}
-
 .model_get <- function(model, name) get0(name, envir = model, inherits = FALSE)
 
-# Rebuilds a deserialized model from its snapshot (no-op for a live model).
+# A model read back by readRDS() restores itself through its engine pointers. Models saved
+# by symnet 0.1, whose pointers carry no state, are rebuilt from the `snapshot` (save
+# format bytes) they kept instead.
 .model_ensure <- function(model) {
   outs <- .model_get(model, "outputs")
-  if (length(outs) && !.is_null_xptr(outs[[1]]$ptr)) return(invisible(model))
+  if (length(outs) && cpp_ptr_alive(outs[[1]]$ptr)) return(invisible(model))
   snap <- .model_get(model, "snapshot")
   if (!is.raw(snap)) {
-    sym_abort("This model cannot be restored: it has no snapshot.", kind = "value", call = NULL)
+    sym_abort("This model cannot be restored: its engine state was not saved with it.", kind = "value",
+              call = NULL)
   }
   st <- .model_from_bytes(snap, "the model's in-memory snapshot", call = NULL)
   .layer_names_register(st$layer_types)
@@ -350,27 +348,14 @@ sym_model <- function(inputs, outputs, name = NULL) {
   model
 }
 
-#' Refresh a model's snapshot
-#'
-#' Recomputes `model$snapshot`, the model's save format held in memory,
-#' from the current values of its variables. The snapshot is what
-#' `saveRDS()` and parallel workers carry; [sym_model()], [set_weights()]
-#' and [save_model()] refresh it, and training code must call this after
-#' changing weights in the engine (at the end of `fit()`, and when it is
-#' interrupted).
-#'
-#' @param model A `symnet_model`.
-#' @return The snapshot (a raw vector), invisibly.
-#' @keywords internal
-#' @examples
-#' x <- sym_var("x", c(NA, 2))
-#' m <- sym_model(x, layer_dense(x, 1))
-#' length(symnet:::model_sync_snapshot(m))
-model_sync_snapshot <- function(model) {
+# The model in the save format (header + current values of its variables).
+.model_snapshot_bytes <- function(model) {
   .check_model(model)
-  bytes <- .model_bytes(.model_get(model, ".header"), .model_get(model, "variables"))
-  assign("snapshot", bytes, envir = model)
-  invisible(bytes)
+  vars <- .model_get(model, "variables")
+  meta <- .model_get(model, ".meta")
+  training <- .training_json(model)
+  if (!is.null(training)) meta$training <- training
+  .model_bytes(.st_header(unname(vars), meta), vars)
 }
 
 # ---- printing ---------------------------------------------------------------------------------
@@ -564,6 +549,5 @@ set_weights <- function(model, weights) {
     else if (is.null(dim(val)) && length(v$shape) == 1) val <- as.vector(val)
     cpp_shared_set(v$var, .strip(val))
   }
-  model_sync_snapshot(model)
   invisible(model)
 }

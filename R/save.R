@@ -113,8 +113,8 @@
 
 # ---- model <-> bytes ---------------------------------------------------------------------------
 
-# Metadata and header of a model; computed once per model (the graph does not change).
-.model_header <- function(model_fields) {
+# Metadata of a model; computed once per model (the graph does not change).
+.model_meta <- function(model_fields) {
   f <- model_fields
   aux_names <- vapply(f$aux_updates, function(u) u$var$name, character(1))
   aux_out <- if (length(aux_names)) paste0("__aux__/", aux_names) else character()
@@ -133,7 +133,53 @@
     layers = .json_object(as.list(f$layer_types)),
     symnet_version = as.character(utils::packageVersion("symnet"))
   )
-  .st_header(unname(f$variables), meta)
+  meta
+}
+
+# The loss and metrics of the last fit() as metadata, so that evaluate() and fit() of a
+# loaded model need no `loss =`: built-in losses by name and arguments, metrics by name.
+# A custom loss (an R function) cannot be stored: it is recorded as "custom".
+.training_json <- function(model) {
+  cfg <- .model_get(model, "cache")$fit_config
+  if (is.null(cfg$loss)) return(NULL)
+  enc <- function(l) {
+    l <- tryCatch(.as_loss(l), error = function(e) NULL)
+    if (is.null(l) || identical(l$name, "custom")) return(list(name = "custom"))
+    list(name = l$name, args = l$args)
+  }
+  loss <- cfg$loss
+  spec <- if (is.list(loss) && !inherits(loss, "symnet_loss")) lapply(loss, enc) else enc(loss)
+  as.character(jsonlite::toJSON(list(loss = spec, metrics = I(as.character(names(cfg$metrics)))), auto_unbox = TRUE,
+                                null = "null", digits = NA))
+}
+
+# fit_config (loss and metrics) rebuilt from .training_json() metadata; NULL when absent.
+.training_from_json <- function(txt) {
+  if (!is.character(txt) || length(txt) != 1) return(NULL)
+  t <- tryCatch(jsonlite::parse_json(txt, simplifyVector = FALSE), error = function(e) NULL)
+  if (!is.list(t) || is.null(t$loss)) return(NULL)
+  custom <- FALSE
+  dec <- function(s) {
+    ctor <- if (is.list(s) && is.character(s$name)) get0(paste0("loss_", s$name), envir = asNamespace("symnet"),
+                                                          mode = "function", inherits = FALSE)
+    if (is.null(ctor)) {
+      custom <<- TRUE
+      return(NULL)
+    }
+    tryCatch(do.call(ctor, lapply(s$args %||% list(), unlist)), error = function(e) {
+      custom <<- TRUE
+      NULL
+    })
+  }
+  loss <- if (is.character(t$loss$name)) dec(t$loss) else lapply(t$loss, dec)
+  if (is.list(loss) && !inherits(loss, "symnet_loss") && any(vapply(loss, is.null, logical(1)))) loss <- NULL
+  metrics <- list()
+  for (nm in as.character(unlist(t$metrics))) {
+    m <- tryCatch(.as_metrics(nm), error = function(e) NULL)
+    if (!is.null(m)) metrics <- c(metrics, m)
+  }
+  list(loss = loss, metrics = metrics,
+       loss_note = if (custom) "it was trained with a custom loss function, which a model file cannot hold")
 }
 
 # The whole save format of a model as a raw vector (header + current values).
@@ -207,7 +253,7 @@
   }
   types <- vapply(layers, function(s) as.character(s)[1], character(1))
   list(inputs = inputs, outputs = outputs, aux = aux, name = as.character(meta$name %||% "model"),
-       layer_types = types, bytes = bytes)
+       layer_types = types, training = .training_from_json(meta$training), bytes = bytes)
 }
 
 # Writes `chunks` (raw vectors, or functions returning one) to `path`
@@ -256,9 +302,11 @@
 #' usable).
 #'
 #' `saveRDS()` / `readRDS()` of a model, and sending it to parallel
-#' workers, also work: a model keeps its save format in memory (refreshed
-#' whenever its weights change through [set_weights()] or training) and
-#' rebuilds itself from it when used after being deserialized.
+#' workers, also work and always carry the current weights, however they
+#' were changed ([fit()], [set_weights()], `sym_value<-`, or updates of a
+#' compiled function): R asks the engine for them at the moment it
+#' serializes the model. The same holds for shared variables, symbols and
+#' compiled functions, wherever they are stored.
 #'
 #' @section File format:
 #' The file follows the safetensors layout
@@ -287,7 +335,13 @@
 #'      running statistics), named `"__aux__/<variable>"`;
 #'    * `trainable`: a JSON array of the names of the trainable variables;
 #'    * `layers`: a JSON object mapping layer names to layer types (for
-#'      `print()`).
+#'      `print()`);
+#'    * `training` (only after [fit()]): JSON
+#'      `{"loss": {"name": ..., "args": {...}}, "metrics": [...]}` -- the
+#'      loss (or one per output) and metric names of the last `fit()`, so
+#'      that `evaluate()` and `fit()` of the loaded model need no `loss =`.
+#'      A custom loss function is recorded as `{"name": "custom"}` and must
+#'      be given again.
 #' 3. The data buffer: each variable's elements in row-major (C) order,
 #'    little-endian, in the order of the header.
 #'
@@ -318,8 +372,7 @@ save_model <- function(model, path, overwrite = TRUE) {
   if (!overwrite && file.exists(path)) {
     .io_abort(c("File {.file {path}} exists.", i = "Use {.code overwrite = TRUE} to replace it."))
   }
-  bytes <- model_sync_snapshot(model)
-  .write_atomic(path, list(bytes))
+  .write_atomic(path, list(.model_snapshot_bytes(model)))
   invisible(path)
 }
 
@@ -335,5 +388,7 @@ load_model <- function(path) {
   what <- paste0("'", path, "'")
   st <- .model_from_bytes(bytes, what)
   .layer_names_register(st$layer_types)
-  .new_model(st$inputs, st$outputs, aux = st$aux, name = st$name, layer_types = st$layer_types)
+  model <- .new_model(st$inputs, st$outputs, aux = st$aux, name = st$name, layer_types = st$layer_types)
+  if (!is.null(st$training)) assign("fit_config", st$training, envir = .model_get(model, "cache"))
+  model
 }

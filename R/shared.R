@@ -13,8 +13,10 @@
 #' variables in place with `sym_compile(..., updates = )`, so a training
 #' loop copies no weights between R and the engine.
 #'
-#' Shared variables hold engine memory: they do not survive `saveRDS()`
-#' (save `sym_value(v)` instead).
+#' Shared variables survive `saveRDS()`/`readRDS()` and travel to parallel
+#' workers with their value at the moment they are saved; symbols and
+#' compiled functions that use them come back using the same restored
+#' variable when saved together (in one list, model or environment).
 #'
 #' @param value Initial value: an R vector or array (`dim()` is the shape; a
 #'   single number is a scalar).

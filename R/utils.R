@@ -8,16 +8,17 @@
   int32 = "int32", integer = "int32", int = "int32",
   int64 = "int64",
   uint8 = "uint8",
-  bool = "bool", logical = "bool",
-  float16 = "float16", half = "float16",
-  bfloat16 = "bfloat16"
+  bool = "bool", logical = "bool"
 )
+# Declared by the engine for GPU work; no CPU kernel computes in them yet.
+.dtypes_reserved <- c(float16 = "float16", half = "float16", bfloat16 = "bfloat16")
 
 #' Element types
 #'
 #' symnet tensors have one of the element types `"float32"`, `"float64"`,
-#' `"int32"`, `"int64"`, `"uint8"` or `"bool"` (`"float16"` and `"bfloat16"`
-#' are reserved for GPU work). The R spellings `"double"`, `"integer"` and
+#' `"int32"`, `"int64"`, `"uint8"` or `"bool"`. (`"float16"` and
+#' `"bfloat16"` are reserved for GPU work and rejected with a classed error
+#' until a backend computes in them.) The R spellings `"double"`, `"integer"` and
 #' `"logical"` are accepted as aliases of `"float64"`, `"int32"` and `"bool"`.
 #' R values convert to the declared type when fed; results come back as
 #' double (float types and int64), integer (int32, uint8) or logical (bool)
@@ -38,6 +39,11 @@ sym_dtypes <- function() {
               kind = "dtype", call = call)
   }
   out <- .dtype_aliases[tolower(dtype)]
+  if (is.na(out) && !is.na(.dtypes_reserved[tolower(dtype)])) {
+    sym_abort(c("dtype {.val {dtype}} is not supported yet: no CPU kernel computes in it.",
+                i = "Use one of {.val {sym_dtypes()}}."),
+              kind = "dtype", call = call)
+  }
   if (is.na(out)) {
     sym_abort(c("Unknown dtype {.val {dtype}}.",
                 i = "Use one of {.val {sym_dtypes()}}."),
@@ -81,6 +87,11 @@ sym_dtypes <- function() {
     v <- as.double(x)
     known <- v[!is.na(v)]
     ok <- (allow_na || !anyNA(v)) && .is_whole(known) && all(known >= min)
+    big <- known[abs(known) > .Machine$integer.max]
+    if (ok && length(big)) {
+      sym_abort("{.arg {arg}} has {format(big[1], big.mark = ',')}, beyond the largest size or index symnet takes ({format(.Machine$integer.max, big.mark = ',')}).",
+                kind = "value", call = call)
+    }
   }
   if (!ok) {
     sym_abort("{.arg {arg}} must be a vector of whole numbers{if (allow_na) ' (NA for unknown)' else ''}{if (is.finite(min)) paste0(' >= ', min) else ''}.",

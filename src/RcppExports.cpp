@@ -95,6 +95,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_ptr_alive
+bool cpp_ptr_alive(SEXP p);
+RcppExport SEXP _symnet_cpp_ptr_alive(SEXP pSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type p(pSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_ptr_alive(p));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_sym_input
 SEXP cpp_sym_input(std::string name, std::string dtype, SEXP shape);
 RcppExport SEXP _symnet_cpp_sym_input(SEXP nameSEXP, SEXP dtypeSEXP, SEXP shapeSEXP) {
@@ -447,6 +458,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_function_profile", (DL_FUNC) &_symnet_cpp_function_profile, 2},
     {"_symnet_cpp_function_plan", (DL_FUNC) &_symnet_cpp_function_plan, 1},
     {"_symnet_cpp_function_dot", (DL_FUNC) &_symnet_cpp_function_dot, 1},
+    {"_symnet_cpp_ptr_alive", (DL_FUNC) &_symnet_cpp_ptr_alive, 1},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},
     {"_symnet_cpp_sym_const", (DL_FUNC) &_symnet_cpp_sym_const, 3},
     {"_symnet_cpp_sym_apply", (DL_FUNC) &_symnet_cpp_sym_apply, 4},
@@ -480,7 +492,9 @@ static const R_CallMethodDef CallEntries[] = {
     {NULL, NULL, 0}
 };
 
+void symnet_init_persist(DllInfo* dll);
 RcppExport void R_init_symnet(DllInfo *dll) {
     R_registerRoutines(dll, NULL, CallEntries, NULL, NULL);
     R_useDynamicSymbols(dll, FALSE);
+    symnet_init_persist(dll);
 }

@@ -1,5 +1,6 @@
 // Rcpp exports for compiled functions: one Executable per input-shape signature, cached.
 #include "r_glue.h"
+#include "r_persist.h"
 
 #include <map>
 #include <memory>
@@ -24,34 +25,93 @@ struct TypeKey {
   }
 };
 
+// Executables kept per compiled function: each new input-shape signature compiles one, and a
+// loop over ever-changing batch sizes must not grow memory without bound. The least recently
+// used is dropped beyond this (it is compiled again if that signature comes back).
+constexpr size_t kMaxSpecializations = 16;
+
 struct Function {
+  struct Entry {
+    std::unique_ptr<Executable> ex;
+    uint64_t last_use = 0;
+  };
   Graph graph;  // user outputs, then update values
   size_t n_user_outputs = 0;
   CompileOptions opts;
-  std::map<TypeKey, std::unique_ptr<Executable>> cache;
+  std::map<TypeKey, Entry> cache;
   std::shared_ptr<SharedArena> arena = std::make_shared<SharedArena>();  // for all of `cache`
   Executable* last = nullptr;
   bool profiling = false;
+  uint64_t uses = 0;
+  uint64_t compiled = 0;  // executables compiled so far: each gets its own seed
 
   Executable& executable_for(const std::vector<TensorType>& types) {
     auto it = cache.find(TypeKey{types});
     if (it == cache.end()) {
-      it = cache.emplace(TypeKey{types}, Executable::compile(graph, types, opts)).first;
-      it->second->share_arena(arena);  // outputs are copied to R right after each run
-      it->second->set_seed(opts.seed + cache.size() - 1);
-      if (profiling) it->second->set_profiling(true);
+      if (cache.size() >= kMaxSpecializations) evict_least_recent();
+      it = cache.emplace(TypeKey{types}, Entry{Executable::compile(graph, types, opts), 0}).first;
+      it->second.ex->share_arena(arena);  // outputs are copied to R right after each run
+      it->second.ex->set_seed(opts.seed + compiled++);
+      if (profiling) it->second.ex->set_profiling(true);
     }
-    last = it->second.get();
+    it->second.last_use = ++uses;
+    last = it->second.ex.get();
     return *last;
   }
+
+ private:
+  void evict_least_recent() {
+    auto oldest = cache.begin();
+    for (auto it = cache.begin(); it != cache.end(); ++it)
+      if (it->second.last_use < oldest->second.last_use) oldest = it;
+    if (oldest->second.ex.get() == last) last = nullptr;
+    cache.erase(oldest);
+  }
 };
+
+// A compiled function saves its graph (training mode already applied) and options; the
+// executables are compiled again, lazily, wherever it is read back.
+SEXP function_state(void* box) {
+  const Function& f = *static_cast<Function*>(box);
+  Rcpp::List update_vars(f.opts.update_vars.size());
+  for (size_t i = 0; i < f.opts.update_vars.size(); ++i) update_vars[i] = variable_data_ptr(f.opts.update_vars[i]);
+  Rcpp::NumericVector update_ids(f.opts.update_vars.size());
+  for (size_t i = 0; i < f.opts.update_vars.size(); ++i) update_ids[i] = static_cast<double>(f.opts.update_vars[i]->id);
+  return Rcpp::List::create(Rcpp::Named("graph") = graph_payload(f.graph.outputs, f.graph.output_names),
+                            Rcpp::Named("n_user_outputs") = static_cast<double>(f.n_user_outputs),
+                            Rcpp::Named("update_vars") = update_vars, Rcpp::Named("update_ids") = update_ids,
+                            Rcpp::Named("optimize") = f.opts.optimize, Rcpp::Named("fuse") = f.opts.fuse,
+                            Rcpp::Named("seed") = static_cast<double>(f.opts.seed));
+}
+
+void* function_restore(SEXP payload, RestoreMemo& memo) {
+  Rcpp::List pl(payload);
+  auto f = std::make_unique<Function>();
+  f->graph = restore_graph_payload(pl["graph"], memo);
+  f->n_user_outputs = static_cast<size_t>(Rcpp::as<double>(pl["n_user_outputs"]));
+  for (double id : Rcpp::NumericVector(pl["update_ids"])) f->opts.update_vars.push_back(memo_variable(memo, id));
+  SN_CHECK(f->n_user_outputs + f->opts.update_vars.size() == f->graph.outputs.size(), ErrorKind::value,
+           "a saved compiled function has inconsistent outputs");
+  f->opts.optimize = Rcpp::as<bool>(pl["optimize"]);
+  f->opts.fuse = Rcpp::as<bool>(pl["fuse"]);
+  f->opts.seed = static_cast<uint64_t>(Rcpp::as<double>(pl["seed"]));
+  return f.release();
+}
+
+void function_destroy(void* box) { delete static_cast<Function*>(box); }
+
+}  // namespace
+
+namespace symnet_r {
+const PersistKind kFunctionKind{"function", function_state, function_restore, function_destroy};
+}  // namespace symnet_r
+
+namespace {
 
 Function& function_from_r(SEXP p) {
   if (TYPEOF(p) != EXTPTRSXP || !Rf_inherits(p, "symnet_function_ptr"))
     raise_error(ErrorKind::value, "expected a compiled symnet function");
-  auto* f = static_cast<Function*>(R_ExternalPtrAddr(p));
-  if (!f) raise_error(ErrorKind::value, "this compiled function comes from another R session; compile it again");
-  return *f;
+  return *static_cast<Function*>(persistent_box(p, kFunctionKind));
 }
 
 }  // namespace
@@ -99,9 +159,7 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
     std::string d = Rcpp::as<std::string>(options["device"]);
     if (d != "cpu") raise_error(ErrorKind::unsupported, "device '" + d + "' is not available in this build; use \"cpu\"");
   }
-  Rcpp::XPtr<Function> p(f.release(), true);
-  p.attr("class") = "symnet_function_ptr";
-  return p;
+  return make_persistent_ptr(kFunctionKind, f.release());
   SN_R_END
   return R_NilValue;
 }
@@ -252,13 +310,13 @@ Rcpp::List cpp_function_profile(SEXP fp, Rcpp::LogicalVector on) {
   Function& f = function_from_r(fp);
   if (on.size() && on[0] != NA_LOGICAL) {
     f.profiling = on[0] == TRUE;
-    for (auto& kv : f.cache) kv.second->set_profiling(on[0] == TRUE);
+    for (auto& kv : f.cache) kv.second.ex->set_profiling(on[0] == TRUE);
     return Rcpp::List();
   }
   Rcpp::CharacterVector ops, nodes;
   Rcpp::NumericVector ms, calls;
   for (auto& kv : f.cache)
-    for (const auto& p : kv.second->profile()) {
+    for (const auto& p : kv.second.ex->profile()) {
       ops.push_back(p.op);
       nodes.push_back(p.node);
       ms.push_back(p.ms);

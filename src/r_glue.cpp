@@ -3,8 +3,11 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <sstream>
 
 #include "engine/ir/graph.h"
+#include "r_persist.h"
 
 namespace symnet_r {
 
@@ -59,44 +62,105 @@ void for_each_cm_rm(const Shape& shape, F&& f) {
   }
 }
 
+// "value 300 at position 7": positions are R's (1-based, column-major).
+std::string offending(double v, int64_t cm) {
+  std::ostringstream o;
+  o.precision(17);
+  o << "value " << v << " at position " << (cm + 1);
+  return o.str();
+}
+
+// Whether a double converts to T without wrapping, truncation or overflow to infinity.
 template <typename T>
-void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what) {
-  auto check_na_int = [&](int v) {
-    if (v == NA_INTEGER) raise_error(ErrorKind::value, what + " contains NA, which " + "this dtype cannot hold");
-  };
+bool representable(double v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return !std::isnan(v);
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return !std::isfinite(v) || std::fabs(v) <= static_cast<double>(std::numeric_limits<T>::max());
+  } else {
+    // int32's lowest value is R's NA_integer_: it could not come back to R as a number.
+    constexpr double lo = static_cast<double>(std::numeric_limits<T>::lowest()) + (sizeof(T) == 4 ? 1 : 0);
+    constexpr double hi = static_cast<double>(std::numeric_limits<T>::max());
+    if (!std::isfinite(v) || v != std::trunc(v) || v < lo) return false;
+    // int64's max() rounds up to 2^63 as a double, which is itself out of range.
+    return sizeof(T) == 8 ? v < hi : v <= hi;
+  }
+}
+
+template <typename T>
+const char* range_text() {
+  if constexpr (std::is_same_v<T, uint8_t>) return "whole numbers 0..255";
+  else if constexpr (std::is_same_v<T, int32_t>) return "whole numbers -2147483647..2147483647";
+  else if constexpr (std::is_same_v<T, int64_t>) return "whole numbers within +-2^63";
+  else if constexpr (std::is_same_v<T, float>) return "numbers of magnitude up to 3.4e38 (float32)";
+  else return "non-missing numbers";
+}
+
+// Fills `out` (row-major) from an R vector; every value must be representable in T exactly as
+// R holds it (integers in range and whole, floats within range): nothing wraps or truncates silently.
+template <typename T>
+void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what, DType dtype) {
+  const std::string dt = dtype_name(dtype);
   switch (TYPEOF(x)) {
     case REALSXP: {
       const double* p = REAL_RO(x);
-      if constexpr (std::is_floating_point_v<T>) {
-        for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) { out[rm] = static_cast<T>(p[cm]); });
-      } else {
-        bool bad = false;
-        for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
-          double v = p[cm];
-          if (std::isnan(v)) { bad = true; return; }
+      int64_t bad = -1;
+      for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
+        const double v = p[cm];
+        if constexpr (std::is_floating_point_v<T>) {
+          if constexpr (!std::is_same_v<T, double>) {
+            if (bad < 0 && !representable<T>(v)) bad = cm;
+          }
+          out[rm] = static_cast<T>(v);
+        } else {
+          if (!representable<T>(v)) {
+            if (bad < 0) bad = cm;
+            return;
+          }
           if constexpr (std::is_same_v<T, bool>) out[rm] = v != 0;
           else out[rm] = static_cast<T>(v);
-        });
-        if (bad) raise_error(ErrorKind::value, what + " contains NA/NaN, which an integer or bool dtype cannot hold");
+        }
+      });
+      if (bad >= 0) {
+        const double v = p[bad];
+        if (std::isnan(v))
+          raise_error(ErrorKind::value, what + " contains NA/NaN (position " + std::to_string(bad + 1) +
+                                            "), which dtype " + dt + " cannot hold");
+        raise_error(ErrorKind::value, what + " has " + offending(v, bad) + ", which dtype " + dt +
+                                          " cannot hold (it takes " + range_text<T>() + ")");
       }
       break;
     }
     case INTSXP:
     case LGLSXP: {
       const int* p = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
-      bool bad = false;
+      int64_t bad = -1;
       for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
-        int v = p[cm];
+        const int v = p[cm];
         if (v == NA_INTEGER) {
-          if constexpr (std::is_floating_point_v<T>) { out[rm] = static_cast<T>(NAN); return; }
-          bad = true;
+          if constexpr (std::is_floating_point_v<T>) {
+            out[rm] = static_cast<T>(NAN);
+          } else if (bad < 0) {
+            bad = cm;
+          }
           return;
+        }
+        if constexpr (std::is_same_v<T, uint8_t>) {
+          if (v < 0 || v > 255) {
+            if (bad < 0) bad = cm;
+            return;
+          }
         }
         if constexpr (std::is_same_v<T, bool>) out[rm] = v != 0;
         else out[rm] = static_cast<T>(v);
       });
-      (void)check_na_int;
-      if (bad) raise_error(ErrorKind::value, what + " contains NA, which an integer or bool dtype cannot hold");
+      if (bad >= 0) {
+        if (p[bad] == NA_INTEGER)
+          raise_error(ErrorKind::value, what + " contains NA (position " + std::to_string(bad + 1) +
+                                            "), which dtype " + dt + " cannot hold");
+        raise_error(ErrorKind::value, what + " has " + offending(p[bad], bad) + ", which dtype " + dt +
+                                          " cannot hold (it takes " + range_text<T>() + ")");
+      }
       break;
     }
     default:
@@ -110,7 +174,7 @@ void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what) {
 void r_into_tensor(SEXP x, Tensor& out, const std::string& what) {
   dispatch_dtype(out.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    fill_from_r<T>(x, out.ptr<T>(), out.shape(), what);
+    fill_from_r<T>(x, out.ptr<T>(), out.shape(), what, out.dtype());
   });
 }
 
@@ -240,23 +304,49 @@ Rcpp::List attrs_to_r(const AttrMap& attrs) {
   return out;
 }
 
+// ---- graph values and shared variables behind external pointers ------------------------------
+
 namespace {
+
 struct ValueBox { Value v; };
 struct VariableBox { VariablePtr v; };
+
+SEXP value_state(void* box) {
+  return graph_payload({static_cast<ValueBox*>(box)->v}, {"value"});
+}
+
+void* value_restore(SEXP payload, RestoreMemo& memo) {
+  std::vector<Value> outs = restore_graph_payload(payload, memo).outputs;
+  SN_CHECK(outs.size() == 1, ErrorKind::value, "a saved symbol must have one value");
+  return new ValueBox{outs[0]};
+}
+
+void value_destroy(void* box) { delete static_cast<ValueBox*>(box); }
+
+SEXP variable_state(void* box) {
+  const VariablePtr& v = static_cast<VariableBox*>(box)->v;
+  return Rcpp::List::create(Rcpp::Named("id") = static_cast<double>(v->id),
+                            Rcpp::Named("data") = variable_data_ptr(v));
+}
+
+void* variable_restore(SEXP payload, RestoreMemo& memo) {
+  // The data pointer inside the payload was read, and its variable rebuilt, before us.
+  return new VariableBox{memo_variable(memo, Rcpp::as<double>(Rcpp::List(payload)["id"]))};
+}
+
+void variable_destroy(void* box) { delete static_cast<VariableBox*>(box); }
+
 }  // namespace
 
-SEXP wrap_value(const Value& v) {
-  Rcpp::XPtr<ValueBox> p(new ValueBox{v}, true);
-  p.attr("class") = "symnet_value_ptr";
-  return p;
-}
+const PersistKind kValueKind{"value", value_state, value_restore, value_destroy};
+const PersistKind kVariableKind{"variable", variable_state, variable_restore, variable_destroy};
+
+SEXP wrap_value(const Value& v) { return make_persistent_ptr(kValueKind, new ValueBox{v}); }
 
 const Value& value_from_r(SEXP p) {
   if (TYPEOF(p) != EXTPTRSXP || !Rf_inherits(p, "symnet_value_ptr"))
     raise_error(ErrorKind::value, "expected a symnet symbol");
-  auto* box = static_cast<ValueBox*>(R_ExternalPtrAddr(p));
-  if (!box) raise_error(ErrorKind::value, "this symbol was created in another R session (symbols do not survive saveRDS); rebuild it");
-  return box->v;
+  return static_cast<ValueBox*>(persistent_box(p, kValueKind))->v;
 }
 
 std::vector<Value> values_from_r(Rcpp::List l) {
@@ -265,18 +355,12 @@ std::vector<Value> values_from_r(Rcpp::List l) {
   return out;
 }
 
-SEXP wrap_variable(const VariablePtr& v) {
-  Rcpp::XPtr<VariableBox> p(new VariableBox{v}, true);
-  p.attr("class") = "symnet_variable_ptr";
-  return p;
-}
+SEXP wrap_variable(const VariablePtr& v) { return make_persistent_ptr(kVariableKind, new VariableBox{v}); }
 
 VariablePtr variable_from_r(SEXP p) {
   if (TYPEOF(p) != EXTPTRSXP || !Rf_inherits(p, "symnet_variable_ptr"))
     raise_error(ErrorKind::value, "expected a symnet shared variable");
-  auto* box = static_cast<VariableBox*>(R_ExternalPtrAddr(p));
-  if (!box) raise_error(ErrorKind::value, "this shared variable was created in another R session; recreate it");
-  return box->v;
+  return static_cast<VariableBox*>(persistent_box(p, kVariableKind))->v;
 }
 
 namespace {

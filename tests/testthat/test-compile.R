@@ -62,14 +62,16 @@ test_that("R values convert to the declared dtype", {
   expect_equal(f32(x = 1:3), c(1, 2, 3))
   expect_equal(f32(x = c(TRUE, FALSE, TRUE)), c(1, 0, 1))
   i32 <- sym_compile(sym_identity(sym_var("x", 3, dtype = "int32")))
-  expect_identical(i32(x = c(1.9, -2.9, 3)), c(1L, -2L, 3L))
+  expect_identical(i32(x = c(1, -2, 3)), c(1L, -2L, 3L))
   i64 <- sym_compile(sym_identity(sym_var("x", 2, dtype = "int64")))
   expect_equal(i64(x = c(2^40, -3)), c(2^40, -3))
+  expect_equal(i64(x = c(-2^63, 2^62)), c(-2^63, 2^62))
   b <- sym_compile(sym_identity(sym_var("x", 3, dtype = "bool")))
   expect_identical(b(x = c(0, 2, -1)), c(FALSE, TRUE, TRUE))
   expect_identical(b(x = 0:2), c(FALSE, TRUE, TRUE))
   u8 <- sym_compile(sym_identity(sym_var("x", 2, dtype = "uint8")))
   expect_identical(u8(x = c(0L, 255L)), c(0L, 255L))
+  expect_identical(u8(x = c(0, 255)), c(0L, 255L))
   df <- sym_compile(sym_identity(sym_var("x", c(NA, 2))))
   expect_equal(df(x = data.frame(a = 1:3, b = 4:6)), cbind(a = 1:3, b = 4:6), ignore_attr = TRUE)
 })
@@ -152,9 +154,9 @@ test_that("optimisation never changes results", {
   expect_equal(sym_compile(y)(x = v), sym_compile(y, optimize = FALSE)(x = v), tolerance = 1e-6)
 })
 
-test_that("compiled functions do not survive serialization", {
+test_that("compiled functions saved without their engine state fail cleanly", {
   f <- sym_compile(sym_var("x", 2) + 1)
-  f2 <- unserialize(serialize(f, NULL))
+  f2 <- unserialize(serialize(f, NULL, version = 2))
   expect_error(f2(x = 1:2), class = "symnet_value_error")
 })
 
@@ -173,4 +175,42 @@ test_that("sym_profile times every kernel launch", {
   sym_profile(f, FALSE)
   expect_error(sym_profile(function() 1), class = "symnet_value_error")
   expect_error(sym_profile(f, NA), class = "symnet_value_error")
+})
+
+test_that("compiled functions survive saveRDS() and keep updating their variables", {
+  w <- sym_shared(0, name = "w")
+  x <- sym_var("x", NA)
+  step <- sym_compile(sum(x) * w, updates = list(w = w + 1))
+  step(x = 1:3)
+  saved <- unserialize(serialize(list(step = step, w = w), NULL))
+  expect_equal(sym_value(saved$w), 1)
+  expect_equal(saved$step(x = 1:3), 6)
+  expect_equal(sym_value(saved$w), 2)
+  # the original and the copy are independent
+  expect_equal(sym_value(w), 1)
+  expect_equal(step(x = 1:3), 6)
+})
+
+test_that("integer inputs never wrap, truncate or overflow", {
+  u8 <- sym_compile(sym_identity(sym_var("x", NA, dtype = "uint8")))
+  for (bad in list(-1, 256, 300, 1.5, -1L, 256L, NaN, Inf)) {
+    expect_error(u8(x = bad), class = "symnet_value_error")
+  }
+  expect_error(u8(x = c(1, 2, 300)), "value 300 at position 3")
+  i32 <- sym_compile(sym_identity(sym_var("x", NA, dtype = "int32")))
+  expect_error(i32(x = 2^31), class = "symnet_value_error")
+  expect_error(i32(x = -2^31 - 1), class = "symnet_value_error")
+  expect_error(i32(x = 1.9), "cannot hold")
+  expect_identical(i32(x = c(-2^31 + 1, 2^31 - 1)), c(-2147483647L, 2147483647L))
+  # -2^31 is R's NA_integer_: it could not come back as a number
+  expect_error(i32(x = -2^31), class = "symnet_value_error")
+  i64 <- sym_compile(sym_identity(sym_var("x", NA, dtype = "int64")))
+  expect_error(i64(x = 2^63), class = "symnet_value_error")
+  expect_error(i64(x = Inf), class = "symnet_value_error")
+  f32 <- sym_compile(sym_identity(sym_var("x", NA)))
+  expect_error(f32(x = 1e39), "float32")
+  expect_equal(f32(x = c(Inf, -Inf, 3.5e38 / 2)), c(Inf, -Inf, 1.75e38), tolerance = 1e-6)
+  # the position is R's (column-major) position in an array
+  m <- sym_compile(sym_identity(sym_var("x", c(NA, 2), dtype = "uint8")))
+  expect_error(m(x = matrix(c(1, 2, 3, 999), 2)), "position 4")
 })

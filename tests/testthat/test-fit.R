@@ -33,8 +33,8 @@ test_that("fit trains, returns a history, and evaluate/predict agree", {
   expect_equal(unname(e[["accuracy"]]), mean(max.col(p) - 1 == d$y), tolerance = 1e-6)
   # batched prediction does not depend on the batch size
   expect_equal(predict(m, d$x, batch_size = 7), p, tolerance = 1e-6)
-  # the model's snapshot holds the trained weights
-  expect_identical(m$snapshot, symnet:::.model_bytes(m$.header, m$variables))
+  # a serialized copy holds the trained weights
+  expect_identical(get_weights(unserialize(serialize(m, NULL))), get_weights(m))
 })
 
 test_that("integer pixels are kept as bytes and train exactly like their values", {
@@ -295,7 +295,7 @@ test_that("interrupting fit returns the history so far and keeps the weights", {
     expect_true(h$interrupted)
     expect_identical(nrow(h$metrics), 1L)
     expect_false(identical(get_weights(m), w0))
-    expect_identical(m$snapshot, symnet:::.model_bytes(m$.header, m$variables))
+    expect_identical(get_weights(unserialize(serialize(m, NULL))), get_weights(m))
     expect_identical(dim(predict(m, d$x)), c(60L, 3L))
   }
 })

@@ -164,12 +164,39 @@ test_that("writes are atomic: a failure leaves the old file intact", {
   expect_error(save_model(m, 1), class = "symnet_value_error")
 })
 
-test_that("a model saved with save_model keeps its snapshot current", {
+test_that("saveRDS() after changing weights in the engine writes the new weights", {
   set.seed(5)
   m <- save_test_model()
   sym_value(m$variables[["ts_d1/bias"]]) <- c(3, 3, 3, 3)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(m, path)
+  m2 <- readRDS(path)
+  expect_equal(as.vector(get_weights(m2)[["ts_d1/bias"]]), c(3, 3, 3, 3))
+  path2 <- withr::local_tempfile(fileext = ".safetensors")
+  save_model(m2, path2)
+  expect_equal(get_weights(load_model(path2)), get_weights(m2))
+})
+
+test_that("a loaded model remembers the loss and metrics it was trained with", {
+  set.seed(6)
+  x <- sym_var("x", c(NA, 3))
+  m <- sym_model(x, x |> layer_dense(3, name = "tl_d"))
+  X <- matrix(rnorm(60), 20, 3)
+  y <- as.integer(max.col(X) - 1)
+  fit(m, X, y, loss = "ce", metrics = "accuracy", epochs = 1, verbose = 0)
   path <- withr::local_tempfile(fileext = ".safetensors")
   save_model(m, path)
-  m2 <- unserialize(serialize(m, NULL))
-  expect_equal(as.vector(get_weights(m2)[["ts_d1/bias"]]), c(3, 3, 3, 3))
+  m2 <- load_model(path)
+  e <- evaluate(m2, X, y, verbose = 0)
+  expect_named(e, c("loss", "accuracy"))
+  expect_equal(e, evaluate(m, X, y, verbose = 0), tolerance = 1e-6)
+  # arguments of built-in losses come back too
+  fit(m, X, X, loss = loss_huber(delta = 0.5), metrics = character(), epochs = 1, verbose = 0)
+  save_model(m, path)
+  expect_equal(m$cache$fit_config$loss$args$delta, 0.5)
+  expect_equal(load_model(path)$cache$fit_config$loss$args$delta, 0.5)
+  # a custom loss cannot be stored: the error says so
+  fit(m, X, X, loss = function(y_true, y_pred) sym_mean((y_true - y_pred)^2), epochs = 1, verbose = 0)
+  save_model(m, path)
+  expect_error(evaluate(load_model(path), X, X, verbose = 0), "custom loss")
 })

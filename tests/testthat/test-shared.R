@@ -83,8 +83,41 @@ test_that("logistic regression trains by SGD with in-place updates", {
   expect_lt(sym_value(w)[2], 0)
 })
 
-test_that("shared variables do not survive serialization", {
+test_that("shared variables saved without their engine state fail cleanly", {
   w <- sym_shared(1)
-  w2 <- unserialize(serialize(w, NULL))
+  w2 <- unserialize(serialize(w, NULL, version = 2))
   expect_error(sym_value(w2), class = "symnet_value_error")
+  expect_error(sym_value(w2), "engine state")
+})
+
+test_that("shared variables survive saveRDS() with their current value", {
+  v <- sym_shared(matrix(1:6, 2, 3), name = "v")
+  sym_value(v) <- matrix(6:1, 2, 3)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(v, path)
+  v2 <- readRDS(path)
+  expect_equal(sym_value(v2), matrix(6:1, 2, 3))
+  # the copy is independent of the original
+  sym_value(v2) <- matrix(0, 2, 3)
+  expect_equal(sym_value(v), matrix(6:1, 2, 3))
+  # optimizer-like state updated by a compiled function
+  n <- sym_shared(0, name = "n", trainable = FALSE)
+  tick <- sym_compile(n, updates = list(n = n + 1))
+  for (i in 1:4) tick()
+  expect_equal(sym_value(unserialize(serialize(n, NULL))), 4)
+})
+
+test_that("objects saved together keep sharing their variables", {
+  w <- sym_shared(c(1, 2), name = "w")
+  x <- sym_var("x", 2)
+  y <- sum(w * x)
+  obj <- unserialize(serialize(list(w = w, y = y, again = w), NULL))
+  f <- sym_compile(obj$y)
+  expect_equal(f(x = c(1, 1)), 3)
+  sym_value(obj$w) <- c(10, 20)
+  expect_equal(f(x = c(1, 1)), 30)
+  expect_equal(sym_value(obj$again), c(10, 20))
+  # gradients with respect to the restored variable reach the restored graph
+  g <- sym_compile(sym_grad(obj$y, obj$w))(x = c(3, 4))
+  expect_equal(as.vector(g), c(3, 4))
 })

@@ -88,8 +88,30 @@ test_that("sym_apply reaches any registered op", {
   expect_error(sym_apply("add", x, attrs = list(1)), class = "symnet_value_error")
 })
 
-test_that("symbols from another session fail cleanly", {
+test_that("symbols saved without their engine state fail cleanly", {
   x <- sym_var("x", 2)
-  y <- unserialize(serialize(x, NULL))
+  y <- unserialize(serialize(x, NULL, version = 2))
   expect_error(sym_compile(y + 1), class = "symnet_error")
+})
+
+test_that("symbols survive saveRDS() as the same graph", {
+  x <- sym_var("x", c(NA, 2))
+  y <- sym_relu(x) * 2
+  z <- y + 1
+  obj <- unserialize(serialize(list(x = x, y = y, z = z), NULL))
+  expect_equal(format(obj$z), format(z))
+  f <- sym_compile(list(y = obj$y, z = obj$z))
+  out <- f(x = matrix(c(-1, 2, 3, -4), 2))
+  expect_equal(out$z, out$y + 1)
+  # one input node, not one per restored symbol: gradients w.r.t. x reach z
+  g <- sym_compile(sym_grad(sum(obj$z), obj$x))(x = matrix(c(-1, 2, 3, -4), 2))
+  expect_equal(g, matrix(c(0, 2, 2, 0), 2))
+})
+
+test_that("shapes and dtypes are validated, not coerced", {
+  expect_error(sym_var("a", c(3e9, 2)), class = "symnet_value_error")
+  expect_no_warning(try(sym_var("a", c(3e9, 2)), silent = TRUE))
+  expect_error(sym_var("a", 2, dtype = "float16"), class = "symnet_dtype_error")
+  expect_error(sym_var("a", 2, dtype = "bfloat16"), "not supported yet")
+  expect_false("float16" %in% sym_dtypes())
 })

@@ -193,8 +193,10 @@ struct Writer {
   }
 
   // The graph fields, as one object ("{...}").
-  void graph(std::string& o, const Graph& g, const std::string& prefix = "") {
+  void graph(std::string& o, const Graph& g, const std::string& prefix = "",
+             std::vector<NodePtr>* order_out = nullptr) {
     std::vector<NodePtr> order = g.topo_order();
+    if (order_out) *order_out = order;
     std::unordered_map<const Node*, size_t> id;
     for (size_t i = 0; i < order.size(); ++i) id[order[i].get()] = i;
     auto ref = [&](const Value& v) {
@@ -530,6 +532,8 @@ Tensor read_tensor(const JValue& obj, const std::string& what, bool data_require
 
 struct Reader {
   std::vector<VariablePtr> vars;
+  const JsonBindings* bind = nullptr;  // top level only
+  std::vector<NodePtr>* nodes_out = nullptr;
 
   Attr attr(const JValue& a, const std::string& what) {
     const std::string& type = as_string(field(a, "type", JValue::string, what.c_str()), what + " type");
@@ -563,7 +567,7 @@ struct Reader {
     bad(what + " has unknown type \"" + type + "\"");
   }
 
-  Graph graph(const JValue& obj, const std::string& what) {
+  Graph graph(const JValue& obj, const std::string& what, bool top = false) {
     std::unordered_map<int64_t, std::vector<Value>> nodes;
     auto ref = [&](const JValue& r, const std::string& ctx) -> Value {
       const auto& pair = as_array(r, ctx);
@@ -594,7 +598,16 @@ struct Reader {
       if (const JValue* il = n.find("inputs"))
         for (const JValue& r : as_array(*il, nw + " inputs")) ins.push_back(ref(r, nw + " input"));
       if (!registry().find(op)) bad(nw + " uses unknown op '" + op + "'");
-      nodes[id] = make_node(op, std::move(ins), std::move(attrs), std::move(name));
+      NodePtr live = top && bind && bind->existing ? bind->existing(i) : nullptr;
+      if (live) {
+        if (live->op_name() != op) bad(nw + " is op '" + op + "' but the bound node is '" + live->op_name() + "'");
+        std::vector<Value> outs;
+        for (size_t k = 0; k < live->outputs.size(); ++k) outs.push_back(live->out(static_cast<int>(k)));
+        nodes[id] = std::move(outs);
+      } else {
+        nodes[id] = make_node(op, std::move(ins), std::move(attrs), std::move(name));
+      }
+      if (top && nodes_out) nodes_out->push_back(nodes[id].empty() ? nullptr : nodes[id][0].node);
     }
     Graph g;
     for (const JValue& r : as_array(field(obj, "inputs", JValue::array, what.c_str()), what + " inputs")) {
@@ -615,10 +628,11 @@ struct Reader {
 
 }  // namespace
 
-std::string graph_to_json(const Graph& g, bool include_variable_values) {
+std::string graph_to_json(const Graph& g, bool include_variable_values, JsonLinks* links) {
   Writer w{include_variable_values, {}, {}};
   std::string body;
-  w.graph(body, g);
+  w.graph(body, g, "", links ? &links->nodes : nullptr);
+  if (links) links->variables = w.vars;
   std::string o = "{\"format\": \"symnet-graph\", \"version\": 1,\n\"variables\": [";
   for (size_t i = 0; i < w.vars.size(); ++i) {
     const Variable& v = *w.vars[i];
@@ -635,7 +649,8 @@ std::string graph_to_json(const Graph& g, bool include_variable_values) {
   return o;
 }
 
-Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out) {
+Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out, const JsonBindings* bind,
+                      JsonLinks* links) {
   try {
     JValue root = Parser(json).parse();
     if (root.kind != JValue::object) bad("a graph JSON document must be an object");
@@ -646,16 +661,34 @@ Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_ou
       bad("graph format version " + std::to_string(version) + " is not supported (this build reads 1 to " +
           std::to_string(kVersion) + ")");
     Reader r;
+    r.bind = bind;
+    if (links) r.nodes_out = &links->nodes;
+    const std::vector<VariablePtr>* bound = bind ? bind->variables : nullptr;
     if (const JValue* vl = root.find("variables")) {
       const auto& list = as_array(*vl, "variables");
+      if (bound && bound->size() != list.size())
+        bad(std::to_string(list.size()) + " variables in the document but " + std::to_string(bound->size()) + " bound");
       for (size_t i = 0; i < list.size(); ++i) {
         std::string what = "variable " + std::to_string(i);
         const std::string& name = as_string(field(list[i], "name", JValue::string, what.c_str()), what + " name");
-        r.vars.push_back(Variable::create(name, read_tensor(list[i], what, false)));
+        if (!bound) {
+          r.vars.push_back(Variable::create(name, read_tensor(list[i], what, false)));
+          continue;
+        }
+        const VariablePtr& v = (*bound)[i];
+        if (!v) bad(what + " is bound to nothing");
+        const DType dt = read_dtype(field(list[i], "dtype", JValue::string, what.c_str()), what + " dtype");
+        int64_t numel = 0;
+        const Shape shape = read_shape(field(list[i], "shape", JValue::array, what.c_str()), what + " shape", &numel);
+        if (dt != v->value.dtype() || shape != v->value.shape()) bad(what + " does not match the variable bound to it");
+        r.vars.push_back(v);
       }
+    } else if (bound && !bound->empty()) {
+      bad("variables are bound but the document has none");
     }
-    Graph g = r.graph(root, "graph");
+    Graph g = r.graph(root, "graph", true);
     if (vars_out) *vars_out = r.vars;
+    if (links) links->variables = r.vars;
     return g;
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::value && e.op().empty()) throw;

@@ -23,6 +23,7 @@
 //   values were included. Without it the variable is read back zero-filled.
 // Reading re-creates every node through make_node, so everything is re-validated.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,10 +31,29 @@
 
 namespace symnet {
 
-std::string graph_to_json(const Graph& g, bool include_variable_values = true);
+// How a document's top-level nodes and variables correspond to live objects. R's
+// serialization uses it to keep the identity of nodes and variables shared by the several
+// graphs saved in one object (a model's outputs, its loss, its compiled functions).
+struct JsonLinks {
+  std::vector<NodePtr> nodes;          // top-level nodes in document order
+  std::vector<VariablePtr> variables;  // in the order of "variables"
+};
+
+// `links`, when given, receives the document order of nodes and variables.
+std::string graph_to_json(const Graph& g, bool include_variable_values = true, JsonLinks* links = nullptr);
+
+// Reading with existing objects: `variables` are bound in the order of "variables" instead
+// of being created (their count, dtype and shape must match, and data in the document is
+// ignored); `existing(k)` may return a live node to use for top-level document node k
+// (its op and output count must match) instead of creating one.
+struct JsonBindings {
+  const std::vector<VariablePtr>* variables = nullptr;
+  std::function<NodePtr(size_t)> existing;
+};
 
 // Throws a value error for malformed or invalid input (never crashes on it). Variables
-// are created anew; vars_out, when given, receives them in the order of "variables".
-Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out = nullptr);
+// are created anew unless bound; `links`, when given, receives the nodes and variables used.
+Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out = nullptr,
+                      const JsonBindings* bind = nullptr, JsonLinks* links = nullptr);
 
 }  // namespace symnet
