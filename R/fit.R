@@ -284,7 +284,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   w <- rep(1, src$n)
   if (!is.null(sample_weight)) w <- .check_sample_weight(sample_weight, src$n, "sample_weight", call)
   if (!is.null(class_weight)) w <- w * .class_weight_values(src$class_weight, src$y[[1]])
-  src$w <- w
+  src[["ex_weights"]] <- w
   src
 }
 
@@ -509,7 +509,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   key <- paste(c(names(dts), dts, .input_feed_names(inputs),
                  vapply(src$y, function(l) paste(l$kind, l$dtype), character(1))), collapse = "|")
   # example weights change with every fit(), so they are never cached on an iterator
-  wfeed <- if (!is.null(src$w)) list(.weight = .as_tensors(list(src$w), "float32")[[1]])
+  wfeed <- if (!is.null(src[["ex_weights"]])) list(.weight = .as_tensors(list(src[["ex_weights"]]), "float32")[[1]])
   if (!is.null(src$iterator) && identical(src$iterator$tensors_key, key)) return(c(src$iterator$tensors, wfeed))
   feeds <- .as_tensors(src$x, dts[names(src$x)], compact = TRUE)
   names(feeds) <- .input_feed_names(inputs)[names(src$x)]
@@ -581,7 +581,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   if (!is.null(b) && isTRUE(src$weighted)) {
     w <- b$sample_weight %||% rep(1, .rows(b$x[[1]]))
     if (!is.null(src$class_weight)) w <- w * .class_weight_values(src$class_weight, b$y[[1]], call = NULL)
-    b$w <- w
+    b[["ex_weights"]] <- w
   }
   b
 }
@@ -594,7 +594,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     names(lf) <- .label_names(names(b$y))
     feeds <- c(feeds, lf)
   }
-  if (!is.null(b$w)) feeds[[".weight"]] <- as.double(b$w)
+  if (!is.null(b[["ex_weights"]])) feeds[[".weight"]] <- as.double(b[["ex_weights"]])
   feeds
 }
 
@@ -612,14 +612,14 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
       l$value <- .take_rows(l$value, idx)
       l
     })
-    if (!is.null(s$w)) s$w <- s$w[idx]
+    if (!is.null(s[["ex_weights"]])) s[["ex_weights"]] <- s[["ex_weights"]][idx]
     s$n <- length(idx)
     s$steps <- as.integer(ceiling(s$n / s$batch_size))
     s
   }
   va <- take(src, va_idx)
   va$shuffle <- FALSE
-  va$w <- NULL
+  va[["ex_weights"]] <- NULL
   va$weighted <- FALSE
   list(train = take(src, tr_idx), val = va)
 }
@@ -784,7 +784,10 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     # optimiser state, step counter, batch-norm statistics) keeps the old value. x * 0 is 0 for
     # finite x and NaN otherwise, so the probe cannot overflow the way a plain sum could.
     probe <- g$outputs$loss * 0
-    for (gr in grads) probe <- probe + sym_sum(sym_cast(gr, "float32") * 0)
+    for (gr in grads) {
+      z <- sym_sum(gr * 0)
+      probe <- probe + if (z$dtype == "float32") z else sym_cast(z, "float32")
+    }
     ok <- probe == 0
     ups <- lapply(ups, function(u) list(u[[1]], sym_where(ok, u[[2]], u[[1]])))
     g$outputs[[".step_ok"]] <- sym_cast(ok, "float32")

@@ -29,7 +29,8 @@
 #' `"huber"`. A custom loss is an R function `function(y_true, y_pred)` of
 #' symbols that returns a symbol (averaged over its elements, or kept per
 #' example when sample or class weights are given); its labels are fed as
-#' `float32` numbers with their own shape, except class indices (a factor,
+#' `float32` numbers with their own shape (a vector as one column for an
+#' `[n, 1]` output), except class indices (a factor,
 #' or whole numbers shaped like the output without its class axis), which
 #' are fed as 0-based `int32`.
 #'
@@ -92,9 +93,11 @@ loss_softmax_cross_entropy <- function(from_logits = TRUE) {
   .new_loss("softmax_cross_entropy",
             build = function(y_pred, y_true, kind, reduction = "mean", from_logits = default_fl) {
               fl <- from_logits
-              # probabilities: softmax(log p) = p / sum(p), so the cross-entropy of log(p) is
-              # -log of the normalised probability of the label (keras normalises the same way)
-              z <- if (fl) y_pred else sym_log(sym_clip(y_pred, 1e-7, 1))
+              # probabilities, normalised to sum 1 and clipped as keras does: softmax(log p) = p
+              # for such p, so the cross-entropy of log(p) is -log p[label]
+              z <- if (fl) y_pred else {
+                sym_log(sym_clip(y_pred / sym_sum(y_pred, axis = -1, keepdims = TRUE), 1e-7, 1))
+              }
               if (identical(kind, "prob")) {
                 sym_softmax_cross_entropy(z, y_true, reduction = reduction)
               } else {
@@ -367,12 +370,18 @@ print.symnet_loss <- function(x, ...) {
     y <- as.integer(y) - 1L
     dim(y) <- d
   }
-  shape <- if (is.null(d)) NA_integer_ else c(NA_integer_, d[-1])
   dtype <- if (is.integer(y) && .looks_like_class_indices(y, out_shape)) "int32" else "float32"
   if (dtype == "float32" && !is.double(y)) {
     y <- as.double(y)
     dim(y) <- d
   }
+  # a vector of targets for an [n, 1] output is one column, as for the built-in losses (else
+  # y_pred - y_true would broadcast to [n, n])
+  if (dtype == "float32" && is.null(d) && length(out_shape) == 2 && identical(out_shape[2], 1L)) {
+    y <- matrix(y, ncol = 1)
+    d <- dim(y)
+  }
+  shape <- if (is.null(d)) NA_integer_ else c(NA_integer_, d[-1])
   list(value = y, dtype = dtype, shape = shape, kind = if (dtype == "int32") "class" else "target",
        levels = NULL)
 }

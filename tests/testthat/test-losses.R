@@ -102,6 +102,10 @@ test_that("custom losses get float labels unless they are class indices", {
   expect_identical(lab(1:5, c(NA, 1L))$dtype, "float32")
   expect_identical(lab(matrix(1:6, 3), c(NA, 2L))$dtype, "float32")
   expect_identical(lab(c(TRUE, FALSE), c(NA, 1L))$dtype, "float32")
+  # a vector for an [n, 1] output is a column (no [n, n] broadcast in y_pred - y_true)
+  expect_identical(lab(c(1.5, 2), c(NA, 1L))$shape, c(NA, 1L))
+  expect_identical(dim(lab(1:3, c(NA, 1L))$value), c(3L, 1L))
+  expect_identical(lab(c(1.5, 2), NA_integer_)$shape, NA_integer_)
   # class indices for a K-class output (and factors) stay int32
   expect_identical(lab(c(0L, 2L, 1L), c(NA, 3L))$dtype, "int32")
   expect_identical(lab(factor(c("a", "b")), c(NA, 2L))$dtype, "int32")
@@ -127,7 +131,7 @@ test_that("weighted training needs per-example values from a custom loss", {
   expect_error(fit(m, X, y, loss = scalar_loss, verbose = 0, sample_weight = rep(1, 20)),
                class = "symnet_value_error")
   per_loss <- function(y_true, y_pred) sym_square(y_pred - y_true)
-  fit(m, X, y, loss = per_loss, optimizer = optimizer_sgd(0), verbose = 0, sample_weight = rep(1, 20))
+  fit(m, X, y, loss = per_loss, optimizer = optimizer_sgd(0.01), verbose = 0, sample_weight = rep(1, 20))
   w <- seq(0, 1, length.out = 20)
   p <- predict(m, X)
   expect_equal(unname(evaluate(m, X, y, loss = per_loss, sample_weight = w)[["loss"]]),
