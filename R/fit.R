@@ -249,9 +249,10 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     lim <- if (identical(inputs[[nm]]$dtype, "float32")) 3.4028234663852886e38 else Inf
     if (all(is.finite(r)) && max(abs(r)) <= lim) next
     what <- if (length(xs) == 1) paste0("`", arg, "`") else sprintf("`%s$%s`", arg, nm)
-    pos <- which(!is.finite(v) | abs(v) > lim)[1]
-    val <- v[pos]
-    sym_abort(c("{what} contains the non-finite value {val} (first at position {pos}){if (is.finite(val)) ', beyond the float32 range' else ''}.",
+    k <- which(!is.finite(v) | abs(v) > lim)[1]
+    val <- v[k]
+    pos <- if (is.null(dim(v))) k else paste0("[", paste(arrayInd(k, dim(v)), collapse = ", "), "]")
+    sym_abort(c("{what} contains the non-finite value {val} (first at {pos}){if (is.finite(val)) ', beyond the float32 range' else ''}.",
                 i = "Training on it would turn the weights into NaN. Remove or clip such values, or use {.code check_finite = FALSE} to skip this check."),
               kind = "value", call = call)
   }
@@ -693,7 +694,8 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     if (!length(ax) || !(ax == -1L || ax == r - 1L)) return(plain)
   }
   if (tell && isTRUE(loss$args$from_logits)) {
-    cli::cli_inform(c("i" = "The output {.val {output_name}} is a {act}, so {.fn {loss$name}} uses its input (the logits) rather than apply {act} twice.",
+    fname <- paste0("loss_", loss$name)
+    cli::cli_inform(c("i" = "The output {.val {output_name}} is a {act}, so {.fn {fname}} uses its input (the logits) rather than apply {act} twice.",
                       " " = "Say {.code from_logits = FALSE} to make this explicit (silent); {.fn predict} returns the {act} output."),
                     class = c("symnet_from_logits_message", "symnet_message"))
   }
@@ -766,7 +768,9 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   tv <- .training_view(c(outs, lapply(aux, function(u) u$value)))
   t_outs <- tv[seq_along(outs)]
   aux_vals <- tv[-seq_along(outs)]
-  g <- .loss_graph(t_outs, losses, metrics, specs, weighted = weighted, tell = TRUE)
+  # the softmax/sigmoid-output message is given once per model, not at every recompilation
+  g <- .loss_graph(t_outs, losses, metrics, specs, weighted = weighted, tell = !isTRUE(cache$told_from_logits))
+  cache$told_from_logits <- TRUE
   if (length(g$rmetrics)) {
     preds <- lapply(t_outs, sym_identity)
     names(preds) <- paste0(".pred_", names(t_outs))
