@@ -19,9 +19,19 @@ generics::fit
 #'
 #' All data are checked before training starts: `x` and `y` with different
 #' numbers of examples, labels out of range (class indices must lie in
-#' `0..K-1` for `K` outputs), `NA`s, empty data and arrays whose rank does
-#' not match the model input raise classed errors (`symnet_value_error`,
-#' `symnet_shape_error`).
+#' `0..K-1` for `K` outputs), `NA`s, `Inf`s (see `check_finite`), empty data
+#' and arrays whose rank does not match the model input raise classed
+#' errors (`symnet_value_error`, `symnet_shape_error`), and so does an
+#' argument `fit()` does not know (a misspelt `validation_splt = 0.2` is
+#' never silently ignored).
+#'
+#' Training never applies a step whose loss or gradients are `NaN` or
+#' infinite: by default it stops with a `symnet_nonfinite_error`, the model
+#' keeping the weights of the last finite step (see `on_nonfinite`).
+#'
+#' A softmax (or sigmoid) output layer with [loss_softmax_cross_entropy()]
+#' (or [loss_binary_cross_entropy()]) is trained from its logits, never
+#' through the activation twice (see [losses]).
 #'
 #' Progress: with `verbose = 1` a progress bar per epoch shows the running
 #' loss, the metrics and the throughput in examples per second, then one
@@ -240,12 +250,13 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
 }
 
 # Rejects Inf (and values a float32 input cannot hold) in input arrays; NA/NaN are caught earlier.
-# range() scans without allocating, so this costs two passes over the data.
+# min() and max() scan without allocating (range() copies its input), so this costs two passes
+# over the data.
 .check_finite_inputs <- function(xs, inputs, arg, call = parent.frame()) {
   for (nm in names(xs)) {
     v <- xs[[nm]]
     if (!is.double(v)) next
-    r <- range(v)
+    r <- c(min(v), max(v))
     lim <- if (identical(inputs[[nm]]$dtype, "float32")) 3.4028234663852886e38 else Inf
     if (all(is.finite(r)) && max(abs(r)) <= lim) next
     what <- if (length(xs) == 1) paste0("`", arg, "`") else sprintf("`%s$%s`", arg, nm)
