@@ -650,3 +650,49 @@ test_that("the progress line says img/s for image batches and samples/s otherwis
   msgs <- capture_messages(fit(mi, X, rep(0:1, 5), loss = "ce", epochs = 1, verbose = 2))
   expect_match(msgs[1], "img/s")
 })
+
+test_that("a non-finite step leaves weights, optimiser state and batch-norm statistics untouched", {
+  d <- make_blobs(60)
+  mk <- function() {
+    set.seed(9)
+    x <- sym_var("x", c(NA, 4))
+    sym_model(x, x |> layer_dense(8) |> layer_batch_norm() |> layer_dense(3))
+  }
+  # batches 1, 2 are fine; batch 3 holds an Inf (let through with check_finite = FALSE)
+  bad <- d$x[21:30, ]
+  bad[1, 1] <- Inf
+  make_batches <- function(with_bad) {
+    k <- 0L
+    function() {
+      k <<- k + 1L
+      if (k == 1L) return(list(x = d$x[1:10, ], y = d$y[1:10]))
+      if (k == 2L) return(list(x = d$x[11:20, ], y = d$y[11:20]))
+      if (k == 3L && with_bad) return(list(x = bad, y = d$y[21:30]))
+      k <<- 0L
+      NULL
+    }
+  }
+  opt1 <- optimizer_adam(0.05)
+  opt2 <- optimizer_adam(0.05)
+  m1 <- mk()
+  m2 <- mk()
+  e <- expect_error(fit(m1, make_batches(TRUE), loss = "ce", optimizer = opt1, verbose = 0, check_finite = FALSE),
+                    class = "symnet_nonfinite_error")
+  expect_identical(e$epoch, 1L)
+  expect_identical(e$batch, 3L)
+  fit(m2, make_batches(FALSE), loss = "ce", optimizer = opt2, verbose = 0)
+  # all variables (weights and batch-norm running statistics) as after the 2 finite steps
+  expect_identical(unname(get_weights(m1)), unname(get_weights(m2)))
+  # the optimiser's moments and step count too: one more identical step keeps them identical
+  fit(m1, d$x[31:40, ], d$y[31:40], verbose = 0, shuffle = FALSE)
+  fit(m2, d$x[31:40, ], d$y[31:40], verbose = 0, shuffle = FALSE)
+  expect_identical(unname(get_weights(m1)), unname(get_weights(m2)))
+  # "skip" goes on past the bad batch with the same state
+  m3 <- mk()
+  expect_warning(fit(m3, make_batches(TRUE), loss = "ce", optimizer = optimizer_adam(0.05), verbose = 0,
+                     check_finite = FALSE, on_nonfinite = "skip"),
+                 class = "symnet_nonfinite_warning")
+  m4 <- mk()
+  fit(m4, make_batches(FALSE), loss = "ce", optimizer = optimizer_adam(0.05), verbose = 0)
+  expect_identical(unname(get_weights(m3)), unname(get_weights(m4)))
+})
