@@ -133,6 +133,12 @@ generics::fit
 #' history
 #' evaluate(model, X, y)
 #' head(predict(model, X))
+#' # 10 more epochs (numbered 21 to 30), class 1 weighing twice as much
+#' h2 <- fit(model, X, y, epochs = 30, initial_epoch = 20, class_weight = c("0" = 1, "1" = 2),
+#'           verbose = 0)
+#' range(h2$metrics$epoch)
+#' # a misspelt argument is an error, not silently ignored
+#' try(fit(model, X, y, validation_splt = 0.2, verbose = 0))
 #' @export
 fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer = NULL, epochs = 1,
                              batch_size = 32, validation_data = NULL, validation_split = 0,
