@@ -188,6 +188,8 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   callbacks <- .as_callbacks(callbacks)
 
   # ---- data (all checks happen here, before any training) ----
+  # (before the batch function is asked for its first batch)
+  if (!is.null(sample_weight) && .is_batch_function(x)) .abort_fn_sample_weight(environment())
   train <- .data_source(x, y, inputs, outputs, losses, batch_size, shuffle, seed, "x", "y",
                         check_finite = check_finite)
   train <- .add_weights(train, sample_weight, class_weight, outputs)
@@ -291,12 +293,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     src$class_weight <- .check_class_weight(class_weight, src$specs[[1]], outputs[[1]]$shape, call)
   }
   if (src$type == "function") {
-    if (!is.null(sample_weight)) {
-      sym_abort(c("With a batch function, {.arg sample_weight} cannot be matched to the examples.",
-                  i = "Return the weights with each batch: {.code list(x = , y = , sample_weight = )}."),
-                call = call)
-    }
-    src$fn_weights <- TRUE
+    if (!is.null(sample_weight)) .abort_fn_sample_weight(call)
     return(src)
   }
   w <- rep(1, src$n)
@@ -305,6 +302,14 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   src[["ex_weights"]] <- w
   src
 }
+
+.abort_fn_sample_weight <- function(call) {
+  sym_abort(c("With a batch function, {.arg sample_weight} cannot be matched to the examples.",
+              i = "Return the weights with each batch: {.code list(x = , y = , sample_weight = )}."),
+            call = call)
+}
+
+.is_batch_function <- function(x) is.function(x) && !inherits(x, "symnet_data_iterator")
 
 .check_sample_weight <- function(w, n, what, call) {
   if (is.data.frame(w)) w <- as.matrix(w)
@@ -1188,6 +1193,7 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
   inputs <- .model_get(model, "inputs")
   outputs <- .model_get(model, "outputs")
   losses <- .losses_for(loss, outputs)
+  if (!is.null(sample_weight) && .is_batch_function(x)) .abort_fn_sample_weight(environment())
   src <- .data_source(x, y, inputs, outputs, losses, batch_size, FALSE, NULL, "x", "y",
                       check_finite = check_finite)
   if (src$type == "arrays" && !is.null(src$iterator)) {

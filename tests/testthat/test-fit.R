@@ -464,6 +464,15 @@ test_that("batch functions carry their own sample weights", {
       verbose = 0, sample_weight = w)
   expect_equal(unname(get_weights(m1)), unname(get_weights(m2)), tolerance = 1e-6)
   expect_error(fit(m1, batches, verbose = 0, sample_weight = w), class = "symnet_value_error")
+  # class weights apply to the labels of each batch (times the batch's own weights)
+  cw <- c("0" = 2, "1" = 1, "2" = 0.5)
+  expect_identical(k, 0L)                   # the refused fit() did not take a batch
+  m3 <- make_mlp(seed = 6)
+  m4 <- make_mlp(seed = 6)
+  fit(m3, batches, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 2, verbose = 0, class_weight = cw)
+  fit(m4, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 2, batch_size = 20, shuffle = FALSE,
+      verbose = 0, sample_weight = w * cw[as.character(d$y)])
+  expect_equal(unname(get_weights(m3)), unname(get_weights(m4)), tolerance = 1e-6)
 })
 
 test_that("initial_epoch resumes epoch numbering, schedules and the history", {
