@@ -137,3 +137,21 @@ test_that("weighted training needs per-example values from a custom loss", {
   expect_equal(unname(evaluate(m, X, y, loss = per_loss, sample_weight = w)[["loss"]]),
                mean(w * (p - y)^2), tolerance = 1e-5)
 })
+
+test_that("only a softmax over the class axis (a sigmoid for binary) counts as the output activation", {
+  z <- sym_var("z", c(NA, 3, 5))
+  ce <- loss_softmax_cross_entropy()
+  li <- function(s, l = ce) symnet:::.loss_input(s, l, "out")
+  expect_true(li(sym_softmax(z))$probabilities)
+  expect_true(li(sym_softmax(z, axis = 3))$probabilities)
+  expect_false(li(sym_softmax(z, axis = 2))$probabilities)
+  expect_false(li(sym_relu(z))$probabilities)
+  expect_false(li(sym_sigmoid(z))$probabilities)
+  expect_true(li(sym_sigmoid(z), loss_binary_cross_entropy())$probabilities)
+  expect_false(li(sym_softmax(z), loss_binary_cross_entropy())$probabilities)
+  expect_false(li(sym_softmax(z), loss_mse())$probabilities)
+  # the loss is then computed from the activation's input
+  x <- sym_var("x", c(NA, 3))
+  node_id <- function(s) symnet:::cpp_sym_info(symnet:::.ptr(s))$id
+  expect_identical(node_id(li(sym_softmax(x))$pred), node_id(x))
+})
