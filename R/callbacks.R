@@ -22,7 +22,10 @@
 #'   start of every epoch from a schedule ([schedule_step()], ...) or a
 #'   function `function(epoch, lr)` returning the new rate.
 #' * `callback_terminate_on_nan()`: stops as soon as a batch loss is `NaN`
-#'   or infinite.
+#'   or infinite, with a message, and `fit()` returns the history (keras'
+#'   behaviour). Without it, `fit()` stops such a run with an error (see
+#'   its `on_nonfinite`). Either way the non-finite step is not applied:
+#'   the model keeps the weights of the last finite step.
 #' * `callback_lambda()`: your own R functions. Epoch functions are called
 #'   as `f(epoch, logs, state)`, batch functions as `f(batch, logs, state)`
 #'   and train functions as `f(logs, state)`, where `logs` is a named list

@@ -9,8 +9,9 @@
 #' recent specialisation is shown. `plot()` renders the graph with
 #' Graphviz's `dot` program when it is installed.
 #'
-#' @param x A symbol, a list of symbols, or a `symnet_function`.
-#' @param optimized Show the optimised graph (symbols only).
+#' @param x A symbol, a list of symbols, a `symnet_model` (its outputs'
+#'   graph) or a `symnet_function`.
+#' @param optimized Show the optimised graph (symbols and models).
 #' @return A string of class `symnet_dot` (print it with `cat()` or
 #'   `print()`; write it with `writeLines()`).
 #' @examples
@@ -22,6 +23,7 @@
 #' @export
 sym_dot <- function(x, optimized = FALSE) {
   optimized <- .check_flag(optimized, "optimized")
+  if (inherits(x, "symnet_model")) x <- .check_model(x, "x")$outputs
   if (inherits(x, "symnet_function")) {
     out <- cpp_function_dot(.fn_state(x)$ptr)
   } else {
@@ -72,13 +74,13 @@ print.symnet_dot <- function(x, ...) {
 
 #' Draw a graph with Graphviz
 #'
-#' `plot()` on a symbol or compiled function renders its graph (see
+#' `plot()` on a symbol, a model or a compiled function renders its graph (see
 #' [sym_dot()]) with Graphviz's `dot` program to an SVG, PNG or PDF file and,
 #' in an interactive session without `file`, opens it in the browser. When
 #' Graphviz is not installed it says how to install it.
 #'
-#' @param x A symbol or a `symnet_function`.
-#' @param optimized For symbols: draw the optimised graph.
+#' @param x A symbol, a `symnet_model` or a `symnet_function`.
+#' @param optimized For symbols and models: draw the optimised graph.
 #' @param file Output file; `NULL` for a temporary file.
 #' @param format `"svg"`, `"png"` or `"pdf"`; by default from `file`'s
 #'   extension, else SVG.
@@ -87,6 +89,9 @@ print.symnet_dot <- function(x, ...) {
 #' @examples
 #' x <- sym_var("x", 3)
 #' p <- plot(sym_exp(x) + 1, file = tempfile(fileext = ".svg"))
+#' inp <- sym_var("inp", c(NA, 4))
+#' model <- sym_model(inp, layer_dense(inp, 2, activation = "relu"))
+#' p <- plot(model, file = tempfile(fileext = ".svg"))
 #' @export
 plot.symnet_symbol <- function(x, y, ..., optimized = FALSE, file = NULL, format = NULL) {
   .render_dot(sym_dot(x, optimized = optimized), file, format)
@@ -96,6 +101,12 @@ plot.symnet_symbol <- function(x, y, ..., optimized = FALSE, file = NULL, format
 #' @export
 plot.symnet_function <- function(x, y, ..., file = NULL, format = NULL) {
   .render_dot(sym_dot(x), file, format)
+}
+
+#' @rdname plot.symnet_symbol
+#' @export
+plot.symnet_model <- function(x, y, ..., optimized = FALSE, file = NULL, format = NULL) {
+  .render_dot(sym_dot(x, optimized = optimized), file, format)
 }
 
 #' Graphs as JSON

@@ -13,9 +13,10 @@ utils::globalVariables(".data")
 #' [fit()][fit.symnet_model] returns a `symnet_history`: `h$metrics` is a
 #' data frame with one row per completed epoch (`epoch`, `loss`, the
 #' metrics, the validation figures prefixed `val_`, and the learning rate
-#' `lr`); `h$params` holds the training settings (`epochs`, `batch_size`,
-#' `samples`, `steps`, `validation_samples`, `loss`, `optimizer`,
-#' `metrics`); `h$interrupted` and `h$stopped_early` tell how training
+#' `lr`); `h$params` holds the training settings (`epochs`,
+#' `initial_epoch`, `batch_size`, `samples`, `steps` (batches per epoch),
+#' `validation_samples`, `loss`, `optimizer`, `metrics`, `on_nonfinite`);
+#' `h$interrupted` and `h$stopped_early` tell how training
 #' ended.
 #'
 #' `print()` summarises the run and shows the figures of the last epochs;
@@ -54,8 +55,11 @@ print.symnet_history <- function(x, n = 10, ...) {
   p <- x$params
   ne <- nrow(df)
   how <- if (isTRUE(x$interrupted)) ", interrupted" else if (isTRUE(x$stopped_early)) ", stopped early" else ""
-  cat(sprintf("<symnet history> %d of %d epoch%s%s; %s example%s%s, batch size %s\n", ne,
-              p$epochs %||% ne, if ((p$epochs %||% ne) == 1) "" else "s", how,
+  ie <- p$initial_epoch %||% 0L
+  planned <- (p$epochs %||% (ne + ie)) - ie
+  from <- if (ie > 0) sprintf(" (from epoch %d)", ie + 1L) else ""
+  cat(sprintf("<symnet history> %d of %d epoch%s%s%s; %s example%s%s, batch size %s\n", ne,
+              planned, if (planned == 1) "" else "s", from, how,
               if (is.null(p$samples)) "?" else .format_count(p$samples), if (identical(p$samples, 1L)) "" else "s",
               if (isTRUE(p$validation_samples > 0)) sprintf(" (%s validation)", .format_count(p$validation_samples)) else "",
               p$batch_size %||% "?"))

@@ -62,6 +62,7 @@
   activation <- .check_activation(activation, call = call)
   use_bias <- .check_flag(use_bias, "use_bias", call = call)
   dt <- .check_spatial_input(x, nsp, fn, call = call)
+  if (.maybe_channels_last(x$shape, nsp, strict = TRUE)) .abort_channels_last(x, nsp, fn, call)
   cin <- x$shape[2]
   if (cin %% groups != 0 || filters %% groups != 0) {
     sym_abort("{.arg groups} = {groups} must divide both the input channels ({cin}) and {.arg filters} ({filters}).",
@@ -82,9 +83,37 @@
   w <- sym_param(.nn(nm, "kernel"), wshape, kernel_initializer, dtype = dt)
   ins <- list(x, w)
   if (use_bias) ins[[3]] <- sym_param(.nn(nm, "bias"), filters, bias_initializer, dtype = dt)
-  y <- .op(if (transposed) "conv_transpose" else "conv", ins, attrs,
-           .nn(nm, if (transposed) "conv_transpose" else "conv"))
+  y <- tryCatch(.op(if (transposed) "conv_transpose" else "conv", ins, attrs,
+                    .nn(nm, if (transposed) "conv_transpose" else "conv")),
+                symnet_error = function(e) {
+                  if (.maybe_channels_last(x$shape, nsp)) .abort_channels_last(x, nsp, fn, call, parent = e)
+                  stop(e)
+                })
   .apply_activation(y, activation, nm)
+}
+
+# An input shaped like channels-last images ([N, H, W, C] with C = 1..4 channels): its channel
+# axis would be taken as a spatial one. `strict` (a square/cubic image with its few channels
+# last) is so unlike a real channels-first input that it is refused up front.
+.maybe_channels_last <- function(shape, nsp, strict = FALSE) {
+  r <- length(shape)
+  last <- shape[r]
+  ch <- shape[2]
+  if (is.na(last) || is.na(ch) || last > 4L || ch <= 4L) return(FALSE)
+  if (!strict) return(TRUE)
+  sp <- shape[2:(r - 1L)]
+  nsp >= 2L && all(!is.na(sp)) && length(unique(sp)) == 1L
+}
+
+.abort_channels_last <- function(x, nsp, fn, call, parent = NULL) {
+  shp <- .format_shape(x$shape)
+  r <- length(x$shape)
+  want <- .format_shape(c(NA, x$shape[r], x$shape[2:(r - 1L)]))
+  perm <- paste(c(1L, r, 2:(r - 1L)), collapse = ", ")
+  sym_abort(c("{.fn {fn}} got an input of shape {shp}, which looks channels-last ({x$shape[r]} channel{?s} on the last axis).",
+              i = "symnet's convolutions are channels-first (NCHW, as PyTorch and MXNet): declare the input as {want} and give the data in that layout, e.g. {.code aperm(x, c({perm}))}.",
+              i = "Inside a model, {.code sym_transpose(x, c({perm}))} reorders a channels-last symbol."),
+            kind = "shape", call = call, parent = parent)
 }
 
 #' Convolution layers
@@ -96,6 +125,11 @@
 #' `[N, C, L]`. `layer_conv2d_transpose()` is the transposed convolution
 #' (the gradient of a convolution with respect to its input; "deconvolution"),
 #' which upsamples by `strides`.
+#'
+#' An input that looks channels-last (`[N, H, W, C]` with a square image and
+#' 1 to 4 channels last, or any input with 1 to 4 channels last that the
+#' convolution cannot take) is a `symnet_shape_error` saying how to
+#' reorder it to channels first.
 #'
 #' Weights: the kernel `"<name>/kernel"` has shape `[filters, C / groups,
 #' k...]` (`[C, filters / groups, k...]` for the transposed convolution,

@@ -11,7 +11,9 @@
 #' examples of a mini-batch.
 #'
 #' * `loss_softmax_cross_entropy()`: cross-entropy of `softmax(output)`
-#'   over the last axis (the model outputs logits). Labels are class
+#'   over the last axis (the model outputs logits), or of the output itself
+#'   with `from_logits = FALSE` (the model outputs probabilities, which are
+#'   normalised to sum to 1 and clipped away from 0). Labels are class
 #'   indices `0..K-1` (integer vector, as [dataset_fashion_mnist()] stores
 #'   them), a factor (levels in order become `0..K-1`), or a matrix of
 #'   one-hot rows or class probabilities with `K` columns.
@@ -25,19 +27,42 @@
 #' `"sparse_categorical_crossentropy"`, `"categorical_crossentropy"`),
 #' `"binary_cross_entropy"` (`"binary_crossentropy"`), `"mse"`, `"mae"`,
 #' `"huber"`. A custom loss is an R function `function(y_true, y_pred)` of
-#' symbols that returns a scalar symbol; its labels are fed as numbers with
-#' their own shape.
+#' symbols that returns a symbol (averaged over its elements, or kept per
+#' example when sample or class weights are given); its labels are fed as
+#' `float32` numbers with their own shape (a vector as one column for an
+#' `[n, 1]` output), except class indices (a factor,
+#' or whole numbers shaped like the output without its class axis), which
+#' are fed as 0-based `int32`.
+#'
+#' **Softmax or sigmoid outputs** (keras' `from_logits` convention). When
+#' the model's output is a softmax (for `loss_softmax_cross_entropy()`) or
+#' a sigmoid (for `loss_binary_cross_entropy()`), as with
+#' `layer_dense(..., activation = "softmax")`, `fit()` and [evaluate()]
+#' compute the loss from the activation's input, the logits, whatever
+#' `from_logits` says: applying the activation twice (`from_logits = TRUE`)
+#' would train the wrong model, and probabilities lose precision. With
+#' `from_logits = TRUE` a message (class `symnet_from_logits_message`) says
+#' so; `from_logits = FALSE` is the silent way to say the output is a
+#' probability. [predict()][predict.symnet_model] returns the model's
+#' output, the probabilities.
+#'
+#' **Weights**: with `sample_weight` or `class_weight` in `fit()` the loss
+#' of each example (averaged over its elements) is multiplied by its weight
+#' and the batch loss is the mean of the weighted losses over the examples
+#' (keras' `"sum_over_batch_size"`).
 #'
 #' For regression losses and binary cross-entropy, a label vector is taken
 #' as one column when the model output has shape `[n, 1]`.
 #'
 #' @param from_logits Whether the model output is a logit (`TRUE`) or a
-#'   probability (`FALSE`, clipped away from 0 and 1).
+#'   probability (`FALSE`, clipped away from 0 and 1). A softmax or sigmoid
+#'   output is detected either way (see Details).
 #' @param delta Where the Huber loss turns from quadratic to linear (> 0).
 #' @return A `symnet_loss` object.
 #' @seealso [fit.symnet_model()], [evaluate()].
 #' @examples
 #' loss_softmax_cross_entropy()
+#' loss_binary_cross_entropy(from_logits = FALSE)
 #' loss_huber(delta = 2)
 #'
 #' # a loss is built from symbols: here on a batch of 2 examples, 3 classes
@@ -48,52 +73,71 @@
 #' @name losses
 NULL
 
-.new_loss <- function(name, build, labels, args = list(), label = name) {
-  structure(list(name = name, label = label, build = build, labels = labels, args = args),
+# build(y_pred, y_true, kind, reduction = "mean", from_logits = <the loss's own>): the loss
+# symbol; reduction "none" keeps one value per element (for sample weights). fit() passes
+# from_logits = TRUE with the logits when the model output is the activation named by
+# `activation` (see .loss_input()).
+.new_loss <- function(name, build, labels, args = list(), label = name, activation = NULL) {
+  structure(list(name = name, label = label, build = build, labels = labels, args = args,
+                 activation = activation),
             class = "symnet_loss")
 }
 
+.reduce_mean <- function(l, reduction) if (identical(reduction, "none")) l else sym_mean(l)
+
 #' @rdname losses
 #' @export
-loss_softmax_cross_entropy <- function() {
+loss_softmax_cross_entropy <- function(from_logits = TRUE) {
+  from_logits <- .check_flag(from_logits, "from_logits")
+  default_fl <- from_logits
   .new_loss("softmax_cross_entropy",
-            build = function(y_pred, y_true, kind) {
+            build = function(y_pred, y_true, kind, reduction = "mean", from_logits = default_fl) {
+              fl <- from_logits
+              # probabilities, normalised to sum 1 and clipped as keras does: softmax(log p) = p
+              # for such p, so the cross-entropy of log(p) is -log p[label]
+              z <- if (fl) y_pred else {
+                sym_log(sym_clip(y_pred / sym_sum(y_pred, axis = -1, keepdims = TRUE), 1e-7, 1))
+              }
               if (identical(kind, "prob")) {
-                sym_softmax_cross_entropy(y_pred, y_true)
+                sym_softmax_cross_entropy(z, y_true, reduction = reduction)
               } else {
-                sym_softmax_cross_entropy(y_pred, y_true, index_base = 0)
+                sym_softmax_cross_entropy(z, y_true, reduction = reduction, index_base = 0)
               }
             },
-            labels = .class_labels)
+            labels = .class_labels, args = list(from_logits = from_logits), activation = "softmax")
 }
 
 #' @rdname losses
 #' @export
 loss_binary_cross_entropy <- function(from_logits = TRUE) {
   from_logits <- .check_flag(from_logits, "from_logits")
+  default_fl <- from_logits
   .new_loss("binary_cross_entropy",
-            build = function(y_pred, y_true, kind) {
-              if (from_logits) {
-                sym_sigmoid_cross_entropy(y_pred, y_true)
+            build = function(y_pred, y_true, kind, reduction = "mean", from_logits = default_fl) {
+              fl <- from_logits
+              if (fl) {
+                sym_sigmoid_cross_entropy(y_pred, y_true, reduction = reduction)
               } else {
-                sym_binary_cross_entropy(y_pred, y_true)
+                sym_binary_cross_entropy(y_pred, y_true, reduction = reduction)
               }
             },
-            labels = .binary_labels, args = list(from_logits = from_logits))
+            labels = .binary_labels, args = list(from_logits = from_logits), activation = "sigmoid")
 }
 
 #' @rdname losses
 #' @export
 loss_mse <- function() {
-  .new_loss("mse", build = function(y_pred, y_true, kind) sym_mean(sym_square(y_pred - y_true)),
-            labels = .target_labels)
+  .new_loss("mse", build = function(y_pred, y_true, kind, reduction = "mean", ...) {
+    .reduce_mean(sym_square(y_pred - y_true), reduction)
+  }, labels = .target_labels)
 }
 
 #' @rdname losses
 #' @export
 loss_mae <- function() {
-  .new_loss("mae", build = function(y_pred, y_true, kind) sym_mean(sym_abs(y_pred - y_true)),
-            labels = .target_labels)
+  .new_loss("mae", build = function(y_pred, y_true, kind, reduction = "mean", ...) {
+    .reduce_mean(sym_abs(y_pred - y_true), reduction)
+  }, labels = .target_labels)
 }
 
 #' @rdname losses
@@ -102,10 +146,10 @@ loss_huber <- function(delta = 1) {
   delta <- .check_number(delta, "delta", finite = TRUE)
   if (delta <= 0) sym_abort("{.arg delta} must be > 0.")
   .new_loss("huber",
-            build = function(y_pred, y_true, kind) {
+            build = function(y_pred, y_true, kind, reduction = "mean", ...) {
               a <- sym_abs(y_pred - y_true)
               q <- sym_minimum(a, delta)
-              sym_mean(0.5 * q * q + delta * (a - q))
+              .reduce_mean(0.5 * q * q + delta * (a - q), reduction)
             },
             labels = .target_labels, args = list(delta = delta))
 }
@@ -144,12 +188,12 @@ print.symnet_loss <- function(x, ...) {
   if (is.function(loss)) {
     fn <- loss
     return(.new_loss("custom",
-                     build = function(y_pred, y_true, kind) {
+                     build = function(y_pred, y_true, kind, reduction = "mean", ...) {
                        l <- fn(y_true, y_pred)
                        if (!is_symbol(l)) {
                          sym_abort("A custom loss must return a symbol, not {.obj_type_friendly {l}}.", call = NULL)
                        }
-                       if (length(l$shape)) l <- sym_mean(l)
+                       if (length(l$shape) && !identical(reduction, "none")) l <- sym_mean(l)
                        l
                      },
                      labels = .custom_labels, label = "custom loss"))
@@ -316,16 +360,40 @@ print.symnet_loss <- function(x, ...) {
   list(value = y, dtype = "float32", shape = c(NA_integer_, out_shape[-1]), kind = "target", levels = NULL)
 }
 
+# Custom losses get float32 labels (so `sym_mean(y_true)`, `y_pred - y_true` work whatever R
+# type the labels had) except class indices: a factor, or whole numbers with the output's shape
+# minus its class axis (of K > 1 classes), which stay int32 for sym_one_hot()/sym_gather().
 .custom_labels <- function(y, out_shape, what = "Labels", call = parent.frame()) {
   y <- .check_label_values(y, what, call)
-  if (is.factor(y)) y <- as.integer(y) - 1L
   d <- dim(y)
-  shape <- if (is.null(d)) NA_integer_ else c(NA_integer_, d[-1])
-  dtype <- if (is.integer(y)) "int32" else "float32"
-  if (is.logical(y)) {
-    y <- y + 0
+  if (is.factor(y)) {
+    y <- as.integer(y) - 1L
     dim(y) <- d
   }
+  dtype <- if (is.integer(y) && .looks_like_class_indices(y, out_shape)) "int32" else "float32"
+  if (dtype == "float32" && !is.double(y)) {
+    y <- as.double(y)
+    dim(y) <- d
+  }
+  # a vector of targets for an [n, 1] output is one column, as for the built-in losses (else
+  # y_pred - y_true would broadcast to [n, n])
+  if (dtype == "float32" && is.null(d) && length(out_shape) == 2 && identical(out_shape[2], 1L)) {
+    y <- matrix(y, ncol = 1)
+    d <- dim(y)
+  }
+  shape <- if (is.null(d)) NA_integer_ else c(NA_integer_, d[-1])
   list(value = y, dtype = dtype, shape = shape, kind = if (dtype == "int32") "class" else "target",
        levels = NULL)
+}
+
+# Integer labels whose shape is the output's without its last (class) axis, K > 1.
+.looks_like_class_indices <- function(y, out_shape) {
+  r <- length(out_shape)
+  if (r < 2) return(FALSE)
+  K <- out_shape[r]
+  if (!is.na(K) && K < 2) return(FALSE)
+  d <- dim(y)
+  yr <- if (is.null(d)) 1L else length(d)
+  if (yr == 2 && r == 2 && d[2] == 1) yr <- 1L
+  yr == r - 1L
 }

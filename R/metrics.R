@@ -15,8 +15,14 @@
 #' * `metric_top_k_accuracy(k)`: the fraction of examples whose label is
 #'   among the `k` highest scores.
 #'
+#' * `metric_mae()`, `metric_mse()`: mean absolute and mean squared error
+#'   between the output and the targets (regression, binary or one-hot
+#'   targets; not class indices).
+#'
 #' Give metrics to `fit()` as a list or character vector: `"accuracy"`
-#' (`"acc"`), `"top_k_accuracy"` (k = 5), metric objects, or R functions
+#' (`"acc"`), `"top_k_accuracy"` (k = 5), `"mae"`
+#' (`"mean_absolute_error"`), `"mse"` (`"mean_squared_error"`), metric
+#' objects, or R functions
 #' `function(y_true, y_pred)` returning a number, named by the list's
 #' names (`metrics = list(mae = function(y_true, y_pred) ...)`). A function
 #' is first tried on symbols: if it returns a symbol it becomes part of the
@@ -31,6 +37,7 @@
 #' @examples
 #' metric_accuracy()
 #' metric_top_k_accuracy(3)
+#' metric_mae()
 #'
 #' # metrics are symbols: accuracy of 2 predictions, 3 classes
 #' z <- sym_var("z", c(NA, 3))
@@ -85,6 +92,25 @@ metric_top_k_accuracy <- function(k = 5) {
   })
 }
 
+# Elementwise error metrics: on the output against targets of its shape.
+.error_metric <- function(name, f) {
+  .new_metric(name, build = function(y_true, y_pred, ctx) {
+    if (identical(ctx$kind, "class")) {
+      sym_abort(c("Metric {.val {name}} needs targets shaped like the output, not class indices.",
+                  i = "Use {.val accuracy} for class labels, or one-hot labels."), call = NULL)
+    }
+    f(y_pred - sym_cast(y_true, y_pred$dtype))
+  })
+}
+
+#' @rdname metrics
+#' @export
+metric_mae <- function() .error_metric("mae", function(d) sym_mean(sym_abs(d)))
+
+#' @rdname metrics
+#' @export
+metric_mse <- function() .error_metric("mse", function(d) sym_mean(sym_square(d)))
+
 #' @export
 print.symnet_metric <- function(x, ...) {
   cat("<symnet metric> ", x$name, if (!is.null(x$fn)) " (R function)", "\n", sep = "")
@@ -110,8 +136,10 @@ print.symnet_metric <- function(x, ...) {
       out[[i]] <- switch(key,
         accuracy = , acc = metric_accuracy(),
         topkaccuracy = , top5accuracy = , top5 = metric_top_k_accuracy(5),
+        mae = , meanabsoluteerror = metric_mae(),
+        mse = , meansquarederror = metric_mse(),
         sym_abort(c("Unknown metric {.val {m}}.",
-                    i = "Use {.val accuracy}, {.val top_k_accuracy}, a metric object or a function {.code function(y_true, y_pred)}."),
+                    i = "Use {.val accuracy}, {.val top_k_accuracy}, {.val mae}, {.val mse}, a metric object or a function {.code function(y_true, y_pred)}."),
                   call = call))
     } else if (is.function(m)) {
       nm <- if (!is.na(nms[i]) && nzchar(nms[i])) nms[i] else paste0("metric_", i)

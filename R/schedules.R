@@ -16,8 +16,13 @@
 #'   `lr * decay_rate^((epoch - 1) / decay_epochs)` (the exponent rounded
 #'   down with `staircase = TRUE`).
 #' * `schedule_cosine(lr, epochs, min_lr, warmup)`: linear warm-up over the
-#'   first `warmup` epochs, then cosine annealing from `lr` to `min_lr` at
-#'   epoch `epochs` (and `min_lr` after).
+#'   first `warmup` epochs, then cosine annealing from `lr` over the
+#'   remaining epochs: epoch `e` trains at
+#'   `min_lr + (lr - min_lr) * (1 + cos(pi * (e - 1 - warmup) / (epochs - warmup))) / 2`,
+#'   so the last epoch (`epochs`) still trains at a small positive rate and
+#'   `min_lr` is reached just after it (epochs beyond `epochs` use `min_lr`),
+#'   as PyTorch's `CosineAnnealingLR(T_max = epochs)` and keras'
+#'   `CosineDecay`.
 #'
 #' Schedules are ordinary R functions: call them on epoch numbers to see
 #' the rates.
@@ -28,7 +33,8 @@
 #' @param decay_rate Decay factor per `decay_epochs` epochs.
 #' @param decay_epochs Epochs over which the rate decays by `decay_rate`.
 #' @param staircase Decay in steps rather than continuously.
-#' @param epochs Epoch at which the cosine reaches `min_lr`.
+#' @param epochs Length of the schedule in epochs: the cosine reaches `min_lr`
+#'   at the end of epoch `epochs`.
 #' @param min_lr Final learning rate.
 #' @param warmup Number of warm-up epochs (the rate rises linearly to `lr`).
 #' @return A `symnet_schedule`: a function `f(epoch)`.
@@ -92,9 +98,12 @@ schedule_cosine <- function(lr, epochs, min_lr = 0, warmup = 0) {
   epochs <- .check_int(epochs, "epochs", min = 1)
   min_lr <- .check_rate(min_lr, "min_lr", 0, lr)
   warmup <- .check_int(warmup, "warmup", min = 0)
-  if (warmup >= epochs && epochs > 1) sym_abort("{.arg warmup} must be smaller than {.arg epochs}.")
+  if (warmup >= epochs) sym_abort("{.arg warmup} must be smaller than {.arg epochs}.")
   .new_schedule(function(epoch) {
-    span <- max(epochs - 1 - warmup, 1)
+    # epoch e trains at the rate of progress (e - 1 - warmup) / (epochs - warmup), as PyTorch's
+    # CosineAnnealingLR and keras' CosineDecay: the last epoch still learns and `min_lr` is
+    # reached just after it (and held there).
+    span <- epochs - warmup
     prog <- pmin(pmax(epoch - 1 - warmup, 0), span) / span
     out <- min_lr + (lr - min_lr) * (1 + cos(pi * prog)) / 2
     if (warmup > 0) out <- ifelse(epoch <= warmup, lr * epoch / (warmup + 1), out)

@@ -48,3 +48,19 @@ test_that("sym_json describes the graph", {
   expect_match(js, "\"add\"")
   expect_error(sym_json("x"), class = "symnet_value_error")
 })
+
+test_that("models have sym_dot and plot methods", {
+  x <- sym_var("x", c(NA, 4))
+  m <- sym_model(x, layer_dense(x, 2, activation = "relu", name = "dd"))
+  d <- sym_dot(m)
+  expect_s3_class(d, "symnet_dot")
+  expect_match(d, "dd")
+  expect_identical(unclass(d), unclass(sym_dot(m$outputs)))
+  if (nzchar(Sys.which("dot"))) {
+    file <- tempfile(fileext = ".svg")
+    expect_identical(plot(m, file = file), file)
+    expect_match(paste(readLines(file), collapse = ""), "<svg")
+  } else {
+    expect_message(plot(m), "Graphviz")
+  }
+})

@@ -221,3 +221,22 @@ test_that("training a conv net twice with one seed gives the same bits on severa
   }
   expect_identical(run(), run())
 })
+
+test_that("channels-last inputs to conv layers get a layout hint", {
+  # a square image with few channels last: refused up front, though the engine could run it
+  for (shp in list(c(NA, 28, 28, 1), c(NA, 32, 32, 3))) {
+    e <- expect_error(layer_conv2d(sym_var("img", shp), 8, 3, padding = "same"), class = "symnet_shape_error")
+    expect_s3_class(e, "symnet_error")
+    expect_match(conditionMessage(e), "channels-last")
+    expect_match(conditionMessage(e), "aperm(x, c(1, 4, 2, 3))", fixed = TRUE)
+  }
+  # non-square, or 1-d: hint only when the engine cannot run it
+  e <- expect_error(layer_conv2d(sym_var("img", c(NA, 30, 20, 1)), 8, 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), "channels-last")
+  e <- expect_error(layer_conv1d(sym_var("seq", c(NA, 50, 2)), 4, 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), "channels-last")
+  # channels-first inputs are untouched, including small images with many channels
+  expect_equal(dim(layer_conv2d(sym_var("ok", c(NA, 3, 28, 28)), 8, 3)), c(NA, 8L, 26L, 26L))
+  expect_equal(dim(layer_conv2d(sym_var("ok2", c(NA, 64, 4, 4)), 8, 3)), c(NA, 8L, 2L, 2L))
+  expect_equal(dim(layer_conv1d(sym_var("ok3", c(NA, 2, 50)), 4, 3)), c(NA, 4L, 48L))
+})

@@ -47,3 +47,23 @@ test_that("metrics are given as names, objects or R functions", {
   expect_null(symnet:::.metric_symbol(g, sym_var("a", NA), sym_var("b", NA), list(kind = "target")))
   expect_equal(symnet:::.metric_r_value(g, c(1, 2, 3), c(1, 1, 1)), 1)
 })
+
+test_that("mae and mse metrics by name and as objects", {
+  set.seed(1)
+  X <- matrix(rnorm(60), 30, 2)
+  y <- X %*% c(1, -1) + 0.5
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_model(x, layer_dense(x, 1))
+  h <- fit(m, X, y, loss = "mse", metrics = c("mae", "mse"), optimizer = optimizer_sgd(0.05), epochs = 2,
+           verbose = 0)
+  expect_named(h$metrics, c("epoch", "loss", "mae", "mse", "lr"))
+  expect_equal(h$metrics$mse, h$metrics$loss, tolerance = 1e-6)
+  e <- evaluate(m, X, y, metrics = list(metric_mae(), "mean_squared_error"))
+  p <- predict(m, X)
+  expect_equal(unname(e[["mae"]]), mean(abs(p - y)), tolerance = 1e-5)
+  expect_equal(unname(e[["mse"]]), mean((p - y)^2), tolerance = 1e-5)
+  expect_output(print(metric_mse()), "mse")
+  # not for class indices
+  m2 <- sym_model(x, layer_dense(x, 2))
+  expect_error(fit(m2, X, rep(0:1, 15), loss = "ce", metrics = "mae", verbose = 0), class = "symnet_value_error")
+})

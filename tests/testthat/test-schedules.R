@@ -7,11 +7,28 @@ test_that("step, exponential and cosine schedules give the documented rates", {
   es <- schedule_exponential(0.1, decay_rate = 0.5, decay_epochs = 2, staircase = TRUE)
   expect_equal(es(1:4), 0.1 * c(1, 1, 0.5, 0.5))
   cs <- schedule_cosine(1, epochs = 5, min_lr = 0)
-  expect_equal(cs(1:6), c(1, (1 + cos(pi * (1:3) / 4)) / 2, 0, 0))
+  expect_equal(cs(1:7), c((1 + cos(pi * (0:4) / 5)) / 2, 0, 0))
   cw <- schedule_cosine(1, epochs = 6, warmup = 1)
   expect_equal(cw(1), 0.5)
   expect_equal(cw(2), 1)
-  expect_equal(cw(6), 0)
+  expect_equal(cw(6), (1 + cos(pi * 4 / 5)) / 2)
+  expect_equal(cw(7), 0)
+})
+
+test_that("cosine annealing trains every epoch at a positive rate and reaches min_lr after the last", {
+  # PyTorch's CosineAnnealingLR(T_max = E) rates for epochs 0..E-1, shifted to 1-based epochs
+  for (E in c(1, 2, 3, 10, 50)) {
+    cs <- schedule_cosine(0.1, epochs = E, min_lr = 0.001)
+    torch_rates <- 0.001 + (0.1 - 0.001) * (1 + cos(pi * (0:(E - 1)) / E)) / 2
+    expect_equal(cs(seq_len(E)), torch_rates)
+    expect_true(all(cs(seq_len(E)) > 0.001))
+    expect_equal(cs(E + 1), 0.001)
+    expect_true(all(diff(cs(seq_len(E + 1))) < 0))
+  }
+  expect_equal(schedule_cosine(0.1, epochs = 1)(1), 0.1)
+  cw <- schedule_cosine(0.1, epochs = 4, min_lr = 0, warmup = 2)
+  expect_true(all(cw(1:4) > 0))
+  expect_equal(cw(5), 0)
 })
 
 test_that("schedules print and check their arguments", {
