@@ -187,9 +187,9 @@ test_that("a loaded model remembers the loss and metrics it was trained with", {
   path <- withr::local_tempfile(fileext = ".safetensors")
   save_model(m, path)
   m2 <- load_model(path)
-  e <- evaluate(m2, X, y, verbose = 0)
+  e <- evaluate(m2, X, y)
   expect_named(e, c("loss", "accuracy"))
-  expect_equal(e, evaluate(m, X, y, verbose = 0), tolerance = 1e-6)
+  expect_equal(e, evaluate(m, X, y), tolerance = 1e-6)
   # arguments of built-in losses come back too
   fit(m, X, X, loss = loss_huber(delta = 0.5), metrics = character(), epochs = 1, verbose = 0)
   save_model(m, path)
@@ -198,5 +198,5 @@ test_that("a loaded model remembers the loss and metrics it was trained with", {
   # a custom loss cannot be stored: the error says so
   fit(m, X, X, loss = function(y_true, y_pred) sym_mean((y_true - y_pred)^2), epochs = 1, verbose = 0)
   save_model(m, path)
-  expect_error(evaluate(load_model(path), X, X, verbose = 0), "custom loss")
+  expect_error(evaluate(load_model(path), X, X), "custom loss")
 })
