@@ -214,3 +214,21 @@ test_that("integer inputs never wrap, truncate or overflow", {
   m <- sym_compile(sym_identity(sym_var("x", c(NA, 2), dtype = "uint8")))
   expect_error(m(x = matrix(c(1, 2, 3, 999), 2)), "position 4")
 })
+
+test_that("shape specialisations are bounded and evicted ones compile again", {
+  x <- sym_var("x", c(NA, 2))
+  f <- sym_compile(sum(x * 2))
+  for (n in 1:24) expect_equal(f(x = matrix(1, n, 2)), 4 * n)
+  expect_lte(summary(f)$cached_shapes, 16)
+  expect_equal(f(x = matrix(1, 1, 2)), 4)   # evicted long ago: compiled again
+  expect_lte(summary(f)$cached_shapes, 16)
+})
+
+test_that("named lists of (variable, value) pairs are updates, as Map() makes them", {
+  a <- sym_shared(1, name = "a")
+  b <- sym_shared(2, name = "b")
+  ups <- Map(function(v, d) list(v, v + d), list(first = a, second = b), list(10, 20))
+  step <- sym_compile(a + b, updates = ups)
+  step()
+  expect_equal(c(sym_value(a), sym_value(b)), c(11, 22))
+})
