@@ -47,8 +47,9 @@ bool fusable(const Node& n) {
 
 struct Grouping {
   std::vector<NodePtr> order;
-  std::unordered_map<const Node*, int> index;  // topological position
+  NodeIndex index;                             // topological position
   std::vector<int> in_begin, in_pos;           // producers of each node, by position (CSR)
+  std::vector<int> uses0;                      // readers of each first output, graph outputs included
   std::vector<char> fusable_node;
   // Units: every processed node is one, and a group is the unit of its root (its first
   // member). parent is union-find over positions; roots stay the smallest member.
@@ -186,14 +187,19 @@ struct Grouping {
 
 Grouping form_groups(const Graph& g) {
   Grouping gr;
-  gr.order = g.topo_order();
+  gr.order = g.topo_order(&gr.index);
   const int n = static_cast<int>(gr.order.size());
-  for (int i = 0; i < n; ++i) gr.index[gr.order[i].get()] = i;
   gr.in_begin.assign(n + 1, 0);
+  gr.uses0.assign(n, 0);
   for (int i = 0; i < n; ++i) {
-    for (const Value& v : gr.order[i]->inputs) gr.in_pos.push_back(gr.index.at(v.node.get()));
+    for (const Value& v : gr.order[i]->inputs) {
+      const int p = gr.index.find(v.node.get());
+      gr.in_pos.push_back(p);
+      gr.uses0[p] += v.index == 0;
+    }
     gr.in_begin[i + 1] = static_cast<int>(gr.in_pos.size());
   }
+  for (const Value& v : g.outputs) gr.uses0[gr.index.find(v.node.get())] += v.index == 0;
   // Producers whose value some non-fusable node (matmul, conv, a reduction) also reads.
   std::vector<char> read_by_other(n, 0);
   gr.fusable_node.assign(n, 0);
@@ -268,7 +274,6 @@ struct PosHash {
 Graph fuse_elementwise(const Graph& g) {
   Grouping gr = form_groups(g);
   const int n = static_cast<int>(gr.order.size());
-  auto uses = count_uses(g);
 
   // Units: a fused group (2+ members, keyed by root) or a single node (keyed by itself).
   std::vector<int> unit(n);
@@ -283,8 +288,8 @@ Graph fuse_elementwise(const Graph& g) {
   std::vector<std::vector<int>> dependents(n);
   std::vector<int> pending(n, 0);
   for (int i = 0; i < n; ++i) {
-    for (const Value& v : gr.order[i]->inputs) {
-      int p = unit[gr.index.at(v.node.get())];
+    for (int k = gr.in_begin[i]; k < gr.in_begin[i + 1]; ++k) {
+      int p = unit[gr.in_pos[k]];
       if (p == unit[i]) continue;
       dependents[p].push_back(unit[i]);
       pending[unit[i]]++;
@@ -302,7 +307,7 @@ Graph fuse_elementwise(const Graph& g) {
   };
 
   std::vector<char> graph_output(n, 0);
-  for (const Value& v : g.outputs) graph_output[gr.index.at(v.node.get())] = 1;
+  for (const Value& v : g.outputs) graph_output[gr.index.find(v.node.get())] = 1;
 
   int built = 0;
   while (!ready.empty()) {
@@ -354,7 +359,7 @@ Graph fuse_elementwise(const Graph& g) {
       std::vector<int> escaping;
       for (int m : mem) {
         const Node* node = gr.order[m].get();
-        if (graph_output[m] || uses.at(node)[0] > inside[node]) escaping.push_back(m);
+        if (graph_output[m] || gr.uses0[m] > inside[node]) escaping.push_back(m);
       }
       for (int m : escaping) {
         body->outputs.push_back(inner.at({gr.order[m].get(), 0}));
