@@ -18,6 +18,7 @@ class NodeIndex {
   explicit NodeIndex(size_t expected = 0);
   // The value stored for n, or -1.
   int find(const Node* n) const {
+    if (n == nullptr) return -1;
     for (size_t i = slot(n);; i = (i + 1) & mask_) {
       if (slots_[i].key == n) return slots_[i].value;
       if (slots_[i].key == nullptr) return -1;

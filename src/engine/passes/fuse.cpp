@@ -193,6 +193,7 @@ Grouping form_groups(const Graph& g) {
   gr.uses0.assign(n, 0);
   for (int i = 0; i < n; ++i) {
     for (const Value& v : gr.order[i]->inputs) {
+      if (!v.defined()) continue;
       const int p = gr.index.find(v.node.get());
       gr.in_pos.push_back(p);
       gr.uses0[p] += v.index == 0;
@@ -207,8 +208,8 @@ Grouping form_groups(const Graph& g) {
     const Node& c = *gr.order[i];
     const bool c_fusable = fusable(c);
     gr.fusable_node[i] = c_fusable;
-    for (int k = gr.in_begin[i]; k < gr.in_begin[i + 1]; ++k)
-      if (!c_fusable || c.outputs[0].shape != c.inputs[k - gr.in_begin[i]].shape()) read_by_other[gr.in_pos[k]] = 1;
+    for (const Value& v : c.inputs)
+      if (v.defined() && (!c_fusable || c.outputs[0].shape != v.shape())) read_by_other[gr.index.find(v.node.get())] = 1;
   }
   gr.parent.resize(n);
   gr.members.assign(n, {});
@@ -301,6 +302,7 @@ Graph fuse_elementwise(const Graph& g) {
 
   std::unordered_map<std::pair<const Node*, int>, Value, PosHash> mapped;
   auto lookup = [&](const Value& v) {
+    if (!v.defined()) return v;  // an optional input left out
     auto it = mapped.find({v.node.get(), v.index});
     SN_CHECK(it != mapped.end(), ErrorKind::internal, "fuse_elementwise: value used before it was built");
     return it->second;
