@@ -267,6 +267,29 @@ TEST_CASE("fusion never creates a cycle through outside nodes", "[passes][fuse]"
   check_same_results(g3, f3, {random_tensor(DType::f64, {100}, 9)}, 0);
 }
 
+TEST_CASE("fusion sees cycles through groups that span early and late nodes", "[passes][fuse]") {
+  // G = {g0, u, m} starts before R = {a, r1} and ends after it: R -> t -> m is a path into
+  // G, and u -> i one out of it. Adding i to R would close R -> G -> R although u, the
+  // producer of i, comes before every member of R; a search bounded by node positions
+  // stops at u and misses it.
+  Value sv = op::input("sv", DType::f64, {1});
+  Value x = op::input("x", DType::f64, {4, 8});
+  Value g0 = op::sin(sv);
+  Value u = op::cos(g0);
+  Value a = op::cos(x);
+  Value r1 = op::exp(a);
+  Value t = op::reduce_sum(r1);
+  Value m = op::mul(g0, t);
+  Value i = op::add(u, a);
+  Graph g = graph_of({sv, x}, {u, m, i});
+  Graph f = fuse_elementwise(g);
+  CHECK(count_op(f, "fused_elementwise") == 2);  // {g0, u, m} and {a, r1}
+  CHECK(count_op(f, "add") == 1);                // i stays alone
+  std::vector<Tensor> feeds = {make_tensor(DType::f64, {1}, {0.5}), random_tensor(DType::f64, {4, 8}, 12)};
+  check_same_results(g, f, feeds, 0);
+  check_same_results(g, optimize(g), feeds, 0);
+}
+
 TEST_CASE("fusion leaves broadcasts and lone ops alone", "[passes][fuse]") {
   Value x = op::input("x", DType::f32, {3, 4});
   Value b = op::input("b", DType::f32, {4});

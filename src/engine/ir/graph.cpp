@@ -8,26 +8,69 @@
 
 namespace symnet {
 
-std::vector<NodePtr> Graph::topo_order() const {
-  // Iterative DFS so deep graphs (long RNN unrolls) cannot overflow the stack.
+NodeIndex::NodeIndex(size_t expected) {
+  size_t cap = 16;
+  int bits = 4;
+  while (cap < 2 * expected) cap <<= 1, ++bits;
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+  shift_ = 64 - bits;
+}
+
+void NodeIndex::set(const Node* n, int value) {
+  if (2 * (size_ + 1) > slots_.size()) grow();
+  size_t i = slot(n);
+  while (slots_[i].key != nullptr && slots_[i].key != n) i = (i + 1) & mask_;
+  if (slots_[i].key == nullptr) {
+    slots_[i].key = n;
+    ++size_;
+  }
+  slots_[i].value = value;
+}
+
+void NodeIndex::grow() {
+  std::vector<Slot> old(slots_.size() * 2);
+  old.swap(slots_);
+  mask_ = slots_.size() - 1;
+  --shift_;
+  for (const Slot& e : old) {
+    if (!e.key) continue;
+    size_t i = slot(e.key);
+    while (slots_[i].key != nullptr) i = (i + 1) & mask_;
+    slots_[i] = e;
+  }
+}
+
+std::vector<NodePtr> Graph::topo_order() const { return topo_order(nullptr); }
+
+std::vector<NodePtr> Graph::topo_order(NodeIndex* positions) const {
+  // Iterative DFS so deep graphs (long RNN unrolls) cannot overflow the stack. A node's
+  // mark is -2 while it is on the stack, then its position.
+  constexpr int kOnStack = -2;
   std::vector<NodePtr> order;
-  std::unordered_set<const Node*> done, on_stack;
-  std::vector<std::pair<NodePtr, size_t>> stack;
+  NodeIndex local;
+  NodeIndex& mark = positions ? *positions : local;
+  // Pointers into the inputs of nodes on the stack (or the graph's own lists), which
+  // outlive the walk: no reference counting per step.
+  std::vector<std::pair<const NodePtr*, size_t>> stack;
   auto visit_root = [&](const NodePtr& root) {
-    if (!root || done.count(root.get())) return;
-    stack.push_back({root, 0});
+    if (!root || mark.find(root.get()) >= 0) return;
+    mark.set(root.get(), kOnStack);
+    stack.push_back({&root, 0});
     while (!stack.empty()) {
-      auto& [n, next] = stack.back();
+      const NodePtr& n = *stack.back().first;
+      size_t& next = stack.back().second;
       if (next < n->inputs.size()) {
         const NodePtr& child = n->inputs[next++].node;
-        if (child && !done.count(child.get())) {
-          SN_CHECK(!on_stack.count(child.get()), ErrorKind::internal, "cycle in graph");
-          on_stack.insert(child.get());
-          stack.push_back({child, 0});
-        }
+        if (!child) continue;
+        const int m = mark.find(child.get());
+        if (m >= 0) continue;
+        SN_CHECK(m != kOnStack, ErrorKind::internal, "cycle in graph");
+        mark.set(child.get(), kOnStack);
+        stack.push_back({&child, 0});
       } else {
-        on_stack.erase(n.get());
-        if (done.insert(n.get()).second) order.push_back(n);
+        mark.set(n.get(), static_cast<int>(order.size()));
+        order.push_back(n);
         stack.pop_back();
       }
     }
@@ -52,15 +95,24 @@ Graph Graph::from_outputs(std::vector<Value> outputs, std::vector<std::string> n
 }
 
 Graph rewrite_graph(const Graph& g, const RewriteFn& fn) {
-  std::unordered_map<const Node*, std::vector<Value>> mapped;
-  auto lookup = [&](const Value& v) -> Value {
+  NodeIndex pos;
+  const std::vector<NodePtr> order = g.topo_order(&pos);
+  // The replacement outputs of the node at position p start at mapped[first[p]].
+  std::vector<size_t> first(order.size() + 1, 0);
+  for (size_t p = 0; p < order.size(); ++p) first[p + 1] = first[p] + order[p]->outputs.size();
+  std::vector<Value> mapped(first.back());
+  auto lookup = [&](const Value& v) -> const Value& {
     if (!v.defined()) return v;
-    auto it = mapped.find(v.node.get());
-    SN_CHECK(it != mapped.end(), ErrorKind::internal, "rewrite_graph: node visited out of order");
-    return it->second.at(v.index);
+    const int p = pos.find(v.node.get());
+    SN_CHECK(p >= 0, ErrorKind::internal, "rewrite_graph: node visited out of order");
+    SN_CHECK(v.index >= 0 && first[p] + v.index < first[p + 1], ErrorKind::internal,
+             "rewrite_graph: output " << v.index << " of " << v.node->describe() << " does not exist");
+    return mapped[first[p] + v.index];
   };
-  for (const NodePtr& n : g.topo_order()) {
-    std::vector<Value> ins;
+  std::vector<Value> ins;
+  for (size_t p = 0; p < order.size(); ++p) {
+    const NodePtr& n = order[p];
+    ins.clear();
     bool changed = false;
     for (const Value& v : n->inputs) {
       ins.push_back(lookup(v));
@@ -76,7 +128,7 @@ Graph rewrite_graph(const Graph& g, const RewriteFn& fn) {
     }
     SN_CHECK(outs.size() == n->outputs.size(), ErrorKind::internal,
              "rewrite of " << n->describe() << " returned " << outs.size() << " outputs");
-    mapped[n.get()] = std::move(outs);
+    std::move(outs.begin(), outs.end(), mapped.begin() + first[p]);
   }
   Graph out;
   for (const Value& v : g.inputs) out.inputs.push_back(lookup(v));
@@ -88,6 +140,7 @@ Graph rewrite_graph(const Graph& g, const RewriteFn& fn) {
 std::unordered_map<const Node*, std::vector<int>> count_uses(const Graph& g) {
   std::unordered_map<const Node*, std::vector<int>> uses;
   auto order = g.topo_order();
+  uses.reserve(order.size());
   for (const NodePtr& n : order) uses[n.get()].assign(n->outputs.size(), 0);
   for (const NodePtr& n : order)
     for (const Value& v : n->inputs)

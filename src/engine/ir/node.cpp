@@ -17,6 +17,23 @@ const TensorType& Value::type() const {
   return node->outputs.at(index);
 }
 
+Node::~Node() {
+  // Inputs this node holds the last reference to are taken apart here, one at a time, so
+  // that each of them dies with no inputs of its own left to free.
+  std::vector<NodePtr> dying;
+  auto take = [&](std::vector<Value>& ins) {
+    for (Value& v : ins)
+      if (v.node && v.node.use_count() == 1) dying.push_back(std::move(v.node));
+  };
+  take(inputs);
+  while (!dying.empty()) {
+    NodePtr n = std::move(dying.back());
+    dying.pop_back();
+    // Sole owner: nothing else can reach this node any more.
+    take(const_cast<Node&>(*n).inputs);
+  }
+}
+
 const std::string& Node::op_name() const { return op->name; }
 
 Value Node::out(int i) const {

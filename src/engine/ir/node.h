@@ -45,6 +45,13 @@ struct Node : std::enable_shared_from_this<Node> {
   std::vector<Value> inputs;
   std::vector<TensorType> outputs;
 
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Releases the inputs without recursion: a chain of 100k nodes, each holding the previous
+  // one, would otherwise be freed 100k calls deep.
+  ~Node();
+
   const std::string& op_name() const;
   Value out(int i = 0) const;
   // "op 'matmul' (node 'dense1')" for messages.

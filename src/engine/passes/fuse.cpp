@@ -7,6 +7,13 @@
 // several producers) is refused when a path would leave the group and come back, since
 // the fused node would then depend on itself; groups already formed count as one node in
 // that check.
+//
+// The check must stay cheap on graphs of 100k nodes, where one group can hold most of
+// them: it searches the graph of units (groups and lone nodes) backwards, bounded by a
+// topological order of that graph which is kept valid as units merge (Pearce and Kelly's
+// dynamic topological sort), so it only visits units that sit between the merged ones.
+// Node positions cannot bound it: a group spans positions, so a path through a group
+// can run from a late node back to an early one.
 #include <algorithm>
 #include <map>
 #include <memory>
@@ -40,125 +47,220 @@ bool fusable(const Node& n) {
 
 struct Grouping {
   std::vector<NodePtr> order;
-  std::unordered_map<const Node*, int> index;  // topological position
-  std::vector<int> parent;                     // union-find over positions; -1: not fusable
-  std::vector<std::vector<int>> members;       // per root
-  std::vector<int> min_index;                  // per root
+  NodeIndex index;                             // topological position
+  std::vector<int> in_begin, in_pos;           // producers of each node, by position (CSR)
+  std::vector<int> uses0;                      // readers of each first output, graph outputs included
+  std::vector<char> fusable_node;
+  // Units: every processed node is one, and a group is the unit of its root (its first
+  // member). parent is union-find over positions; roots stay the smallest member.
+  std::vector<int> parent;
+  std::vector<std::vector<int>> members;       // per root (lone nodes included)
+  std::vector<int> ord;                        // per root: a topological order of the units
+  // Per root: producer / consumer positions outside the unit, possibly stale (members
+  // since merged, or repeats); tidied into distinct unit roots when read.
+  std::vector<std::vector<int>> ins, outs;
+  std::vector<uint32_t> seen, dedup, in_s;     // marks, compared against the epochs below
+  uint32_t seen_epoch = 0, dedup_epoch = 0, s_epoch = 0;
 
   int find(int i) {
     while (parent[i] != i) i = parent[i] = parent[parent[i]];
     return i;
   }
-  int group_of(int i) { return parent[i] < 0 ? -1 : find(i); }
+  int group_of(int i) { return fusable_node[i] ? find(i) : -1; }
+
+  // The distinct units (other than u) that list[...] positions belong to, kept as the list.
+  const std::vector<int>& tidy(int u, std::vector<int>& list) {
+    ++dedup_epoch;
+    size_t k = 0;
+    for (int p : list) {
+      int q = find(p);
+      if (q == u || dedup[q] == dedup_epoch) continue;
+      dedup[q] = dedup_epoch;
+      list[k++] = q;
+    }
+    list.resize(k);
+    return list;
+  }
+
+  void mark_set(const std::vector<int>& roots, int extra) {
+    ++s_epoch;
+    in_s[extra] = s_epoch;
+    for (int r : roots) in_s[r] = s_epoch;
+  }
+  bool in_set(int u) const { return in_s[u] == s_epoch; }
 
   // True when some path from a member of `roots` leaves them and returns (through any node
-  // or through another group, treated as a single node). Searches backwards from the
-  // external producers of the would-be group. With a single group only the new node's
-  // producers can close a cycle: the group was cycle-free before and nothing built yet
-  // consumes the new node.
-  bool would_cycle(const std::vector<int>& roots, int extra) {
-    auto in_set = [&](int i) {
-      if (i == extra) return true;
-      int g = group_of(i);
-      return g >= 0 && std::find(roots.begin(), roots.end(), g) != roots.end();
-    };
-    int lo = extra;
+  // or through another group, treated as a single node). Nothing consumes the new node
+  // `extra` yet, so such a path ends at it or at another root; every unit on it comes after
+  // the earliest root in `ord`. Searches backwards from the units that feed the would-be
+  // group, skipping units ordered before that root. Without a cycle, `ancestors` gets the
+  // visited units: those feeding the group that are ordered after the earliest root.
+  bool would_cycle(const std::vector<int>& roots, int extra, std::vector<int>* ancestors) {
+    mark_set(roots, extra);
+    int lo = ord[roots[0]];
+    for (int r : roots) lo = std::min(lo, ord[r]);
+    ++seen_epoch;
     std::vector<int> stack;
-    auto push_producers = [&](int i) {
-      for (const Value& v : order[i]->inputs) {
-        int j = index.at(v.node.get());
-        if (!in_set(j)) stack.push_back(j);
-      }
+    if (ancestors) ancestors->clear();
+    auto consider = [&](int q) {
+      if (in_set(q) || ord[q] < lo || seen[q] == seen_epoch) return;
+      seen[q] = seen_epoch;
+      stack.push_back(q);
+      if (ancestors) ancestors->push_back(q);
     };
-    push_producers(extra);
-    for (int r : roots) {
-      lo = std::min(lo, min_index[r]);
-      if (roots.size() > 1)
-        for (int m : members[r]) push_producers(m);
-    }
-    std::vector<char> seen(order.size(), 0);
+    for (int k = in_begin[extra]; k < in_begin[extra + 1]; ++k) consider(find(in_pos[k]));
+    // The earliest root's own producers are ordered before it.
+    for (int r : roots)
+      if (ord[r] > lo)
+        for (int q : tidy(r, ins[r])) consider(q);
     while (!stack.empty()) {
-      int i = stack.back();
+      int u = stack.back();
       stack.pop_back();
-      if (i < lo || seen[i]) continue;  // earlier than every member: cannot depend on one
-      seen[i] = 1;
-      if (in_set(i)) return true;
-      int g = group_of(i);
-      if (g >= 0 && members[g].size() > 1) {
-        for (int m : members[g]) {
-          seen[m] = 1;
-          for (const Value& v : order[m]->inputs) stack.push_back(index.at(v.node.get()));
-        }
-      } else {
-        for (const Value& v : order[i]->inputs) stack.push_back(index.at(v.node.get()));
+      for (int q : tidy(u, ins[u])) {
+        if (in_set(q)) return true;
+        consider(q);
       }
     }
     return false;
   }
 
-  void join(int root, int i) {
-    parent[i] = root;
-    members[root].push_back(i);
-    min_index[root] = std::min(min_index[root], i);
-  }
-  int merge(int a, int b) {  // keeps the smaller root
-    if (a > b) std::swap(a, b);
-    parent[b] = a;
-    members[a].insert(members[a].end(), members[b].begin(), members[b].end());
-    members[b].clear();
-    min_index[a] = std::min(min_index[a], min_index[b]);
-    return a;
+  // Merges `roots` and the new node `extra` into one unit, which needs a place in `ord`
+  // after the units that feed it (`ancestors`, from would_cycle) and before the units fed
+  // by it: those between them in `ord` trade places, taking the old positions among them.
+  int merge(const std::vector<int>& roots, int extra, std::vector<int> ancestors) {
+    mark_set(roots, extra);
+    int lo = ord[roots[0]], hi = lo;
+    for (int r : roots) lo = std::min(lo, ord[r]), hi = std::max(hi, ord[r]);
+    for (int a : ancestors) hi = std::max(hi, ord[a]);
+    std::vector<int> descendants, stack;
+    ++seen_epoch;
+    auto consider = [&](int q) {
+      if (in_set(q) || ord[q] >= hi || seen[q] == seen_epoch) return;
+      seen[q] = seen_epoch;
+      stack.push_back(q);
+      descendants.push_back(q);
+    };
+    for (int r : roots)
+      if (ord[r] < hi)
+        for (int q : tidy(r, outs[r])) consider(q);
+    while (!stack.empty()) {
+      int u = stack.back();
+      stack.pop_back();
+      for (int q : tidy(u, outs[u])) consider(q);
+    }
+    std::vector<int> pool;
+    for (int a : ancestors) pool.push_back(ord[a]);
+    for (int r : roots) pool.push_back(ord[r]);
+    for (int d : descendants) pool.push_back(ord[d]);
+    std::sort(pool.begin(), pool.end());
+    auto by_ord = [&](int a, int b) { return ord[a] < ord[b]; };
+    std::sort(ancestors.begin(), ancestors.end(), by_ord);
+    std::sort(descendants.begin(), descendants.end(), by_ord);
+
+    int root = extra;
+    for (int r : roots) root = std::min(root, r);
+    size_t k = 0;
+    for (int a : ancestors) ord[a] = pool[k++];
+    int root_ord = pool[k++];
+    k = pool.size() - descendants.size();
+    for (int d : descendants) ord[d] = pool[k++];
+    ord[root] = root_ord;
+
+    // Small lists join big ones.
+    auto absorb = [&](std::vector<int>& into, std::vector<int>& from) {
+      if (into.size() < from.size()) into.swap(from);
+      into.insert(into.end(), from.begin(), from.end());
+      std::vector<int>().swap(from);
+    };
+    std::vector<int> all = roots;
+    all.push_back(extra);
+    for (int u : all) {
+      if (u == root) continue;
+      parent[u] = root;
+      absorb(members[root], members[u]);
+      absorb(ins[root], ins[u]);
+      absorb(outs[root], outs[u]);
+    }
+    return root;
   }
 };
 
 Grouping form_groups(const Graph& g) {
   Grouping gr;
-  gr.order = g.topo_order();
+  gr.order = g.topo_order(&gr.index);
   const int n = static_cast<int>(gr.order.size());
-  for (int i = 0; i < n; ++i) gr.index[gr.order[i].get()] = i;
+  gr.in_begin.assign(n + 1, 0);
+  gr.uses0.assign(n, 0);
+  for (int i = 0; i < n; ++i) {
+    for (const Value& v : gr.order[i]->inputs) {
+      if (!v.defined()) continue;
+      const int p = gr.index.find(v.node.get());
+      gr.in_pos.push_back(p);
+      gr.uses0[p] += v.index == 0;
+    }
+    gr.in_begin[i + 1] = static_cast<int>(gr.in_pos.size());
+  }
+  for (const Value& v : g.outputs) gr.uses0[gr.index.find(v.node.get())] += v.index == 0;
   // Producers whose value some non-fusable node (matmul, conv, a reduction) also reads.
   std::vector<char> read_by_other(n, 0);
+  gr.fusable_node.assign(n, 0);
   for (int i = 0; i < n; ++i) {
     const Node& c = *gr.order[i];
-    bool c_fusable = fusable(c);
+    const bool c_fusable = fusable(c);
+    gr.fusable_node[i] = c_fusable;
     for (const Value& v : c.inputs)
-      if (!c_fusable || c.outputs[0].shape != v.shape()) read_by_other[gr.index.at(v.node.get())] = 1;
+      if (v.defined() && (!c_fusable || c.outputs[0].shape != v.shape())) read_by_other[gr.index.find(v.node.get())] = 1;
   }
-  gr.parent.assign(n, -1);
+  gr.parent.resize(n);
   gr.members.assign(n, {});
-  gr.min_index.assign(n, n);
+  gr.ord.assign(n, 0);
+  gr.ins.assign(n, {});
+  gr.outs.assign(n, {});
+  gr.seen.assign(n, 0);
+  gr.dedup.assign(n, 0);
+  gr.in_s.assign(n, 0);
+  std::vector<int> ancestors, accepted_ancestors;
   for (int i = 0; i < n; ++i) {
     const Node& node = *gr.order[i];
-    if (!fusable(node)) continue;
     gr.parent[i] = i;
     gr.members[i] = {i};
-    gr.min_index[i] = i;
-    // Candidate producer groups, in input order, without repeats.
-    // A producer that a non-fusable node also reads (a forward activation feeding both a
-    // matmul and, later, its backward factor 1 - tanh(x)^2) is not fused with its
-    // elementwise readers: the group would run them early, at the producer, and keep
-    // their results alive across everything in between.
-    std::vector<int> cands;
-    for (const Value& v : node.inputs) {
-      int j = gr.index.at(v.node.get());
-      int r = gr.group_of(j);
-      if (r < 0 || gr.order[j]->outputs[0].shape != node.outputs[0].shape) continue;
-      if (read_by_other[j]) continue;
-      if (std::find(cands.begin(), cands.end(), r) == cands.end()) cands.push_back(r);
+    gr.ord[i] = i;  // after every unit so far: nothing consumes it yet
+    gr.ins[i].assign(gr.in_pos.begin() + gr.in_begin[i], gr.in_pos.begin() + gr.in_begin[i + 1]);
+    int unit = i;
+    if (gr.fusable_node[i]) {
+      // Candidate producer groups, in input order, without repeats.
+      // A producer that a non-fusable node also reads (a forward activation feeding both a
+      // matmul and, later, its backward factor 1 - tanh(x)^2) is not fused with its
+      // elementwise readers: the group would run them early, at the producer, and keep
+      // their results alive across everything in between.
+      std::vector<int> cands;
+      for (int k = gr.in_begin[i]; k < gr.in_begin[i + 1]; ++k) {
+        int j = gr.in_pos[k];
+        int r = gr.group_of(j);
+        if (r < 0 || gr.order[j]->outputs[0].shape != node.outputs[0].shape) continue;
+        if (read_by_other[j]) continue;
+        if (std::find(cands.begin(), cands.end(), r) == cands.end()) cands.push_back(r);
+      }
+      std::vector<int> accepted;
+      for (int r : cands) {
+        std::vector<int> trial = accepted;
+        trial.push_back(r);
+        if (!gr.would_cycle(trial, i, &ancestors)) {
+          accepted = trial;
+          accepted_ancestors.swap(ancestors);
+        }
+      }
+      if (!accepted.empty()) unit = gr.merge(accepted, i, std::move(accepted_ancestors));
     }
-    std::vector<int> accepted;
-    for (int r : cands) {
-      std::vector<int> trial = accepted;
-      trial.push_back(r);
-      if (!gr.would_cycle(trial, i)) accepted = trial;
+    for (int k = gr.in_begin[i]; k < gr.in_begin[i + 1]; ++k) {
+      int p = gr.find(gr.in_pos[k]);
+      if (p != unit) gr.outs[p].push_back(i);
     }
-    if (accepted.empty()) continue;
-    gr.members[i].clear();
-    int root = accepted[0];
-    for (size_t k = 1; k < accepted.size(); ++k) root = gr.merge(root, accepted[k]);
-    gr.join(root, i);
   }
-  for (auto& m : gr.members) std::sort(m.begin(), m.end());
+  for (int i = 0; i < n; ++i) {
+    if (!gr.fusable_node[i] || gr.find(i) != i) continue;
+    std::sort(gr.members[i].begin(), gr.members[i].end());
+  }
   return gr;
 }
 
@@ -173,7 +275,6 @@ struct PosHash {
 Graph fuse_elementwise(const Graph& g) {
   Grouping gr = form_groups(g);
   const int n = static_cast<int>(gr.order.size());
-  auto uses = count_uses(g);
 
   // Units: a fused group (2+ members, keyed by root) or a single node (keyed by itself).
   std::vector<int> unit(n);
@@ -188,8 +289,8 @@ Graph fuse_elementwise(const Graph& g) {
   std::vector<std::vector<int>> dependents(n);
   std::vector<int> pending(n, 0);
   for (int i = 0; i < n; ++i) {
-    for (const Value& v : gr.order[i]->inputs) {
-      int p = unit[gr.index.at(v.node.get())];
+    for (int k = gr.in_begin[i]; k < gr.in_begin[i + 1]; ++k) {
+      int p = unit[gr.in_pos[k]];
       if (p == unit[i]) continue;
       dependents[p].push_back(unit[i]);
       pending[unit[i]]++;
@@ -201,13 +302,14 @@ Graph fuse_elementwise(const Graph& g) {
 
   std::unordered_map<std::pair<const Node*, int>, Value, PosHash> mapped;
   auto lookup = [&](const Value& v) {
+    if (!v.defined()) return v;  // an optional input left out
     auto it = mapped.find({v.node.get(), v.index});
     SN_CHECK(it != mapped.end(), ErrorKind::internal, "fuse_elementwise: value used before it was built");
     return it->second;
   };
 
   std::vector<char> graph_output(n, 0);
-  for (const Value& v : g.outputs) graph_output[gr.index.at(v.node.get())] = 1;
+  for (const Value& v : g.outputs) graph_output[gr.index.find(v.node.get())] = 1;
 
   int built = 0;
   while (!ready.empty()) {
@@ -259,7 +361,7 @@ Graph fuse_elementwise(const Graph& g) {
       std::vector<int> escaping;
       for (int m : mem) {
         const Node* node = gr.order[m].get();
-        if (graph_output[m] || uses.at(node)[0] > inside[node]) escaping.push_back(m);
+        if (graph_output[m] || gr.uses0[m] > inside[node]) escaping.push_back(m);
       }
       for (int m : escaping) {
         body->outputs.push_back(inner.at({gr.order[m].get(), 0}));

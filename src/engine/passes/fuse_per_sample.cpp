@@ -66,24 +66,31 @@ struct Chains {
 };
 
 Chains find_chains(const Graph& g) {
-  const auto uses = count_uses(g);
-  std::unordered_map<const Node*, int> chain_of;
+  NodeIndex pos;
+  const std::vector<NodePtr> order = g.topo_order(&pos);
+  const int n = static_cast<int>(order.size());
+  std::vector<int> uses0(n, 0);  // readers of each node's first output, graph outputs included
+  for (const NodePtr& np : order)
+    for (const Value& v : np->inputs)
+      if (v.defined() && v.index == 0) uses0[pos.find(v.node.get())]++;
+  for (const Value& v : g.outputs)
+    if (v.index == 0) uses0[pos.find(v.node.get())]++;
+  std::vector<int> chain_of(n, -1);
   Chains c;
-  for (const NodePtr& np : g.topo_order()) {
-    const Node* n = np.get();
-    const int d = sample_input(*n);
+  for (int i = 0; i < n; ++i) {
+    const Node* node = order[i].get();
+    const int d = sample_input(*node);
     if (d < 0) continue;
-    const Value& v = n->inputs[d];
-    const Node* p = v.node.get();
+    const Value& v = node->inputs[d];
+    const int p = pos.find(v.node.get());
     int reads = 0;
-    for (const Value& in : n->inputs) reads += in == v;
-    auto it = chain_of.find(p);
-    if (it != chain_of.end() && v.index == 0 && uses.at(p)[0] == reads) {
-      chain_of[n] = it->second;
-      c.members[it->second].push_back(n);
+    for (const Value& in : node->inputs) reads += in == v;
+    if (chain_of[p] >= 0 && v.index == 0 && uses0[p] == reads) {
+      chain_of[i] = chain_of[p];
+      c.members[chain_of[p]].push_back(node);
     } else {
-      chain_of[n] = static_cast<int>(c.members.size());
-      c.members.push_back({n});
+      chain_of[i] = static_cast<int>(c.members.size());
+      c.members.push_back({node});
     }
   }
   for (int i = 0; i < static_cast<int>(c.members.size()); ++i) {
