@@ -160,14 +160,14 @@ sym_compile <- function(outputs, updates = list(), device = "cpu", optimize = TR
   state$inputs <- data.frame(name = as.character(inp$name), dtype = as.character(inp$dtype),
                              stringsAsFactors = FALSE)
   state$inputs$shape <- lapply(inp$shape, .shape_int)
-  f <- function(...) .run_function(state, ...)
+  # Feeds travel as one list: an input named `s` or `st` must not partially match an argument.
+  f <- function(...) .run_function(state, list(...))
   environment(f) <- list2env(list(state = state), parent = asNamespace("symnet"))
   class(f) <- c("symnet_function", "function")
   f
 }
 
-.run_function <- function(state, ...) {
-  feeds <- list(...)
+.run_function <- function(state, feeds) {
   n <- length(feeds)
   nms <- names(feeds) %||% rep("", n)
   nms[is.na(nms)] <- ""

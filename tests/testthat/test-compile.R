@@ -232,3 +232,11 @@ test_that("named lists of (variable, value) pairs are updates, as Map() makes th
   step()
   expect_equal(c(sym_value(a), sym_value(b)), c(11, 22))
 })
+
+test_that("inputs may have any name, even a prefix of the function's own state", {
+  for (nm in c("s", "st", "state", "feeds")) {
+    f <- sym_compile(sym_var(nm, 2) * 2)
+    args <- stats::setNames(list(c(1, 2)), nm)
+    expect_equal(do.call(f, args), c(2, 4))
+  }
+})
