@@ -34,6 +34,11 @@ std::string graph_to_json(const Graph& g, bool include_variable_values = true);
 
 // Throws a value error for malformed or invalid input (never crashes on it). Variables
 // are created anew; vars_out, when given, receives them in the order of "variables".
-Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out = nullptr);
+// Variables without "data" are zero-filled, and together may take at most
+// `max_unfilled_bytes` (negative: 64 bytes per byte of `json`): a few bytes of text must not
+// make the reader allocate gigabytes. A model file passes the size of its data section,
+// which has to hold those values anyway.
+Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out = nullptr,
+                      int64_t max_unfilled_bytes = -1);
 
 }  // namespace symnet
