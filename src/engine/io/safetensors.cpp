@@ -91,9 +91,9 @@ StFile parse_safetensors(const uint8_t* p, size_t n) {
   }
   if (root.kind != json::Value::object) SN_THROW(ErrorKind::value, "The header is not a JSON object.");
   std::unordered_set<std::string> seen;
+  for (const auto& m : root.members)
+    if (!seen.insert(m.first).second) SN_THROW(ErrorKind::value, "The header lists " << quoted(m.first) << " twice.");
   for (const auto& [name, e] : root.members) {
-    if (!seen.insert(name).second)
-      SN_THROW(ErrorKind::value, "The header lists " << quoted(name) << " twice.");
     if (name == "__metadata__") {
       if (e.kind != json::Value::object)
         SN_THROW(ErrorKind::value, "The header's __metadata__ is not an object.");
