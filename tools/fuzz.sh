@@ -33,6 +33,7 @@ command -v "$CXX" >/dev/null 2>&1 || { echo "fuzz: $CXX not found (apt-get insta
 
 t0=$(date +%s)
 CXX="$CXX" cmake -S tests/engine -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYMNET_FUZZ=ON \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
   -DSYMNET_BENCHMARKS=OFF >"$BUILD.cmake.log" 2>&1 || { cat "$BUILD.cmake.log"; exit 1; }
 targets=""
 for n in $NAMES; do targets="$targets fuzz_$n"; done
