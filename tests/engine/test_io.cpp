@@ -279,3 +279,18 @@ TEST_CASE("model file: the graph's variables are bound to the file's tensors", "
     CHECK((e.empty() || e[0] != '<'));
   }
 }
+
+// ---- regressions: inputs found by the fuzzers (tests/fuzz), minimised -------------------------
+
+TEST_CASE("shape_numel reports overflow instead of wrapping", "[io][fuzz]") {
+  const int64_t big = int64_t{1} << 40;
+  CHECK(shape_numel({big, 1 << 20}) == int64_t{1} << 60);
+  CHECK_THROWS_AS(shape_numel({big, big}), Error);
+  try {
+    shape_numel({big, big});
+  } catch (const Error& err) {
+    CHECK(err.kind() == ErrorKind::shape);
+  }
+  CHECK(shape_numel({big, big, 0}) == 0);
+  CHECK(shape_numel({big, -1}) == -1);
+}
