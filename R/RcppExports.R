@@ -29,6 +29,26 @@ cpp_function_dot <- function(fp) {
     .Call(`_symnet_cpp_function_dot`, fp)
 }
 
+cpp_idx_size <- function(head) {
+    .Call(`_symnet_cpp_idx_size`, head)
+}
+
+cpp_idx_max_header <- function() {
+    .Call(`_symnet_cpp_idx_max_header`)
+}
+
+cpp_idx_read <- function(bytes) {
+    .Call(`_symnet_cpp_idx_read`, bytes)
+}
+
+cpp_st_parse <- function(bytes) {
+    .Call(`_symnet_cpp_st_parse`, bytes)
+}
+
+cpp_raw_slice <- function(bytes, offset, len) {
+    .Call(`_symnet_cpp_raw_slice`, bytes, offset, len)
+}
+
 cpp_ptr_alive <- function(p) {
     .Call(`_symnet_cpp_ptr_alive`, p)
 }
@@ -97,8 +117,8 @@ cpp_graph_json <- function(outputs, output_names, include_values = TRUE) {
     .Call(`_symnet_cpp_graph_json`, outputs, output_names, include_values)
 }
 
-cpp_graph_from_json <- function(json) {
-    .Call(`_symnet_cpp_graph_from_json`, json)
+cpp_graph_from_json <- function(json, max_unfilled_bytes = -1) {
+    .Call(`_symnet_cpp_graph_from_json`, json, max_unfilled_bytes)
 }
 
 cpp_shared_raw <- function(vp) {
@@ -131,10 +151,6 @@ cpp_threads_shutdown <- function() {
 
 cpp_tensor_new <- function(value, dtype, compact = FALSE) {
     .Call(`_symnet_cpp_tensor_new`, value, dtype, compact)
-}
-
-cpp_bytes_to_array <- function(bytes, dims) {
-    .Call(`_symnet_cpp_bytes_to_array`, bytes, dims)
 }
 
 cpp_tensor_release <- function(p) {

@@ -229,28 +229,22 @@ read_idx <- function(file) {
                   i = "The file may be damaged or truncated; delete it and fetch it again."),
                 call = NULL)
   }
-  res <- tryCatch({
-    hdr <- readBin(con, "raw", 4)
-    if (length(hdr) < 4) fail("it is too short to hold a header")
-    if (hdr[1] != as.raw(0) || hdr[2] != as.raw(0)) fail("wrong magic number")
-    type <- as.integer(hdr[3])
-    rank <- as.integer(hdr[4])
-    if (rank < 1 || rank > 8) fail(sprintf("implausible rank %d", rank))
-    dims <- readBin(con, "integer", rank, size = 4, endian = "big")
-    if (length(dims) < rank || any(dims < 0)) fail("truncated header")
-    n <- prod(as.double(dims))
-    spec <- switch(as.character(type),
-      "8" = list(what = "raw", size = 1L), "9" = list(what = "integer", size = 1L, signed = TRUE),
-      "11" = list(what = "integer", size = 2L), "12" = list(what = "integer", size = 4L),
-      "13" = list(what = "double", size = 4L), "14" = list(what = "double", size = 8L),
-      fail(sprintf("unknown element type 0x%02X", type)))
-    v <- if (spec$what == "raw") {
-      readBin(con, "raw", n)
-    } else {
-      readBin(con, spec$what, n, size = spec$size, endian = "big", signed = spec$signed %||% TRUE)
+  # the engine (engine/io/idx.cpp) parses and validates; its messages say what is wrong
+  engine <- function(expr) tryCatch(expr, symnet_error = function(e) fail(e$engine_message))
+  bytes <- tryCatch({
+    head <- readBin(con, "raw", cpp_idx_max_header())
+    need <- engine(cpp_idx_size(head))
+    # read what the header declares, in chunks: a lying header (or a gzip bomb) costs no
+    # more memory than the bytes really there
+    chunks <- list(head)
+    have <- length(head)
+    while (have < need) {
+      ch <- readBin(con, "raw", min(need - have, 2^24))
+      if (!length(ch)) break
+      chunks[[length(chunks) + 1L]] <- ch
+      have <- have + length(ch)
     }
-    if (length(v) < n) fail(sprintf("%s of %s elements present (truncated)", format(length(v)), format(n)))
-    list(v = v, dims = dims)
+    if (length(chunks) == 1L) head else do.call(c, chunks)
   }, symnet_data_error = function(e) stop(e), error = function(e) {
     .data_abort(c("Cannot read {.file {file}}: {conditionMessage(e)}.",
                   i = "The file may be damaged; delete it and fetch it again."),
@@ -260,13 +254,5 @@ read_idx <- function(file) {
                   i = "The file may be damaged; delete it and fetch it again."),
                 call = NULL)
   })
-  v <- res$v
-  dims <- res$dims
-  # bytes go straight into the final integer array (a 47 MB image file would otherwise
-  # pass through two 188 MB intermediates)
-  if (is.raw(v)) return(cpp_bytes_to_array(v, dims))
-  if (length(dims) == 1) return(v)
-  # row-major elements -> an R array with the same element at every index
-  a <- array(v, dim = rev(dims))
-  aperm(a, rev(seq_along(dims)))
+  engine(cpp_idx_read(bytes))
 }

@@ -57,59 +57,19 @@
 # Parses a safetensors byte vector: list(meta, tensors (name -> list(dtype,
 # shape, begin, end)), data_start (0-based offset of the data buffer), bytes).
 .st_parse <- function(bytes, what, call = parent.frame()) {
-  if (!is.raw(bytes) || length(bytes) < 8) {
-    .format_abort("The file is too short to be a symnet model ({length(bytes)} byte{?s}).", what, call = call)
+  if (!is.raw(bytes)) .format_abort("The file contents are not bytes.", what, call = call)
+  # the engine (engine/io/safetensors.cpp) validates every offset and shape against the
+  # bytes present; its messages are whole sentences
+  st <- tryCatch(cpp_st_parse(bytes), symnet_error = function(e) e)
+  if (inherits(st, "error")) {
+    msg <- st$engine_message %||% conditionMessage(st)
+    .format_abort("{msg}", what, call = call)
   }
-  lo <- readBin(bytes[1:4], "integer", size = 4, endian = "little")
-  hi <- readBin(bytes[5:8], "integer", size = 4, endian = "little")
-  if (lo < 0) lo <- lo + 2^32
-  n <- lo + hi * 2^32
-  if (hi < 0 || n < 2 || n > length(bytes) - 8) {
-    nn <- .num_str(n)
-    .format_abort(c("The header length ({nn}) does not fit the file ({length(bytes)} bytes).",
-                    i = "The file is truncated or not a safetensors file."), what, call = call)
-  }
-  hdr <- bytes[9:(8 + n)]
-  txt <- rawToChar(hdr[hdr != as.raw(0)])
-  Encoding(txt) <- "UTF-8"
-  parsed <- tryCatch(jsonlite::parse_json(txt, simplifyVector = FALSE), error = function(e) e)
-  if (inherits(parsed, "error") || !is.list(parsed) || is.null(names(parsed))) {
-    .format_abort("The header is not a JSON object.", what,
-                  parent = if (inherits(parsed, "error")) parsed, call = call)
-  }
-  data_start <- 8 + n
-  data_len <- length(bytes) - data_start
-  meta <- parsed[["__metadata__"]]
-  tensors <- list()
-  for (nm in setdiff(names(parsed), "__metadata__")) {
-    e <- parsed[[nm]]
-    ok <- is.list(e) && is.character(e$dtype) && length(e$dtype) == 1 && e$dtype %in% names(.st_sizes) &&
-      is.list(e$shape) && is.list(e$data_offsets) && length(e$data_offsets) == 2
-    if (ok) {
-      shape <- suppressWarnings(as.double(unlist(e$shape)))
-      offs <- suppressWarnings(as.double(unlist(e$data_offsets)))
-      ok <- length(shape) == length(e$shape) && !anyNA(shape) && all(shape >= 0 & shape == round(shape)) &&
-        length(offs) == 2 && !anyNA(offs) && offs[1] >= 0 && offs[1] <= offs[2] && offs[2] <= data_len
-    }
-    if (!ok) {
-      .format_abort(c("Tensor {.val {nm}} has an invalid entry in the header.",
-                      i = "Its data may lie beyond the end of the file (truncated file)."), what, call = call)
-    }
-    if (offs[2] - offs[1] != prod(shape) * .st_sizes[[e$dtype]]) {
-      got <- .num_str(offs[2] - offs[1])
-      need <- .num_str(prod(shape) * .st_sizes[[e$dtype]])
-      .format_abort("Tensor {.val {nm}} has {got} bytes, not the {need} its dtype and shape need.",
-                    what, call = call)
-    }
-    tensors[[nm]] <- list(dtype = e$dtype, shape = shape, begin = offs[1], end = offs[2])
-  }
-  list(meta = meta, tensors = tensors, data_start = data_start, bytes = bytes)
+  st$bytes <- bytes
+  st
 }
 
-.st_tensor_bytes <- function(st, t) {
-  if (t$end == t$begin) return(raw())
-  st$bytes[(st$data_start + t$begin + 1):(st$data_start + t$end)]
-}
+.st_tensor_bytes <- function(st, t) cpp_raw_slice(st$bytes, st$data_start + t$begin, t$end - t$begin)
 
 # ---- model <-> bytes ---------------------------------------------------------------------------
 
@@ -217,7 +177,8 @@
   aux_map <- json_field("aux_updates")
   trainable <- as.character(unlist(json_field("trainable")))
   layers <- json_field("layers")
-  g <- tryCatch(cpp_graph_from_json(field("graph")), symnet_error = function(e) e)
+  # the data buffer bounds what variables declared without values may allocate
+  g <- tryCatch(cpp_graph_from_json(field("graph"), length(bytes) - st$data_start), symnet_error = function(e) e)
   if (inherits(g, "error")) .format_abort("The graph could not be rebuilt.", what, parent = g, call = call)
   gouts <- lapply(g$outputs, new_symbol)
   names(gouts) <- g$output_names

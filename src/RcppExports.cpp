@@ -95,6 +95,62 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_idx_size
+double cpp_idx_size(SEXP head);
+RcppExport SEXP _symnet_cpp_idx_size(SEXP headSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type head(headSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_idx_size(head));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_idx_max_header
+int cpp_idx_max_header();
+RcppExport SEXP _symnet_cpp_idx_max_header() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_idx_max_header());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_idx_read
+SEXP cpp_idx_read(SEXP bytes);
+RcppExport SEXP _symnet_cpp_idx_read(SEXP bytesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type bytes(bytesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_idx_read(bytes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_st_parse
+Rcpp::List cpp_st_parse(SEXP bytes);
+RcppExport SEXP _symnet_cpp_st_parse(SEXP bytesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type bytes(bytesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_st_parse(bytes));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_raw_slice
+SEXP cpp_raw_slice(SEXP bytes, double offset, double len);
+RcppExport SEXP _symnet_cpp_raw_slice(SEXP bytesSEXP, SEXP offsetSEXP, SEXP lenSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type bytes(bytesSEXP);
+    Rcpp::traits::input_parameter< double >::type offset(offsetSEXP);
+    Rcpp::traits::input_parameter< double >::type len(lenSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_raw_slice(bytes, offset, len));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_ptr_alive
 bool cpp_ptr_alive(SEXP p);
 RcppExport SEXP _symnet_cpp_ptr_alive(SEXP pSEXP) {
@@ -298,13 +354,14 @@ BEGIN_RCPP
 END_RCPP
 }
 // cpp_graph_from_json
-Rcpp::List cpp_graph_from_json(std::string json);
-RcppExport SEXP _symnet_cpp_graph_from_json(SEXP jsonSEXP) {
+Rcpp::List cpp_graph_from_json(std::string json, double max_unfilled_bytes);
+RcppExport SEXP _symnet_cpp_graph_from_json(SEXP jsonSEXP, SEXP max_unfilled_bytesSEXP) {
 BEGIN_RCPP
     Rcpp::RObject rcpp_result_gen;
     Rcpp::RNGScope rcpp_rngScope_gen;
     Rcpp::traits::input_parameter< std::string >::type json(jsonSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_graph_from_json(json));
+    Rcpp::traits::input_parameter< double >::type max_unfilled_bytes(max_unfilled_bytesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_graph_from_json(json, max_unfilled_bytes));
     return rcpp_result_gen;
 END_RCPP
 }
@@ -393,18 +450,6 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
-// cpp_bytes_to_array
-SEXP cpp_bytes_to_array(SEXP bytes, Rcpp::NumericVector dims);
-RcppExport SEXP _symnet_cpp_bytes_to_array(SEXP bytesSEXP, SEXP dimsSEXP) {
-BEGIN_RCPP
-    Rcpp::RObject rcpp_result_gen;
-    Rcpp::RNGScope rcpp_rngScope_gen;
-    Rcpp::traits::input_parameter< SEXP >::type bytes(bytesSEXP);
-    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type dims(dimsSEXP);
-    rcpp_result_gen = Rcpp::wrap(cpp_bytes_to_array(bytes, dims));
-    return rcpp_result_gen;
-END_RCPP
-}
 // cpp_tensor_release
 void cpp_tensor_release(SEXP p);
 RcppExport SEXP _symnet_cpp_tensor_release(SEXP pSEXP) {
@@ -458,6 +503,11 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_function_profile", (DL_FUNC) &_symnet_cpp_function_profile, 2},
     {"_symnet_cpp_function_plan", (DL_FUNC) &_symnet_cpp_function_plan, 1},
     {"_symnet_cpp_function_dot", (DL_FUNC) &_symnet_cpp_function_dot, 1},
+    {"_symnet_cpp_idx_size", (DL_FUNC) &_symnet_cpp_idx_size, 1},
+    {"_symnet_cpp_idx_max_header", (DL_FUNC) &_symnet_cpp_idx_max_header, 0},
+    {"_symnet_cpp_idx_read", (DL_FUNC) &_symnet_cpp_idx_read, 1},
+    {"_symnet_cpp_st_parse", (DL_FUNC) &_symnet_cpp_st_parse, 1},
+    {"_symnet_cpp_raw_slice", (DL_FUNC) &_symnet_cpp_raw_slice, 3},
     {"_symnet_cpp_ptr_alive", (DL_FUNC) &_symnet_cpp_ptr_alive, 1},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},
     {"_symnet_cpp_sym_const", (DL_FUNC) &_symnet_cpp_sym_const, 3},
@@ -475,7 +525,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_graph_inputs", (DL_FUNC) &_symnet_cpp_graph_inputs, 1},
     {"_symnet_cpp_sym_dot", (DL_FUNC) &_symnet_cpp_sym_dot, 2},
     {"_symnet_cpp_graph_json", (DL_FUNC) &_symnet_cpp_graph_json, 3},
-    {"_symnet_cpp_graph_from_json", (DL_FUNC) &_symnet_cpp_graph_from_json, 1},
+    {"_symnet_cpp_graph_from_json", (DL_FUNC) &_symnet_cpp_graph_from_json, 2},
     {"_symnet_cpp_shared_raw", (DL_FUNC) &_symnet_cpp_shared_raw, 1},
     {"_symnet_cpp_shared_set_raw", (DL_FUNC) &_symnet_cpp_shared_set_raw, 2},
     {"_symnet_cpp_shared_set_trainable", (DL_FUNC) &_symnet_cpp_shared_set_trainable, 2},
@@ -484,7 +534,6 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_threads_set", (DL_FUNC) &_symnet_cpp_threads_set, 1},
     {"_symnet_cpp_threads_shutdown", (DL_FUNC) &_symnet_cpp_threads_shutdown, 0},
     {"_symnet_cpp_tensor_new", (DL_FUNC) &_symnet_cpp_tensor_new, 3},
-    {"_symnet_cpp_bytes_to_array", (DL_FUNC) &_symnet_cpp_bytes_to_array, 2},
     {"_symnet_cpp_tensor_release", (DL_FUNC) &_symnet_cpp_tensor_release, 1},
     {"_symnet_cpp_tensor_info", (DL_FUNC) &_symnet_cpp_tensor_info, 1},
     {"_symnet_cpp_tensor_to_r", (DL_FUNC) &_symnet_cpp_tensor_to_r, 1},

@@ -369,7 +369,7 @@ Graph restore_graph_payload(SEXP payload, RestoreMemo& memo) {
     return it == memo.nodes.end() ? nullptr : it->second;
   };
   JsonLinks links;
-  Graph g = graph_from_json(json, nullptr, &bind, &links);
+  Graph g = graph_from_json(json, nullptr, -1, &bind, &links);
   SN_CHECK(links.nodes.size() == static_cast<size_t>(node_ids.size()), ErrorKind::value,
            "the saved graph lists " << node_ids.size() << " node ids for " << links.nodes.size() << " nodes");
   for (size_t k = 0; k < links.nodes.size(); ++k)

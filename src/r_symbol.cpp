@@ -187,11 +187,13 @@ std::string cpp_graph_json(Rcpp::List outputs, std::vector<std::string> output_n
   return "";
 }
 
+// max_unfilled_bytes: bound on the variables the JSON declares without values (see
+// graph_from_json); negative: the default, proportional to the text.
 // [[Rcpp::export]]
-Rcpp::List cpp_graph_from_json(std::string json) {
+Rcpp::List cpp_graph_from_json(std::string json, double max_unfilled_bytes = -1) {
   SN_R_BEGIN
   std::vector<VariablePtr> vars;
-  Graph g = graph_from_json(json, &vars);
+  Graph g = graph_from_json(json, &vars, max_unfilled_bytes < 0 ? -1 : static_cast<int64_t>(max_unfilled_bytes));
   Rcpp::List outs(g.outputs.size()), ins(g.inputs.size()), vs(vars.size());
   for (size_t i = 0; i < g.outputs.size(); ++i) outs[i] = wrap_value(g.outputs[i]);
   for (size_t i = 0; i < g.inputs.size(); ++i) ins[i] = wrap_value(g.inputs[i]);

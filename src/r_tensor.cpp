@@ -33,23 +33,6 @@ SEXP cpp_tensor_new(SEXP value, std::string dtype, bool compact = false) {
   return R_NilValue;
 }
 
-// Row-major bytes with dimensions `dims` (an idx file's payload) as an R integer array
-// with the same element at every index: one pass, no intermediate copies.
-// [[Rcpp::export]]
-SEXP cpp_bytes_to_array(SEXP bytes, Rcpp::NumericVector dims) {
-  SN_R_BEGIN
-  if (TYPEOF(bytes) != RAWSXP) raise_error(ErrorKind::dtype, "bytes must be a raw vector");
-  TensorView v;
-  v.data = const_cast<Rbyte*>(RAW_RO(bytes));  // only read
-  v.dtype = DType::u8;
-  for (double d : dims) v.shape.push_back(static_cast<int64_t>(d));
-  if (v.numel() != static_cast<int64_t>(Rf_xlength(bytes)))
-    raise_error(ErrorKind::shape, "the dimensions do not match the number of bytes");
-  return tensor_to_r(v);
-  SN_R_END
-  return R_NilValue;
-}
-
 // Frees a data tensor now (R's collector would free it only when R itself runs short).
 // [[Rcpp::export]]
 void cpp_tensor_release(SEXP p) {

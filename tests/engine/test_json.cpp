@@ -209,7 +209,7 @@ TEST_CASE("graph JSON links map documents onto live nodes and variables", "[json
     REQUIRE(x_pos < written.nodes.size());
     bind.existing = [&](size_t k) { return k == x_pos ? x.node : NodePtr(); };
     JsonLinks read;
-    Graph r = graph_from_json(json, nullptr, &bind, &read);
+    Graph r = graph_from_json(json, nullptr, -1, &bind, &read);
     REQUIRE(read.nodes.size() == written.nodes.size());
     CHECK(read.nodes[x_pos] == x.node);
     CHECK(read.variables[0] == w);
@@ -222,13 +222,13 @@ TEST_CASE("graph JSON links map documents onto live nodes and variables", "[json
     std::vector<VariablePtr> wrong{Variable::create("w", random_tensor(DType::f32, {4}, 33))};
     JsonBindings bind;
     bind.variables = &wrong;
-    CHECK_THROWS_AS(graph_from_json(json, nullptr, &bind), Error);
+    CHECK_THROWS_AS(graph_from_json(json, nullptr, -1, &bind), Error);
     std::vector<VariablePtr> none;
     bind.variables = &none;
-    CHECK_THROWS_AS(graph_from_json(json, nullptr, &bind), Error);
+    CHECK_THROWS_AS(graph_from_json(json, nullptr, -1, &bind), Error);
     std::vector<VariablePtr> ok{w};
     bind.variables = &ok;
     bind.existing = [&](size_t) { return y.node; };  // wrong op for the first node
-    CHECK_THROWS_AS(graph_from_json(json, nullptr, &bind), Error);
+    CHECK_THROWS_AS(graph_from_json(json, nullptr, -1, &bind), Error);
   }
 }

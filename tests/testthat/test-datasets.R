@@ -114,3 +114,36 @@ test_that("downloads are checked against their checksums and land in the cache",
   expect_false(file.exists(file.path(cache2, spec$files[["test_y"]])))
   expect_length(list.files(cache2, pattern = "\\.part$"), 0)
 })
+
+test_that("read_idx reads every element type and rejects hostile headers without allocating", {
+  f <- withr::local_tempfile()
+  con <- file(f, "wb")
+  writeBin(as.raw(c(0, 0, 0x0D, 2)), con)
+  writeBin(as.integer(c(2, 3)), con, size = 4, endian = "big")
+  writeBin(c(1.5, -2, 3, 4, 5, 6.25), con, size = 4, endian = "big")
+  close(con)
+  a <- read_idx(f)
+  expect_type(a, "double")
+  expect_identical(a, matrix(c(1.5, -2, 3, 4, 5, 6.25), 2, 3, byrow = TRUE))
+  g <- withr::local_tempfile()
+  con <- file(g, "wb")
+  writeBin(as.raw(c(0, 0, 0x0B, 1)), con)
+  writeBin(3L, con, size = 4, endian = "big")
+  writeBin(c(-2L, 258L, 7L), con, size = 2, endian = "big")
+  close(con)
+  expect_identical(read_idx(g), c(-2L, 258L, 7L))
+  # an unknown element type, a negative dimension, an implausible rank
+  write_idx(f, 3, 1:3, type = 0x0A, gz = FALSE)
+  expect_error(read_idx(f), "unknown element type 0x0A", class = "symnet_data_error")
+  write_idx(f, -5, 1:3, gz = FALSE)
+  expect_error(read_idx(f), "dimension 1 is negative", class = "symnet_data_error")
+  writeBin(as.raw(c(0, 0, 8, 12, 0, 0)), f)
+  expect_error(read_idx(f), "implausible rank 12", class = "symnet_data_error")
+  # a header declaring 2^31^8 doubles in a 36-byte file: a truncation error, found without
+  # trying to allocate the declared size
+  writeBin(c(as.raw(c(0, 0, 0x0E, 8)), rep(as.raw(c(0x7f, 0xff, 0xff, 0xff)), 8)), f)
+  expect_error(read_idx(f), "0 of 4.52313e\\+74 elements present \\(truncated\\)", class = "symnet_data_error")
+  # a large declared size with a short gzip payload is read in chunks, not preallocated
+  write_idx(f, c(60000, 28, 28), 1:10)
+  expect_error(read_idx(f), "10 of 47040000 elements", class = "symnet_data_error")
+})

@@ -200,3 +200,45 @@ test_that("a loaded model remembers the loss and metrics it was trained with", {
   save_model(m, path)
   expect_error(evaluate(load_model(path), X, X), "custom loss")
 })
+
+test_that("hostile safetensors headers are format errors, checked before allocating", {
+  bad <- withr::local_tempfile(fileext = ".safetensors")
+  st_file <- function(hdr, data = raw(), len = length(charToRaw(hdr))) {
+    h <- charToRaw(hdr)
+    c(writeBin(as.integer(len), raw(), size = 4, endian = "little"), raw(4), h, data)
+  }
+  # a header length beyond the file, and one near 2^64
+  writeBin(st_file("{}", len = 1000), bad)
+  expect_error(load_model(bad), "header length \\(1000\\) does not fit", class = "symnet_format_error")
+  writeBin(c(as.raw(rep(0xff, 8)), charToRaw("{}")), bad)
+  expect_error(load_model(bad), "18446744073709551615", class = "symnet_format_error")
+  # offsets past the end, and a shape whose byte size overflows 64 bits
+  writeBin(st_file('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,9999999999]}}', raw(4)), bad)
+  expect_error(load_model(bad), "beyond the end of the file", class = "symnet_format_error")
+  writeBin(st_file('{"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]}}'), bad)
+  expect_error(load_model(bad), "has 0 bytes, not the 7.3787e\\+19", class = "symnet_format_error")
+  writeBin(st_file('{"w":{"dtype":"F32","shape":[3],"data_offsets":[0,4]}}', raw(4)), bad)
+  expect_error(load_model(bad), "has 4 bytes, not the 12", class = "symnet_format_error")
+  writeBin(st_file('{"__metadata__":{"format":1}}'), bad)
+  expect_error(load_model(bad), "not a string", class = "symnet_format_error")
+  writeBin(st_file('{"w":{},"w":{}}'), bad)
+  expect_error(load_model(bad), "twice", class = "symnet_format_error")
+})
+
+test_that("a model whose graph declares variables larger than the file is refused", {
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_model(x, layer_dense(x, 3, name = "hv"))
+  path <- withr::local_tempfile(fileext = ".safetensors")
+  save_model(m, path)
+  b <- readBin(path, "raw", n = file.size(path))
+  n <- readBin(b[1:4], "integer", size = 4, endian = "little")
+  txt <- rawToChar(b[9:(8 + n)])
+  # the kernel [2, 3] becomes [200000, 300000] in the graph (240 GB of float32)
+  txt2 <- sub("\\[2, 3\\]", "[200000, 300000]", txt)
+  expect_false(identical(txt, txt2))
+  hb <- charToRaw(txt2)
+  writeBin(c(writeBin(length(hb), raw(), size = 4, endian = "little"), raw(4), hb, b[(9 + n):length(b)]), path)
+  expect_error(load_model(path), class = "symnet_format_error")
+  err <- tryCatch(load_model(path), error = identity)
+  expect_match(conditionMessage(err$parent), "would take 240000000000 bytes")
+})

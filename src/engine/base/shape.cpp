@@ -23,10 +23,14 @@ bool shape_known(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
+  if (!shape_known(s)) return -1;
+  if (std::find(s.begin(), s.end(), int64_t{0}) != s.end()) return 0;
   int64_t n = 1;
   for (int64_t d : s) {
-    if (d < 0) return -1;
-    n *= d;
+    // Shapes come from files and attributes too: an overflowing product is an error, not a
+    // wrapped (possibly small, possibly negative) count that later sizes a buffer.
+    if (__builtin_mul_overflow(n, d, &n))
+      SN_THROW(ErrorKind::shape, "shape " << shape_str(s) << " has more elements than an int64 can count");
   }
   return n;
 }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "engine/base/error.h"
+#include "engine/io/json_value.h"
 #include "engine/ops/registry.h"
 
 namespace symnet {
@@ -16,8 +17,9 @@ namespace {
 
 constexpr const char* kFormat = "symnet-graph";
 constexpr int64_t kVersion = 1;
-constexpr int kMaxDepth = 200;
 constexpr int64_t kMaxElements = int64_t{1} << 40;
+// Default allowance for zero-filled variables: bytes per byte of JSON text.
+constexpr int64_t kUnfilledBytesPerByte = 64;
 
 bool little_endian() {
   const uint16_t one = 1;
@@ -240,216 +242,7 @@ struct Writer {
   }
 };
 
-// ---- parser -------------------------------------------------------------------------------
-
-struct JValue {
-  enum Kind { null, boolean, number, string, array, object } kind = null;
-  bool b = false;
-  bool is_int = false;
-  int64_t i = 0;
-  double d = 0;
-  std::string s;
-  std::vector<JValue> items;
-  std::vector<std::pair<std::string, JValue>> members;
-
-  const JValue* find(const std::string& k) const {
-    for (const auto& m : members)
-      if (m.first == k) return &m.second;
-    return nullptr;
-  }
-};
-
-class Parser {
- public:
-  explicit Parser(const std::string& text) : t_(text) {}
-
-  JValue parse() {
-    JValue v = value(0);
-    skip_ws();
-    if (p_ != t_.size()) fail("unexpected text after the JSON value");
-    return v;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what) {
-    SN_THROW(ErrorKind::value, "malformed JSON at offset " << p_ << ": " << what);
-  }
-  void skip_ws() {
-    while (p_ < t_.size() && (t_[p_] == ' ' || t_[p_] == '\n' || t_[p_] == '\t' || t_[p_] == '\r')) ++p_;
-  }
-  char peek() {
-    skip_ws();
-    if (p_ >= t_.size()) fail("unexpected end of input");
-    return t_[p_];
-  }
-  void expect(char c) {
-    if (peek() != c) fail(std::string("expected '") + c + "'");
-    ++p_;
-  }
-  void literal(const char* word) {
-    size_t n = std::strlen(word);
-    if (t_.compare(p_, n, word) != 0) fail("invalid literal");
-    p_ += n;
-  }
-
-  JValue value(int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    JValue v;
-    char c = peek();
-    if (c == '{') {
-      v.kind = JValue::object;
-      ++p_;
-      if (peek() == '}') { ++p_; return v; }
-      for (;;) {
-        if (peek() != '"') fail("expected a string key");
-        std::string k = string_body();
-        expect(':');
-        v.members.emplace_back(std::move(k), value(depth + 1));
-        if (peek() == ',') { ++p_; continue; }
-        expect('}');
-        return v;
-      }
-    }
-    if (c == '[') {
-      v.kind = JValue::array;
-      ++p_;
-      if (peek() == ']') { ++p_; return v; }
-      for (;;) {
-        v.items.push_back(value(depth + 1));
-        if (peek() == ',') { ++p_; continue; }
-        expect(']');
-        return v;
-      }
-    }
-    if (c == '"') {
-      v.kind = JValue::string;
-      v.s = string_body();
-      return v;
-    }
-    if (c == 't') { literal("true"); v.kind = JValue::boolean; v.b = true; return v; }
-    if (c == 'f') { literal("false"); v.kind = JValue::boolean; return v; }
-    if (c == 'n') { literal("null"); return v; }
-    if (c == '-' || (c >= '0' && c <= '9')) return number();
-    fail(std::string("unexpected character '") + c + "'");
-  }
-
-  JValue number() {
-    size_t start = p_;
-    auto digit = [&] { return p_ < t_.size() && t_[p_] >= '0' && t_[p_] <= '9'; };
-    if (t_[p_] == '-') ++p_;
-    if (!digit()) fail("invalid number");
-    if (t_[p_] == '0') ++p_;
-    else while (digit()) ++p_;
-    bool integral = true;
-    if (p_ < t_.size() && t_[p_] == '.') {
-      integral = false;
-      ++p_;
-      if (!digit()) fail("invalid number");
-      while (digit()) ++p_;
-    }
-    if (p_ < t_.size() && (t_[p_] == 'e' || t_[p_] == 'E')) {
-      integral = false;
-      ++p_;
-      if (p_ < t_.size() && (t_[p_] == '+' || t_[p_] == '-')) ++p_;
-      if (!digit()) fail("invalid number");
-      while (digit()) ++p_;
-    }
-    JValue v;
-    v.kind = JValue::number;
-    const char* b = t_.data() + start;
-    const char* e = t_.data() + p_;
-    auto rd = std::from_chars(b, e, v.d);
-    if (rd.ec == std::errc::result_out_of_range) {
-      // Too large or too small for a double: tell them apart by the exponent's sign, or,
-      // without an exponent, by a zero integer part.
-      std::string tok(b, e);
-      size_t ex = tok.find_first_of("eE");
-      bool tiny = ex != std::string::npos ? tok.find('-', ex) != std::string::npos
-                                          : (tok.rfind("0.", 0) == 0 || tok.rfind("-0.", 0) == 0);
-      double mag = tiny ? 0.0 : HUGE_VAL;
-      v.d = (*b == '-') ? -mag : mag;
-    } else if (rd.ec != std::errc() || rd.ptr != e) fail("invalid number");
-    if (integral) {
-      auto ri = std::from_chars(b, e, v.i);
-      v.is_int = ri.ec == std::errc() && ri.ptr == e;
-    }
-    return v;
-  }
-
-  void put_utf8(std::string& o, uint32_t cp) {
-    if (cp < 0x80) {
-      o += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-      o += static_cast<char>(0xC0 | (cp >> 6));
-      o += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-      o += static_cast<char>(0xE0 | (cp >> 12));
-      o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      o += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-      o += static_cast<char>(0xF0 | (cp >> 18));
-      o += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-      o += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-      o += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-  }
-
-  uint32_t hex4() {
-    if (p_ + 4 > t_.size()) fail("truncated \\u escape");
-    uint32_t v = 0;
-    for (int k = 0; k < 4; ++k) {
-      char c = t_[p_++];
-      v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<uint32_t>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<uint32_t>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<uint32_t>(c - 'A' + 10);
-      else fail("invalid \\u escape");
-    }
-    return v;
-  }
-
-  std::string string_body() {
-    ++p_;  // opening quote
-    std::string o;
-    for (;;) {
-      if (p_ >= t_.size()) fail("unterminated string");
-      char c = t_[p_++];
-      if (c == '"') return o;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in string");
-      if (c != '\\') { o += c; continue; }
-      if (p_ >= t_.size()) fail("unterminated string");
-      char e = t_[p_++];
-      switch (e) {
-        case '"': o += '"'; break;
-        case '\\': o += '\\'; break;
-        case '/': o += '/'; break;
-        case 'b': o += '\b'; break;
-        case 'f': o += '\f'; break;
-        case 'n': o += '\n'; break;
-        case 'r': o += '\r'; break;
-        case 't': o += '\t'; break;
-        case 'u': {
-          uint32_t cp = hex4();
-          if (cp >= 0xD800 && cp < 0xDC00) {
-            if (p_ + 2 > t_.size() || t_[p_] != '\\' || t_[p_ + 1] != 'u') fail("unpaired surrogate");
-            p_ += 2;
-            uint32_t lo = hex4();
-            if (lo < 0xDC00 || lo >= 0xE000) fail("unpaired surrogate");
-            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-          } else if (cp >= 0xDC00 && cp < 0xE000) {
-            fail("unpaired surrogate");
-          }
-          put_utf8(o, cp);
-          break;
-        }
-        default: fail("invalid escape");
-      }
-    }
-  }
-
-  const std::string& t_;
-  size_t p_ = 0;
-};
+using JValue = json::Value;
 
 // ---- JSON -> graph ------------------------------------------------------------------------
 
@@ -510,13 +303,21 @@ DType read_dtype(const JValue& v, const std::string& what) {
   }
 }
 
-Tensor read_tensor(const JValue& obj, const std::string& what, bool data_required) {
+// `unfilled_budget`: bytes that zero-filled tensors (no "data") may still take, or nullptr
+// when "data" is required.
+Tensor read_tensor(const JValue& obj, const std::string& what, int64_t* unfilled_budget) {
   DType dt = read_dtype(field(obj, "dtype", JValue::string, what.c_str()), what + " dtype");
   int64_t numel = 0;
   Shape shape = read_shape(field(obj, "shape", JValue::array, what.c_str()), what + " shape", &numel);
   const JValue* data = obj.find("data");
   if (!data) {
-    if (data_required) bad(what + " has no \"data\"");
+    if (!unfilled_budget) bad(what + " has no \"data\"");
+    // numel <= 2^40 and element sizes <= 8: no overflow
+    const int64_t need = numel * static_cast<int64_t>(dtype_size(dt));
+    if (need > *unfilled_budget)
+      bad(what + " has no \"data\" and would take " + std::to_string(need) +
+          " bytes, more than the input can account for (" + std::to_string(*unfilled_budget) + " left)");
+    *unfilled_budget -= need;
     return Tensor(dt, shape);
   }
   std::vector<unsigned char> bytes = base64_decode(as_string(*data, what + " data"));
@@ -557,7 +358,7 @@ struct Reader {
       for (const JValue& x : as_array(*v, what)) out.push_back(as_string(x, what + " entries"));
       return out;
     }
-    if (type == "tensor") return std::make_shared<Tensor>(read_tensor(*v, what, true));
+    if (type == "tensor") return std::make_shared<Tensor>(read_tensor(*v, what, nullptr));
     if (type == "graph") return GraphPtr(std::make_shared<Graph>(graph(*v, what)));
     if (type == "variable") {
       int64_t k = as_int(*v, what);
@@ -649,10 +450,12 @@ std::string graph_to_json(const Graph& g, bool include_variable_values, JsonLink
   return o;
 }
 
-Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out, const JsonBindings* bind,
-                      JsonLinks* links) {
+Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out, int64_t max_unfilled_bytes,
+                      const JsonBindings* bind, JsonLinks* links) {
   try {
-    JValue root = Parser(json).parse();
+    int64_t budget = max_unfilled_bytes >= 0 ? max_unfilled_bytes
+                                              : kUnfilledBytesPerByte * static_cast<int64_t>(json.size());
+    JValue root = json::parse(json);
     if (root.kind != JValue::object) bad("a graph JSON document must be an object");
     const std::string& format = as_string(field(root, "format", JValue::string, "document"), "format");
     if (format != kFormat) bad("not a symnet graph (format \"" + format + "\")");
@@ -672,7 +475,7 @@ Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_ou
         std::string what = "variable " + std::to_string(i);
         const std::string& name = as_string(field(list[i], "name", JValue::string, what.c_str()), what + " name");
         if (!bound) {
-          r.vars.push_back(Variable::create(name, read_tensor(list[i], what, false)));
+          r.vars.push_back(Variable::create(name, read_tensor(list[i], what, &budget)));
           continue;
         }
         const VariablePtr& v = (*bound)[i];

@@ -53,7 +53,12 @@ struct JsonBindings {
 
 // Throws a value error for malformed or invalid input (never crashes on it). Variables
 // are created anew unless bound; `links`, when given, receives the nodes and variables used.
+// Variables without "data" are zero-filled, and together may take at most
+// `max_unfilled_bytes` (negative: 64 bytes per byte of `json`): a few bytes of text must not
+// make the reader allocate gigabytes. A model file passes the size of its data section,
+// which has to hold those values anyway. Bound variables allocate nothing.
 Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_out = nullptr,
-                      const JsonBindings* bind = nullptr, JsonLinks* links = nullptr);
+                      int64_t max_unfilled_bytes = -1, const JsonBindings* bind = nullptr,
+                      JsonLinks* links = nullptr);
 
 }  // namespace symnet
