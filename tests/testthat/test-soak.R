@@ -1,0 +1,79 @@
+# Soak: many compile/run/free and fit/predict cycles must not grow the
+# process. Resident memory (VmRSS) is read after a warm-up and at the end;
+# the growth is printed. The goal is < 5 MiB; the test fails above 20 MiB.
+
+r_heap_mib <- function() sum(gc()[, 2])
+
+rss_mib <- function() {
+  l <- grep("^VmRSS:", readLines("/proc/self/status"), value = TRUE)
+  as.numeric(gsub("[^0-9]", "", l)) / 1024
+}
+
+settle <- function() {
+  # finalizers of engine objects run at garbage collection
+  for (i in 1:3) gc(full = TRUE)
+  invisible()
+}
+
+test_that("1000 compile/run/free cycles keep resident memory flat", {
+  skip_on_cran()
+  skip_if_not(file.exists("/proc/self/status"), "no /proc/self/status to read VmRSS from")
+  set.seed(1)
+  xv <- matrix(runif(32 * 8), 32, 8)
+  cycle <- function(i) {
+    x <- sym_var("x", c(NA, 8))
+    w <- sym_shared(matrix(runif(8 * 16), 8, 16), "soak_w")
+    h <- sym_tanh(x %*% w)
+    loss <- sym_mean(sym_square(h))
+    g <- sym_grad(loss, list(w))[[1]]
+    f <- sym_compile(list(loss = loss, h = h), updates = list(list(w, w - 0.1 * g)))
+    r <- f(x = xv)
+    # a second specialisation (another batch size) of the same function
+    f(x = xv[1:5, , drop = FALSE])
+    r$loss
+  }
+  # warm-up: R's own heap grows to its working size during the first few
+  # hundred cycles (garbage between collections), which is not a leak
+  for (i in 1:300) cycle(i)
+  settle()
+  before <- rss_mib()
+  heap0 <- r_heap_mib()
+  t0 <- Sys.time()
+  for (i in 1:1000) cycle(i)
+  settle()
+  growth <- rss_mib() - before
+  message(sprintf("soak: 1000 compile/run/free cycles in %.1f s: RSS %.1f -> %.1f MiB (growth %.2f MiB; goal < 5; R heap %+.2f MiB)",
+                  as.double(Sys.time() - t0, units = "secs"), before, before + growth, growth, r_heap_mib() - heap0))
+  expect_lt(growth, 20)
+})
+
+test_that("100 fit/predict cycles keep resident memory flat", {
+  skip_on_cran()
+  skip_if_not(file.exists("/proc/self/status"), "no /proc/self/status to read VmRSS from")
+  set.seed(2)
+  X <- matrix(rnorm(256 * 10), 256, 10)
+  y <- as.integer(X[, 1] > 0)
+  cycle <- function(i) {
+    x <- sym_var("x", c(NA, 10))
+    out <- x |> layer_dense(16, activation = "relu") |> layer_dense(2)
+    m <- sym_model(x, out)
+    fit(m, X, y, loss = "softmax_cross_entropy", optimizer = optimizer_adam(0.01), epochs = 2,
+        batch_size = 32, metrics = "accuracy", verbose = 0)
+    p <- predict(m, X)
+    evaluate(m, X, y)
+    p[1, 1]
+  }
+  for (i in 1:20) cycle(i)
+  settle()
+  before <- rss_mib()
+  heap0 <- r_heap_mib()
+  t0 <- Sys.time()
+  # warm-up: R's own heap grows to its working size during the first few
+  # hundred cycles (garbage between collections), which is not a leak
+  for (i in 1:300) cycle(i)
+  settle()
+  growth <- rss_mib() - before
+  message(sprintf("soak: 100 fit/predict cycles in %.1f s: RSS %.1f -> %.1f MiB (growth %.2f MiB; goal < 5; R heap %+.2f MiB)",
+                  as.double(Sys.time() - t0, units = "secs"), before, before + growth, growth, r_heap_mib() - heap0))
+  expect_lt(growth, 20)
+})
