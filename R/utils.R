@@ -181,8 +181,9 @@ sym_dtypes <- function() {
                 i = "Axes count from 1; negative axes count from the end ({.code -1} is the last)."),
               call = call)
   }
-  axis <- as.integer(round(axis))
+  # compare as doubles first: as.integer() of a huge axis would be NA
   bad <- axis[abs(axis) > rank]
+  if (!length(bad)) axis <- as.integer(round(axis))
   if (length(bad)) {
     sym_abort(c("{.arg {arg}} = {bad} is out of range for a tensor of rank {rank}.",
                 i = "Valid axes are 1..{rank} or -{rank}..-1."),
