@@ -268,6 +268,7 @@ aperm.symnet_symbol <- function(a, perm = NULL, ...) sym_transpose(a, perm)
 #' matrix(1:4, 2) %*% diag(2)   # base R still works
 #' @export
 `%*%` <- function(x, y) {
+  if (missing(y)) .missing_abort("y", environment())
   if (is_symbol(x) || is_symbol(y)) sym_matmul(x, y) else base::`%*%`(x, y)
 }
 

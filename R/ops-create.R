@@ -82,9 +82,17 @@ sym_range <- function(from, to, by = 1, dtype = NULL, name = NULL) {
   by <- .check_number(by, "by", finite = TRUE)
   if (by == 0) sym_abort("{.arg by} must not be 0.")
   if ((to - from) * by < 0) sym_abort("{.arg by} has the wrong sign to go from {from} to {to}.")
-  if (is.null(dtype)) dtype <- if (.is_whole(c(from, to, by))) "int32" else "float32"
+  if (is.null(dtype)) {
+    dtype <- if (.is_whole(c(from, to, by)) && max(abs(c(from, to))) <= .large_int) "int32" else "float32"
+  }
   dtype <- .check_dtype(dtype)
   n <- floor((to - from) / by + 1e-10) + 1
+  if (n > .large_int) {
+    sym_abort("The range from {from} to {to} by {by} has {format(n, big.mark = ',')} elements; at most {format(.large_int, big.mark = ',')} are possible.")
+  }
+  if (dtype == "int32" && max(abs(c(from, to))) > .large_int) {
+    sym_abort("The range from {from} to {to} does not fit dtype {.val {dtype}}.")
+  }
   limit <- if (.is_int_dtype(dtype)) from + n * by else from + (n - 0.5) * by
   .op("range", list(), list(start = from, limit = limit, delta = by, dtype = dtype), name)
 }

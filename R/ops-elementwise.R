@@ -5,6 +5,8 @@
 # type of the symbol it meets; when it cannot be represented there (0.5 next
 # to an int32 symbol) both sides become float32.
 .binary_inputs <- function(a, b, call = parent.frame()) {
+  if (missing(a)) .missing_abort(deparse(substitute(a)), call)
+  if (missing(b)) .missing_abort(deparse(substitute(b)), call)
   sa <- is_symbol(a)
   sb <- is_symbol(b)
   if (sa && sb) return(list(a, b))
@@ -222,14 +224,6 @@ sym_celu <- function(x, alpha = 1, name = NULL) {
 sym_gelu <- function(x, approximate = c("none", "tanh"), name = NULL) {
   approximate <- .match_arg(approximate, c("none", "tanh"), "approximate")
   .op("gelu", list(as_symbol(x)), list(approximate = approximate), name)
-}
-
-.match_arg <- function(x, choices, arg, call = parent.frame()) {
-  if (identical(x, choices)) return(choices[1])
-  if (!is.character(x) || length(x) != 1 || !x %in% choices) {
-    sym_abort("{.arg {arg}} must be one of {.val {choices}}, not {.val {x}}.", kind = "value", call = call)
-  }
-  x
 }
 
 #' Elementwise arithmetic

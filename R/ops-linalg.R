@@ -35,7 +35,8 @@ sym_gemm <- function(a, b, c = NULL, alpha = 1, beta = 1, trans_a = FALSE, trans
                      name = NULL) {
   ab <- .binary_inputs(a, b)
   inputs <- ab
-  if (!is.null(c)) inputs <- c(inputs, list(if (is_symbol(c)) c else .const_for(c, ab[[1]]$dtype)))
+  # base::c: the argument `c` may itself be a function
+  if (!is.null(c)) inputs <- base::c(inputs, list(if (is_symbol(c)) c else .const_for(c, ab[[1]]$dtype)))
   .op("gemm", inputs,
       list(alpha = .check_number(alpha, "alpha", finite = TRUE),
            beta = .check_number(beta, "beta", finite = TRUE),

@@ -73,6 +73,7 @@ sym_log_softmax <- function(x, axis = -1, name = NULL) {
 #' @export
 sym_softmax_cross_entropy <- function(logits, labels, reduction = c("mean", "sum", "none"),
                                       index_base = NULL, ignore_index = NULL, name = NULL) {
+  if (missing(labels)) .missing_abort("labels", environment())
   logits <- .check_symbol(logits, "logits")
   reduction <- .match_arg(reduction, c("mean", "sum", "none"), "reduction")
   r <- length(logits$shape)
@@ -101,6 +102,7 @@ sym_softmax_cross_entropy <- function(logits, labels, reduction = c("mean", "sum
 #' @export
 sym_sigmoid_cross_entropy <- function(logits, labels, reduction = c("mean", "sum", "none"),
                                       name = NULL) {
+  if (missing(labels)) .missing_abort("labels", environment())
   logits <- .check_symbol(logits, "logits")
   reduction <- .match_arg(reduction, c("mean", "sum", "none"), "reduction")
   t <- if (is_symbol(labels)) .cast_to(labels, logits$dtype) else sym_const(labels, dtype = logits$dtype)
@@ -111,6 +113,7 @@ sym_sigmoid_cross_entropy <- function(logits, labels, reduction = c("mean", "sum
 #' @export
 sym_binary_cross_entropy <- function(probs, labels, reduction = c("mean", "sum", "none"),
                                      eps = 1e-7, name = NULL) {
+  if (missing(labels)) .missing_abort("labels", environment())
   probs <- .check_symbol(probs, "probs")
   reduction <- .match_arg(reduction, c("mean", "sum", "none"), "reduction")
   eps <- .check_number(eps, "eps", finite = TRUE)

@@ -109,6 +109,7 @@ sym_squeeze <- function(x, axis = NULL, name = NULL) {
 #' @rdname sym_squeeze
 #' @export
 sym_unsqueeze <- function(x, axis, name = NULL) {
+  if (missing(axis)) .missing_abort("axis", environment())
   x <- as_symbol(x)
   if (is.null(axis) || !length(axis)) sym_abort("{.arg axis} must name at least one axis.")
   axes <- .axes0(axis, length(x$shape) + length(axis))

@@ -293,6 +293,10 @@ sym_param <- function(name, shape, init = "glorot_uniform", dtype = "float32", t
   name <- .check_string(name, "name")
   if (!nzchar(name)) sym_abort("{.arg name} must not be empty.")
   shape <- .check_shape(shape, "shape", allow_unknown = FALSE)
+  n <- prod(as.double(shape))
+  if (n > .large_int) {
+    sym_abort("{.arg shape} asks for {format(n, big.mark = ',')} elements; a parameter holds at most {format(.large_int, big.mark = ',')}.")
+  }
   dtype <- .check_dtype(dtype)
   trainable <- .check_flag(trainable, "trainable")
   seed <- .check_seed(seed)

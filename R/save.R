@@ -219,34 +219,84 @@
 
 # Writes `chunks` (raw vectors, or functions returning one) to `path`
 # atomically: into a temporary file in the same directory, renamed over
-# `path` only when everything was written. On any failure the temporary file
-# is removed and an existing `path` is left as it was.
+# `path` only when everything was written and verified. On any failure the
+# temporary file is removed and an existing `path` is left as it was.
+#
+# Why each step: writeBin() only WARNS on a short write (full disk, EFBIG
+# from a file size limit, quota) and buffered data may fail only when the
+# connection is closed, so a truncated temporary file could otherwise be
+# renamed over a good checkpoint. Hence warnings become errors, close()'s
+# status is checked, and the size on disk must equal the bytes handed out
+# before the rename. The data are flushed to stable storage (fsync) before
+# the rename where the platform's `sync` can take a file, so a power loss
+# right after a save leaves the old or the new file, not an empty one.
 .write_atomic <- function(path, chunks, call = parent.frame()) {
   dir <- dirname(path)
   tmp <- tempfile(paste0(".", basename(path), "."), tmpdir = dir, fileext = ".tmp")
   done <- FALSE
-  on.exit(if (!done && file.exists(tmp)) unlink(tmp), add = TRUE)
-  con <- tryCatch(suppressWarnings(file(tmp, open = "wb")), error = function(e) e)
-  if (inherits(con, "error")) {
-    .io_abort("Cannot write to directory {.file {dir}}.", parent = con, call = call)
+  con <- NULL
+  on.exit({
+    if (!is.null(con)) try(close(con), silent = TRUE)
+    if (!done && file.exists(tmp)) unlink(tmp)
+  }, add = TRUE)
+  opened <- tryCatch(suppressWarnings(file(tmp, open = "wb")), error = function(e) e)
+  if (inherits(opened, "error")) {
+    .io_abort("Cannot write to directory {.file {dir}}.", parent = opened, call = call)
   }
-  res <- tryCatch({
+  con <- opened
+  expected <- 0
+  res <- tryCatch(withCallingHandlers({
     for (ch in chunks) {
       if (is.function(ch)) ch <- ch()
+      if (!is.raw(ch)) stop("a chunk to write is not a raw vector")
       writeBin(ch, con)
+      expected <- expected + length(ch)
+    }
+    status <- close(con)
+    con <- NULL
+    if (length(status) && !is.na(status[1]) && status[1] != 0) {
+      stop("closing the file failed (the disk may be full)")
     }
     NULL
-  }, error = function(e) e, finally = close(con))
-  if (inherits(res, "error")) {
-    .io_abort("Writing {.file {path}} failed; the previous file (if any) is unchanged.", parent = res,
-              call = call)
+  }, warning = function(w) {
+    # a short write is only a warning in R; it must not lead to a rename
+    stop(conditionMessage(w), call. = FALSE)
+  }), error = function(e) e)
+  if (is.null(res)) {
+    size <- file.size(tmp)
+    if (is.na(size) || size != expected) {
+      res <- simpleError(sprintf("%s of %s bytes reached the disk (the disk may be full)",
+                                 format(size, scientific = FALSE), format(expected, scientific = FALSE)))
+    }
   }
+  if (inherits(res, "error")) {
+    .io_abort(c("Writing {.file {path}} failed; the previous file (if any) is unchanged.",
+                x = "{conditionMessage(res)}"), parent = res, call = call)
+  }
+  .fsync_file(tmp)
   if (!suppressWarnings(file.rename(tmp, path))) {
-    .io_abort("Cannot replace {.file {path}}.", call = call)
+    .io_abort("Cannot replace {.file {path}}; the previous file (if any) is unchanged.", call = call)
   }
   done <- TRUE
   invisible(path)
 }
+
+# Best-effort fsync of one file through coreutils' `sync FILE` (Linux; R has
+# no fsync of its own). Off with options(symnet.fsync = FALSE).
+.fsync_file <- function(path) {
+  if (!isTRUE(getOption("symnet.fsync", TRUE)) || Sys.info()[["sysname"]] != "Linux") return(invisible())
+  sync <- .sync_cmd()
+  if (nzchar(sync)) suppressWarnings(try(system2(sync, shQuote(path), stdout = FALSE, stderr = FALSE), silent = TRUE))
+  invisible()
+}
+
+.sync_cmd <- local({
+  cmd <- NULL
+  function() {
+    if (is.null(cmd)) cmd <<- unname(Sys.which("sync"))
+    cmd
+  }
+})
 
 #' Save and load models
 #'

@@ -32,8 +32,17 @@ sym_dtypes <- function() {
   c("float32", "float64", "int32", "int64", "uint8", "bool")
 }
 
+# A required argument that was not given. The .check_* helpers test for it
+# first: missing() follows the promise to the caller's own argument, so the
+# user gets a classed error naming the argument, not R's plain
+# "argument is missing, with no default".
+.missing_abort <- function(arg, call = parent.frame(2)) {
+  sym_abort("{.arg {arg}} is missing, with no default.", call = call)
+}
+
 # Canonical dtype name or a classed error.
 .check_dtype <- function(dtype, arg = "dtype", call = parent.frame()) {
+  if (missing(dtype)) .missing_abort(arg, call)
   if (!is.character(dtype) || length(dtype) != 1 || is.na(dtype)) {
     sym_abort("{.arg {arg}} must be a single string such as {.val float32}.",
               kind = "dtype", call = call)
@@ -60,6 +69,7 @@ sym_dtypes <- function() {
 }
 
 .check_flag <- function(x, arg, call = parent.frame()) {
+  if (missing(x)) .missing_abort(arg, call)
   if (!is.logical(x) || length(x) != 1 || is.na(x)) {
     sym_abort("{.arg {arg}} must be {.code TRUE} or {.code FALSE}.", call = call)
   }
@@ -67,49 +77,84 @@ sym_dtypes <- function() {
 }
 
 .check_number <- function(x, arg, call = parent.frame(), finite = FALSE) {
+  if (missing(x)) .missing_abort(arg, call)
   if (!is.numeric(x) || length(x) != 1 || is.na(x) || (finite && !is.finite(x))) {
     sym_abort("{.arg {arg}} must be a single {if (finite) 'finite '}number.", call = call)
   }
   as.double(x)
 }
 
-.check_int <- function(x, arg, call = parent.frame(), min = -Inf) {
-  if (!.is_whole(x) || length(x) != 1 || x < min) {
-    sym_abort("{.arg {arg}} must be a single whole number{if (is.finite(min)) paste0(' >= ', min) else ''}.",
-              call = call)
-  }
-  as.integer(x)
+# Whole numbers must also fit R's integer type: as.integer() would turn a
+# larger value into NA with only a warning (a size of 3e9 silently became
+# "unknown", a seed of 1e10 an error from set.seed()).
+.range_text <- function(min, max) {
+  if (is.finite(min) && max < .large_int) paste0(" in ", min, "..", max)
+  else if (is.finite(min)) paste0(" >= ", min)
+  else if (max < .large_int) paste0(" <= ", max)
+  else ""
 }
 
-.check_ints <- function(x, arg, call = parent.frame(), allow_na = FALSE, min = -Inf) {
+.check_int <- function(x, arg, call = parent.frame(), min = -Inf, max = .large_int) {
+  if (missing(x)) .missing_abort(arg, call)
+  if (!.is_whole(x) || length(x) != 1 || x < min || x > max || abs(x) > .large_int) {
+    sym_abort(c("{.arg {arg}} must be a single whole number{(.range_text(min, max))}.",
+                x = "Got {.obj_type_friendly {x}}{if (.is_scalar_number(x)) paste0(': ', format(x)) else ''}."),
+              call = call)
+  }
+  as.integer(round(x))
+}
+
+.check_ints <- function(x, arg, call = parent.frame(), allow_na = FALSE, min = -Inf, max = .large_int) {
+  if (missing(x)) .missing_abort(arg, call)
   ok <- is.numeric(x) || (allow_na && is.logical(x) && all(is.na(x)))
   if (ok) {
     v <- as.double(x)
     known <- v[!is.na(v)]
-    ok <- (allow_na || !anyNA(v)) && .is_whole(known) && all(known >= min)
-    big <- known[abs(known) > .Machine$integer.max]
-    if (ok && length(big)) {
-      sym_abort("{.arg {arg}} has {format(big[1], big.mark = ',')}, beyond the largest size or index symnet takes ({format(.Machine$integer.max, big.mark = ',')}).",
-                kind = "value", call = call)
-    }
+    ok <- (allow_na || !anyNA(v)) && .is_whole(known) && all(known >= min) && all(known <= max) &&
+      all(abs(known) <= .large_int)
   }
   if (!ok) {
-    sym_abort("{.arg {arg}} must be a vector of whole numbers{if (allow_na) ' (NA for unknown)' else ''}{if (is.finite(min)) paste0(' >= ', min) else ''}.",
+    sym_abort("{.arg {arg}} must be a vector of whole numbers{if (allow_na) ' (NA for unknown)' else ''}{(.range_text(min, max))}.",
               call = call)
   }
   as.integer(round(as.double(x)))
 }
 
+.is_scalar_number <- function(x) is.numeric(x) && length(x) == 1
+
 .check_string <- function(x, arg, call = parent.frame()) {
+  if (missing(x)) .missing_abort(arg, call)
   if (!is.character(x) || length(x) != 1 || is.na(x)) {
     sym_abort("{.arg {arg}} must be a single string.", call = call)
   }
   x
 }
 
+# One of `choices` (the whole default vector means its first element). The
+# offending value is described by type unless it is a string: {.val} of a
+# function or an environment would itself fail inside cli.
+.match_arg <- function(x, choices, arg, call = parent.frame()) {
+  if (missing(x)) .missing_abort(arg, call)
+  if (identical(x, choices)) return(choices[1])
+  if (!is.character(x) || length(x) != 1 || is.na(x) || !x %in% choices) {
+    got <- if (is.character(x) && length(x) == 1 && !is.na(x)) .val_text(x) else .obj_text(x)
+    sym_abort("{.arg {arg}} must be one of {.val {choices}}, not {got}.", kind = "value", call = call)
+  }
+  x
+}
+
+# Short descriptions of arbitrary (hostile) values for messages; never fail.
+.obj_text <- function(x) {
+  tryCatch(cli::format_inline("{.obj_type_friendly {x}}"), error = function(e) paste0("an object of type ", typeof(x)))
+}
+.val_text <- function(x) {
+  tryCatch(cli::format_inline("{.val {x}}"), error = function(e) .obj_text(x))
+}
+
 # Shapes given by users: whole numbers >= 0, NA (or -1 when allow_minus1)
 # for unknown. Returns an integer vector with NA for unknown dimensions.
 .check_shape <- function(shape, arg = "shape", call = parent.frame(), allow_unknown = TRUE) {
+  if (missing(shape)) .missing_abort(arg, call)
   if (is.null(shape)) return(integer())
   s <- .check_ints(shape, arg, call = call, allow_na = allow_unknown)
   if (any(s < 0, na.rm = TRUE)) {
@@ -125,6 +170,7 @@ sym_dtypes <- function() {
 # One axis (1-based, negative from the end) -> 0-based non-negative engine
 # axis, given the rank the axis refers to.
 .axis0 <- function(axis, rank, arg = "axis", call = parent.frame()) {
+  if (missing(axis)) .missing_abort(arg, call)
   if (!.is_whole(axis) || length(axis) != 1 || axis == 0) {
     sym_abort(c("{.arg {arg}} must be a single non-zero whole number.",
                 i = "Axes count from 1; negative axes count from the end ({.code -1} is the last)."),
@@ -141,8 +187,9 @@ sym_dtypes <- function() {
                 i = "Axes count from 1; negative axes count from the end ({.code -1} is the last)."),
               call = call)
   }
-  axis <- as.integer(round(axis))
+  # compare as doubles first: as.integer() of a huge axis would be NA
   bad <- axis[abs(axis) > rank]
+  if (!length(bad)) axis <- as.integer(round(axis))
   if (length(bad)) {
     sym_abort(c("{.arg {arg}} = {bad} is out of range for a tensor of rank {rank}.",
                 i = "Valid axes are 1..{rank} or -{rank}..-1."),
