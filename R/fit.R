@@ -1178,6 +1178,11 @@ print.symnet_training_state <- function(x, ...) {
 #' @export
 evaluate <- function(object, ...) UseMethod("evaluate")
 
+#' @export
+evaluate.default <- function(object, ...) {
+  sym_abort("{.fn evaluate} needs a symnet model (from {.fn sym_model}), not {.obj_type_friendly {object}}.")
+}
+
 #' @rdname evaluate
 #' @export
 evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metrics = NULL, batch_size = 256,

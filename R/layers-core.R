@@ -148,6 +148,7 @@ layer_dense <- function(x, units, activation = NULL, use_bias = TRUE,
 #' sym_compile(y)(x = rbind(c(1, 2, 3), c(0, 0, 0)))
 #' @export
 layer_activation <- function(x, activation, name = NULL) {
+  if (missing(activation)) .missing_abort("activation", environment())
   x <- .layer_input(x)
   activation <- .check_activation(activation)
   if (is.null(activation)) activation <- "linear"

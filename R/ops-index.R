@@ -113,6 +113,7 @@ sym_index_base <- function(x, base) {
 #' sym_compile(s)()
 #' @export
 sym_gather <- function(x, indices, axis = 1, index_base = NULL, name = NULL) {
+  if (missing(indices)) .missing_abort("indices", environment())
   x <- as_symbol(x)
   base <- .resolve_index_base(index_base, indices)
   ax <- .axis0(axis, length(x$shape))
@@ -122,6 +123,7 @@ sym_gather <- function(x, indices, axis = 1, index_base = NULL, name = NULL) {
 #' @rdname sym_gather
 #' @export
 sym_gather_elements <- function(x, indices, axis = 1, index_base = NULL, name = NULL) {
+  if (missing(indices)) .missing_abort("indices", environment())
   x <- as_symbol(x)
   base <- .resolve_index_base(index_base, indices)
   ax <- .axis0(axis, length(x$shape))
@@ -133,6 +135,8 @@ sym_gather_elements <- function(x, indices, axis = 1, index_base = NULL, name = 
 sym_scatter_elements <- function(x, indices, updates, axis = 1,
                                  reduction = c("none", "add", "mul"),
                                  index_base = NULL, name = NULL) {
+  if (missing(indices)) .missing_abort("indices", environment())
+  if (missing(updates)) .missing_abort("updates", environment())
   x <- as_symbol(x)
   base <- .resolve_index_base(index_base, indices)
   ax <- .axis0(axis, length(x$shape))
@@ -167,6 +171,8 @@ sym_scatter_elements <- function(x, indices, updates, axis = 1,
 #' @export
 sym_one_hot <- function(labels, depth, axis = -1, on_value = 1, off_value = 0,
                         dtype = "float32", index_base = NULL, name = NULL) {
+  if (missing(labels)) .missing_abort("labels", environment())
+  if (missing(depth)) .missing_abort("depth", environment())
   base <- .resolve_index_base(index_base, labels, "labels")
   idx <- .index_symbol(labels, "labels")
   depth <- .check_int(depth, "depth", min = 1)

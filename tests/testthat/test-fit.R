@@ -705,3 +705,8 @@ test_that("a non-finite step leaves weights, optimiser state and batch-norm stat
   fit(m4, make_batches(FALSE), loss = "ce", optimizer = optimizer_adam(0.05), verbose = 0)
   expect_identical(unname(get_weights(m3)), unname(get_weights(m4)))
 })
+
+test_that("evaluate() of something that is not a model is a classed error", {
+  expect_error(evaluate(NULL), class = "symnet_error")
+  expect_error(evaluate("abc"), class = "symnet_error")
+})

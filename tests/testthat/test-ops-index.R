@@ -114,3 +114,14 @@ test_that("1-based labels in cross-entropy report the value as given", {
   ci <- sym_compile(sym_softmax_cross_entropy(z, y, reduction = "none", ignore_index = 0))
   expect_equal(ci(z = matrix(0, 2, 3), y = c(0L, 1L))[1], 0)
 })
+
+test_that("missing and hostile index arguments are classed errors without warnings", {
+  x <- sym_var("x", c(3, 2))
+  expect_error(sym_gather(x), class = "symnet_error")
+  expect_error(sym_gather_elements(x), class = "symnet_error")
+  expect_error(sym_scatter_elements(x, matrix(1L, 1, 2)), class = "symnet_error")
+  expect_error(sym_one_hot(depth = 3), class = "symnet_error")
+  expect_no_warning(g <- sym_gather(x, 1e10))
+  expect_error(sym_compile(g)(x = matrix(0, 3, 2)), class = "symnet_index_error")
+  expect_error(sym_gather(x, 1e300), class = "symnet_error")
+})
