@@ -176,4 +176,16 @@ const std::vector<OpCase>& all_cases() {
   return cases;
 }
 
+size_t count_op(const Graph& g, const std::string& op) {
+  size_t n = 0;
+  for (const NodePtr& node : g.topo_order()) n += node->op_name() == op;
+  return n;
+}
+
+Graph graph_of(std::vector<Value> inputs, std::vector<Value> outputs) {
+  Graph g = Graph::from_outputs(std::move(outputs));
+  g.inputs = std::move(inputs);
+  return g;
+}
+
 }  // namespace symnet::test

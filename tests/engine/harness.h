@@ -53,4 +53,8 @@ void add_pool_cases(std::vector<OpCase>& cases);
 void add_norm_cases(std::vector<OpCase>& cases);
 const std::vector<OpCase>& all_cases();
 
+// Graph helpers shared by the pass tests.
+size_t count_op(const Graph& g, const std::string& op);  // nodes of op `op` reachable from the outputs
+Graph graph_of(std::vector<Value> inputs, std::vector<Value> outputs);  // with these inputs, in this order
+
 }  // namespace symnet::test

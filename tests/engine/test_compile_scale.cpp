@@ -21,18 +21,6 @@ using namespace symnet::test;
 
 namespace {
 
-size_t count_op(const Graph& g, const std::string& op) {
-  size_t n = 0;
-  for (const NodePtr& node : g.topo_order()) n += node->op_name() == op;
-  return n;
-}
-
-Graph graph_of(std::vector<Value> inputs, std::vector<Value> outputs) {
-  Graph g = Graph::from_outputs(std::move(outputs));
-  g.inputs = std::move(inputs);
-  return g;
-}
-
 // y <- sin(y) * 0.999 + 0.001, `steps` times, on x * w; the loss and its gradient w.r.t. w.
 // Each step writes its own constants, as R code does. About 10 nodes per step.
 Graph chain_with_gradient(int steps, DType dt) {

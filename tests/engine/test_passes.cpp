@@ -12,18 +12,6 @@ using namespace symnet::test;
 
 namespace {
 
-size_t count_op(const Graph& g, const std::string& op) {
-  size_t n = 0;
-  for (const NodePtr& node : g.topo_order()) n += node->op_name() == op;
-  return n;
-}
-
-Graph graph_of(std::vector<Value> inputs, std::vector<Value> outputs) {
-  Graph g = Graph::from_outputs(std::move(outputs));
-  g.inputs = std::move(inputs);
-  return g;
-}
-
 // The rewritten graph computes what the original does (run without the pipeline).
 void check_same_results(const Graph& before, const Graph& after, const std::vector<Tensor>& feeds,
                         double tol = 1e-6) {
