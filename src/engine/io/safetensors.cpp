@@ -38,13 +38,10 @@ const std::string* StFile::meta(const std::string& key) const {
   return nullptr;
 }
 
-size_t st_dtype_size(const std::string& c) {
-  if (c == "F32" || c == "I32") return 4;
-  if (c == "F64" || c == "I64") return 8;
-  if (c == "U8" || c == "BOOL") return 1;
-  if (c == "F16" || c == "BF16") return 2;
-  return 0;
-}
+namespace {
+constexpr DType kStDtypes[] = {DType::f32, DType::f64,     DType::i32, DType::i64,
+                               DType::u8,  DType::boolean, DType::f16, DType::bf16};
+}  // namespace
 
 const char* st_dtype_code(DType t) {
   switch (t) {
@@ -60,9 +57,14 @@ const char* st_dtype_code(DType t) {
   return "?";
 }
 
+size_t st_dtype_size(const std::string& c) {
+  for (DType t : kStDtypes)
+    if (c == st_dtype_code(t)) return dtype_size(t);
+  return 0;
+}
+
 DType st_dtype_from_code(const std::string& c) {
-  for (DType t : {DType::f32, DType::f64, DType::i32, DType::i64, DType::u8, DType::boolean, DType::f16,
-                  DType::bf16})
+  for (DType t : kStDtypes)
     if (c == st_dtype_code(t)) return t;
   SN_THROW(ErrorKind::value, "unknown safetensors dtype " << quoted(c));
 }
