@@ -157,7 +157,8 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
     f->opts.seed = static_cast<uint64_t>(Rcpp::as<double>(options["seed"]));
   if (options.containsElementNamed("device")) {
     std::string d = Rcpp::as<std::string>(options["device"]);
-    if (d != "cpu") raise_error(ErrorKind::unsupported, "device '" + d + "' is not available in this build; use \"cpu\"");
+    backends().get(d);  // a classed error listing the available backends when unknown
+    f->opts.target = d;
   }
   return make_persistent_ptr(kFunctionKind, f.release());
   SN_R_END

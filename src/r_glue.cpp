@@ -184,7 +184,7 @@ Tensor r_to_tensor(SEXP x, DType dtype, bool scalar_if_length1, const std::strin
                                       std::string(Rf_type2char(TYPEOF(x))));
   Shape s = r_shape_of(x);
   if (scalar_if_length1 && Rf_getAttrib(x, R_DimSymbol) == R_NilValue && Rf_xlength(x) == 1) s = {};
-  if (!has_cpu_kernels(dtype)) raise_error(ErrorKind::dtype, std::string("cannot convert R values to ") + dtype_name(dtype));
+  if (!is_core_dtype(dtype)) raise_error(ErrorKind::dtype, std::string("cannot convert R values to ") + dtype_name(dtype));
   Tensor t(dtype, s);
   r_into_tensor(x, t, what);
   return t;

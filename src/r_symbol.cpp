@@ -7,6 +7,7 @@
 #include "engine/ir/json.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/ops/builder.h"
+#include "engine/backend/backend.h"
 #include "engine/ops/registry.h"
 #include "engine/passes/passes.h"
 

@@ -430,8 +430,7 @@ TEST_CASE("elementwise kernels accept flat chunks of any rank", "[elementwise]")
     Tensor x = random_tensor(DType::f64, {6}, 500, 0.5, 2);
     Tensor sv = make_tensor(DType::f64, {1, 1}, {1.5});
     Tensor out(DType::f64, {3, 2});
-    KernelContext k{*y.node, {x.view(), sv.view()}, {out.view()}};
-    y.node->op->kernel(Device::cpu)(k);
+    run_cpu_kernel(*y.node, {x.view(), sv.view()}, {out.view()});
     Tensor want = run_op(name, {make_tensor(DType::f64, {2, 3}, std::vector<double>(x.ptr<double>(), x.ptr<double>() + 6)),
                                 make_tensor(DType::f64, {}, {1.5})})[0];
     for (int64_t i = 0; i < 6; ++i) CHECK(out.get_as_double(i) == want.get_as_double(i));
@@ -441,8 +440,7 @@ TEST_CASE("elementwise kernels accept flat chunks of any rank", "[elementwise]")
   Tensor av = make_tensor(DType::f64, {6}, {1, 2, 3, 4, 5, 6});
   Tensor sv = make_tensor(DType::f64, {1}, {-1});
   Tensor out(DType::f64, {6});
-  KernelContext k{*c.node, {cv.view(), av.view(), sv.view()}, {out.view()}};
-  c.node->op->kernel(Device::cpu)(k);
+  run_cpu_kernel(*c.node, {cv.view(), av.view(), sv.view()}, {out.view()});
   check_close(out, make_tensor(DType::f64, {6}, {1, -1, 3, -1, -1, 6}), 0);
 }
 
@@ -452,8 +450,7 @@ TEST_CASE("elementwise in-place execution gives the same results", "[elementwise
   Value va = op::input("a", DType::f32, {4, 5});
   Value y = op::apply("mul", {va, op::input("b", DType::f32, {5})});
   Tensor out = a.clone();
-  KernelContext k{*y.node, {out.view(), b.view()}, {out.view()}};
-  y.node->op->kernel(Device::cpu)(k);
+  run_cpu_kernel(*y.node, {out.view(), b.view()}, {out.view()});
   check_close(out, ref_map(DType::f32, {a, b}, [](const std::vector<double>& v) { return v[0] * v[1]; }), 1e-6);
 }
 

@@ -188,4 +188,21 @@ Graph graph_of(std::vector<Value> inputs, std::vector<Value> outputs) {
   return g;
 }
 
+void run_cpu_kernel(const Node& n, std::vector<TensorView> in, std::vector<TensorView> out) {
+  const KernelImpl* impl = cpu_backend().kernel(n.op_name());
+  REQUIRE(impl != nullptr);
+  std::shared_ptr<const void> params = impl->prepare ? impl->prepare(n) : nullptr;
+  Tensor ws;
+  size_t bytes = impl->workspace ? impl->workspace(n) : 0;
+  if (bytes) ws = Tensor(DType::u8, {static_cast<int64_t>(bytes)});
+  KernelContext k;
+  k.in = std::move(in);
+  k.out = std::move(out);
+  k.params = params.get();
+  k.workspace = bytes ? ws.data() : nullptr;
+  RunContext run;
+  k.run = &run;
+  impl->fn(k);
+}
+
 }  // namespace symnet::test

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/cpu_backend.h"
 #include "engine/exec/executable.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/registry.h"
@@ -56,5 +57,8 @@ const std::vector<OpCase>& all_cases();
 // Graph helpers shared by the pass tests.
 size_t count_op(const Graph& g, const std::string& op);  // nodes of op `op` reachable from the outputs
 Graph graph_of(std::vector<Value> inputs, std::vector<Value> outputs);  // with these inputs, in this order
+
+// Runs node n's CPU kernel (parameters prepared as an executable would) on the given views.
+void run_cpu_kernel(const Node& n, std::vector<TensorView> in, std::vector<TensorView> out);
 
 }  // namespace symnet::test

@@ -25,10 +25,10 @@ Model make_model() {
   AttrMap xa{{"name", std::string("x")},
              {"dtype", std::string("float32")},
              {"shape", std::vector<int64_t>{-1, 4}},
-             {"doc_float", std::nan("")},
-             {"doc_floats", std::vector<double>{INFINITY, -INFINITY, 0.1, 1e-300}},
-             {"doc_int", int64_t{-9007199254740993}},
-             {"doc_strings", std::vector<std::string>{"a\"b\\c", "caf\xc3\xa9\n\t\x01"}}};
+             {"_doc_float", std::nan("")},
+             {"_doc_floats", std::vector<double>{INFINITY, -INFINITY, 0.1, 1e-300}},
+             {"_doc_int", int64_t{-9007199254740993}},
+             {"_doc_strings", std::vector<std::string>{"a\"b\\c", "caf\xc3\xa9\n\t\x01"}}};
   Value x = make_node("input", {}, xa, "x").at(0);
   VariablePtr w = Variable::create("w", random_tensor(DType::f32, {4}, 21));
   Value wv = op::variable(w);
@@ -74,10 +74,10 @@ TEST_CASE("graph JSON round trip preserves structure, attributes and results", "
   CHECK(back.output_names == mdl.g.output_names);
 
   const Node& xin = *back.inputs.at(0).node;
-  CHECK(std::isnan(xin.attrs.get_float("doc_float")));
-  CHECK(xin.attrs.get_floats("doc_floats") == mdl.g.inputs[0].node->attrs.get_floats("doc_floats"));
-  CHECK(xin.attrs.get_int("doc_int") == -9007199254740993);
-  CHECK(xin.attrs.get_strings("doc_strings") == mdl.g.inputs[0].node->attrs.get_strings("doc_strings"));
+  CHECK(std::isnan(xin.attrs.get_float("_doc_float")));
+  CHECK(xin.attrs.get_floats("_doc_floats") == mdl.g.inputs[0].node->attrs.get_floats("_doc_floats"));
+  CHECK(xin.attrs.get_int("_doc_int") == -9007199254740993);
+  CHECK(xin.attrs.get_strings("_doc_strings") == mdl.g.inputs[0].node->attrs.get_strings("_doc_strings"));
   CHECK(xin.outputs[0].shape == Shape{-1, 4});
 
   Tensor feed = random_tensor(DType::f32, {6, 4}, 22);

@@ -53,6 +53,6 @@ bool is_integer(DType t) {
   return t == DType::i32 || t == DType::i64 || t == DType::u8;
 }
 
-bool has_cpu_kernels(DType t) { return t != DType::f16 && t != DType::bf16; }
+bool is_core_dtype(DType t) { return t != DType::f16 && t != DType::bf16; }
 
 }  // namespace symnet

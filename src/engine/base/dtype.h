@@ -14,8 +14,9 @@ const char* dtype_name(DType t);
 DType dtype_from_name(const std::string& name);
 bool is_float(DType t);
 bool is_integer(DType t);  // signed/unsigned integer types, not bool
-// f16/bf16 are declared so the IR and the GPU backend can carry them; the CPU
-// kernels do not compute in them.
-bool has_cpu_kernels(DType t);
+// The dtypes every backend computes in (all but f16/bf16, which are declared so the IR and
+// a GPU backend can carry them). Shape inference accepts these; a backend that computes
+// in more says so in its supports().
+bool is_core_dtype(DType t);
 
 }  // namespace symnet

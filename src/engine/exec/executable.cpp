@@ -27,11 +27,12 @@ struct Slot {
 
 struct Step {
   const Node* node = nullptr;
+  const KernelImpl* impl = nullptr;
   KernelFn fn = nullptr;
   std::vector<int> in_slots, out_slots;
   int workspace_request = -1;
   std::unique_ptr<KernelContext> ctx;
-  std::shared_ptr<const void> state;  // OpDef::prepare's result
+  std::shared_ptr<const void> params;  // KernelImpl::prepare's result
 };
 
 struct Update {
@@ -101,7 +102,8 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   const double specialize_ms = ms_since(t0);
   st.nodes_before = g.num_nodes();
   st.passes.push_back({"specialize", st.nodes_before, st.nodes_before, specialize_ms});
-  if (opts.optimize) g = optimize(g, &st.passes, opts.fuse);
+  const Backend& backend = backends().get(opts.target);
+  if (opts.optimize) g = optimize(g, &st.passes, opts.fuse, opts.target);
   st.nodes_after = g.num_nodes();
   const auto t_plan = std::chrono::steady_clock::now();
   ex->graph_ = g;
@@ -171,10 +173,11 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
     if (n->op->has(kSource) || n->op_name() == "constant") continue;
     Step step;
     step.node = n.get();
-    step.fn = n->op->kernel(opts.device);
-    SN_CHECK(step.fn != nullptr, ErrorKind::unsupported,
-             n->describe() << " has no kernel for the " << (opts.device == Device::cpu ? "cpu" : "cuda")
-                           << " device");
+    step.impl = backend.kernel(n->op_name());
+    SN_CHECK(step.impl != nullptr && backend.supports(*n), ErrorKind::unsupported,
+             n->describe() << " has no kernel on the " << backend.name() << " backend for "
+                           << (n->outputs.empty() ? std::string("it") : type_str(n->outputs[0])));
+    step.fn = step.impl->fn;
     for (const Value& v : n->inputs) step.in_slots.push_back(v.defined() ? slot_of(v) : -1);
     for (int i = 0; i < static_cast<int>(n->outputs.size()); ++i) step.out_slots.push_back(slot_of(n->out(i)));
     im.steps.push_back(std::move(step));
@@ -194,7 +197,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   std::vector<PlanRequest> reqs;
   for (int s = 0; s < n_steps; ++s) {
     Step& step = im.steps[s];
-    const OpDef& def = *step.node->op;
+    const KernelImpl& def = *step.impl;
     for (size_t o = 0; o < step.out_slots.size(); ++o) {
       Slot& out = im.slots[step.out_slots[o]];
       if (out.kind != SlotKind::arena) continue;
@@ -202,7 +205,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       r.bytes = type_bytes(out.type);
       r.birth = s;
       r.death = death[step.out_slots[o]];
-      for (const auto& [po, pi] : def.inplace_for ? def.inplace_for(*step.node) : def.inplace) {
+      for (const auto& [po, pi] : def.inplace_pairs(*step.node)) {
         if (po != static_cast<int>(o) || pi >= static_cast<int>(step.in_slots.size())) continue;
         int in_slot = step.in_slots[pi];
         if (in_slot < 0) continue;
@@ -235,10 +238,10 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   im.arena = std::make_unique<Storage>(plan.arena_bytes);
 
   for (Step& step : im.steps) {
-    step.ctx.reset(new KernelContext{*step.node, {}, {}, nullptr, nullptr});
-    if (step.node->op->prepare) {
-      step.state = step.node->op->prepare(*step.node);
-      step.ctx->state = step.state.get();
+    step.ctx.reset(new KernelContext());
+    if (step.impl->prepare) {
+      step.params = step.impl->prepare(*step.node);
+      step.ctx->params = step.params.get();
     }
     for (int i : step.in_slots) step.ctx->in.push_back(TensorView{nullptr, i >= 0 ? im.slots[i].type.dtype : DType::f32,
                                                                   i >= 0 ? im.slots[i].type.shape : Shape{}});

@@ -1,4 +1,4 @@
-// compile(graph, device) -> Executable; run(feeds) launches kernels into planned memory.
+// compile(graph, target) -> Executable; run(feeds) launches kernels into planned memory.
 // Building a graph allocates no tensor data; compile plans one arena; run only computes.
 #pragma once
 #include <memory>
@@ -6,13 +6,13 @@
 #include <vector>
 
 #include "engine/ir/graph.h"
-#include "engine/ops/registry.h"
+#include "engine/backend/backend.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
 
 struct CompileOptions {
-  Device device = Device::cpu;
+  std::string target = "cpu";  // the backend every node runs on
   bool optimize = true;
   bool fuse = true;
   uint64_t seed = 0;

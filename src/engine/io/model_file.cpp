@@ -4,7 +4,7 @@
 #include <string>
 
 #include "engine/base/error.h"
-#include "engine/io/json_value.h"
+#include "engine/base/json_value.h"
 #include "engine/ir/json.h"
 
 namespace symnet {

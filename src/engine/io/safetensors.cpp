@@ -5,7 +5,7 @@
 #include <unordered_set>
 
 #include "engine/base/error.h"
-#include "engine/io/json_value.h"
+#include "engine/base/json_value.h"
 
 namespace symnet {
 namespace io {

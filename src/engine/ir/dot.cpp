@@ -3,7 +3,7 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "engine/ops/registry.h"
+#include "engine/ir/op_schema.h"
 
 namespace symnet {
 
@@ -42,7 +42,7 @@ std::string label_of(const Node& n) {
     o << n.name << "\n" << types_str(n);
   } else if (op == "constant") {
     TensorPtr t = n.attrs.get_tensor("value");
-    if (t && t->defined() && t->numel() <= 4 && has_cpu_kernels(t->dtype()))
+    if (t && t->defined() && t->numel() <= 4 && is_core_dtype(t->dtype()))
       o << attr_value_str(t, 4);
     else
       o << "const " << types_str(n);

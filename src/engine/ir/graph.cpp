@@ -4,7 +4,7 @@
 #include <unordered_set>
 
 #include "engine/base/error.h"
-#include "engine/ops/registry.h"
+#include "engine/ir/op_schema.h"
 
 namespace symnet {
 

@@ -8,8 +8,8 @@
 #include <unordered_map>
 
 #include "engine/base/error.h"
-#include "engine/io/json_value.h"
-#include "engine/ops/registry.h"
+#include "engine/base/json_value.h"
+#include "engine/ir/op_schema.h"
 
 namespace symnet {
 

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "engine/base/error.h"
-#include "engine/ops/registry.h"
+#include "engine/ir/op_schema.h"
 
 namespace symnet {
 
@@ -61,7 +61,7 @@ std::string inputs_str(const std::vector<Value>& inputs) {
   return o.str();
 }
 
-std::vector<Value> build(const OpDef& def, std::vector<Value> inputs, AttrMap attrs,
+std::vector<Value> build(const OpSchema& def, std::vector<Value> inputs, AttrMap attrs,
                          std::string name) {
   auto node = std::make_shared<Node>();
   node->id = next_node_id();
@@ -71,6 +71,7 @@ std::vector<Value> build(const OpDef& def, std::vector<Value> inputs, AttrMap at
   node->inputs = std::move(inputs);
   int n = static_cast<int>(node->inputs.size());
   try {
+    def.validate(node->attrs);
     SN_CHECK(n >= def.min_inputs && (def.max_inputs < 0 || n <= def.max_inputs), ErrorKind::value,
              "takes " << def.min_inputs
                       << (def.max_inputs < 0 ? " or more"

@@ -12,7 +12,7 @@
 
 namespace symnet {
 
-struct OpDef;
+struct OpSchema;
 struct Node;
 using NodePtr = std::shared_ptr<const Node>;
 
@@ -39,7 +39,7 @@ struct Value {
 
 struct Node : std::enable_shared_from_this<Node> {
   uint64_t id = 0;            // unique, increasing with creation
-  const OpDef* op = nullptr;
+  const OpSchema* op = nullptr;
   std::string name;           // user-visible, e.g. "dense1/matmul"; defaults to "<op>_<id>"
   AttrMap attrs;
   std::vector<Value> inputs;

@@ -14,8 +14,8 @@
 #include <string>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/conv.h"
 #include "engine/ops/builder.h"
+#include "engine/ops/conv_geometry.h"
 #include "engine/ops/infer_util.h"
 
 namespace symnet {
@@ -299,8 +299,10 @@ Value bias_grad(const Value& gy) {
   return op::reduce_sum(gy, axes, false);
 }
 
+}  // namespace
+
 // Concrete geometry of a node's frame from the kernel's tensor shapes.
-ConvGeom geom_of(const AttrMap& attrs, bool transposed, const Shape& big, const Shape& small, const Shape& w) {
+ConvGeom conv_geometry(const AttrMap& attrs, bool transposed, const Shape& big, const Shape& small, const Shape& w) {
   const int nsp = static_cast<int>(big.size()) - 2;
   ConvAttrs a = parse_attrs(attrs, nsp, transposed);
   std::vector<int64_t> pb(nsp);
@@ -312,37 +314,24 @@ ConvGeom geom_of(const AttrMap& attrs, bool transposed, const Shape& big, const 
   return make_conv_geom(big, small, w, a.strides, a.dilations, pb, a.group);
 }
 
-const Shape& in_shape(const Node& n, size_t i) { return n.inputs.at(i).shape(); }
 
-void conv_kernel(KernelContext& k) {
-  ConvGeom g = geom_of(k.node.attrs, false, k.in[0].shape, k.out[0].shape, k.in[1].shape);
-  conv_forward_cpu(g, k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0], k.workspace);
-}
-
-void conv_transpose_kernel(KernelContext& k) {
-  ConvGeom g = geom_of(k.node.attrs, true, k.out[0].shape, k.in[0].shape, k.in[1].shape);
-  conv_backward_data_cpu(g, k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0], k.workspace);
-}
-
-void forward_like_kernel(KernelContext& k) {
-  ConvGeom g = geom_of(k.node.attrs, transposed_attr(k.node.attrs), k.in[0].shape, k.out[0].shape, k.in[1].shape);
-  conv_forward_cpu(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
-}
-
-void grad_input_kernel(KernelContext& k) {
-  ConvGeom g = geom_of(k.node.attrs, transposed_attr(k.node.attrs), k.out[0].shape, k.in[0].shape, k.in[1].shape);
-  conv_backward_data_cpu(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
-}
-
-void grad_weight_kernel(KernelContext& k) {
-  ConvGeom g = geom_of(k.node.attrs, transposed_attr(k.node.attrs), k.in[0].shape, k.in[1].shape, k.out[0].shape);
-  conv_backward_weight_cpu(g, k.in[0], k.in[1], k.out[0], k.workspace);
-}
-
-}  // namespace
+bool conv_frame_transposed(const AttrMap& a) { return transposed_attr(a); }
 
 void register_conv_ops(Registry& r) {
-  OpDef c;
+  const std::vector<AttrSpec> kConvAttrs = {
+      {"strides", AttrKind::ints, false, "default 1s"},
+      {"dilations", AttrKind::ints, false, "default 1s"},
+      {"pads", AttrKind::ints, false, "[begin..., end...], default 0s"},
+      {"group", AttrKind::int_, false, "channel groups (default 1)"},
+      {"auto_pad", AttrKind::string, false, "NOTSET (default), SAME_UPPER, SAME_LOWER or VALID"},
+      {"kernel_shape", AttrKind::ints, false, "checked against the weights when given"}};
+  std::vector<AttrSpec> kTransposeAttrs = kConvAttrs;
+  kTransposeAttrs.push_back({"output_padding", AttrKind::ints, false, "extra size at the end (default 0s)"});
+  kTransposeAttrs.push_back({"output_shape", AttrKind::ints, false, "spatial output sizes (pads follow)"});
+  // The products of a frame carry the attributes of the op they came from.
+  std::vector<AttrSpec> kFrameAttrs = kTransposeAttrs;
+  kFrameAttrs.push_back({"transposed", AttrKind::int_, false, "1: the frame of a conv_transpose"});
+  OpSchema c;
   c.name = "conv";
   c.min_inputs = 2;
   c.max_inputs = 3;
@@ -354,14 +343,10 @@ void register_conv_ops(Registry& r) {
     if (g.node.inputs.size() > 2) out.push_back(bias_grad(g.grad()));
     return out;
   };
-  c.kernels[0] = conv_kernel;
-  c.workspace = [](const Node& n) {
-    return conv_forward_workspace(geom_of(n.attrs, false, in_shape(n, 0), n.outputs[0].shape, in_shape(n, 1)),
-                                  n.outputs[0].dtype);
-  };
+  c.with_attrs(kConvAttrs);
   r.add(c);
 
-  OpDef t;
+  OpSchema t;
   t.name = "conv_transpose";
   t.flags = kPure | kBatchwise;
   t.min_inputs = 2;
@@ -374,14 +359,10 @@ void register_conv_ops(Registry& r) {
     if (g.node.inputs.size() > 2) out.push_back(bias_grad(g.grad()));
     return out;
   };
-  t.kernels[0] = conv_transpose_kernel;
-  t.workspace = [](const Node& n) {
-    return conv_backward_data_workspace(geom_of(n.attrs, true, n.outputs[0].shape, in_shape(n, 0), in_shape(n, 1)),
-                                        n.outputs[0].dtype);
-  };
+  t.with_attrs(kTransposeAttrs);
   r.add(t);
 
-  OpDef fl;
+  OpSchema fl;
   fl.name = kForwardLike.name;
   fl.min_inputs = fl.max_inputs = 3;
   fl.infer = product_infer(kForwardLike);
@@ -390,15 +371,10 @@ void register_conv_ops(Registry& r) {
     return std::vector<Value>{grad_input(g.grad(), g.in(1), g.in(0), f), grad_weight(g.in(0), g.grad(), g.in(1), f),
                               Value{}};
   };
-  fl.kernels[0] = forward_like_kernel;
-  fl.workspace = [](const Node& n) {
-    return conv_forward_workspace(
-        geom_of(n.attrs, transposed_attr(n.attrs), in_shape(n, 0), n.outputs[0].shape, in_shape(n, 1)),
-        n.outputs[0].dtype);
-  };
+  fl.with_attrs(kFrameAttrs);
   r.add(fl);
 
-  OpDef gi;
+  OpSchema gi;
   gi.name = kGradInput.name;
   gi.min_inputs = gi.max_inputs = 3;
   gi.infer = product_infer(kGradInput);
@@ -407,15 +383,10 @@ void register_conv_ops(Registry& r) {
     return std::vector<Value>{forward_like(g.grad(), g.in(1), g.in(0), f), grad_weight(g.grad(), g.in(0), g.in(1), f),
                               Value{}};
   };
-  gi.kernels[0] = grad_input_kernel;
-  gi.workspace = [](const Node& n) {
-    return conv_backward_data_workspace(
-        geom_of(n.attrs, transposed_attr(n.attrs), n.outputs[0].shape, in_shape(n, 0), in_shape(n, 1)),
-        n.outputs[0].dtype);
-  };
+  gi.with_attrs(kFrameAttrs);
   r.add(gi);
 
-  OpDef gw;
+  OpSchema gw;
   gw.name = kGradWeight.name;
   gw.min_inputs = gw.max_inputs = 3;
   gw.infer = product_infer(kGradWeight);
@@ -424,12 +395,7 @@ void register_conv_ops(Registry& r) {
     return std::vector<Value>{grad_input(g.in(1), g.grad(), g.in(0), f), forward_like(g.in(0), g.grad(), g.in(1), f),
                               Value{}};
   };
-  gw.kernels[0] = grad_weight_kernel;
-  gw.workspace = [](const Node& n) {
-    return conv_backward_weight_workspace(
-        geom_of(n.attrs, transposed_attr(n.attrs), in_shape(n, 0), in_shape(n, 1), n.outputs[0].shape),
-        n.outputs[0].dtype);
-  };
+  gw.with_attrs(kFrameAttrs);
   r.add(gw);
 }
 

@@ -1,13 +1,14 @@
 // Elementwise op family: unary math, binary arithmetic with NumPy broadcasting,
 // comparisons, logic, where, cast and identity. Each op is one table row here (dtypes,
 // attribute checks, gradient rule); the math itself is a functor in
-// kernels/cpu/elementwise_functors.h, whose fields also hold the attribute defaults.
+// math/elementwise_functors.h, whose fields also hold the attribute defaults.
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <utility>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/elementwise.h"
-#include "engine/kernels/cpu/elementwise_functors.h"
+#include "engine/math/elementwise_functors.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -27,7 +28,7 @@ bool accepts(DType t, Accept a) {
     case Accept::numeric:
       return t == DType::f32 || t == DType::f64 || t == DType::i32 || t == DType::i64;
     case Accept::boolean: return t == DType::boolean;
-    case Accept::any: return has_cpu_kernels(t);
+    case Accept::any: return is_core_dtype(t);
   }
   return false;
 }
@@ -206,23 +207,16 @@ const UnarySpec kUnary[] = {
 
 #undef SN_GRAD
 
-KernelFn kernel_for(const std::string& name) {
-  KernelFn f = cpu_elementwise_kernel(name);
-  SN_CHECK(f != nullptr, ErrorKind::internal, "no CPU kernel for elementwise op '" << name << "'");
-  return f;
-}
-
-OpDef elementwise_def(const std::string& name, int n_inputs, unsigned flags) {
-  OpDef d;
+OpSchema elementwise_def(const std::string& name, int n_inputs, unsigned flags) {
+  OpSchema d;
   d.name = name;
   d.min_inputs = d.max_inputs = n_inputs;
   d.flags = flags;
-  d.kernels[0] = kernel_for(name);
   return d;
 }
 
 void add_unary(Registry& r, const UnarySpec& s) {
-  OpDef d = elementwise_def(s.name, 1, kPure | kElementwise | (s.grad ? 0u : kZeroGrad));
+  OpSchema d = elementwise_def(s.name, 1, kPure | kElementwise | (s.grad ? 0u : kZeroGrad));
   Accept types = s.types;
   AttrCheck check = s.check;
   d.infer = [types, check](const InferContext& c) {
@@ -237,19 +231,17 @@ void add_unary(Registry& r, const UnarySpec& s) {
   } else {
     d.grad = no_grad;
   }
-  d.inplace = {{0, 0}};
   r.add(std::move(d));
 }
 
 // Unary ops with a bool result: isnan, isinf (float in), logical_not (bool in).
 void add_predicate(Registry& r, const char* name, Accept types) {
-  OpDef d = elementwise_def(name, 1, kPure | kElementwise | kZeroGrad);
+  OpSchema d = elementwise_def(name, 1, kPure | kElementwise | kZeroGrad);
   d.infer = [types](const InferContext& c) {
     check_input(c, 0, types);
     return std::vector<TensorType>{{DType::boolean, c.in(0).shape}};
   };
   d.grad = no_grad;
-  if (types == Accept::boolean) d.inplace = {{0, 0}};
   r.add(std::move(d));
 }
 
@@ -315,7 +307,7 @@ const BinarySpec kBinary[] = {
 #undef SN_GRAD2
 
 void add_binary(Registry& r, const BinarySpec& s) {
-  OpDef d = elementwise_def(s.name, 2, kPure | kElementwise | (s.grad ? 0u : kZeroGrad));
+  OpSchema d = elementwise_def(s.name, 2, kPure | kElementwise | (s.grad ? 0u : kZeroGrad));
   Accept types = s.types;
   AttrCheck check = s.check;
   bool to_bool = s.to_bool;
@@ -334,15 +326,13 @@ void add_binary(Registry& r, const BinarySpec& s) {
   } else {
     d.grad = no_grad;
   }
-  // Same dtype in and out: the loops read each element before writing it.
-  if (!to_bool || types == Accept::boolean) d.inplace = {{0, 0}, {0, 1}};
   r.add(std::move(d));
 }
 
 // ---- where, cast, stop_gradient ---------------------------------------------------------
 
 void add_where(Registry& r) {
-  OpDef d = elementwise_def("where", 3, kPure | kElementwise);
+  OpSchema d = elementwise_def("where", 3, kPure | kElementwise);
   d.infer = [](const InferContext& c) {
     SN_CHECK(c.in(0).dtype == DType::boolean, ErrorKind::dtype,
              "input 1 (condition) must be bool, not " << dtype_name(c.in(0).dtype));
@@ -356,17 +346,16 @@ void add_where(Registry& r) {
     return std::vector<Value>{Value{}, reduce_to(keep(cond, c.grad()), c.in(1)),
                               reduce_to(drop(cond, c.grad()), c.in(2))};
   };
-  d.inplace = {{0, 1}, {0, 2}};
   r.add(std::move(d));
 }
 
 void add_cast(Registry& r) {
-  OpDef d = elementwise_def("cast", 1, kPure | kElementwise);
+  OpSchema d = elementwise_def("cast", 1, kPure | kElementwise);
   d.infer = [](const InferContext& c) {
     check_input(c, 0, Accept::any);
     DType t = dtype_from_name(c.attrs.get_string("dtype"));
-    SN_CHECK(has_cpu_kernels(t), ErrorKind::dtype,
-             "cast: dtype " << dtype_name(t) << " has no CPU kernels; use one of " << accept_str(Accept::any));
+    SN_CHECK(is_core_dtype(t), ErrorKind::dtype,
+             "cast: dtype " << dtype_name(t) << " is not a computable dtype; use one of " << accept_str(Accept::any));
     return std::vector<TensorType>{{t, c.in(0).shape}};
   };
   // Casting to an integer or bool is piecewise constant, and nothing flows into one.
@@ -379,19 +368,40 @@ void add_cast(Registry& r) {
 }
 
 void add_stop_gradient(Registry& r) {
-  OpDef d = elementwise_def("stop_gradient", 1, kPure | kElementwise | kZeroGrad);
+  OpSchema d = elementwise_def("stop_gradient", 1, kPure | kElementwise | kZeroGrad);
   d.infer = [](const InferContext& c) {
     check_input(c, 0, Accept::any);
     return same_as_input(c);
   };
   d.grad = no_grad;
-  d.inplace = {{0, 0}};
   r.add(std::move(d));
+}
+
+// The family's attributes (defaults are the functors', math/elementwise_functors.h); every
+// other op of the family takes none.
+void declare_attrs(Registry& r, const std::vector<std::string>& family) {
+  const AttrSpec alpha{"alpha", AttrKind::float_, false, "slope/scale"};
+  const std::map<std::string, std::vector<AttrSpec>> attrs = {
+      {"hard_sigmoid", {alpha, {"beta", AttrKind::float_, false, "offset"}}},
+      {"leaky_relu", {alpha}},
+      {"elu", {alpha}},
+      {"selu", {alpha, {"gamma", AttrKind::float_, false, "scale"}}},
+      {"celu", {alpha}},
+      {"gelu", {{"approximate", AttrKind::string, false, "\"none\" (default) or \"tanh\""}}},
+      {"clip", {{"min", AttrKind::float_, false, "default -Inf"}, {"max", AttrKind::float_, false, "default Inf"}}},
+      {"mod", {{"fmod", AttrKind::int_, false, "1: sign of the dividend (C fmod); default 0 (floor)"}}},
+      {"cast", {{"dtype", AttrKind::string, true, "the target element type"}}},
+  };
+  for (const std::string& name : family) {
+    auto it = attrs.find(name);
+    r.find_mutable(name)->with_attrs(it == attrs.end() ? std::vector<AttrSpec>{} : it->second);
+  }
 }
 
 }  // namespace
 
 void register_elementwise_ops(Registry& r) {
+  const std::vector<std::string> before = r.names();
   for (const UnarySpec& s : kUnary) add_unary(r, s);
   add_predicate(r, "isnan", Accept::floats);
   add_predicate(r, "isinf", Accept::floats);
@@ -400,6 +410,10 @@ void register_elementwise_ops(Registry& r) {
   add_where(r);
   add_cast(r);
   add_stop_gradient(r);
+  std::vector<std::string> family;
+  for (const std::string& n : r.names())
+    if (std::find(before.begin(), before.end(), n) == before.end()) family.push_back(n);
+  declare_attrs(r, family);
 }
 
 }  // namespace symnet

@@ -1,7 +1,6 @@
 // Indexing: gather (ONNX Gather), gather_elements, scatter_elements, one_hot, and the
-// internal gather_grad (scatter-add into zeros). Kernels: kernels/cpu/index_kernels.cpp.
+// internal gather_grad (scatter-add into zeros). CPU kernels: kernels/cpu/index_kernels.cpp.
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/index_kernels.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -117,18 +116,21 @@ Types infer_one_hot(const InferContext& c) {
   int64_t axis = normalize_axis(c.attrs.get_int("axis", -1), static_cast<int64_t>(s.size()) + 1);
   s.insert(s.begin() + axis, depth);
   DType t = dtype_from_name(c.attrs.get_string("dtype", "float32"));
-  SN_CHECK(has_cpu_kernels(t), ErrorKind::dtype, "'dtype' " << dtype_name(t) << " is not supported");
+  SN_CHECK(is_core_dtype(t), ErrorKind::dtype, "'dtype' " << dtype_name(t) << " is not supported");
   return {{t, s}};
 }
 
-OpDef def(const std::string& name, int n_in, InferFn infer, GradFn grad, KernelFn k) {
-  OpDef d;
+const AttrSpec kAxis{"axis", AttrKind::int_, false, "axis indexed (default 0)"};
+const AttrSpec kBase{"index_base", AttrKind::int_, false, "indices count from 0 (default) or 1"};
+
+OpSchema def(const std::string& name, int n_in, InferFn infer, GradFn grad, std::vector<AttrSpec> attrs) {
+  OpSchema d;
   d.name = name;
   d.min_inputs = d.max_inputs = n_in;
   d.flags = kPure;
   d.infer = std::move(infer);
   d.grad = std::move(grad);
-  d.kernels[0] = k;
+  d.with_attrs(std::move(attrs));
   return d;
 }
 
@@ -139,24 +141,28 @@ void register_index_ops(Registry& r) {
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("gather_grad", {g.grad(), g.in(1), g.in(0)}, g.node.attrs), Value{}};
             },
-            gather_kernel));
+            {kAxis, kBase}));
   r.add(def("gather_grad", 3, infer_gather_grad,
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("gather", {g.grad(), g.in(1)}, g.node.attrs), Value{}, Value{}};
             },
-            gather_grad_kernel));
+            {kAxis, kBase}));
   r.add(def("gather_elements", 2, infer_gather_elements,
             [](const GradContext& g) {
               int64_t axis = g.node.attrs.get_int("axis", 0);
               int64_t base = g.node.attrs.get_int("index_base", 0);
               return std::vector<Value>{scatter(op::zeros_like(g.in(0)), g.in(1), g.grad(), axis, "add", base), Value{}};
             },
-            gather_elements_kernel));
-  OpDef s = def("scatter_elements", 3, infer_scatter_elements, grad_scatter_elements, scatter_elements_kernel);
-  s.inplace = {{0, 0}};
-  r.add(s);
-  OpDef oh = def("one_hot", 1, infer_one_hot, [](const GradContext&) { return std::vector<Value>{Value{}}; },
-                 one_hot_kernel);
+            {kAxis, kBase}));
+  r.add(def("scatter_elements", 3, infer_scatter_elements, grad_scatter_elements,
+            {kAxis, kBase, {"reduction", AttrKind::string, false, "\"none\" (default), \"add\" or \"mul\""}}));
+  OpSchema oh = def("one_hot", 1, infer_one_hot, [](const GradContext&) { return std::vector<Value>{Value{}}; },
+                    {{"depth", AttrKind::int_, true, "number of classes"},
+                     {"axis", AttrKind::int_, false, "axis of the classes in the output (default -1)"},
+                     {"on_value", AttrKind::float_, false, "default 1"},
+                     {"off_value", AttrKind::float_, false, "default 0"},
+                     {"dtype", AttrKind::string, false, "default \"float32\""},
+                     kBase});
   oh.flags = kPure | kZeroGrad;
   r.add(oh);
 }

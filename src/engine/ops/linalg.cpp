@@ -1,11 +1,10 @@
-// matmul (NumPy semantics) and gemm (ONNX Gemm). Kernels: kernels/cpu/gemm.cpp.
+// matmul (NumPy semantics) and gemm (ONNX Gemm). CPU kernels: kernels/cpu/gemm.cpp.
 //
 // Gradients use gemm's transpose flags where the operands are matrices, so the common
 // dense-layer backward pass never materializes a transposed copy.
 #include <cmath>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/gemm.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -146,27 +145,26 @@ std::vector<Value> gemm_grad(const GradContext& c) {
 }  // namespace
 
 void register_linalg_ops(Registry& r) {
-  OpDef m;
+  OpSchema m;
   m.name = "matmul";
   m.min_inputs = m.max_inputs = 2;
   m.flags = kPure;
   m.infer = matmul_infer;
   m.grad = matmul_grad;
-  m.kernels[0] = [](KernelContext& k) { matmul_cpu(k.in[0], k.in[1], k.out[0]); };
+  m.with_attrs({});
   r.add(std::move(m));
 
-  OpDef g;
+  OpSchema g;
   g.name = "gemm";
   g.min_inputs = 2;
   g.max_inputs = 3;
   g.flags = kPure;
   g.infer = gemm_infer;
   g.grad = gemm_grad;
-  g.kernels[0] = [](KernelContext& k) {
-    const AttrMap& a = k.node.attrs;
-    gemm_cpu(k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0], a.get_float("alpha", 1.0),
-             a.get_float("beta", 1.0), a.get_int("transA", 0) == 1, a.get_int("transB", 0) == 1);
-  };
+  g.with_attrs({{"alpha", AttrKind::float_, false, "scale of A B (default 1)"},
+                {"beta", AttrKind::float_, false, "scale of C (default 1)"},
+                {"transA", AttrKind::int_, false, "1 transposes A (default 0)"},
+                {"transB", AttrKind::int_, false, "1 transposes B (default 0)"}});
   r.add(std::move(g));
 }
 

@@ -1,11 +1,10 @@
-// softmax, log_softmax and the fused classification losses. Kernels: kernels/cpu/softmax.cpp.
+// softmax, log_softmax and the fused classification losses. CPU kernels: kernels/cpu/softmax.cpp.
 //
 // softmax_cross_entropy's gradient w.r.t. the logits is the internal op
 // softmax_cross_entropy_grad(logits, labels, g) = (softmax(logits) - one_hot(labels)) * g[..., None]
 // (zero rows for ignored labels), a fused kernel that avoids materializing one_hot. Its own
 // gradient is built from softmax/reduce ops, so second derivatives of the loss work too.
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/softmax.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -80,7 +79,7 @@ std::vector<Value> xent_grad_grad(const GradContext& c) {
 }  // namespace
 
 void register_nn_ops(Registry& r) {
-  OpDef s;
+  OpSchema s;
   s.name = "softmax";
   s.min_inputs = s.max_inputs = 1;
   s.infer = softmax_infer;
@@ -90,13 +89,10 @@ void register_nn_ops(Registry& r) {
     Value gy = op::mul(c.grad(), y);
     return std::vector<Value>{op::sub(gy, op::mul(y, op::reduce_sum(gy, {axis}, true)))};
   };
-  s.inplace = {{0, 0}};
-  s.kernels[0] = [](KernelContext& k) {
-    softmax_cpu(k.in[0], k.out[0], softmax_axis(k.node.attrs, k.in[0].shape.size()), false);
-  };
+  s.with_attrs({{"axis", AttrKind::int_, false, "axis of the classes (default -1)"}});
   r.add(std::move(s));
 
-  OpDef ls;
+  OpSchema ls;
   ls.name = "log_softmax";
   ls.min_inputs = ls.max_inputs = 1;
   ls.infer = softmax_infer;
@@ -105,26 +101,21 @@ void register_nn_ops(Registry& r) {
     const Value& g = c.grad();
     return std::vector<Value>{op::sub(g, op::mul(op::exp(c.out()), op::reduce_sum(g, {axis}, true)))};
   };
-  ls.inplace = {{0, 0}};
-  ls.kernels[0] = [](KernelContext& k) {
-    softmax_cpu(k.in[0], k.out[0], softmax_axis(k.node.attrs, k.in[0].shape.size()), true);
-  };
+  ls.with_attrs({{"axis", AttrKind::int_, false, "axis of the classes (default -1)"}});
   r.add(std::move(ls));
 
-  OpDef x;
+  OpSchema x;
   x.name = "softmax_cross_entropy";
   x.min_inputs = x.max_inputs = 2;
   x.infer = xent_infer;
   x.grad = [](const GradContext& c) {
     return std::vector<Value>{xent_grad_op(c.in(0), c.in(1), c.grad(), c.node.attrs), Value{}};
   };
-  x.kernels[0] = [](KernelContext& k) {
-    softmax_xent_cpu(k.in[0], k.in[1], k.out[0], k.node.attrs.get_int("ignore_index", -100),
-                     k.node.attrs.get_int("index_base", 0));
-  };
+  x.with_attrs({{"ignore_index", AttrKind::int_, false, "label whose rows count 0 (default -100)"},
+                 {"index_base", AttrKind::int_, false, "labels count from 0 (default) or 1"}});
   r.add(std::move(x));
 
-  OpDef xg;
+  OpSchema xg;
   xg.name = "softmax_cross_entropy_grad";
   xg.min_inputs = xg.max_inputs = 3;
   xg.infer = [](const InferContext& c) {
@@ -137,13 +128,11 @@ void register_nn_ops(Registry& r) {
     return std::vector<TensorType>{{c.in(0).dtype, z}};
   };
   xg.grad = xent_grad_grad;
-  xg.kernels[0] = [](KernelContext& k) {
-    softmax_xent_grad_cpu(k.in[0], k.in[1], k.in[2], k.out[0], k.node.attrs.get_int("ignore_index", -100),
-                          k.node.attrs.get_int("index_base", 0));
-  };
+  xg.with_attrs({{"ignore_index", AttrKind::int_, false, "label whose rows count 0 (default -100)"},
+                 {"index_base", AttrKind::int_, false, "labels count from 0 (default) or 1"}});
   r.add(std::move(xg));
 
-  OpDef xp;
+  OpSchema xp;
   xp.name = "softmax_cross_entropy_prob";
   xp.min_inputs = xp.max_inputs = 2;
   xp.infer = [](const InferContext& c) {
@@ -166,10 +155,10 @@ void register_nn_ops(Registry& r) {
     Value dt = op::mul(op::neg(lsm), gk);
     return std::vector<Value>{dz, dt};
   };
-  xp.kernels[0] = [](KernelContext& k) { softmax_xent_prob_cpu(k.in[0], k.in[1], k.out[0]); };
+  xp.with_attrs({});
   r.add(std::move(xp));
 
-  OpDef sx;
+  OpSchema sx;
   sx.name = "sigmoid_cross_entropy";
   sx.min_inputs = sx.max_inputs = 2;
   sx.flags = kPure | kElementwise;
@@ -186,8 +175,7 @@ void register_nn_ops(Registry& r) {
     const Value& g = c.grad();
     return std::vector<Value>{op::mul(op::sub(op::sigmoid(x), c.in(1)), g), op::mul(op::neg(x), g)};
   };
-  sx.inplace = {{0, 0}, {0, 1}};
-  sx.kernels[0] = [](KernelContext& k) { sigmoid_xent_cpu(k.in[0], k.in[1], k.out[0]); };
+  sx.with_attrs({});
   r.add(std::move(sx));
 }
 

@@ -1,4 +1,4 @@
-// Normalization and dropout. Kernels: kernels/cpu/norm.cpp, kernels/cpu/dropout.cpp.
+// Normalization and dropout. CPU kernels: kernels/cpu/norm.cpp, kernels/cpu/dropout.cpp.
 //
 // batch_norm(x [N, C, ...], scale, bias, mean, var [C]); attrs epsilon = 1e-5, training = 0,
 //   momentum = 0.9. training = 0: one output y = scale (x - mean) / sqrt(var + eps) + bias.
@@ -20,8 +20,6 @@
 #include <cmath>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/dropout.h"
-#include "engine/kernels/cpu/norm.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -208,31 +206,33 @@ double ratio_attr(const AttrMap& a) {
   return r;
 }
 
-OpDef def(const std::string& name, int min_in, int max_in, unsigned flags, InferFn infer, GradFn grad, KernelFn kf) {
-  OpDef d;
+OpSchema def(const std::string& name, int min_in, int max_in, unsigned flags, InferFn infer, GradFn grad,
+             std::vector<AttrSpec> attrs) {
+  OpSchema d;
   d.name = name;
   d.min_inputs = min_in;
   d.max_inputs = max_in;
   d.flags = flags;
   d.infer = std::move(infer);
   d.grad = std::move(grad);
-  d.kernels[0] = kf;
+  d.with_attrs(std::move(attrs));
   return d;
 }
 
 }  // namespace
 
 void register_norm_ops(Registry& r) {
-  OpDef bn = def("batch_norm", 5, 5, kPure, infer_batch_norm,
+  const AttrSpec kEps{"epsilon", AttrKind::float_, false, "added to the variance (default 1e-5)"};
+  const AttrSpec kTraining{"training", AttrKind::int_, false, "1 in training mode (set by the compiler; default 0)"};
+  OpSchema bn = def("batch_norm", 5, 5, kPure, infer_batch_norm,
                  [](const GradContext& g) {
                    return flag_attr(g.node.attrs, "training") ? batch_norm_training_grad(g)
                                                               : batch_norm_inference_grad(g);
                  },
-                 batch_norm_kernel);
-  bn.inplace = {{0, 0}};
+                 {kEps, {"momentum", AttrKind::float_, false, "running-statistics momentum (default 0.9)"}, kTraining});
   r.add(bn);
 
-  OpDef bng = def(
+  OpSchema bng = def(
       "batch_norm_grad", 5, 5, kPure,
       [](const InferContext& c) {
         require_norm_float(c, 0);
@@ -245,15 +245,14 @@ void register_norm_ops(Registry& r) {
         TensorType stat{c.in(0).dtype, cs};
         return Types{c.in(0), stat, stat};
       },
-      nullptr, batch_norm_grad_kernel);
-  bng.inplace = {{0, 4}};
+      nullptr, {kEps});
   r.add(bng);
 
-  OpDef ln = def("layer_norm", 2, 3, kPure, infer_layer_norm, layer_norm_grad, layer_norm_kernel);
-  ln.inplace = {{0, 0}};
+  const AttrSpec kAxis{"axis", AttrKind::int_, false, "first normalized axis (default -1)"};
+  OpSchema ln = def("layer_norm", 2, 3, kPure, infer_layer_norm, layer_norm_grad, {kEps, kAxis});
   r.add(ln);
 
-  OpDef lng = def(
+  OpSchema lng = def(
       "layer_norm_grad", 5, 5, kPure,
       [](const InferContext& c) {
         require_norm_float(c, 0);
@@ -269,11 +268,10 @@ void register_norm_ops(Registry& r) {
         require_param(c, 4, xs, "output gradient");
         return Types{c.in(0), c.in(1), c.in(1)};
       },
-      nullptr, layer_norm_grad_kernel);
-  lng.inplace = {{0, 4}};
+      nullptr, {kEps, kAxis});
   r.add(lng);
 
-  OpDef dr = def(
+  OpSchema dr = def(
       "dropout", 1, 1, kRandom,
       [](const InferContext& c) {
         require_norm_float(c, 0);
@@ -289,8 +287,8 @@ void register_norm_ops(Registry& r) {
         const double scale = ratio < 1 ? 1.0 / (1.0 - ratio) : 0.0;
         return std::vector<Value>{op::where(g.out(1), op::mul(gy, k(scale, gy)), k(0, gy))};
       },
-      dropout_kernel);
-  dr.inplace = {{0, 0}};
+      {{"ratio", AttrKind::float_, false, "probability of dropping (default 0.5)"}, kTraining,
+       {"seed", AttrKind::int_, false, "fixes the mask stream (default: the function's seed)"}});
   r.add(dr);
 }
 

@@ -1,5 +1,5 @@
 // Pooling (ONNX MaxPool/AveragePool/GlobalAveragePool/GlobalMaxPool, NCHW, 1-D to 3-D) and
-// LRN. Kernels: kernels/cpu/pool.cpp, kernels/cpu/lrn.cpp.
+// LRN. CPU kernels: kernels/cpu/pool.cpp, kernels/cpu/lrn.cpp.
 //
 // max_pool / avg_pool attrs: kernel_shape (required), strides (1s), pads ([begin..., end...],
 // 0s), dilations (1s), ceil_mode (0), auto_pad (NOTSET | VALID | SAME_UPPER | SAME_LOWER);
@@ -18,10 +18,9 @@
 #include <cmath>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/lrn.h"
-#include "engine/kernels/cpu/pool.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
+#include "engine/ops/pool_geometry.h"
 
 namespace symnet {
 
@@ -42,19 +41,31 @@ void require_shape(const InferContext& c, size_t i, const Shape& want, const cha
 
 Shape pooled(const AttrMap& a, const Shape& x, bool is_max) { return pool_geometry(a, x, is_max).out_shape(); }
 
-OpDef def(const std::string& name, int n_in, InferFn infer, GradFn grad, KernelFn k) {
-  OpDef d;
+std::vector<AttrSpec> pool_attrs(bool is_max) {
+  std::vector<AttrSpec> a = {
+      {"kernel_shape", AttrKind::ints, true, "window size per spatial dim"},
+      {"strides", AttrKind::ints, false, "default 1s"},
+      {"pads", AttrKind::ints, false, "[begin..., end...], default 0s"},
+      {"dilations", AttrKind::ints, false, "default 1s"},
+      {"ceil_mode", AttrKind::int_, false, "1 rounds the output size up (default 0)"},
+      {"auto_pad", AttrKind::string, false, "NOTSET (default), VALID, SAME_UPPER or SAME_LOWER"}};
+  if (!is_max) a.push_back({"count_include_pad", AttrKind::int_, false, "1 divides by the full window (default 0)"});
+  return a;
+}
+
+OpSchema def(const std::string& name, int n_in, InferFn infer, GradFn grad, std::vector<AttrSpec> attrs) {
+  OpSchema d;
   d.name = name;
   d.min_inputs = d.max_inputs = n_in;
   d.flags = kPure;
   d.infer = std::move(infer);
   d.grad = std::move(grad);
-  d.kernels[0] = k;
+  d.with_attrs(std::move(attrs));
   return d;
 }
 
 // Forward pools and LRN work on each sample alone.
-OpDef batchwise(OpDef d) {
+OpSchema batchwise(OpSchema d) {
   d.flags |= kBatchwise;
   return d;
 }
@@ -115,7 +126,7 @@ void register_pool_ops(Registry& r) {
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, true)}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("max_pool_grad", {g.in(0), g.grad()}, g.node)}; },
-      max_pool_kernel)));
+      pool_attrs(true))));
 
   r.add(def(
       "max_pool_grad", 2,
@@ -128,7 +139,7 @@ void register_pool_ops(Registry& r) {
       [](const GradContext& g) {
         return std::vector<Value>{Value{}, with_attrs("max_pool_gather", {g.in(0), g.grad()}, g.node)};
       },
-      max_pool_grad_kernel));
+      pool_attrs(true)));
 
   r.add(def(
       "max_pool_gather", 2,
@@ -141,7 +152,7 @@ void register_pool_ops(Registry& r) {
       [](const GradContext& g) {
         return std::vector<Value>{Value{}, with_attrs("max_pool_grad", {g.in(0), g.grad()}, g.node)};
       },
-      max_pool_gather_kernel));
+      pool_attrs(true)));
 
   r.add(batchwise(def(
       "avg_pool", 1,
@@ -150,7 +161,7 @@ void register_pool_ops(Registry& r) {
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, false)}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("avg_pool_grad", {g.grad(), g.in(0)}, g.node)}; },
-      avg_pool_kernel)));
+      pool_attrs(false))));
 
   r.add(def(
       "avg_pool_grad", 2,
@@ -160,7 +171,7 @@ void register_pool_ops(Registry& r) {
         return Types{{c.in(0).dtype, c.in(1).shape}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("avg_pool", {g.grad()}, g.node), Value{}}; },
-      avg_pool_grad_kernel));
+      pool_attrs(false)));
 
   r.add(batchwise(def(
       "global_avg_pool", 1, infer_global,
@@ -168,7 +179,7 @@ void register_pool_ops(Registry& r) {
         const Value& x = g.in(0);
         return std::vector<Value>{op::broadcast_like(op::div(g.grad(), spatial_count(x)), x)};
       },
-      global_avg_pool_kernel)));
+      {})));
 
   r.add(batchwise(def(
       "global_max_pool", 1, infer_global,
@@ -179,7 +190,7 @@ void register_pool_ops(Registry& r) {
         Value ties = op::reduce_sum(mask, spatial_axes(x), true);
         return std::vector<Value>{op::mul(mask, op::div(g.grad(), ties))};
       },
-      global_max_pool_kernel)));
+      {})));
 
   r.add(batchwise(def(
       "lrn", 1, infer_lrn,
@@ -197,7 +208,8 @@ void register_pool_ops(Registry& r) {
                            op::mul(op::mul(x, back), k(2 * a.alpha * a.beta / static_cast<double>(a.size))));
         return std::vector<Value>{gx};
       },
-      lrn_kernel)));
+      {{"size", AttrKind::int_, true, "channels in the window"}, {"alpha", AttrKind::float_, false, "default 1e-4"},
+       {"beta", AttrKind::float_, false, "default 0.75"}, {"bias", AttrKind::float_, false, "default 1"}})));
 
   r.add(def(
       "lrn_window_sum", 1,
@@ -214,7 +226,8 @@ void register_pool_ops(Registry& r) {
         a.set("reverse", int64_t(1 - g.node.attrs.get_int("reverse", 0)));
         return std::vector<Value>{op::apply("lrn_window_sum", {g.grad()}, a)};
       },
-      lrn_window_sum_kernel));
+      {{"size", AttrKind::int_, true, "channels in the window"},
+       {"reverse", AttrKind::int_, false, "1: the adjoint (mirrored) window (default 0)"}}));
 }
 
 }  // namespace symnet

@@ -1,10 +1,9 @@
 // Generators without inputs (fill, eye, range: deterministic, kPure) and random ops
 // (kRandom: never CSE'd or folded; Philox keyed by seed and node name, see philox.h).
-// Kernels: kernels/cpu/random_kernels.cpp.
+// CPU kernels: kernels/cpu/random_kernels.cpp.
 #include <cmath>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/random_kernels.h"
 #include "engine/ops/infer_util.h"
 
 namespace symnet {
@@ -21,7 +20,7 @@ Shape known_shape(const AttrMap& a) {
 
 DType dtype_attr(const AttrMap& a, DType def) {
   DType t = a.has("dtype") ? dtype_from_name(a.get_string("dtype")) : def;
-  SN_CHECK(has_cpu_kernels(t), ErrorKind::dtype, "'dtype' " << dtype_name(t) << " is not supported");
+  SN_CHECK(is_core_dtype(t), ErrorKind::dtype, "'dtype' " << dtype_name(t) << " is not supported");
   return t;
 }
 
@@ -82,55 +81,65 @@ DType like_dtype(const InferContext& c) {
   return float_dtype_attr(c.attrs, is_float(c.in(0).dtype) ? c.in(0).dtype : DType::f32);
 }
 
-OpDef def(const std::string& name, int n_in, unsigned flags, InferFn infer, KernelFn k) {
-  OpDef d;
+const AttrSpec kSeed{"seed", AttrKind::int_, false, "fixes the stream (default: the function's seed)"};
+const AttrSpec kDtype{"dtype", AttrKind::string, false, "element type of the output"};
+const AttrSpec kShape{"shape", AttrKind::ints, true, "shape of the output"};
+
+OpSchema def(const std::string& name, int n_in, unsigned flags, InferFn infer, std::vector<AttrSpec> attrs) {
+  OpSchema d;
   d.name = name;
   d.min_inputs = d.max_inputs = n_in;
   d.flags = flags;
   d.infer = std::move(infer);
-  d.kernels[0] = k;
+  d.with_attrs(std::move(attrs));
   return d;
 }
 
 }  // namespace
 
 void register_random_ops(Registry& r) {
-  r.add(def("fill", 0, kPure, infer_fill, fill_kernel));
-  r.add(def("eye", 0, kPure, infer_eye, eye_kernel));
-  r.add(def("range", 0, kPure, infer_range, range_kernel));
+  const AttrSpec kLow{"low", AttrKind::float_, false, "default 0"}, kHigh{"high", AttrKind::float_, false, "default 1"};
+  const AttrSpec kMean{"mean", AttrKind::float_, false, "default 0"}, kStd{"std", AttrKind::float_, false, "default 1"};
+  r.add(def("fill", 0, kPure, infer_fill, {kShape, kDtype, {"value", AttrKind::float_, true, "the fill value"}}));
+  r.add(def("eye", 0, kPure, infer_eye,
+            {{"n", AttrKind::int_, true, "rows"}, {"m", AttrKind::int_, false, "columns (default n)"},
+             {"k", AttrKind::int_, false, "diagonal offset (default 0)"}, kDtype}));
+  r.add(def("range", 0, kPure, infer_range,
+            {{"start", AttrKind::float_, false, "default 0"}, {"limit", AttrKind::float_, true, "end (excluded)"},
+             {"delta", AttrKind::float_, false, "step (default 1)"}, kDtype}));
 
   r.add(def("random_uniform", 0, kRandom,
             [](const InferContext& c) {
               check_uniform(c.attrs);
               return Types{{float_dtype_attr(c.attrs, DType::f32), known_shape(c.attrs)}};
             },
-            random_uniform_kernel));
+            {kShape, kDtype, kSeed, kLow, kHigh}));
   r.add(def("random_normal", 0, kRandom,
             [](const InferContext& c) {
               check_normal(c.attrs);
               return Types{{float_dtype_attr(c.attrs, DType::f32), known_shape(c.attrs)}};
             },
-            random_normal_kernel));
+            {kShape, kDtype, kSeed, kMean, kStd}));
   // Ops with inputs: the output does not vary smoothly with them, so their gradient is zero.
   r.add(def("random_uniform_like", 1, kRandom | kZeroGrad,
             [](const InferContext& c) {
               check_uniform(c.attrs);
               return Types{{like_dtype(c), c.in(0).shape}};
             },
-            random_uniform_kernel));
+            {kDtype, kSeed, kLow, kHigh}));
   r.add(def("random_normal_like", 1, kRandom | kZeroGrad,
             [](const InferContext& c) {
               check_normal(c.attrs);
               return Types{{like_dtype(c), c.in(0).shape}};
             },
-            random_normal_kernel));
+            {kDtype, kSeed, kMean, kStd}));
   r.add(def("random_bernoulli", 1, kRandom | kZeroGrad,
             [](const InferContext& c) {
               require_float(c, 0);
               check_seed(c.attrs);
               return Types{{dtype_attr(c.attrs, c.in(0).dtype), c.in(0).shape}};
             },
-            random_bernoulli_kernel));
+            {kDtype, kSeed}));
 }
 
 }  // namespace symnet

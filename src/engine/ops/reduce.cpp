@@ -1,4 +1,4 @@
-// Reductions (reduce_*), arg-reductions and cumsum. Kernels: kernels/cpu/reduce.cpp.
+// Reductions (reduce_*), arg-reductions and cumsum. CPU kernels: kernels/cpu/reduce.cpp.
 //
 // Gradients bring the reduced gradient back with `keep()` (re-inserting the reduced axes
 // as size-1 dims when keepdims = 0) and rely on binary-op broadcasting or broadcast_like,
@@ -6,7 +6,7 @@
 #include <cmath>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/reduce.h"
+#include "engine/math/reduce_kind.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -124,7 +124,7 @@ std::vector<Value> reduce_grad(ReduceKind kind, const GradContext& c) {
 }
 
 void add_reduction(Registry& reg, const ReduceSpec& spec) {
-  OpDef d;
+  OpSchema d;
   d.name = spec.name;
   d.min_inputs = d.max_inputs = 1;
   d.flags = kPure;
@@ -146,24 +146,15 @@ void add_reduction(Registry& reg, const ReduceSpec& spec) {
     return std::vector<TensorType>{{t, reduced_shape(s, axes, keepdims)}};
   };
   d.grad = [kind](const GradContext& c) { return reduce_grad(kind, c); };
-  switch (kind) {
-#define SN_REDUCE_KERNEL(K)                                                                       \
-  case ReduceKind::K:                                                                             \
-    d.kernels[0] = [](KernelContext& k) {                                                         \
-      reduce_cpu(ReduceKind::K, k.in[0], k.out[0], reduce_axes(k.node.attrs, k.in[0].shape.size()), \
-                 k.node.attrs.get_float("correction", 0));                                        \
-    };                                                                                            \
-    break;
-    SN_REDUCE_KERNEL(sum) SN_REDUCE_KERNEL(mean) SN_REDUCE_KERNEL(prod) SN_REDUCE_KERNEL(max)
-    SN_REDUCE_KERNEL(min) SN_REDUCE_KERNEL(l1) SN_REDUCE_KERNEL(l2) SN_REDUCE_KERNEL(logsumexp)
-    SN_REDUCE_KERNEL(variance)
-#undef SN_REDUCE_KERNEL
-  }
+  d.with_attrs({{"axes", AttrKind::ints, false, "axes reduced (default: all)"},
+                {"keepdims", AttrKind::int_, false, "1 keeps reduced axes as size 1 (default 0)"}});
+  if (kind == ReduceKind::variance)
+    d.attrs.push_back({"correction", AttrKind::float_, false, "divisor n - correction (default 0)"});
   reg.add(std::move(d));
 }
 
 void add_argreduce(Registry& reg, const char* name, bool is_max) {
-  OpDef d;
+  OpSchema d;
   d.name = name;
   d.min_inputs = d.max_inputs = 1;
   d.flags = kPure | kZeroGrad;
@@ -182,21 +173,14 @@ void add_argreduce(Registry& reg, const char* name, bool is_max) {
     return std::vector<TensorType>{{DType::i64, reduced_shape(s, {axis}, keepdims)}};
   };
   d.grad = [](const GradContext&) { return std::vector<Value>{Value{}}; };
-  if (is_max)
-    d.kernels[0] = [](KernelContext& k) {
-      argreduce_cpu(true, k.in[0], k.out[0], normalize_axis(k.node.attrs.get_int("axis", 0), k.in[0].shape.size()),
-                    k.node.attrs.get_int("select_last_index", 0) == 1);
-    };
-  else
-    d.kernels[0] = [](KernelContext& k) {
-      argreduce_cpu(false, k.in[0], k.out[0], normalize_axis(k.node.attrs.get_int("axis", 0), k.in[0].shape.size()),
-                    k.node.attrs.get_int("select_last_index", 0) == 1);
-    };
+  d.with_attrs({{"axis", AttrKind::int_, false, "default 0"},
+                {"keepdims", AttrKind::int_, false, "default 1"},
+                {"select_last_index", AttrKind::int_, false, "ties: 1 picks the last (default 0)"}});
   reg.add(std::move(d));
 }
 
 void add_cumsum(Registry& reg) {
-  OpDef d;
+  OpSchema d;
   d.name = "cumsum";
   d.min_inputs = d.max_inputs = 1;
   d.flags = kPure;
@@ -216,12 +200,9 @@ void add_cumsum(Registry& reg) {
     ga.set("reverse", int64_t(a.get_int("reverse", 0) == 1 ? 0 : 1));
     return std::vector<Value>{op::apply("cumsum", {c.grad()}, ga)};
   };
-  d.inplace = {{0, 0}};
-  d.kernels[0] = [](KernelContext& k) {
-    const AttrMap& a = k.node.attrs;
-    cumsum_cpu(k.in[0], k.out[0], normalize_axis(a.get_int("axis"), k.in[0].shape.size()),
-               a.get_int("exclusive", 0) == 1, a.get_int("reverse", 0) == 1);
-  };
+  d.with_attrs({{"axis", AttrKind::int_, true, "axis summed along"},
+                {"exclusive", AttrKind::int_, false, "1 excludes the element itself (default 0)"},
+                {"reverse", AttrKind::int_, false, "1 sums from the end (default 0)"}});
   reg.add(std::move(d));
 }
 

@@ -1,13 +1,13 @@
 // Shape manipulation: reshape family, transpose, expand, slice, concat/split/stack, tile,
 // pad, plus the internal ops their gradients need (slice_grad, split_like, tile_grad,
-// pad_grad). Kernels live in kernels/cpu/shape_kernels.cpp.
+// pad_grad). CPU kernels: kernels/cpu/shape_kernels.cpp.
 #include <algorithm>
 #include <numeric>
 
 #include "engine/base/error.h"
-#include "engine/kernels/cpu/shape_kernels.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
+#include "engine/ops/shape_attrs.h"
 
 namespace symnet {
 
@@ -129,31 +129,15 @@ Types infer_unsqueeze(const InferContext& c) {
 
 // ---- transpose / expand --------------------------------------------------------------------
 
-std::vector<int64_t> checked_perm(const AttrMap& a, int64_t r) {
-  std::vector<int64_t> perm = a.get_ints("perm", {});
-  if (perm.empty())
-    for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
-  SN_CHECK(static_cast<int64_t>(perm.size()) == r, ErrorKind::attr,
-           "'perm' has " << perm.size() << " entries for a tensor of rank " << r);
-  std::vector<bool> seen(r, false);
-  for (auto& p : perm) {
-    int64_t q = normalize_axis(p, r);
-    SN_CHECK(!seen[q], ErrorKind::attr, "'perm' " << shape_str(a.get_ints("perm", {})) << " is not a permutation");
-    seen[q] = true;
-    p = q;
-  }
-  return perm;
-}
-
 Types infer_transpose(const InferContext& c) {
-  std::vector<int64_t> perm = checked_perm(c.attrs, rank_of(c.in(0)));
+  std::vector<int64_t> perm = resolve_perm(c.attrs, rank_of(c.in(0)));
   Shape out;
   for (int64_t p : perm) out.push_back(c.in(0).shape[p]);
   return {{c.in(0).dtype, out}};
 }
 
 std::vector<Value> grad_transpose(const GradContext& g) {
-  std::vector<int64_t> perm = checked_perm(g.node.attrs, g.in(0).rank()), inv(perm.size());
+  std::vector<int64_t> perm = resolve_perm(g.node.attrs, g.in(0).rank()), inv(perm.size());
   for (size_t i = 0; i < perm.size(); ++i) inv[perm[i]] = static_cast<int64_t>(i);
   return {op::transpose(g.grad(), inv)};
 }
@@ -341,65 +325,79 @@ Types infer_pad_grad(const InferContext& c) {
   return {{c.in(0).dtype, c.in(1).shape}};
 }
 
-OpDef def(const std::string& name, int min_in, int max_in, InferFn infer, GradFn grad, KernelFn k) {
-  OpDef d;
+OpSchema def(const std::string& name, int min_in, int max_in, InferFn infer, GradFn grad, std::vector<AttrSpec> attrs) {
+  OpSchema d;
   d.name = name;
   d.min_inputs = min_in;
   d.max_inputs = max_in;
   d.flags = kPure;
   d.infer = std::move(infer);
   d.grad = std::move(grad);
-  d.kernels[0] = k;
+  d.with_attrs(std::move(attrs));
   return d;
 }
 
 }  // namespace
 
 void register_shape_ops(Registry& r) {
+  const AttrSpec kAxis{"axis", AttrKind::int_, false, "default 0"};
+  const std::vector<AttrSpec> kSlice = {{"starts", AttrKind::ints, true, "first index per sliced axis"},
+                                        {"ends", AttrKind::ints, true, "end (excluded) per sliced axis"},
+                                        {"axes", AttrKind::ints, false, "sliced axes (default 0, 1, ...)"},
+                                        {"steps", AttrKind::ints, false, "default 1s"}};
+  const std::vector<AttrSpec> kSplit = {kAxis, {"sizes", AttrKind::ints, false, "part sizes"},
+                                        {"num_outputs", AttrKind::int_, false, "equal parts (ONNX Split-18)"}};
+  const std::vector<AttrSpec> kTile = {{"repeats", AttrKind::ints, true, "copies per axis"}};
+  const std::vector<AttrSpec> kPad = {{"pads", AttrKind::ints, true, "[begin..., end...]"},
+                                      {"mode", AttrKind::string, false, "constant (default), reflect or edge"},
+                                      {"value", AttrKind::float_, false, "constant mode fill (default 0)"}};
   for (const char* name : {"reshape", "flatten", "squeeze", "unsqueeze"}) {
     std::string n = name;
     InferFn f = n == "reshape" ? InferFn(infer_reshape)
                 : n == "flatten" ? InferFn(infer_flatten)
                 : n == "squeeze" ? InferFn(infer_squeeze)
                                  : InferFn(infer_unsqueeze);
-    OpDef d = def(n, 1, 1, f, grad_reshape, reshape_kernel);
-    d.inplace = {{0, 0}};
-    r.add(d);
+    std::vector<AttrSpec> attrs;
+    if (n == "reshape") attrs = {{"shape", AttrKind::ints, true, "target shape; 0 copies, -1 infers a dim"}};
+    if (n == "flatten") attrs = {{"axis", AttrKind::int_, false, "dims before it form the rows (default 1)"}};
+    if (n == "squeeze") attrs = {{"axes", AttrKind::ints, false, "size-1 axes removed (default: all)"}};
+    if (n == "unsqueeze") attrs = {{"axes", AttrKind::ints, true, "axes inserted, in output positions"}};
+    r.add(def(n, 1, 1, f, grad_reshape, attrs));
   }
-  r.add(def("transpose", 1, 1, infer_transpose, grad_transpose, transpose_kernel));
+  r.add(def("transpose", 1, 1, infer_transpose, grad_transpose, {{"perm", AttrKind::ints, false, "output axis i is input axis perm[i] (default: reversed)"}}));
   r.add(def("expand", 1, 1, infer_expand,
             [](const GradContext& g) { return std::vector<Value>{op::sum_to(g.grad(), g.in(0))}; },
-            expand_kernel));
+            {{"shape", AttrKind::ints, true, "target shape (NumPy broadcasting)"}}));
   r.add(def("slice", 1, 1, infer_slice,
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("slice_grad", {g.grad(), g.in(0)}, g.node.attrs)};
             },
-            slice_kernel));
+            kSlice));
   r.add(def("slice_grad", 2, 2, infer_slice_grad,
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("slice", {g.grad()}, g.node.attrs), Value{}};
             },
-            slice_grad_kernel));
-  r.add(def("concat", 1, -1, infer_concat, grad_concat, concat_kernel));
-  r.add(def("split", 1, 1, infer_split, grad_split, split_kernel));
-  r.add(def("split_like", 2, -1, infer_split_like, grad_split_like, split_kernel));
-  r.add(def("stack", 1, -1, infer_stack, grad_stack, stack_kernel));
+            kSlice));
+  r.add(def("concat", 1, -1, infer_concat, grad_concat, {kAxis}));
+  r.add(def("split", 1, 1, infer_split, grad_split, kSplit));
+  r.add(def("split_like", 2, -1, infer_split_like, grad_split_like, {kAxis}));
+  r.add(def("stack", 1, -1, infer_stack, grad_stack, {kAxis}));
   r.add(def("tile", 1, 1, infer_tile,
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("tile_grad", {g.grad(), g.in(0)}, g.node.attrs)};
             },
-            tile_kernel));
+            kTile));
   r.add(def("tile_grad", 2, 2, infer_tile_grad,
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("tile", {g.grad()}, g.node.attrs), Value{}};
             },
-            tile_grad_kernel));
-  r.add(def("pad", 1, 1, infer_pad, grad_pad, pad_kernel));
+            kTile));
+  r.add(def("pad", 1, 1, infer_pad, grad_pad, kPad));
   r.add(def("pad_grad", 2, 2, infer_pad_grad,
             [](const GradContext& g) {
               return std::vector<Value>{op::apply("pad", {g.grad()}, g.node.attrs), Value{}};
             },
-            pad_grad_kernel));
+            kPad));
 }
 
 }  // namespace symnet

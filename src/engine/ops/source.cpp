@@ -1,18 +1,12 @@
-// Sources: graph inputs, constants and engine-resident variables.
+// Sources: graph inputs, constants and engine-resident variables. They have no kernels:
+// executors bind their values.
 #include "engine/base/error.h"
 #include "engine/ops/registry.h"
 
 namespace symnet {
 
-namespace {
-
-// Source values are bound by the executor, not computed.
-void no_kernel(KernelContext&) {}
-
-}  // namespace
-
 void register_source_ops(Registry& r) {
-  OpDef in;
+  OpSchema in;
   in.name = "input";
   in.min_inputs = in.max_inputs = 0;
   in.flags = kSource;
@@ -26,10 +20,12 @@ void register_source_ops(Registry& r) {
                                                     << " is invalid (use NA/-1 for unknown)");
     return std::vector<TensorType>{t};
   };
-  in.kernels[0] = no_kernel;
+  in.with_attrs({{"name", AttrKind::string, true, "the argument name of compiled functions"},
+                 {"dtype", AttrKind::string, false, "default float32"},
+                 {"shape", AttrKind::ints, false, "-1 for a dimension known at run time (default: scalar)"}});
   r.add(in);
 
-  OpDef k;
+  OpSchema k;
   k.name = "constant";
   k.min_inputs = k.max_inputs = 0;
   k.flags = kPure;
@@ -38,10 +34,10 @@ void register_source_ops(Registry& r) {
     SN_CHECK(t && t->defined(), ErrorKind::attr, "constant without a value");
     return std::vector<TensorType>{{t->dtype(), t->shape()}};
   };
-  k.kernels[0] = no_kernel;
+  k.with_attrs({{"value", AttrKind::tensor, true, "the value"}});
   r.add(k);
 
-  OpDef var;
+  OpSchema var;
   var.name = "variable";
   var.min_inputs = var.max_inputs = 0;
   var.flags = kSource;
@@ -50,7 +46,7 @@ void register_source_ops(Registry& r) {
     SN_CHECK(v && v->value.defined(), ErrorKind::attr, "variable without a value");
     return std::vector<TensorType>{{v->value.dtype(), v->value.shape()}};
   };
-  var.kernels[0] = no_kernel;
+  var.with_attrs({{"var", AttrKind::variable, true, "the engine-resident variable"}});
   r.add(var);
 }
 

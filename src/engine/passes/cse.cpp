@@ -10,7 +10,7 @@ namespace symnet {
 
 namespace {
 
-uint64_t node_key(const OpDef* op, const AttrMap& attrs, const std::vector<Value>& ins) {
+uint64_t node_key(const OpSchema* op, const AttrMap& attrs, const std::vector<Value>& ins) {
   uint64_t h = std::hash<const void*>()(op) ^ (hash_attrs(attrs) * 0x9e3779b97f4a7c15ULL);
   for (const Value& v : ins) {
     uint64_t x = std::hash<const void*>()(v.node.get()) + static_cast<uint64_t>(v.index) * 31u;
@@ -19,7 +19,7 @@ uint64_t node_key(const OpDef* op, const AttrMap& attrs, const std::vector<Value
   return h;
 }
 
-bool mergeable(const OpDef& op) { return op.has(kPure) && !op.has(kRandom) && !op.has(kSource); }
+bool mergeable(const OpSchema& op) { return op.has(kPure) && !op.has(kRandom) && !op.has(kSource); }
 
 }  // namespace
 

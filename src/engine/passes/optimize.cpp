@@ -1,28 +1,23 @@
-// The standard optimization pipeline, with per-pass statistics.
+// The target-independent optimization pipeline, with per-pass statistics.
 #include <chrono>
 
 #include "engine/passes/passes.h"
 
 namespace symnet {
 
-Graph optimize(const Graph& g, std::vector<PassStats>* stats, bool fuse) {
-  using Pass = Graph (*)(const Graph&);
+Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vector<PassStats>* stats) {
+  using Pass = std::function<Graph(const Graph&)>;
   struct Step {
     const char* name;
     Pass fn;
   };
   std::vector<Step> pipeline = {
       {"simplify", simplify_algebra},
-      {"fold", fold_constants},
+      {"fold", [&eval](const Graph& x) { return fold_constants(x, eval); }},
       {"cse", eliminate_common_subexpressions},
       {"simplify", simplify_algebra},  // folding and merging expose new x*1, neg(neg x), ...
       {"dce", eliminate_dead_code},
   };
-  if (fuse) {
-    pipeline.push_back({"per_sample", fuse_per_sample});
-    pipeline.push_back({"fuse", fuse_elementwise});
-    pipeline.push_back({"dce", eliminate_dead_code});
-  }
   Graph cur = g;
   size_t nodes = stats ? cur.num_nodes() : 0;
   for (const Step& s : pipeline) {

@@ -1,5 +1,6 @@
 // Graph -> Graph passes. Each returns a new graph; inputs are never mutated.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -21,12 +22,12 @@ Graph autodiff(const Graph& g, const std::vector<Value>& wrt);
 
 Graph eliminate_dead_code(const Graph& g);   // drops nodes unreachable from outputs
 Graph eliminate_common_subexpressions(const Graph& g);  // merges identical pure nodes
-Graph fold_constants(const Graph& g);        // evaluates pure nodes whose inputs are constants
+// Evaluates a node on host tensors holding its (constant) inputs; returns its outputs, or
+// nothing when it cannot. Passes stay target-independent: a backend supplies this.
+using ConstantEvaluator = std::function<std::vector<Tensor>(const Node&, const std::vector<TensorView>&)>;
+// Evaluates pure nodes whose inputs are constants (nothing without an evaluator).
+Graph fold_constants(const Graph& g, const ConstantEvaluator& eval);
 Graph simplify_algebra(const Graph& g);      // x*1, x+0, x-0, x/1, neg(neg x), identity, ...
-Graph fuse_elementwise(const Graph& g);      // chains of same-shape elementwise ops -> fused_elementwise
-// Chains of batchwise ops (conv, pooling, elementwise) whose whole-batch intermediates can
-// be avoided -> fused_per_sample, run one sample at a time (inference memory).
-Graph fuse_per_sample(const Graph& g);
 // stop_gradient/identity removal and other inference-time cleanups.
 Graph strip_identities(const Graph& g);
 
@@ -43,7 +44,8 @@ struct PassStats {
   double ms = 0;
 };
 
-// Runs the standard pipeline (simplify, fold, cse, dce, fuse) and records statistics.
-Graph optimize(const Graph& g, std::vector<PassStats>* stats = nullptr, bool fuse = true);
+// Runs the target-independent pipeline (simplify, fold, cse, simplify, dce) and records
+// statistics. Backends add their own lowering after it (backend.h: optimize()).
+Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vector<PassStats>* stats = nullptr);
 
 }  // namespace symnet

@@ -17,7 +17,7 @@ bool is_op(const Value& v, const char* name) { return v.defined() && v.node->op_
 bool constant_all(const Value& v, double c) {
   if (!is_op(v, "constant")) return false;
   TensorPtr t = v.node->attrs.get_tensor("value");
-  if (!t || !t->defined() || t->numel() == 0 || !has_cpu_kernels(t->dtype())) return false;
+  if (!t || !t->defined() || t->numel() == 0 || !is_core_dtype(t->dtype())) return false;
   for (int64_t i = 0; i < t->numel(); ++i)
     if (t->get_as_double(i) != c) return false;
   return true;
@@ -77,7 +77,7 @@ Value simplify_node(const Node& n, const std::vector<Value>& ins) {
     return ins[0];
   // A fill whose shape is now known no longer needs its input: folding can then make it a
   // constant, which lives outside the arena.
-  if (op == "fill_like" && shape_known(out.shape) && has_cpu_kernels(out.dtype))
+  if (op == "fill_like" && shape_known(out.shape) && is_core_dtype(out.dtype))
     return try_make(n, "fill", {}, {{"shape", out.shape}, {"value", n.attrs.get_float("value")},
                                     {"dtype", std::string(dtype_name(out.dtype))}});
   if (ins.size() != 1) return {};

@@ -12,8 +12,9 @@ namespace symnet {
 
 void dropout_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &y = k.out[0], &mask = k.out[1];
-  const double ratio = k.node.attrs.get_float("ratio", 0.5);
-  const bool training = k.node.attrs.get_int("training", 0) == 1;
+  const DropoutParams& p = k.param<DropoutParams>();
+  const double ratio = p.ratio;
+  const bool training = p.training;
   const int64_t n = x.numel();
   bool* mp = mask.ptr<bool>();
   if (!training || ratio <= 0) {
@@ -23,7 +24,7 @@ void dropout_kernel(KernelContext& k) {
   }
   // Drop when the 32-bit draw is below ratio * 2^32 (all dropped at ratio 1).
   const uint64_t thresh = static_cast<uint64_t>(std::min(1.0, ratio) * 4294967296.0);
-  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
+  const uint64_t key = random_key(p.key, k.run), run = k.run ? k.run->run_index : 0;
   const double scale = ratio < 1 ? 1.0 / (1.0 - ratio) : 0.0;
   const int64_t nb = (n + 3) / 4;
   auto body = [&](auto tag) {

@@ -5,7 +5,7 @@
 #include <map>
 #include <type_traits>
 
-#include "engine/kernels/cpu/elementwise_functors.h"
+#include "engine/math/elementwise_functors.h"
 #include "engine/kernels/cpu/elementwise_loops.h"
 
 namespace symnet {
@@ -29,10 +29,6 @@ constexpr bool accepts() {
 [[noreturn]] void bad_dtype(DType t) {
   SN_THROW(ErrorKind::internal, "elementwise kernel reached with dtype " << dtype_name(t)
                                     << ", which shape inference should have rejected");
-}
-
-double attr_or(const KernelContext& k, const char* name, double def) {
-  return k.node.attrs.get_float(name, def);
 }
 
 // ---- generic kernels -------------------------------------------------------------------
@@ -85,48 +81,51 @@ void compare_kernel(KernelContext& k) {
 // ---- kernels with attributes -------------------------------------------------------------
 
 void hard_sigmoid_kernel(KernelContext& k) {
+  const ElementwiseParams& p = k.param<ElementwiseParams>();
   fn::HardSigmoidF f;
-  f.alpha = attr_or(k, "alpha", f.alpha);
-  f.beta = attr_or(k, "beta", f.beta);
+  f.alpha = p.alpha;
+  f.beta = p.beta;
   run_unary<Types::floats>(k, f);
 }
 
 void leaky_relu_kernel(KernelContext& k) {
   fn::LeakyReluF f;
-  f.alpha = attr_or(k, "alpha", f.alpha);
+  f.alpha = k.param<ElementwiseParams>().alpha;
   run_unary<Types::floats>(k, f);
 }
 
 void elu_kernel(KernelContext& k) {
   fn::EluF f;
-  f.alpha = attr_or(k, "alpha", f.alpha);
+  f.alpha = k.param<ElementwiseParams>().alpha;
   run_unary<Types::floats>(k, f);
 }
 
 void selu_kernel(KernelContext& k) {
+  const ElementwiseParams& p = k.param<ElementwiseParams>();
   fn::SeluF f;
-  f.alpha = attr_or(k, "alpha", f.alpha);
-  f.gamma = attr_or(k, "gamma", f.gamma);
+  f.alpha = p.alpha;
+  f.gamma = p.gamma;
   run_unary<Types::floats>(k, f);
 }
 
 void celu_kernel(KernelContext& k) {
   fn::CeluF f;
-  f.alpha = attr_or(k, "alpha", f.alpha);
+  f.alpha = k.param<ElementwiseParams>().alpha;
   run_unary<Types::floats>(k, f);
 }
 
 void gelu_kernel(KernelContext& k) {
-  if (k.node.attrs.get_string("approximate", "none") == "tanh")
+  if (k.param<ElementwiseParams>().tanh_approx)
     run_unary<Types::floats>(k, fn::GeluTanhF{});
   else
     run_unary<Types::floats>(k, fn::GeluF{});
 }
 
 void clip_kernel(KernelContext& k) {
+  const ElementwiseParams& p = k.param<ElementwiseParams>();
   fn::ClipF f;
-  f.lo = attr_or(k, "min", f.lo);
-  f.hi = attr_or(k, "max", f.hi);
+  f.lo = p.lo;
+  f.hi = p.hi;
   dispatch_dtype(k.in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     if constexpr (accepts<T, Types::numeric>()) {
@@ -146,7 +145,7 @@ void clip_kernel(KernelContext& k) {
 }
 
 void mod_kernel(KernelContext& k) {
-  if (k.node.attrs.get_int("fmod", 0) != 0)
+  if (k.param<ElementwiseParams>().fmod)
     run_binary<Types::numeric>(k, fn::FModF{});
   else
     run_binary<Types::numeric>(k, fn::FloorModF{});

@@ -37,8 +37,6 @@ void check_indices(const I* ip, int64_t m, int64_t n, int64_t base, const char* 
   }
 }
 
-int64_t index_base(const AttrMap& a) { return a.get_int("index_base", 0); }
-
 template <typename F>
 void dispatch_numeric(DType t, const char* op, F&& f) {
   dispatch_dtype(t, [&](auto tag) {
@@ -90,13 +88,14 @@ struct AxisWalker {
 void gather_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &ind = k.in[1], &y = k.out[0];
   const int64_t r = static_cast<int64_t>(x.shape.size());
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), r);
+  const IndexParams& p = k.param<IndexParams>();
+  const int64_t axis = p.axis;
   const int64_t outer = prod(x.shape, 0, axis), n = x.shape[axis], inner = prod(x.shape, axis + 1, r);
   const int64_t m = ind.numel();
   const size_t row = static_cast<size_t>(inner) * dtype_size(x.dtype);
   auto* xp = static_cast<const char*>(x.data);
   auto* yp = static_cast<char*>(y.data);
-  const int64_t base = index_base(k.node.attrs);
+  const int64_t base = p.index_base;
   with_indices(ind, [&](auto* ip) {
     check_indices(ip, m, n, base, "the gather axis");
     parallel_for(outer * m, std::max<int64_t>(1, 16384 / std::max<int64_t>(inner, 1)), [&](int64_t b, int64_t e) {
@@ -111,11 +110,12 @@ void gather_kernel(KernelContext& k) {
 void gather_grad_kernel(KernelContext& k) {
   const TensorView &g = k.in[0], &ind = k.in[1], &y = k.out[0];
   const int64_t r = static_cast<int64_t>(y.shape.size());
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), r);
+  const IndexParams& p = k.param<IndexParams>();
+  const int64_t axis = p.axis;
   const int64_t outer = prod(y.shape, 0, axis), n = y.shape[axis], inner = prod(y.shape, axis + 1, r);
   const int64_t m = ind.numel();
   std::memset(y.data, 0, y.bytes());
-  const int64_t base = index_base(k.node.attrs);
+  const int64_t base = p.index_base;
   with_indices(ind, [&](auto* ip) {
     check_indices(ip, m, n, base, "the gather axis");
     dispatch_numeric(y.dtype, "gather_grad", [&](auto tag) {
@@ -137,12 +137,13 @@ void gather_grad_kernel(KernelContext& k) {
 
 void gather_elements_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &ind = k.in[1], &y = k.out[0];
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), static_cast<int64_t>(x.shape.size()));
+  const IndexParams& p = k.param<IndexParams>();
+  const int64_t axis = p.axis;
   const int64_t n = x.shape[axis], ax_stride = shape_strides(x.shape)[axis], m = ind.numel();
   const size_t es = dtype_size(x.dtype);
   auto* xp = static_cast<const char*>(x.data);
   auto* yp = static_cast<char*>(y.data);
-  const int64_t base = index_base(k.node.attrs);
+  const int64_t base = p.index_base;
   with_indices(ind, [&](auto* ip) {
     check_indices(ip, m, n, base, "the gather_elements axis");
     parallel_for(m, 8192, [&](int64_t b, int64_t e) {
@@ -155,11 +156,11 @@ void gather_elements_kernel(KernelContext& k) {
 
 void scatter_elements_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &ind = k.in[1], &u = k.in[2], &y = k.out[0];
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), static_cast<int64_t>(x.shape.size()));
+  const IndexParams& p = k.param<IndexParams>();
+  const int64_t axis = p.axis;
   const int64_t n = x.shape[axis], ax_stride = shape_strides(x.shape)[axis], m = ind.numel();
-  const std::string red_name = k.node.attrs.get_string("reduction", "none");
-  const int red = red_name == "add" ? 1 : red_name == "mul" ? 2 : 0;
-  const int64_t base = index_base(k.node.attrs);
+  const int red = p.reduction;
+  const int64_t base = p.index_base;
   // Checked before the copy: an in-place scatter must not half-update its input.
   with_indices(ind, [&](auto* ip) { check_indices(ip, m, n, base, "the scatter axis"); });
   if (y.data != x.data) std::memcpy(y.data, x.data, y.bytes());
@@ -186,12 +187,12 @@ void scatter_elements_kernel(KernelContext& k) {
 
 void one_hot_kernel(KernelContext& k) {
   const TensorView &ind = k.in[0], &y = k.out[0];
-  const AttrMap& a = k.node.attrs;
-  const int64_t depth = a.get_int("depth");
-  const int64_t axis = normalize_axis(a.get_int("axis", -1), static_cast<int64_t>(y.shape.size()));
+  const IndexParams& p = k.param<IndexParams>();
+  const int64_t depth = p.depth;
+  const int64_t axis = p.axis;
   const int64_t outer = prod(ind.shape, 0, axis), inner = prod(ind.shape, axis, ind.shape.size());
-  const double on = a.get_float("on_value", 1.0), off = a.get_float("off_value", 0.0);
-  const int64_t base = index_base(a);
+  const double on = p.on_value, off = p.off_value;
+  const int64_t base = p.index_base;
   with_indices(ind, [&](auto* ip) {
     check_indices(ip, ind.numel(), depth, base, "one_hot depth");
     dispatch_dtype(y.dtype, [&](auto tag) {

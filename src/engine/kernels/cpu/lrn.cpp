@@ -51,9 +51,9 @@ void float_dispatch(DType t, F&& f) {
 }  // namespace
 
 void lrn_kernel(KernelContext& k) {
-  const AttrMap& a = k.node.attrs;
-  const int64_t size = a.get_int("size");
-  const double alpha = a.get_float("alpha", 1e-4), beta = a.get_float("beta", 0.75), bias = a.get_float("bias", 1.0);
+  const LrnParams& p = k.param<LrnParams>();
+  const int64_t size = p.size;
+  const double alpha = p.alpha, beta = p.beta, bias = p.bias;
   float_dispatch(k.in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* x = k.in[0].ptr<T>();
@@ -81,8 +81,8 @@ void lrn_kernel(KernelContext& k) {
 }
 
 void lrn_window_sum_kernel(KernelContext& k) {
-  const AttrMap& a = k.node.attrs;
-  const LrnWindow w = lrn_window(a.get_int("size"), a.get_int("reverse", 0) == 1);
+  const LrnParams& p = k.param<LrnParams>();
+  const LrnWindow w = lrn_window(p.size, p.reverse);
   float_dispatch(k.in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     T* y = k.out[0].ptr<T>();

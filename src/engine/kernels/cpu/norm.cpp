@@ -88,7 +88,7 @@ void bn_inference(const KernelContext& k) {
   const T *x = k.in[0].ptr<T>(), *scale = k.in[1].ptr<T>(), *bias = k.in[2].ptr<T>(), *mean = k.in[3].ptr<T>(),
           *var = k.in[4].ptr<T>();
   T* y = k.out[0].ptr<T>();
-  const double eps = k.node.attrs.get_float("epsilon", 1e-5);
+  const double eps = k.param<NormParams>().epsilon;
   std::vector<T> a(s.c), b(s.c);
   for (int64_t c = 0; c < s.c; ++c) {
     const double ac = static_cast<double>(scale[c]) / std::sqrt(static_cast<double>(var[c]) + eps);
@@ -113,7 +113,7 @@ void bn_training(const KernelContext& k) {
           *rvar = k.in[4].ptr<T>();
   T *y = k.out[0].ptr<T>(), *bm = k.out[1].ptr<T>(), *bv = k.out[2].ptr<T>(), *rm_new = k.out[3].ptr<T>(),
     *rv_new = k.out[4].ptr<T>();
-  const double eps = k.node.attrs.get_float("epsilon", 1e-5), mom = k.node.attrs.get_float("momentum", 0.9);
+  const double eps = k.param<NormParams>().epsilon, mom = k.param<NormParams>().momentum;
   const int64_t M = s.per_channel();
   SN_CHECK(M > 1, ErrorKind::value,
            "batch_norm in training mode needs more than one value per channel, got input shape "
@@ -149,7 +149,7 @@ void bn_grad(const KernelContext& k) {
   const T *x = k.in[0].ptr<T>(), *scale = k.in[1].ptr<T>(), *bm = k.in[2].ptr<T>(), *bv = k.in[3].ptr<T>(),
           *gy = k.in[4].ptr<T>();
   T *gx = k.out[0].ptr<T>(), *gscale = k.out[1].ptr<T>(), *gbias = k.out[2].ptr<T>();
-  const double eps = k.node.attrs.get_float("epsilon", 1e-5);
+  const double eps = k.param<NormParams>().epsilon;
   const int64_t M = std::max<int64_t>(1, s.per_channel());
   parallel_for(s.c, std::max<int64_t>(1, kGrain / M), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
@@ -181,7 +181,7 @@ void ln_forward(const KernelContext& k) {
   const int64_t D = k.in[1].numel(), rows = D > 0 ? xv.numel() / D : 0;
   const T *x = xv.ptr<T>(), *scale = k.in[1].ptr<T>(), *bias = k.in.size() > 2 ? k.in[2].ptr<T>() : nullptr;
   T *y = k.out[0].ptr<T>(), *mean = k.out[1].ptr<T>(), *istd = k.out[2].ptr<T>();
-  const double eps = k.node.attrs.get_float("epsilon", 1e-5);
+  const double eps = k.param<NormParams>().epsilon;
   if (D == 0) {  // nothing to normalize: statistics of an empty row, as for a zero variance
     std::fill(mean, mean + k.out[1].numel(), T(0));
     std::fill(istd, istd + k.out[2].numel(), static_cast<T>(1.0 / std::sqrt(eps)));
@@ -261,7 +261,7 @@ void ln_grad(const KernelContext& k) {
 }  // namespace
 
 void batch_norm_kernel(KernelContext& k) {
-  const bool training = k.node.attrs.get_int("training", 0) == 1;
+  const bool training = k.param<NormParams>().training;
   float_dispatch(k.in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     if (training) bn_training<T>(k);

@@ -1,8 +1,14 @@
 // CPU kernels for batch and layer normalization (ops/norm.cpp).
 #pragma once
-#include "engine/ops/registry.h"
+#include "engine/backend/kernel.h"
 
 namespace symnet {
+
+struct NormParams {
+  double epsilon = 1e-5;
+  double momentum = 0.9;  // batch_norm training: running = momentum * running + (1 - momentum) * batch
+  bool training = false;  // batch_norm
+};
 
 // (x, scale, bias, mean, var) -> y (training = 0), or
 // -> (y, batch_mean, batch_var, running_mean_new, running_var_new) (training = 1).

@@ -35,17 +35,21 @@ void fill_blocks(T* out, int64_t n, G&& gen) {
 
 }  // namespace
 
-uint64_t random_key(const Node& node, const RunContext* run) {
+RandomKey make_random_key(bool has_seed, int64_t seed, const std::string& node_name) {
+  return RandomKey{has_seed, seed, fnv1a(node_name)};
+}
+
+uint64_t random_key(const RandomKey& key, const RunContext* run) {
   // An explicit seed alone fixes the stream, so it reproduces across sessions even where
   // node names are generated; otherwise the executable's seed is told apart per node by name.
-  if (node.attrs.has("seed")) return philox::mix64(philox::mix64(static_cast<uint64_t>(node.attrs.get_int("seed"))));
+  if (key.has_seed) return philox::mix64(philox::mix64(static_cast<uint64_t>(key.seed)));
   uint64_t seed = run ? run->seed : 0;
-  return philox::mix64(philox::mix64(seed) ^ fnv1a(node.name));
+  return philox::mix64(philox::mix64(seed) ^ key.name_hash);
 }
 
 void fill_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  double v = k.node.attrs.get_float("value", 0.0);
+  double v = k.param<RandomParams>().a;
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
     std::fill(y.ptr<T>(), y.ptr<T>() + y.numel(), static_cast<T>(v));
@@ -54,7 +58,7 @@ void fill_kernel(KernelContext& k) {
 
 void eye_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  const int64_t n = y.shape[0], m = y.shape[1], off = k.node.attrs.get_int("k", 0);
+  const int64_t n = y.shape[0], m = y.shape[1], off = k.param<RandomParams>().k;
   std::memset(y.data, 0, y.bytes());
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -68,7 +72,8 @@ void eye_kernel(KernelContext& k) {
 
 void range_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  const double start = k.node.attrs.get_float("start", 0.0), delta = k.node.attrs.get_float("delta", 1.0);
+  const RandomParams& p = k.param<RandomParams>();
+  const double start = p.a, delta = p.b;
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
     T* yp = y.ptr<T>();
@@ -78,8 +83,9 @@ void range_kernel(KernelContext& k) {
 
 void random_uniform_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
-  const double lo = k.node.attrs.get_float("low", 0.0), hi = k.node.attrs.get_float("high", 1.0);
+  const RandomParams& p = k.param<RandomParams>();
+  const uint64_t key = random_key(p.key, k.run), run = k.run ? k.run->run_index : 0;
+  const double lo = p.a, hi = p.b;
   const double w = hi - lo;
   if (y.dtype == DType::f32) {
     // Rounding lo + w*u to float may land on hi; keep the interval half-open.
@@ -102,8 +108,9 @@ void random_uniform_kernel(KernelContext& k) {
 
 void random_normal_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
-  const double mean = k.node.attrs.get_float("mean", 0.0), sd = k.node.attrs.get_float("std", 1.0);
+  const RandomParams& p = k.param<RandomParams>();
+  const uint64_t key = random_key(p.key, k.run), run = k.run ? k.run->run_index : 0;
+  const double mean = p.a, sd = p.b;
   if (y.dtype == DType::f32) {
     fill_blocks<4>(y.ptr<float>(), y.numel(), [&](uint64_t blk, float* v) {
       philox::Block r = philox::draw(key, run, blk);
@@ -127,7 +134,7 @@ void random_normal_kernel(KernelContext& k) {
 
 void random_bernoulli_kernel(KernelContext& k) {
   const TensorView &p = k.in[0], &y = k.out[0];
-  const uint64_t key = random_key(k.node, k.run), run = k.run ? k.run->run_index : 0;
+  const uint64_t key = random_key(k.param<RandomParams>().key, k.run), run = k.run ? k.run->run_index : 0;
   dispatch_dtype(p.dtype, [&](auto ptag) {
     using P = decltype(ptag);
     const P* pp = p.ptr<P>();

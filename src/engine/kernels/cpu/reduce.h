@@ -4,10 +4,9 @@
 #include <vector>
 
 #include "engine/base/tensor.h"
+#include "engine/math/reduce_kind.h"
 
 namespace symnet {
-
-enum class ReduceKind { sum, mean, prod, max, min, l1, l2, logsumexp, variance };
 
 // y = reduction of x over `axes` (normalized, sorted). y holds the kept dims in order
 // (with or without size-1 placeholders: only its element count matters).

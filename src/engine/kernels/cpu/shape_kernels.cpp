@@ -44,14 +44,6 @@ void unravel(int64_t i, const Shape& shape, std::vector<int64_t>& c) {
   }
 }
 
-std::vector<int64_t> perm_of(const AttrMap& a, int64_t rank) {
-  std::vector<int64_t> perm = a.get_ints("perm", {});
-  if (perm.empty())
-    for (int64_t i = rank - 1; i >= 0; --i) perm.push_back(i);
-  for (auto& p : perm) p = p < 0 ? p + rank : p;
-  return perm;
-}
-
 template <typename F>
 void dispatch_numeric(DType t, const char* op, F&& f) {
   dispatch_dtype(t, [&](auto tag) {
@@ -165,72 +157,6 @@ void strided_copy(const void* src, int64_t src_off, const std::vector<int64_t>& 
   });
 }
 
-SliceSpec resolve_slice(const Shape& in, const AttrMap& a) {
-  const int64_t r = static_cast<int64_t>(in.size());
-  std::vector<int64_t> starts = a.get_ints("starts"), ends = a.get_ints("ends");
-  SN_CHECK(starts.size() == ends.size(), ErrorKind::attr,
-           "'starts' and 'ends' must have the same length (" << starts.size() << " vs " << ends.size() << ")");
-  std::vector<int64_t> axes = a.get_ints("axes", {});
-  if (!a.has("axes"))
-    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-  SN_CHECK(axes.size() == starts.size(), ErrorKind::attr,
-           "'axes' must have one entry per start (" << axes.size() << " vs " << starts.size() << ")");
-  std::vector<int64_t> steps = a.get_ints("steps", std::vector<int64_t>(starts.size(), 1));
-  SN_CHECK(steps.size() == starts.size(), ErrorKind::attr,
-           "'steps' must have one entry per start (" << steps.size() << " vs " << starts.size() << ")");
-  SliceSpec s;
-  s.start.assign(r, 0);
-  s.step.assign(r, 1);
-  s.len = in;
-  std::vector<bool> seen(r, false);
-  for (size_t i = 0; i < starts.size(); ++i) {
-    int64_t ax = normalize_axis(axes[i], r);
-    SN_CHECK(!seen[ax], ErrorKind::attr, "axis " << axes[i] << " appears twice in 'axes'");
-    seen[ax] = true;
-    int64_t step = steps[i];
-    SN_CHECK(step != 0, ErrorKind::attr, "'steps' must not contain 0");
-    s.step[ax] = step;
-    int64_t d = in[ax];
-    if (d < 0) {
-      s.len[ax] = -1;
-      continue;
-    }
-    int64_t b = starts[i], e = ends[i];
-    if (b < 0) b += d;  // d >= 0, so INT64_MIN + d cannot overflow
-    if (e < 0) e += d;
-    int64_t len = 0;
-    if (d == 0) {
-      b = 0;
-    } else if (step > 0) {
-      b = std::clamp<int64_t>(b, 0, d);
-      e = std::clamp<int64_t>(e, 0, d);
-      len = e > b ? (e - b - 1) / step + 1 : 0;
-    } else {
-      b = std::clamp<int64_t>(b, 0, d - 1);
-      e = std::clamp<int64_t>(e, -1, d - 1);
-      len = b > e ? (b - e - 1) / (-step) + 1 : 0;
-    }
-    s.start[ax] = len > 0 ? b : 0;
-    s.len[ax] = len;
-  }
-  return s;
-}
-
-PadSpec resolve_pad(int64_t rank, const AttrMap& a) {
-  std::vector<int64_t> pads = a.get_ints("pads");
-  SN_CHECK(static_cast<int64_t>(pads.size()) == 2 * rank, ErrorKind::attr,
-           "'pads' needs 2 * rank = " << 2 * rank << " entries [begin..., end...], got " << pads.size());
-  PadSpec p;
-  p.begin.assign(pads.begin(), pads.begin() + rank);
-  p.end.assign(pads.begin() + rank, pads.end());
-  std::string mode = a.get_string("mode", "constant");
-  if (mode == "constant") p.mode = 0;
-  else if (mode == "reflect") p.mode = 1;
-  else if (mode == "edge") p.mode = 2;
-  else SN_THROW(ErrorKind::attr, "'mode' must be \"constant\", \"reflect\" or \"edge\", not \"" << mode << "\"");
-  return p;
-}
-
 std::vector<int64_t> pad_index_map(int64_t n, int64_t begin, int64_t end, int mode) {
   int64_t out = std::max<int64_t>(0, n + begin + end);
   std::vector<int64_t> m(out);
@@ -251,37 +177,6 @@ std::vector<int64_t> pad_index_map(int64_t n, int64_t begin, int64_t end, int mo
   return m;
 }
 
-std::vector<int64_t> resolve_split(int64_t dim, const AttrMap& a) {
-  if (a.has("sizes")) {
-    std::vector<int64_t> sizes = a.get_ints("sizes");
-    SN_CHECK(!sizes.empty(), ErrorKind::attr, "'sizes' must not be empty");
-    int64_t sum = 0;
-    for (int64_t s : sizes) {
-      SN_CHECK(s >= 0, ErrorKind::attr, "'sizes' must be non-negative, got " << s);
-      sum += s;
-    }
-    if (a.has("num_outputs"))
-      SN_CHECK(a.get_int("num_outputs") == static_cast<int64_t>(sizes.size()), ErrorKind::attr,
-               "'num_outputs' (" << a.get_int("num_outputs") << ") disagrees with 'sizes' (" << sizes.size()
-                                 << " entries)");
-    SN_CHECK(dim < 0 || sum == dim, ErrorKind::shape,
-             "'sizes' sum to " << sum << " but the split axis has length " << dim);
-    return sizes;
-  }
-  SN_CHECK(a.has("num_outputs"), ErrorKind::attr, "split needs 'sizes' or 'num_outputs'");
-  int64_t n = a.get_int("num_outputs");
-  SN_CHECK(n >= 1, ErrorKind::attr, "'num_outputs' must be at least 1, got " << n);
-  if (dim < 0) return std::vector<int64_t>(n, -1);
-  // ONNX Split-18: ceil-sized chunks, the last one smaller when uneven.
-  int64_t chunk = (dim + n - 1) / n;
-  int64_t last = dim - chunk * (n - 1);
-  SN_CHECK(last > 0 || dim == 0, ErrorKind::shape,
-           "cannot split an axis of length " << dim << " into " << n << " parts");
-  std::vector<int64_t> sizes(n, chunk);
-  sizes.back() = dim == 0 ? 0 : last;
-  return sizes;
-}
-
 void reshape_kernel(KernelContext& k) {
   if (k.out[0].data != k.in[0].data) std::memcpy(k.out[0].data, k.in[0].data, k.out[0].bytes());
 }
@@ -289,7 +184,8 @@ void reshape_kernel(KernelContext& k) {
 void transpose_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &y = k.out[0];
   const int64_t r = static_cast<int64_t>(x.shape.size());
-  std::vector<int64_t> perm = perm_of(k.node.attrs, r), xs = shape_strides(x.shape), src(r);
+  const std::vector<int64_t>& perm = k.param<ShapeParams>().perm;
+  std::vector<int64_t> xs = shape_strides(x.shape), src(r);
   for (int64_t i = 0; i < r; ++i) src[i] = xs[perm[i]];
   strided_copy(x.data, 0, src, y.data, 0, shape_strides(y.shape), y.shape, dtype_size(y.dtype));
 }
@@ -307,8 +203,7 @@ void expand_kernel(KernelContext& k) {
 
 namespace {
 // Offset of the first element and per-dim strides of a slice inside `full`.
-void slice_layout(const Shape& full, const AttrMap& a, int64_t& off, std::vector<int64_t>& strides) {
-  SliceSpec s = resolve_slice(full, a);
+void slice_layout(const Shape& full, const SliceSpec& s, int64_t& off, std::vector<int64_t>& strides) {
   std::vector<int64_t> fs = shape_strides(full);
   off = 0;
   strides.assign(full.size(), 0);
@@ -323,7 +218,7 @@ void slice_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &y = k.out[0];
   int64_t off;
   std::vector<int64_t> src;
-  slice_layout(x.shape, k.node.attrs, off, src);
+  slice_layout(x.shape, k.param<ShapeParams>().slice, off, src);
   strided_copy(x.data, off, src, y.data, 0, shape_strides(y.shape), y.shape, dtype_size(y.dtype));
 }
 
@@ -332,13 +227,13 @@ void slice_grad_kernel(KernelContext& k) {
   std::memset(y.data, 0, y.bytes());
   int64_t off;
   std::vector<int64_t> dst;
-  slice_layout(y.shape, k.node.attrs, off, dst);
+  slice_layout(y.shape, k.param<ShapeParams>().slice, off, dst);
   strided_copy(g.data, 0, shape_strides(g.shape), y.data, off, dst, g.shape, dtype_size(y.dtype));
 }
 
 void concat_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), static_cast<int64_t>(y.shape.size()));
+  const int64_t axis = k.param<ShapeParams>().axis;
   std::vector<int64_t> ys = shape_strides(y.shape);
   int64_t off = 0;
   for (const TensorView& x : k.in) {
@@ -349,7 +244,7 @@ void concat_kernel(KernelContext& k) {
 
 void split_kernel(KernelContext& k) {
   const TensorView& x = k.in[0];
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), static_cast<int64_t>(x.shape.size()));
+  const int64_t axis = k.param<ShapeParams>().axis;
   std::vector<int64_t> xs = shape_strides(x.shape);
   int64_t off = 0;
   for (const TensorView& y : k.out) {
@@ -360,7 +255,7 @@ void split_kernel(KernelContext& k) {
 
 void stack_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];
-  const int64_t axis = normalize_axis(k.node.attrs.get_int("axis", 0), static_cast<int64_t>(y.shape.size()));
+  const int64_t axis = k.param<ShapeParams>().axis;
   std::vector<int64_t> ys = shape_strides(y.shape);
   for (size_t i = 0; i < k.in.size(); ++i) {
     Shape s = k.in[i].shape;
@@ -372,7 +267,8 @@ void stack_kernel(KernelContext& k) {
 void tile_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &y = k.out[0];
   // y viewed as [r0, d0, r1, d1, ...]: x repeated along the r axes (stride 0).
-  std::vector<int64_t> reps = k.node.attrs.get_ints("repeats"), xs = shape_strides(x.shape);
+  const std::vector<int64_t>& reps = k.param<ShapeParams>().repeats;
+  std::vector<int64_t> xs = shape_strides(x.shape);
   Shape s;
   std::vector<int64_t> src;
   for (size_t d = 0; d < x.shape.size(); ++d) {
@@ -429,9 +325,8 @@ struct PadPlan {
   std::vector<int64_t> in_strides;
 };
 
-PadPlan make_pad_plan(const Shape& in, const Shape& out, const AttrMap& a) {
+PadPlan make_pad_plan(const Shape& in, const Shape& out, const PadSpec& s) {
   PadPlan p;
-  PadSpec s = resolve_pad(static_cast<int64_t>(in.size()), a);
   for (size_t d = 0; d < in.size(); ++d) p.maps.push_back(pad_index_map(in[d], s.begin[d], s.end[d], s.mode));
   p.out = out;
   p.in_strides = shape_strides(in);
@@ -463,9 +358,9 @@ void pad_kernel(KernelContext& k) {
   const TensorView &x = k.in[0], &y = k.out[0];
   const int64_t n = y.numel();
   if (n == 0) return;
-  PadPlan p = make_pad_plan(x.shape, y.shape, k.node.attrs);
+  PadPlan p = make_pad_plan(x.shape, y.shape, k.param<ShapeParams>().pad);
   const int64_t inner = y.shape.empty() ? 1 : y.shape.back();
-  double value = k.node.attrs.get_float("value", 0.0);
+  const double value = k.param<ShapeParams>().value;
   dispatch_dtype(y.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* xp = x.ptr<T>();
@@ -490,7 +385,7 @@ void pad_grad_kernel(KernelContext& k) {
   const TensorView &g = k.in[0], &y = k.out[0];
   std::memset(y.data, 0, y.bytes());
   if (g.numel() == 0) return;
-  PadPlan p = make_pad_plan(y.shape, g.shape, k.node.attrs);
+  PadPlan p = make_pad_plan(y.shape, g.shape, k.param<ShapeParams>().pad);
   const int64_t inner = g.shape.empty() ? 1 : g.shape.back();
   dispatch_numeric(y.dtype, "pad_grad", [&](auto tag) {
     using T = decltype(tag);

@@ -1,4 +1,4 @@
-#include "engine/io/json_value.h"
+#include "engine/base/json_value.h"
 
 #include <charconv>
 #include <cmath>

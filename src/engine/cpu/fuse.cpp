@@ -23,6 +23,7 @@
 #include "engine/base/error.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/registry.h"
+#include "engine/cpu/cpu_backend.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
@@ -31,14 +32,14 @@ namespace {
 
 // Elementwise node whose inputs all have its element count or one element.
 bool fusable(const Node& n) {
-  const OpDef& op = *n.op;
-  if (!op.has(kElementwise) || op.has(kRandom) || op.has(kSource) || !op.kernel(Device::cpu)) return false;
+  const OpSchema& op = *n.op;
+  if (!op.has(kElementwise) || op.has(kRandom) || op.has(kSource) || !cpu_backend().kernel(n.op_name())) return false;
   if (n.outputs.size() != 1 || n.inputs.empty()) return false;
   const TensorType& t = n.outputs[0];
   int64_t numel = shape_numel(t.shape);
-  if (numel <= 0 || !has_cpu_kernels(t.dtype)) return false;
+  if (numel <= 0 || !is_core_dtype(t.dtype)) return false;
   for (const Value& v : n.inputs) {
-    if (!v.defined() || !has_cpu_kernels(v.dtype())) return false;
+    if (!v.defined() || !is_core_dtype(v.dtype())) return false;
     int64_t m = shape_numel(v.shape());
     if (m != numel && m != 1) return false;
   }

@@ -14,6 +14,7 @@
 
 #include "engine/ops/builder.h"
 #include "engine/ops/registry.h"
+#include "engine/cpu/cpu_backend.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
@@ -33,11 +34,11 @@ size_t bytes_of(const TensorType& t) {
 
 // The input of `n` that carries the samples, or -1 when `n` cannot be in a chain.
 int sample_input(const Node& n) {
-  const OpDef& op = *n.op;
-  if (n.outputs.size() != 1 || n.inputs.empty() || !op.kernel(Device::cpu) || op.has(kRandom) || op.has(kSource))
+  const OpSchema& op = *n.op;
+  if (n.outputs.size() != 1 || n.inputs.empty() || !cpu_backend().kernel(n.op_name()) || op.has(kRandom) || op.has(kSource))
     return -1;
   const TensorType& out = n.outputs[0];
-  if (!has_cpu_kernels(out.dtype) || out.shape.empty() || out.shape[0] < 1 || !shape_known(out.shape)) return -1;
+  if (!is_core_dtype(out.dtype) || out.shape.empty() || out.shape[0] < 1 || !shape_known(out.shape)) return -1;
   if (op.has(kBatchwise)) {
     const Shape& x = n.inputs[0].shape();
     return !x.empty() && x[0] == out.shape[0] && shape_known(x) ? 0 : -1;
@@ -48,7 +49,7 @@ int sample_input(const Node& n) {
   int idx = -1;
   for (int j = 0; j < static_cast<int>(n.inputs.size()); ++j) {
     const Value& v = n.inputs[j];
-    if (!has_cpu_kernels(v.dtype()) || !shape_known(v.shape())) return -1;
+    if (!is_core_dtype(v.dtype()) || !shape_known(v.shape())) return -1;
     const Shape& s = v.shape();
     if (s == out.shape) {
       if (idx < 0) idx = j;

@@ -1,0 +1,129 @@
+#include "engine/backend/backend.h"
+
+#include <cstring>
+
+#include "engine/base/error.h"
+
+namespace symnet {
+
+namespace {
+
+class HostBuffer final : public Buffer {
+ public:
+  explicit HostBuffer(size_t bytes) : mem_(bytes) {}
+  size_t size() const override { return mem_.bytes(); }
+  void* data() override { return mem_.data(); }
+  void upload(size_t offset, const void* src, size_t bytes) override {
+    check(offset, bytes);
+    if (bytes) std::memcpy(static_cast<char*>(mem_.data()) + offset, src, bytes);
+  }
+  void download(size_t offset, void* dst, size_t bytes) const override {
+    check(offset, bytes);
+    if (bytes) std::memcpy(dst, static_cast<const char*>(mem_.data()) + offset, bytes);
+  }
+  void fill_zero() override {
+    if (mem_.bytes()) std::memset(mem_.data(), 0, mem_.bytes());
+  }
+
+ private:
+  void check(size_t offset, size_t bytes) const {
+    SN_CHECK(offset <= mem_.bytes() && bytes <= mem_.bytes() - offset, ErrorKind::internal,
+             "host buffer access [" << offset << ", +" << bytes << ") outside its " << mem_.bytes() << " bytes");
+  }
+  Storage mem_;
+};
+
+class HostBufferType final : public BufferType {
+ public:
+  const char* name() const override { return "host"; }
+  size_t alignment() const override { return 64; }
+  bool is_host() const override { return true; }
+  std::unique_ptr<Buffer> allocate(size_t bytes) const override { return std::make_unique<HostBuffer>(bytes); }
+};
+
+}  // namespace
+
+const BufferType& host_buffer_type() {
+  static const HostBufferType t;
+  return t;
+}
+
+std::vector<Tensor> evaluate_on(const Backend& b, const Node& n, const std::vector<TensorView>& inputs, RunContext* run) {
+  SN_CHECK(b.buffer_type().is_host(), ErrorKind::internal, "evaluate_on() a non-host backend '" << b.name() << "'");
+  const KernelImpl* impl = b.kernel(n.op_name());
+  SN_CHECK(impl != nullptr, ErrorKind::unsupported,
+           n.describe() << " has no kernel on the " << b.name() << " backend");
+  std::vector<Tensor> outs;
+  KernelContext k;
+  k.in = inputs;
+  for (const TensorType& t : n.outputs) {
+    outs.emplace_back(t.dtype, t.shape);
+    k.out.push_back(outs.back().view());
+  }
+  std::shared_ptr<const void> params = impl->prepare ? impl->prepare(n) : nullptr;
+  k.params = params.get();
+  Tensor workspace;
+  size_t bytes = impl->workspace ? impl->workspace(n) : 0;
+  if (bytes > 0) {
+    workspace = Tensor(DType::u8, {static_cast<int64_t>(bytes)});
+    k.workspace = workspace.data();
+  }
+  RunContext local;
+  k.run = run ? run : &local;
+  impl->fn(k);
+  return outs;
+}
+
+Backend& BackendRegistry::add(std::unique_ptr<Backend> b) {
+  SN_CHECK(b != nullptr, ErrorKind::internal, "null backend");
+  SN_CHECK(find(b->name()) == nullptr, ErrorKind::value, "a backend named '" << b->name() << "' is already registered");
+  backends_.push_back(std::move(b));
+  return *backends_.back();
+}
+
+const Backend* BackendRegistry::find(const std::string& name) const {
+  for (const auto& b : backends_)
+    if (b->name() == name) return b.get();
+  return nullptr;
+}
+
+const Backend& BackendRegistry::get(const std::string& name) const {
+  const Backend* b = find(name);
+  if (b == nullptr) {
+    std::string known;
+    for (const auto& x : backends_) known += (known.empty() ? "'" : ", '") + x->name() + "'";
+    SN_THROW(ErrorKind::unsupported, "no backend named '" << name << "' (available: " << known << ")");
+  }
+  return *b;
+}
+
+std::vector<std::string> BackendRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& b : backends_) out.push_back(b->name());
+  return out;
+}
+
+ConstantEvaluator host_evaluator(const Backend& target) {
+  const Backend* host = target.buffer_type().is_host() ? &target : &backends().get("cpu");
+  return [host](const Node& n, const std::vector<TensorView>& inputs) -> std::vector<Tensor> {
+    if (!host->supports(n)) return {};
+    return evaluate_on(*host, n, inputs);
+  };
+}
+
+Graph optimize(const Graph& g, std::vector<PassStats>* stats, bool fuse, const std::string& target) {
+  const Backend& b = backends().get(target);
+  Graph cur = optimize_generic(g, host_evaluator(b), stats);
+  return b.lower(cur, fuse, stats);
+}
+
+BackendRegistry& backends() {
+  static BackendRegistry* reg = [] {
+    auto* r = new BackendRegistry();  // never destroyed: plugins may hold references at exit
+    register_builtin_backends(*r);
+    return r;
+  }();
+  return *reg;
+}
+
+}  // namespace symnet

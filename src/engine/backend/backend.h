@@ -1,0 +1,143 @@
+// Backends: where and how nodes run. In the spirit of ggml-backend: a backend owns a
+// buffer type (how its memory is allocated and whether the host can address it), a kernel
+// table (op name -> kernel, workspace, prepare -> plain parameters, in-place pairs), a
+// supports(node) query, a lowering hook (its own graph rewrites, such as the CPU's fusion)
+// and synchronize(). Backends are registered by name in one process-wide registry; one
+// built separately (the CUDA library) registers through the C entry point of plugin.h.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/backend/kernel.h"
+#include "engine/base/error.h"
+#include "engine/ir/graph.h"
+#include "engine/ir/op_schema.h"
+#include "engine/passes/passes.h"
+
+namespace symnet {
+
+// A block of a backend's memory. Host-addressable buffers expose data(); others (device
+// memory) are reached only through upload/download/copy.
+class Buffer {
+ public:
+  virtual ~Buffer() = default;
+  virtual size_t size() const = 0;
+  // Host pointer to the memory, or nullptr when the host cannot address it.
+  virtual void* data() = 0;
+  virtual void upload(size_t offset, const void* src, size_t bytes) = 0;
+  virtual void download(size_t offset, void* dst, size_t bytes) const = 0;
+  virtual void fill_zero() = 0;
+};
+
+class BufferType {
+ public:
+  virtual ~BufferType() = default;
+  virtual const char* name() const = 0;
+  virtual size_t alignment() const = 0;
+  virtual bool is_host() const = 0;
+  // Throws Error(value) naming the bytes when the memory cannot be had.
+  virtual std::unique_ptr<Buffer> allocate(size_t bytes) const = 0;
+};
+
+// The 64-byte aligned host memory every host backend shares (Storage underneath).
+const BufferType& host_buffer_type();
+
+struct KernelImpl {
+  KernelImpl() = default;
+  explicit KernelImpl(KernelFn f) : fn(f) {}
+
+  KernelFn fn = nullptr;
+  // Reads the node once, at compile time, into the plain parameter struct the kernel finds
+  // in KernelContext::params (also plans of fused bodies). Empty: the kernel takes none.
+  std::function<std::shared_ptr<const void>(const Node&)> prepare;
+  std::function<size_t(const Node&)> workspace;  // scratch bytes; empty: none
+  std::vector<std::pair<int, int>> inplace;      // (output, input) pairs that may share memory
+  // Per-node in-place pairs, for ops whose safety depends on the node (fused groups);
+  // used instead of `inplace` when set.
+  std::function<std::vector<std::pair<int, int>>(const Node&)> inplace_for;
+
+  std::vector<std::pair<int, int>> inplace_pairs(const Node& n) const { return inplace_for ? inplace_for(n) : inplace; }
+};
+
+// A node made ready to run outside an executable (constant folding, tests): its
+// parameters prepared and its workspace allocated.
+struct PreparedKernel {
+  const KernelImpl* impl = nullptr;
+  std::shared_ptr<const void> params;
+  size_t workspace_bytes = 0;
+};
+
+// Everything here is defined in this header, so that a backend built as a separate shared
+// library (plugin.h) links without any symbol of the engine.
+class Backend {
+ public:
+  explicit Backend(std::string name) : name_(std::move(name)) {}
+  virtual ~Backend() = default;
+  const std::string& name() const { return name_; }
+  virtual const BufferType& buffer_type() const = 0;
+
+  // Kernel table. Adding a kernel twice is an engine bug.
+  void add_kernel(const std::string& op, KernelImpl impl) {
+    SN_CHECK(impl.fn != nullptr && !kernels_.count(op), ErrorKind::internal,
+             "backend '" << name_ << "': kernel for '" << op << "' is null or added twice");
+    kernels_.emplace(op, std::move(impl));
+  }
+  const KernelImpl* kernel(const std::string& op) const {
+    auto it = kernels_.find(op);
+    return it == kernels_.end() ? nullptr : &it->second;
+  }
+  std::vector<std::string> kernel_ops() const {
+    std::vector<std::string> out;
+    for (const auto& kv : kernels_) out.push_back(kv.first);
+    return out;
+  }
+
+  // Whether this backend can run the node: a kernel for its op (and, in overrides, its dtypes).
+  virtual bool supports(const Node& n) const { return kernel(n.op->name) != nullptr; }
+  // The backend's own rewrites of an optimized graph (fusion), recorded in stats.
+  virtual Graph lower(const Graph& g, bool /*fuse*/, std::vector<PassStats>* /*stats*/) const { return g; }
+  // Waits for queued work (no-op on synchronous backends).
+  virtual void synchronize() const {}
+
+ private:
+  std::string name_;
+  std::map<std::string, KernelImpl> kernels_;
+};
+
+// Runs one node on host tensors with a host backend's kernel (constant folding, tests).
+// Throws what the kernel throws.
+std::vector<Tensor> evaluate_on(const Backend& b, const Node& n, const std::vector<TensorView>& inputs,
+                                RunContext* run = nullptr);
+
+class BackendRegistry {
+ public:
+  // Takes ownership; throws an internal error when the name is taken.
+  Backend& add(std::unique_ptr<Backend> b);
+  const Backend* find(const std::string& name) const;
+  // Throws an unsupported error listing the known backends when the name is unknown.
+  const Backend& get(const std::string& name) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::vector<std::unique_ptr<Backend>> backends_;
+};
+
+// Folds constants with a host backend's kernels (the given one when it is a host backend,
+// else the CPU's).
+ConstantEvaluator host_evaluator(const Backend& target);
+
+// The whole compile-time pipeline for a target: the generic passes, then the target's
+// lowering (fusion on the CPU) when `fuse` is set.
+Graph optimize(const Graph& g, std::vector<PassStats>* stats = nullptr, bool fuse = true,
+               const std::string& target = "cpu");
+
+// The process-wide backend registry, holding the built-in backends on first use. Backends loaded from shared libraries are added at run time.
+BackendRegistry& backends();
+// Defined by the built-in backends' folder (cpu/), called once by backends().
+void register_builtin_backends(BackendRegistry& r);
+
+}  // namespace symnet

@@ -1,0 +1,36 @@
+// CPU kernel table of the generators and random ops.
+#include "engine/cpu/cpu_backend.h"
+#include "engine/kernels/cpu/random_kernels.h"
+
+namespace symnet {
+
+namespace {
+
+RandomParams read_random(const Node& n, const char* a_name, double a_def, const char* b_name, double b_def) {
+  RandomParams p;
+  p.key = make_random_key(n.attrs.has("seed"), n.attrs.get_int("seed", 0), n.name);
+  if (a_name) p.a = n.attrs.get_float(a_name, a_def);
+  if (b_name) p.b = n.attrs.get_float(b_name, b_def);
+  p.k = n.attrs.get_int("k", 0);
+  return p;
+}
+
+KernelImpl random_impl(KernelFn fn, const char* a_name, double a_def, const char* b_name, double b_def) {
+  return with_params<RandomParams>(
+      fn, [=](const Node& n) { return read_random(n, a_name, a_def, b_name, b_def); });
+}
+
+}  // namespace
+
+void bind_random_kernels(Backend& b) {
+  b.add_kernel("fill", random_impl(fill_kernel, "value", 0.0, nullptr, 0));
+  b.add_kernel("eye", random_impl(eye_kernel, nullptr, 0, nullptr, 0));
+  b.add_kernel("range", random_impl(range_kernel, "start", 0.0, "delta", 1.0));
+  b.add_kernel("random_uniform", random_impl(random_uniform_kernel, "low", 0.0, "high", 1.0));
+  b.add_kernel("random_uniform_like", random_impl(random_uniform_kernel, "low", 0.0, "high", 1.0));
+  b.add_kernel("random_normal", random_impl(random_normal_kernel, "mean", 0.0, "std", 1.0));
+  b.add_kernel("random_normal_like", random_impl(random_normal_kernel, "mean", 0.0, "std", 1.0));
+  b.add_kernel("random_bernoulli", random_impl(random_bernoulli_kernel, nullptr, 0, nullptr, 0));
+}
+
+}  // namespace symnet
