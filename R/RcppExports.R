@@ -157,6 +157,10 @@ cpp_threads_shutdown <- function() {
     invisible(.Call(`_symnet_cpp_threads_shutdown`))
 }
 
+cpp_malloc_trim <- function() {
+    .Call(`_symnet_cpp_malloc_trim`)
+}
+
 cpp_tensor_new <- function(value, dtype, compact = FALSE) {
     .Call(`_symnet_cpp_tensor_new`, value, dtype, compact)
 }

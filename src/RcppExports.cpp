@@ -460,6 +460,16 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_malloc_trim
+bool cpp_malloc_trim();
+RcppExport SEXP _symnet_cpp_malloc_trim() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_malloc_trim());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_tensor_new
 SEXP cpp_tensor_new(SEXP value, std::string dtype, bool compact);
 RcppExport SEXP _symnet_cpp_tensor_new(SEXP valueSEXP, SEXP dtypeSEXP, SEXP compactSEXP) {
@@ -558,6 +568,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_threads_get", (DL_FUNC) &_symnet_cpp_threads_get, 0},
     {"_symnet_cpp_threads_set", (DL_FUNC) &_symnet_cpp_threads_set, 1},
     {"_symnet_cpp_threads_shutdown", (DL_FUNC) &_symnet_cpp_threads_shutdown, 0},
+    {"_symnet_cpp_malloc_trim", (DL_FUNC) &_symnet_cpp_malloc_trim, 0},
     {"_symnet_cpp_tensor_new", (DL_FUNC) &_symnet_cpp_tensor_new, 3},
     {"_symnet_cpp_tensor_release", (DL_FUNC) &_symnet_cpp_tensor_release, 1},
     {"_symnet_cpp_tensor_info", (DL_FUNC) &_symnet_cpp_tensor_info, 1},

@@ -2,6 +2,9 @@
 #include "r_glue.h"
 
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "engine/ir/dot.h"
 #include "engine/ir/json.h"
@@ -312,3 +315,16 @@ void cpp_threads_set(int n) { set_engine_num_threads(n); }
 
 // [[Rcpp::export]]
 void cpp_threads_shutdown() { shutdown_thread_pool(); }
+
+// Returns the C heap's free memory to the system where the C library can (glibc's
+// malloc_trim); FALSE elsewhere. For memory measurements (the soak tests): resident size
+// after a trim counts what the process holds, not what the allocator keeps for reuse.
+// [[Rcpp::export]]
+bool cpp_malloc_trim() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+  return true;
+#else
+  return false;
+#endif
+}
