@@ -260,7 +260,8 @@ sym_model <- function(inputs, outputs, name = NULL) {
   # State updates, from (1) the graph itself (batch norm), (2) the outputs' symbols
   # (sym_with_update()) or, for loaded models, the file, (3) the deprecated registry.
   derived <- .graph_state_updates(nodes)
-  carried <- if (is.null(aux)) unname(.updates_of(outputs)) else list()
+  carried_named <- if (is.null(aux)) .updates_of(outputs) %||% list() else list()
+  carried <- unname(carried_named)
   # kept once, in `carried_updates`; model$outputs hands them out again
   outputs <- lapply(outputs, function(o) { o$updates <- NULL; o })
   # variables of the outputs, then those only the updates use (state such as a running
@@ -303,7 +304,7 @@ sym_model <- function(inputs, outputs, name = NULL) {
       }
       add(v, u$value)
     }
-    keep <- .updates_of(outputs) %||% list()
+    keep <- carried_named
   } else {
     for (vn in names(aux)) {
       v <- vars[[vn]]
