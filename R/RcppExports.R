@@ -73,6 +73,14 @@ cpp_sym_inputs <- function(p) {
     .Call(`_symnet_cpp_sym_inputs`, p)
 }
 
+cpp_sym_output <- function(p, index) {
+    .Call(`_symnet_cpp_sym_output`, p, index)
+}
+
+cpp_graph_nodes <- function(outputs) {
+    .Call(`_symnet_cpp_graph_nodes`, outputs)
+}
+
 cpp_sym_grad <- function(y, wrt) {
     .Call(`_symnet_cpp_sym_grad`, y, wrt)
 }
@@ -147,6 +155,10 @@ cpp_threads_set <- function(n) {
 
 cpp_threads_shutdown <- function() {
     invisible(.Call(`_symnet_cpp_threads_shutdown`))
+}
+
+cpp_malloc_trim <- function() {
+    .Call(`_symnet_cpp_malloc_trim`)
 }
 
 cpp_tensor_new <- function(value, dtype, compact = FALSE) {

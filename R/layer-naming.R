@@ -2,10 +2,17 @@
 # "dense_2", ...). A layer names every node it creates "<layer>/<what>" so a
 # model can group its nodes by prefix (print(model), model_layers()).
 
+# The state stays bounded however many layers a session creates: auto names are not
+# recorded one by one (the counter only grows, so they cannot repeat, and their display
+# type is the prefix's), only names given explicitly or read from files are. Every name
+# recorded would otherwise stay for the session, as an R symbol R never frees.
 .layer_state <- new.env(parent = emptyenv())
 .layer_state$counters <- new.env(parent = emptyenv())  # prefix -> last number used
-.layer_state$used <- new.env(parent = emptyenv())      # layer name -> TRUE
-.layer_state$types <- new.env(parent = emptyenv())     # layer name -> display type ("Dense")
+# Names given explicitly or read from files, with their display types ("Dense"): a named
+# character vector, not an environment, since looking a string up in an environment
+# interns it as a symbol even when it is not there.
+.layer_state$types <- stats::setNames(character(), character())
+.layer_state$prefix_types <- new.env(parent = emptyenv())  # prefix -> list(from = first n, type)
 
 #' Unique layer names for user-written layers
 #'
@@ -49,36 +56,52 @@ sym_layer_name <- function(prefix, name = NULL, type = NULL) {
     repeat {
       k <- k + 1L
       nm <- paste0(prefix, "_", k)
-      if (is.null(get0(nm, envir = .layer_state$used, inherits = FALSE))) break
+      if (!nm %in% names(.layer_state$types)) break
     }
     assign(prefix, k, envir = .layer_state$counters)
-  } else {
-    nm <- .check_string(name, "name", call = call)
-    if (!nzchar(nm) || grepl("/", nm, fixed = TRUE)) {
-      sym_abort("{.arg name} must be a non-empty string without {.code /}, not {.val {nm}}.", call = call)
+    # the type of "<prefix>_<n>" is the last one given for the prefix at or before n
+    pt <- get0(prefix, envir = .layer_state$prefix_types, inherits = FALSE)
+    if (is.null(pt) || !identical(pt$type[[length(pt$type)]], type)) {
+      pt <- list(from = c(pt$from, k), type = c(pt$type, type))
+      assign(prefix, pt, envir = .layer_state$prefix_types)
     }
+    return(nm)
   }
-  assign(nm, TRUE, envir = .layer_state$used)
-  assign(nm, type, envir = .layer_state$types)
+  nm <- .check_string(name, "name", call = call)
+  if (!nzchar(nm) || grepl("/", nm, fixed = TRUE)) {
+    sym_abort("{.arg name} must be a non-empty string without {.code /}, not {.val {nm}}.", call = call)
+  }
+  .layer_state$types[[nm]] <- type
   nm
 }
 
 # Marks names as used (models loaded from files) and records their types.
 .layer_names_register <- function(types) {
-  for (nm in names(types)) {
-    assign(nm, TRUE, envir = .layer_state$used)
-    assign(nm, types[[nm]], envir = .layer_state$types)
-  }
+  for (nm in names(types)) .layer_state$types[[nm]] <- as.character(types[[nm]])
   invisible()
 }
 
-.layer_type <- function(name) get0(name, envir = .layer_state$types, inherits = FALSE)
+.layer_type <- function(name) {
+  k <- match(name, names(.layer_state$types))
+  if (!is.na(k)) return(.layer_state$types[[k]])
+  m <- regmatches(name, regexec("^(.+)_([0-9]+)$", name))[[1]]
+  if (length(m) != 3) return(NULL)
+  n <- as.numeric(m[3])
+  # ls() first: get0() of a string that is not there would intern it all the same
+  if (!m[2] %in% ls(.layer_state$prefix_types, all.names = TRUE)) return(NULL)
+  last <- get(m[2], envir = .layer_state$counters, inherits = FALSE)
+  pt <- get(m[2], envir = .layer_state$prefix_types, inherits = FALSE)
+  # only names the counter has handed out
+  if (n > last || n < pt$from[1]) return(NULL)
+  pt$type[[max(which(pt$from <= n))]]
+}
 
 # Forgets all names (tests; a fresh session). Not exported.
 .reset_layer_names <- function() {
-  for (e in list(.layer_state$counters, .layer_state$used, .layer_state$types)) {
+  for (e in list(.layer_state$counters, .layer_state$prefix_types)) {
     rm(list = ls(e, all.names = TRUE), envir = e)
   }
+  .layer_state$types <- stats::setNames(character(), character())
   invisible()
 }
 

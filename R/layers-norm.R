@@ -15,7 +15,10 @@
 #' statistics of the mini-batch, and the running statistics are updated
 #' after each step as keras does: `moving = momentum * moving + (1 -
 #' momentum) * batch` (the batch variance in the update is the unbiased
-#' one, as PyTorch). The updates are registered with [sym_aux_update()].
+#' one, as PyTorch). A model built with [sym_model()] finds these updates in
+#' the batch-norm nodes of its graph (listed in `model$aux_updates`), so
+#' models built on the outputs of another model keep updating its
+#' statistics; user-written layers attach theirs with [sym_with_update()].
 #'
 #' @inheritParams layer_dense
 #' @param x Input symbol `[N, C, ...]` with a known `C`.
@@ -61,17 +64,13 @@ layer_batch_norm <- function(x, momentum = 0.99, epsilon = 1e-3, center = TRUE, 
   mv <- sym_param(.nn(nm, "moving_variance"), ch, moving_variance_initializer, dtype = dt,
                   trainable = FALSE)
   ins <- list(x, gamma, beta, mm, mv)
-  # One node in inference mode (1 output); the compiled training step flips it
-  # to training mode. The running-statistics updates come from the same node in
-  # training mode (5 outputs: y, batch mean, batch var, new running mean, new
-  # running var), which common-subexpression elimination merges with the
-  # flipped forward node.
+  # One node in inference mode (1 output). The compiled training step flips it to
+  # training mode (5 outputs: y, batch mean, batch var, new running mean, new running
+  # var), and sym_model() takes the running-statistics updates from outputs 4 and 5
+  # of the flipped node (.graph_state_updates()): the update lives in the graph, so
+  # nothing outlives the layer's symbols and models.
   y <- .op("batch_norm", ins, list(epsilon = epsilon, momentum = momentum, training = 0L),
            .nn(nm, "batch_norm"))
-  tr <- .op("batch_norm", ins, list(epsilon = epsilon, momentum = momentum, training = 1L),
-            .nn(nm, "batch_norm"), multi = TRUE)
-  sym_aux_update(mm, tr[[4]])
-  sym_aux_update(mv, tr[[5]])
   y
 }
 

@@ -4,7 +4,9 @@
 #   symbols), params (named list of the trainable shared variables, bound to
 #   the graph's own variable nodes), variables (all shared variables,
 #   trainable or not), aux_updates (list of list(var = symnet_shared, value =
-#   symbol, name)), layers (data.frame, see model_layers()), layer_types,
+#   symbol, name): the state updates of a training step), carried_updates (those
+#   of aux_updates not defined by the graph itself, which model$outputs carry; see
+#   sym_with_update()), layers (data.frame, see model_layers()), layer_types,
 #   .meta (the save format's metadata; the graph never changes), cache
 #   (environment of compiled functions, for fit/predict/evaluate).
 #
@@ -26,52 +28,24 @@
 }
 
 # Walks the graph computing `ptrs` (value pointers). Returns the nodes in
-# topological order: a list of records (id, op, name, shape, dtype, ptr).
+# topological order: a list of records (id, op, name, n_outputs, shape, dtype,
+# ptr, inputs (ids of the input nodes)). Ids are strings (.id_str). The walk
+# runs in the engine: an R environment keyed by node id would intern every id
+# as an R symbol, and R never frees symbols (a few hundred bytes per node of
+# every model ever built).
 .graph_walk <- function(ptrs) {
-  recs <- new.env(parent = emptyenv())
-  state <- new.env(parent = emptyenv())
-  order <- character()
-  stack <- rev(ptrs)
-  expanded <- rep(FALSE, length(stack))
-  while (length(stack)) {
-    k <- length(stack)
-    p <- stack[[k]]
-    info <- cpp_sym_info(p)
-    id <- .id_str(info$id)
-    rec <- recs[[id]]
-    if (is.null(rec) || info$index == 0) {
-      if (is.null(rec)) rec <- list(id = id, op = info$op, name = info$name, n_outputs = info$n_outputs)
-      rec$shape <- .shape_int(info$shape)
-      rec$dtype <- info$dtype
-      rec$ptr <- p
-      recs[[id]] <- rec
-    }
-    if (expanded[k]) {
-      stack[[k]] <- NULL
-      expanded <- expanded[-k]
-      if (!identical(state[[id]], 2L)) {
-        state[[id]] <- 2L
-        order <- c(order, id)
-      }
-      next
-    }
-    if (!is.null(state[[id]])) {
-      stack[[k]] <- NULL
-      expanded <- expanded[-k]
-      next
-    }
-    state[[id]] <- 1L
-    expanded[k] <- TRUE
-    ins <- cpp_sym_inputs(p)
-    rec$inputs <- vapply(ins, function(q) .id_str(cpp_sym_info(q)$id), character(1))
-    recs[[id]] <- rec
-    if (length(ins)) {
-      stack <- c(stack, rev(ins))
-      expanded <- c(expanded, rep(FALSE, length(ins)))
-    }
-  }
-  lapply(order, function(id) recs[[id]])
+  if (!length(ptrs)) return(list())
+  w <- cpp_graph_nodes(ptrs)
+  ids <- .id_strs(w$id)
+  lapply(seq_along(ids), function(i) {
+    list(id = ids[[i]], op = w$op[[i]], name = w$name[[i]], n_outputs = w$n_outputs[[i]],
+         shape = .shape_int(w$shape[[i]]), dtype = w$dtype[[i]], ptr = w$ptr[[i]],
+         inputs = .id_strs(w$inputs[[i]]))
+  })
 }
+
+# .id_str() of each element (format() of a vector would pad to a common width).
+.id_strs <- function(ids) if (length(ids)) sprintf("%.0f", ids) else character()
 
 # A symnet_shared object bound to a variable node found in a graph (so that
 # gradients with respect to it are gradients with respect to that node).
@@ -167,7 +141,7 @@
 #' `params` (named list of the trainable shared variables, usable as `wrt`
 #' of [sym_grad()]), `variables` (all shared variables, trainable or not),
 #' `aux_updates` (state updates of a training step, see
-#' [sym_aux_update()]: a list of `list(var, value, name)` with `var` a
+#' [sym_with_update()] and [layer_batch_norm()]: a list of `list(var, value, name)` with `var` a
 #' shared variable and `value` a symbol), `layers` (as [model_layers()]).
 #'
 #' Variable names must be unique within a model (layers name theirs
@@ -226,14 +200,16 @@ sym_model <- function(inputs, outputs, name = NULL) {
   if (anyDuplicated(nms)) sym_abort("Output names must be unique: {.val {nms[duplicated(nms)]}}.")
   if (any(grepl("^__aux__/", nms))) sym_abort("Output names must not start with {.val __aux__/}.")
   names(outs) <- nms
-  # every graph input must be among `inputs`, and every input used
-  gin <- cpp_graph_inputs(lapply(unname(outs), .ptr))
+  # every graph input (of the outputs and of the state updates they carry) must be among
+  # `inputs`, and every input used
+  carried <- .updates_of(outs)
+  gin <- cpp_graph_inputs(c(lapply(unname(outs), .ptr), lapply(unname(carried), function(u) .ptr(u$value))))
   gids <- vapply(gin, function(p) .id_str(cpp_sym_info(p)$id), character(1))
   iids <- vapply(ins, function(s) .id_str(cpp_sym_info(.ptr(s))$id), character(1))
   missing <- !gids %in% iids
   if (any(missing)) {
     mn <- vapply(gin[missing], function(p) .input_name(new_symbol(p)), character(1))
-    sym_abort(c("The outputs depend on input{?s} {.val {mn}}, which {?is/are} not in {.arg inputs}.",
+    sym_abort(c("The outputs {if (length(carried)) '(or their state updates) ' else ''}depend on input{?s} {.val {mn}}, which {?is/are} not in {.arg inputs}.",
                 i = "Pass every input the outputs need."))
   }
   unused <- !iids %in% gids
@@ -245,8 +221,8 @@ sym_model <- function(inputs, outputs, name = NULL) {
   .new_model(ins, outs, aux = NULL, name = name, layer_types = NULL)
 }
 
-# Creates a model environment. `aux`: NULL (collect registered updates) or a
-# list of list(var_name, value) (loaded models).
+# Creates a model environment. `aux`: NULL (a new model: collect the updates its outputs
+# carry) or a list of list(var_name, value) (loaded models).
 .new_model <- function(inputs, outputs, aux, name, layer_types) {
   model <- new.env(parent = emptyenv())
   .model_fill(model, inputs, outputs, aux, name, layer_types)
@@ -254,12 +230,51 @@ sym_model <- function(inputs, outputs, name = NULL) {
   model
 }
 
+# The state updates a graph defines itself: a batch-norm node whose running statistics
+# (inputs 4 and 5) are variables sets them, in a training step, to outputs 4 and 5 of the
+# node in training mode (momentum-weighted running mean and unbiased variance). Returns a
+# list of list(var_node (node id), value (symbol)).
+.graph_state_updates <- function(nodes) {
+  ops <- vapply(nodes, function(r) r$op, character(1))
+  bn <- which(ops == "batch_norm")
+  if (!length(bn)) return(list())
+  ids <- vapply(nodes, function(r) r$id, character(1))
+  stats_of <- function(k) nodes[[k]]$inputs[4:5]
+  bn <- bn[vapply(bn, function(k) all(ops[match(stats_of(k), ids)] == "variable"), logical(1))]
+  if (!length(bn)) return(list())
+  # all nodes flipped in one rewrite, so they share the training-mode graph above them
+  flipped <- cpp_graph_set_training(lapply(nodes[bn], function(r) r$ptr), TRUE)
+  out <- list()
+  for (j in seq_along(bn)) {
+    st <- stats_of(bn[[j]])
+    for (k in 1:2) {
+      out[[length(out) + 1L]] <- list(var_node = st[[k]], value = new_symbol(cpp_sym_output(flipped[[j]], 2L + k)))
+    }
+  }
+  out
+}
+
 .model_fill <- function(model, inputs, outputs, aux, name, layer_types, call = parent.frame()) {
-  nodes <- .graph_walk(lapply(unname(outputs), .ptr))
+  out_ptrs <- lapply(unname(outputs), .ptr)
+  nodes <- .graph_walk(out_ptrs)
+  # State updates, from (1) the graph itself (batch norm), (2) the outputs' symbols
+  # (sym_with_update()) or, for loaded models, the file, (3) the deprecated registry.
+  derived <- .graph_state_updates(nodes)
+  carried_named <- if (is.null(aux)) .updates_of(outputs) %||% list() else list()
+  carried <- unname(carried_named)
+  # kept once, in `carried_updates`; model$outputs hands them out again
+  outputs <- lapply(outputs, function(o) { o$updates <- NULL; o })
+  # variables of the outputs, then those only the updates use (state such as a running
+  # mean that the forward graph never reads)
+  extra <- c(lapply(carried, function(u) .ptr(u$value)), lapply(carried, function(u) .ptr(u$var)),
+             lapply(unname(aux), function(u) .ptr(u$value)))
+  all_nodes <- if (length(extra)) .graph_walk(c(out_ptrs, extra)) else nodes
   vars <- list()
-  for (rec in nodes) {
+  var_of_node <- list()   # variable node id -> variable id
+  for (rec in all_nodes) {
     if (rec$op != "variable") next
     v <- .shared_from_node(rec$ptr)
+    var_of_node[[rec$id]] <- v$var_id
     if (any(vapply(vars, function(u) identical(u$var_id, v$var_id), logical(1)))) next
     if (!is.null(vars[[v$name]])) {
       sym_abort(c("Two different variables in the model are named {.val {v$name}}.",
@@ -269,19 +284,42 @@ sym_model <- function(inputs, outputs, name = NULL) {
     vars[[v$name]] <- v
   }
   var_ids <- vapply(vars, function(v) v$var_id, character(1))
+  var_by_id <- function(id) vars[[match(id, var_ids)]]
+  aux_list <- list()
+  add <- function(v, value) aux_list[[v$name]] <<- list(var = v, value = value, name = v$name)
+  for (u in derived) add(var_by_id(var_of_node[[u$var_node]]), u$value)
+  by_graph <- names(aux_list)
+  keep <- list()   # the updates that are not the graph's own, carried by model$outputs
   if (is.null(aux)) {
-    regs <- .aux_updates_for(var_ids)
-    aux_list <- lapply(regs, function(u) {
-      v <- vars[[match(u$var$var_id, var_ids)]]
-      list(var = v, value = u$value, name = v$name)
-    })
+    for (k in seq_along(carried)) {
+      u <- carried[[k]]
+      v <- var_by_id(u$var$var_id)
+      if (v$name %in% by_graph) {
+        sym_abort(c("Variable {.val {v$name}} is a batch-norm running statistic; it cannot take another state update.",
+                    i = "Its batch-norm node updates it in every training step."), call = call)
+      }
+      if (!is.null(aux_list[[v$name]])) {
+        sym_abort(c("Variable {.val {v$name}} has two different state updates.",
+                    i = "Attach one update per variable with {.fn sym_with_update}."), call = call)
+      }
+      add(v, u$value)
+    }
+    keep <- carried_named
   } else {
-    aux_list <- lapply(names(aux), function(vn) {
+    for (vn in names(aux)) {
       v <- vars[[vn]]
       if (is.null(v)) sym_abort("The update of {.val {vn}} refers to no variable of the model.", call = call)
-      list(var = v, value = aux[[vn]]$value, name = vn)
-    })
+      if (vn %in% by_graph) next
+      add(v, aux[[vn]]$value)
+      u <- list(var = v, value = aux[[vn]]$value)
+      keep[[.update_key(v, u$value)]] <- u
+    }
   }
+  for (u in .aux_updates_for(var_ids)) {
+    v <- var_by_id(u$var$var_id)
+    if (is.null(aux_list[[v$name]])) add(v, u$value)
+  }
+  aux_list <- unname(aux_list)
   if (length(aux_list)) {
     ord <- order(match(vapply(aux_list, function(u) u$name, character(1)), names(vars)))
     aux_list <- aux_list[ord]
@@ -297,11 +335,14 @@ sym_model <- function(inputs, outputs, name = NULL) {
   types <- unlist(types) %||% stats::setNames(character(), character())
   meta <- .model_meta(list(name = name, inputs = inputs, outputs = outputs,
                             aux_updates = aux_list, variables = vars, layer_types = types))
+  # the layer table shows the forward graph, plus the variables only updates use
+  in_fwd <- vapply(nodes, function(r) r$id, character(1))
+  state_only <- Filter(function(r) r$op == "variable" && !r$id %in% in_fwd, all_nodes)
   fields <- list(
     name = name, inputs = inputs, outputs = outputs, variables = vars,
     params = Filter(function(v) isTRUE(v$trainable), vars), aux_updates = aux_list,
-    layer_types = types, layers = .layer_table(nodes, vars, as.list(types)),
-    cache = new.env(parent = emptyenv()), .meta = meta)
+    layer_types = types, layers = .layer_table(c(nodes, state_only), vars, as.list(types)),
+    carried_updates = keep, cache = new.env(parent = emptyenv()), .meta = meta)
   for (f in names(fields)) assign(f, fields[[f]], envir = model)
   invisible(model)
 }
@@ -330,13 +371,24 @@ sym_model <- function(inputs, outputs, name = NULL) {
 #' @export
 `$.symnet_model` <- function(x, name) {
   .model_ensure(x)
-  get0(name, envir = x, inherits = FALSE)
+  .model_field(x, name)
 }
 
 #' @export
 `[[.symnet_model` <- function(x, i, ...) {
   .model_ensure(x)
-  get0(i, envir = x, inherits = FALSE)
+  .model_field(x, i)
+}
+
+# A field as users see it: the outputs carry the model's state updates other than those
+# its graph defines (batch norm), so that a model built on them applies them too.
+.model_field <- function(model, name) {
+  val <- get0(name, envir = model, inherits = FALSE)
+  if (identical(name, "outputs")) {
+    ups <- get0("carried_updates", envir = model, inherits = FALSE)
+    if (length(ups)) val <- lapply(val, .carry_updates, ups = ups)
+  }
+  val
 }
 
 .check_model <- function(model, arg = "model", call = parent.frame()) {

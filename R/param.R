@@ -251,7 +251,7 @@ print.symnet_initializer <- function(x, ...) {
 #' Name parameters `"<layer>/<what>"` (see [sym_layer_name()]): the prefix
 #' groups them into a layer in `print(model)`; names must be unique within a
 #' model. Non-trainable state (such as running statistics) is created with
-#' `trainable = FALSE` and updated during training with [sym_aux_update()].
+#' `trainable = FALSE` and updated during training with [sym_with_update()].
 #'
 #' @param name Name of the variable (a single string).
 #' @param shape Its shape (whole numbers, fully known).
@@ -315,48 +315,148 @@ sym_param <- function(name, shape, init = "glorot_uniform", dtype = "float32", t
   sym_shared(value, name = name, dtype = dtype, trainable = trainable)
 }
 
-# ---- auxiliary updates ----------------------------------------------------------------------
+# ---- state updates --------------------------------------------------------------------------
+#
+# A state update ("after each training step, shared variable `var` takes the value of the
+# symbol `value`") travels with the symbols it was attached to: sym_with_update() stores it in
+# the symbol's `updates` field, every op result carries the union of its inputs' updates
+# (.op() calls .updates_of()), and sym_model() collects those of its outputs. The update thus
+# lives exactly as long as a symbol or model that uses it. (It used to be kept in a
+# process-wide registry, which kept every update -- and through it the whole graph and its
+# weights -- alive for the session.) Batch normalisation needs no attached update: a model
+# derives it from the batch-norm nodes of its graph (.graph_state_updates() in model.R).
+#
+# `updates` is a named list of list(var, value); the names (.update_key) identify the
+# variable and the value node, so the same update reaching an op twice is kept once.
 
-.aux_state <- new.env(parent = emptyenv())
-.aux_state$updates <- new.env(parent = emptyenv())  # var id -> list(var, value)
+.update_key <- function(var, value) {
+  info <- cpp_sym_info(.ptr(value))
+  paste0(var$var_id, "<-", .id_str(info$id), ":", info$index)
+}
 
-#' Register a state update for training
-#'
-#' Layers with state that is not learnt by gradients (the running mean and
-#' variance of [layer_batch_norm()]) declare how the state changes in a
-#' training step: `sym_aux_update(var, value)` records that after each
-#' training step the shared variable `var` takes the value of the symbol
-#' `value` (computed in training mode, from the same mini-batch). A model
-#' built with [sym_model()] collects the updates of its variables, and
-#' [fit()][generics::fit] applies them in the compiled training step.
-#'
-#' @param var A shared variable (from [sym_param()] or [sym_shared()],
-#'   usually with `trainable = FALSE`).
-#' @param value A symbol of the same type and shape as `var`.
-#' @return `var`, invisibly.
-#' @examples
-#' # a layer that tracks a running mean of its input (per feature)
-#' layer_track_mean <- function(x, name = NULL) {
-#'   name <- sym_layer_name("track_mean", name)
-#'   m <- sym_param(paste0(name, "/mean"), dim(x)[2], init = "zeros", trainable = FALSE)
-#'   sym_aux_update(m, 0.9 * m + 0.1 * sym_mean(x, axis = 1))
-#'   x
-#' }
-#' x <- sym_var("x", c(NA, 2))
-#' model <- sym_model(x, layer_track_mean(x))
-#' length(model$aux_updates)
-#' @export
-sym_aux_update <- function(var, value) {
-  .check_shared(var, "var")
-  .check_symbol(value, "value")
+.check_update <- function(var, value, call = parent.frame()) {
+  .check_shared(var, "var", call = call)
+  .check_symbol(value, "value", call = call)
   if (value$dtype != var$dtype) value <- sym_cast(value, var$dtype)
   vs <- value$shape
   ws <- var$shape
   if (length(vs) != length(ws) || any(!is.na(vs) & vs != ws)) {
     sym_abort("The update of {.val {var$name}} has shape {.val {vs}}, but the variable has shape {.val {ws}}.",
-              kind = "shape")
+              kind = "shape", call = call)
   }
-  assign(var$var_id, list(var = var, value = value), envir = .aux_state$updates)
+  # updates carried by the update's own symbols travel on beside it, not inside it
+  inner <- .updates_of(list(var, value))
+  value$updates <- NULL
+  var$updates <- NULL
+  list(var = var, value = value, inner = inner)
+}
+
+# Union of two `updates` lists (`a` first).
+.merge_updates <- function(a, b) {
+  nb <- names(b)[!names(b) %in% names(a)]
+  if (length(nb)) c(a, b[nb]) else a
+}
+
+# The updates carried by a list of symbols, or NULL.
+.updates_of <- function(syms) {
+  ups <- NULL
+  for (s in syms) {
+    u <- s$updates
+    if (length(u)) ups <- if (is.null(ups)) u else .merge_updates(ups, u)
+  }
+  ups
+}
+
+# `x` carrying `ups` (named list of updates) in addition to its own.
+.carry_updates <- function(x, ups) {
+  if (!length(ups)) return(x)
+  x$updates <- if (length(x$updates)) .merge_updates(x$updates, ups) else ups
+  x
+}
+
+#' Attach a state update to a symbol
+#'
+#' Layers with state that is not learnt by gradients (a running mean, a
+#' counter) declare how the state changes in a training step:
+#' `sym_with_update(x, var, value)` returns `x` carrying the update "after
+#' each training step, the shared variable `var` takes the value of the
+#' symbol `value`" (computed in training mode, from the same mini-batch).
+#' Every symbol computed from the result carries the update too, and a model
+#' built with [sym_model()] collects the updates its outputs carry (see
+#' `model$aux_updates`); [fit()][generics::fit] applies them in the compiled
+#' training step. A layer therefore returns the symbol that carries its
+#' updates, as in the example.
+#'
+#' The update lives as long as a symbol or model that carries it: nothing is
+#' kept for the session. [layer_batch_norm()] needs no attached update: a
+#' model finds the running-statistics updates in its batch-norm nodes.
+#' Compiled functions ([sym_compile()]) apply only the `updates` they are
+#' given.
+#'
+#' @param x The symbol to carry the update (usually the layer's output).
+#' @param var A shared variable (from [sym_param()] or [sym_shared()],
+#'   usually with `trainable = FALSE`).
+#' @param value A symbol of the same shape as `var` (cast to its type).
+#' @return `x`, carrying the update.
+#' @seealso [sym_param()], [sym_model()].
+#' @examples
+#' # a layer that tracks a running mean of its input (per feature)
+#' layer_track_mean <- function(x, name = NULL) {
+#'   name <- sym_layer_name("track_mean", name)
+#'   m <- sym_param(paste0(name, "/mean"), dim(x)[2], init = "zeros", trainable = FALSE)
+#'   sym_with_update(x, m, 0.9 * m + 0.1 * sym_mean(x, axis = 1))
+#' }
+#' x <- sym_var("x", c(NA, 2))
+#' model <- sym_model(x, x |> layer_track_mean(name = "tm") |> layer_dense(1))
+#' vapply(model$aux_updates, function(u) u$name, "")
+#' fit(model, matrix(c(1, 2, 3, 4), 2), c(0, 1), loss = "mse", epochs = 1, verbose = 0)
+#' get_weights(model)[["tm/mean"]]   # 0.1 * the column means
+#' @export
+sym_with_update <- function(x, var, value) {
+  .check_symbol(x, "x")
+  u <- .check_update(var, value)
+  ups <- list(list(var = u$var, value = u$value))
+  names(ups) <- .update_key(u$var, u$value)
+  .carry_updates(x, if (length(u$inner)) .merge_updates(ups, u$inner) else ups)
+}
+
+# ---- deprecated: the session-wide registry -------------------------------------------------
+
+.aux_state <- new.env(parent = emptyenv())
+.aux_state$updates <- new.env(parent = emptyenv())  # var id -> list(var, value)
+
+#' Register a state update for training (deprecated)
+#'
+#' **Deprecated.** `sym_aux_update()` is deprecated in
+#' favour of [sym_with_update()]. It records the update in a registry for
+#' the rest of the session, which keeps the update -- and through it the
+#' graph and weights it uses -- alive even after every model using it is
+#' gone. [sym_with_update()] attaches the update to a symbol instead, so it
+#' lives exactly as long as the symbols and models that use it.
+#'
+#' `sym_aux_update(var, value)` still works as before: a model built with
+#' [sym_model()] whose graph uses `var` collects the registered update.
+#' Each call signals a warning of class `symnet_deprecated_warning`.
+#'
+#' @param var A shared variable (usually with `trainable = FALSE`).
+#' @param value A symbol of the same shape as `var`.
+#' @return `var`, invisibly.
+#' @seealso [sym_with_update()], which replaces it.
+#' @examples
+#' x <- sym_var("x", c(NA, 2))
+#' m <- sym_param("old_style/mean", 2, init = "zeros", trainable = FALSE)
+#' # deprecated: sym_aux_update(m, 0.9 * m + 0.1 * sym_mean(x, axis = 1))
+#' # instead, attach the update to the layer's output:
+#' y <- sym_with_update(x, m, 0.9 * m + 0.1 * sym_mean(x, axis = 1))
+#' length(sym_model(x, y)$aux_updates)
+#' @keywords internal
+#' @export
+sym_aux_update <- function(var, value) {
+  u <- .check_update(var, value)
+  cli::cli_warn(c("{.fn sym_aux_update} is deprecated: it keeps the update of {.val {u$var$name}} (and the graph it uses) for the whole session.",
+                  i = "Use {.code y <- sym_with_update(y, var, value)} on the layer's output instead."),
+                class = c("symnet_deprecated_warning", "deprecatedWarning"))
+  assign(u$var$var_id, list(var = u$var, value = u$value), envir = .aux_state$updates)
   invisible(var)
 }
 

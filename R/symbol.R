@@ -40,12 +40,15 @@ is_symbol <- function(x) inherits(x, "symnet_symbol")
 }
 
 # Applies an engine op to symbols; returns one symbol, or a list when the op
-# has several outputs (or `multi = TRUE`).
+# has several outputs (or `multi = TRUE`). The results carry the state updates
+# their inputs carry (see sym_with_update()).
 .op <- function(op, inputs, attrs = list(), name = NULL, multi = FALSE) {
   ptrs <- lapply(inputs, .ptr)
   if (!length(attrs)) attrs <- stats::setNames(list(), character())
   res <- cpp_sym_apply(op, ptrs, attrs, .node_name(name))
   outs <- lapply(res, new_symbol)
+  ups <- .updates_of(inputs)
+  if (length(ups)) outs <- lapply(outs, function(o) { o$updates <- ups; o })
   if (!multi && length(outs) == 1L) outs[[1L]] else outs
 }
 

@@ -224,6 +224,29 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_sym_output
+SEXP cpp_sym_output(SEXP p, int index);
+RcppExport SEXP _symnet_cpp_sym_output(SEXP pSEXP, SEXP indexSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type p(pSEXP);
+    Rcpp::traits::input_parameter< int >::type index(indexSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_output(p, index));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_graph_nodes
+Rcpp::List cpp_graph_nodes(Rcpp::List outputs);
+RcppExport SEXP _symnet_cpp_graph_nodes(SEXP outputsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_graph_nodes(outputs));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_sym_grad
 Rcpp::List cpp_sym_grad(SEXP y, Rcpp::List wrt);
 RcppExport SEXP _symnet_cpp_sym_grad(SEXP ySEXP, SEXP wrtSEXP) {
@@ -437,6 +460,16 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_malloc_trim
+bool cpp_malloc_trim();
+RcppExport SEXP _symnet_cpp_malloc_trim() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_malloc_trim());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_tensor_new
 SEXP cpp_tensor_new(SEXP value, std::string dtype, bool compact);
 RcppExport SEXP _symnet_cpp_tensor_new(SEXP valueSEXP, SEXP dtypeSEXP, SEXP compactSEXP) {
@@ -514,6 +547,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_sym_apply", (DL_FUNC) &_symnet_cpp_sym_apply, 4},
     {"_symnet_cpp_sym_info", (DL_FUNC) &_symnet_cpp_sym_info, 1},
     {"_symnet_cpp_sym_inputs", (DL_FUNC) &_symnet_cpp_sym_inputs, 1},
+    {"_symnet_cpp_sym_output", (DL_FUNC) &_symnet_cpp_sym_output, 2},
+    {"_symnet_cpp_graph_nodes", (DL_FUNC) &_symnet_cpp_graph_nodes, 1},
     {"_symnet_cpp_sym_grad", (DL_FUNC) &_symnet_cpp_sym_grad, 2},
     {"_symnet_cpp_shared_new", (DL_FUNC) &_symnet_cpp_shared_new, 4},
     {"_symnet_cpp_shared_get", (DL_FUNC) &_symnet_cpp_shared_get, 1},
@@ -533,6 +568,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_threads_get", (DL_FUNC) &_symnet_cpp_threads_get, 0},
     {"_symnet_cpp_threads_set", (DL_FUNC) &_symnet_cpp_threads_set, 1},
     {"_symnet_cpp_threads_shutdown", (DL_FUNC) &_symnet_cpp_threads_shutdown, 0},
+    {"_symnet_cpp_malloc_trim", (DL_FUNC) &_symnet_cpp_malloc_trim, 0},
     {"_symnet_cpp_tensor_new", (DL_FUNC) &_symnet_cpp_tensor_new, 3},
     {"_symnet_cpp_tensor_release", (DL_FUNC) &_symnet_cpp_tensor_release, 1},
     {"_symnet_cpp_tensor_info", (DL_FUNC) &_symnet_cpp_tensor_info, 1},

@@ -2,6 +2,9 @@
 #include "r_glue.h"
 
 #include <cstring>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "engine/ir/dot.h"
 #include "engine/ir/json.h"
@@ -64,6 +67,68 @@ Rcpp::List cpp_sym_inputs(SEXP p) {
   Rcpp::List res(v.node->inputs.size());
   for (size_t i = 0; i < v.node->inputs.size(); ++i) res[i] = wrap_value(v.node->inputs[i]);
   return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
+// Output `index` (0-based) of the node that computes `p`: the other outputs of a
+// multi-output node (the new running statistics of a batch norm in training mode).
+// [[Rcpp::export]]
+SEXP cpp_sym_output(SEXP p, int index) {
+  SN_R_BEGIN
+  const Value& v = value_from_r(p);
+  if (index < 0 || index >= static_cast<int>(v.node->outputs.size()))
+    raise_error(ErrorKind::index, v.node->describe() + " has " + std::to_string(v.node->outputs.size()) +
+                                      " outputs; there is no output " + std::to_string(index));
+  return wrap_value(v.node->out(index));
+  SN_R_END
+  return R_NilValue;
+}
+
+// Every node reachable from `outputs`, inputs before users (the engine's deterministic
+// post-order), as columns: id, op, name, n_outputs, dtype and shape of the node's value
+// `ptr` (its lowest output that the graph uses), and the ids of its inputs. Walking in
+// C++ keeps model construction linear in the graph size, and R environments keyed by node
+// id are avoided: every key would be interned as an R symbol, which R never frees.
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_nodes(Rcpp::List outputs) {
+  SN_R_BEGIN
+  Graph g;
+  g.outputs = values_from_r(outputs);
+  NodeIndex pos;
+  const std::vector<NodePtr> order = g.topo_order(&pos);
+  const size_t n = order.size();
+  // lowest referenced output of each node (graph outputs count as references)
+  std::vector<int> lowest(n, -1);
+  auto note = [&](const Value& v) {
+    const int k = pos.find(v.node.get());
+    if (k >= 0 && (lowest[k] < 0 || v.index < lowest[k])) lowest[k] = v.index;
+  };
+  for (const NodePtr& nd : order)
+    for (const Value& in : nd->inputs) note(in);
+  for (const Value& v : g.outputs) note(v);
+  Rcpp::NumericVector ids(n);
+  Rcpp::CharacterVector ops(n), names(n), dtypes(n);
+  Rcpp::IntegerVector n_outputs(n);
+  Rcpp::List shapes(n), ptrs(n), inputs(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Node& nd = *order[i];
+    const Value v = nd.out(lowest[i] < 0 ? 0 : lowest[i]);
+    ids[i] = static_cast<double>(nd.id);
+    ops[i] = nd.op_name();
+    names[i] = nd.name;
+    n_outputs[i] = static_cast<int>(nd.outputs.size());
+    dtypes[i] = std::string(dtype_name(v.dtype()));
+    shapes[i] = shape_to_r(v.shape());
+    ptrs[i] = wrap_value(v);
+    Rcpp::NumericVector in_ids(nd.inputs.size());
+    for (size_t j = 0; j < nd.inputs.size(); ++j) in_ids[j] = nd.inputs[j].node ? static_cast<double>(nd.inputs[j].node->id) : NA_REAL;
+    inputs[i] = in_ids;
+  }
+  return Rcpp::List::create(Rcpp::Named("id") = ids, Rcpp::Named("op") = ops, Rcpp::Named("name") = names,
+                            Rcpp::Named("n_outputs") = n_outputs, Rcpp::Named("dtype") = dtypes,
+                            Rcpp::Named("shape") = shapes, Rcpp::Named("ptr") = ptrs,
+                            Rcpp::Named("inputs") = inputs);
   SN_R_END
   return Rcpp::List();
 }
@@ -251,3 +316,16 @@ void cpp_threads_set(int n) { set_engine_num_threads(n); }
 
 // [[Rcpp::export]]
 void cpp_threads_shutdown() { shutdown_thread_pool(); }
+
+// Returns the C heap's free memory to the system where the C library can (glibc's
+// malloc_trim); FALSE elsewhere. For memory measurements (the soak tests): resident size
+// after a trim counts what the process holds, not what the allocator keeps for reuse.
+// [[Rcpp::export]]
+bool cpp_malloc_trim() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+  return true;
+#else
+  return false;
+#endif
+}

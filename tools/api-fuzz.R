@@ -173,7 +173,7 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
       p <- sym_param("fz_p", c(3, 2))
       v$y <- sym_sum(sym_matmul(x, p)); v$wrt <- list(p)
     }
-    if (tn %in% c("sym_aux_update")) v$value <- v$var * 2
+    if (tn %in% c("sym_aux_update", "sym_with_update")) v$value <- v$var * 2
     if (tn == "sym_value<-") v$value <- matrix(2, 2, 3)
     if (tn %in% c("sym_value", "is_shared")) v$v <- v$var
     if (tn == "sym_shared") v$value <- matrix(1, 2, 3)

@@ -217,3 +217,40 @@ test_that("a model can be sent to a parallel worker", {
   expect_equal(res[[1]]$pred, before)
   expect_equal(res[[1]]$w, get_weights(m))
 })
+
+test_that("building, training and printing models keeps no per-model state in the session", {
+  # R never frees a symbol: an environment keyed by node ids or layer names (each lookup
+  # or assignment interns the key) would grow the session with every model built
+  set.seed(5)
+  xv <- matrix(rnorm(16), 8, 2)
+  yv <- rnorm(8)
+  build <- function() {
+    x <- sym_var("x", c(NA, 2))
+    m <- sym_model(x, x |> layer_dense(3) |> layer_batch_norm() |> layer_dense(1))
+    fit(m, xv, yv, loss = "mse", epochs = 1, batch_size = 4, verbose = 0)
+    predict(m, xv)
+    format(m)
+    invisible(NULL)
+  }
+  build()
+  gc()
+  s0 <- memory.profile()[["symbol"]]
+  for (i in 1:20) build()
+  gc()
+  # 20 models of ~30 nodes and 4 auto-named layers each
+  expect_lt(memory.profile()[["symbol"]] - s0, 10)
+  # auto names are not recorded one by one, yet the table still knows their types, and a
+  # prefix whose type changes keeps the type each layer was made with
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_model(x, x |> layer_dense(3) |> layer_batch_norm() |> layer_dense(1))
+  expect_equal(model_layers(m)$type, c("Input", "Dense", "BatchNorm", "Dense"))
+  expect_match(model_layers(m)$name[2], "^dense_[0-9]+$")
+  a <- sym_layer_name("tm_gate", type = "GateA")
+  b <- sym_layer_name("tm_gate", type = "GateB")
+  gate <- function(h, nm) h * sym_param(paste0(nm, "/w"), 2, init = "ones")
+  m2 <- sym_model(x, gate(gate(x, a), b))
+  expect_equal(model_layers(m2)$type[1:3], c("Input", "GateA", "GateB"))
+  # an auto name given explicitly is not handed out again
+  nxt <- sym_layer_name("tm_gate", name = paste0("tm_gate_", as.integer(sub(".*_", "", b)) + 1L))
+  expect_false(identical(sym_layer_name("tm_gate"), nxt))
+})

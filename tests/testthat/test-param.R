@@ -151,10 +151,11 @@ test_that("a user-written GLU layer has parameters and gradients", {
   }
 })
 
-test_that("sym_aux_update registers updates collected by sym_model", {
+test_that("sym_aux_update still works, with a classed deprecation warning", {
   x <- sym_var("x", c(NA, 2))
   m_var <- sym_param("tp_aux/mean", 2, init = "zeros", trainable = FALSE)
-  sym_aux_update(m_var, 0.9 * m_var + 0.1 * sym_mean(x, axis = 1))
+  expect_warning(sym_aux_update(m_var, 0.9 * m_var + 0.1 * sym_mean(x, axis = 1)),
+                 class = "symnet_deprecated_warning")
   model <- sym_model(x, x * 1 + m_var)
   expect_length(model$aux_updates, 1)
   expect_equal(model$aux_updates[[1]]$name, "tp_aux/mean")
@@ -163,4 +164,85 @@ test_that("sym_aux_update registers updates collected by sym_model", {
   expect_length(model$params, 0)
   expect_error(sym_aux_update(m_var, sym_mean(x)), class = "symnet_shape_error")
   expect_error(sym_aux_update(x, x), class = "symnet_value_error")
+})
+
+test_that("sym_with_update: the update travels with the symbols and trains", {
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_param("tp_wu/mean", 2, init = "zeros", trainable = FALSE)
+  y <- sym_with_update(x, m, 0.9 * m + 0.1 * sym_mean(x, axis = 1))
+  expect_length(x$updates, 0)          # the input itself is unchanged
+  expect_length(y$updates, 1)
+  # carried through ops, once even when two inputs carry the same update
+  z <- y |> layer_dense(3, name = "tp_wu_d")
+  expect_length((z + sym_sin(z))$updates, 1)
+  model <- sym_model(x, z + sym_sin(z))
+  expect_equal(vapply(model$aux_updates, function(u) u$name, ""), "tp_wu/mean")
+  # the forward graph never reads the state; it is a variable of the model all the same
+  expect_true("tp_wu/mean" %in% names(model$variables))
+  expect_false("tp_wu/mean" %in% names(model$params))
+  expect_equal(sum(model_layers(model)$params), 2 * 3 + 3 + 2)
+  xv <- rbind(c(1, 2), c(3, 8))
+  fit(model, xv, matrix(0, 2, 3), loss = "mse", optimizer = optimizer_sgd(1e-9), epochs = 1,
+      batch_size = 2, verbose = 0)
+  expect_close(get_weights(model)[["tp_wu/mean"]], 0.1 * colMeans(xv), tolerance = 1e-6)
+  fit(model, xv, matrix(0, 2, 3), loss = "mse", optimizer = optimizer_sgd(1e-9), epochs = 1,
+      batch_size = 2, verbose = 0)
+  expect_close(get_weights(model)[["tp_wu/mean"]], 0.19 * colMeans(xv), tolerance = 1e-6)
+  # a model built on this model's outputs applies the update too
+  outer <- sym_model(model$inputs$x, model$outputs[[1]] |> layer_dense(1, name = "tp_wu_o"))
+  expect_equal(vapply(outer$aux_updates, function(u) u$name, ""), "tp_wu/mean")
+})
+
+test_that("sym_with_update: models save and load with the update; errors are classed", {
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_param("tp_ws/mean", 2, init = "zeros", trainable = FALSE)
+  y <- sym_with_update(x, m, 0.5 * m + 0.5 * sym_mean(x, axis = 1)) |> layer_dense(1, name = "tp_ws_d")
+  model <- sym_model(x, y)
+  path <- withr::local_tempfile(fileext = ".safetensors")
+  save_model(model, path)
+  m2 <- load_model(path)
+  expect_equal(vapply(m2$aux_updates, function(u) u$name, ""), "tp_ws/mean")
+  expect_equal(names(m2$variables), names(model$variables))
+  fit(m2, rbind(c(2, 4), c(4, 8)), c(0, 0), loss = "mse", optimizer = optimizer_sgd(1e-9), epochs = 1,
+      batch_size = 2, verbose = 0)
+  expect_close(get_weights(m2)[["tp_ws/mean"]], c(1.5, 3), tolerance = 1e-6)
+  expect_close(get_weights(model)[["tp_ws/mean"]], c(0, 0))
+  m3 <- readRDS({ f <- withr::local_tempfile(fileext = ".rds"); saveRDS(m2, f); f })
+  expect_equal(vapply(m3$aux_updates, function(u) u$name, ""), "tp_ws/mean")
+
+  expect_error(sym_with_update(x, m, sym_mean(x)), class = "symnet_shape_error")
+  expect_error(sym_with_update(x, x, x), class = "symnet_value_error")
+  expect_error(sym_with_update(1, m, m), class = "symnet_value_error")
+  expect_error(sym_with_update(x, m, 1), class = "symnet_value_error")
+  # two different updates of one variable
+  a <- sym_with_update(x, m, m + 1)
+  b <- sym_with_update(x, m, m * 2)
+  expect_error(sym_model(x, a + b), class = "symnet_value_error", regexp = "two different")
+  # an update needing an input the model does not take
+  u <- sym_var("u", c(NA, 2))
+  expect_error(sym_model(x, sym_with_update(x, m, sym_mean(u, axis = 1))), class = "symnet_error",
+               regexp = "state updates")
+  # batch-norm statistics are updated by their node
+  h <- layer_batch_norm(x, name = "tp_ws_bn")
+  bn <- sym_model(x, h)
+  mm <- bn$variables[["tp_ws_bn/moving_mean"]]
+  expect_error(sym_model(x, sym_with_update(h, mm, mm * 0)), class = "symnet_value_error",
+               regexp = "batch-norm")
+})
+
+test_that("an attached update is kept by nothing once its symbols and models are gone", {
+  freed <- new.env()
+  make <- function() {
+    x <- sym_var("x", c(NA, 2))
+    m <- sym_param("tp_wf/mean", 2, init = "zeros", trainable = FALSE)
+    v <- 0.9 * m + 0.1 * sym_mean(x, axis = 1)
+    reg.finalizer(v$ptr, function(e) freed$update <- TRUE)
+    model <- sym_model(x, sym_with_update(x, m, v) |> layer_dense(1, name = "tp_wf_d"))
+    reg.finalizer(model$variables[["tp_wf_d/kernel"]]$ptr, function(e) freed$model <- TRUE)
+    NULL
+  }
+  make()
+  for (i in 1:3) gc(full = TRUE)
+  expect_true(isTRUE(freed$update))
+  expect_true(isTRUE(freed$model))
 })
