@@ -5,6 +5,10 @@ cpp_compile <- function(outputs, output_names, update_vars, update_values, optio
     .Call(`_symnet_cpp_compile`, outputs, output_names, update_vars, update_values, options)
 }
 
+cpp_backend_names <- function() {
+    .Call(`_symnet_cpp_backend_names`)
+}
+
 cpp_function_inputs <- function(fp) {
     .Call(`_symnet_cpp_function_inputs`, fp)
 }

@@ -30,7 +30,8 @@
 #'   pairs `list(list(w, new_w), ...)`. All updates use the values from
 #'   before the call (they are simultaneous), and happen in place in the
 #'   engine.
-#' @param device `"cpu"` (other devices arrive with GPU support).
+#' @param device Where the function runs: `"cpu"` (GPUs arrive with the CUDA
+#'   backend; see [fit()][fit.symnet_model] for the developers' simulated device).
 #' @param optimize Run the optimising passes (`FALSE` for debugging).
 #' @param seed Seed for random ops without their own seed (a whole number);
 #'   `NULL` for the engine default.
@@ -64,7 +65,7 @@ sym_compile <- function(outputs, updates = list(), device = "cpu", optimize = TR
   if (!length(outs) && !length(ups$vars)) {
     sym_abort("Nothing to compile: give {.arg outputs} or {.arg updates}.")
   }
-  device <- .check_string(device, "device")
+  device <- .check_device(device)
   optimize <- .check_flag(optimize, "optimize")
   if (!is.null(seed)) seed <- as.double(.check_int(seed, "seed", min = 0))
   fptr <- cpp_compile(lapply(outs, .ptr), nms, lapply(ups$vars, function(v) v$var),

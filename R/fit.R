@@ -74,7 +74,10 @@ generics::fit
 #'   (a line per epoch). The bar is drawn only where the console can redraw
 #'   it in place; elsewhere (logs, R Markdown) 1 gives the lines alone. The
 #'   default is the option `symnet.verbose`, else 1.
-#' @param device `"cpu"` (GPU support arrives with the CUDA backend).
+#' @param device Where to compute: `"cpu"` (the only device of this build;
+#'   GPUs arrive with the CUDA backend). Developers can test the executor on
+#'   a simulated device with `options(symnet.developer.sim_device = TRUE)`
+#'   and `device = "sim"`.
 #' @param class_weight `NULL` or weights of the classes, for classification
 #'   losses (single-output models): a named numeric vector or list mapping
 #'   a class to the weight that multiplies the loss of its examples, the
@@ -163,7 +166,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   shuffle <- .check_flag(shuffle, "shuffle")
   seed <- .check_seed_arg(seed)
   verbose <- .check_verbose(verbose)
-  .check_device(device)
+  device <- .check_device(device)
   validation_split <- .check_number(validation_split, "validation_split", finite = TRUE)
   if (validation_split < 0 || validation_split >= 1) {
     sym_abort("{.arg validation_split} must be in [0, 1).")
@@ -211,8 +214,8 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   cfg <- list(loss = loss, optimizer = optimizer, metrics = metrics)
   cache$fit_config <- cfg
   step_fn <- .train_function(model, losses, metrics, specs, optimizer, seed, weighted = train$weighted,
-                             guard = on_nonfinite != "ignore")
-  eval_fn <- if (!is.null(val)) .eval_function(model, losses, metrics, val$specs %||% specs) else NULL
+                             guard = on_nonfinite != "ignore", device = device)
+  eval_fn <- if (!is.null(val)) .eval_function(model, losses, metrics, val$specs %||% specs, device = device) else NULL
   vars <- .optimizer_vars(optimizer)
 
   train$steps_per_epoch <- steps_per_epoch
@@ -413,11 +416,16 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   as.integer(verbose)
 }
 
+# Devices are the engine's backends. "sim" is the simulated device (memory the executor
+# may only reach through uploads and downloads), for developers testing the executor:
+# options(symnet.developer.sim_device = TRUE) makes it available.
 .check_device <- function(device, call = parent.frame()) {
-  device <- .check_string(device, "device", call = call)
-  if (!identical(tolower(device), "cpu")) {
+  device <- tolower(.check_string(device, "device", call = call))
+  if (identical(device, "sim") && isTRUE(getOption("symnet.developer.sim_device"))) return(device)
+  available <- setdiff(cpp_backend_names(), "sim")
+  if (!device %in% available) {
     sym_abort(c("Device {.val {device}} is not available in this build.",
-                i = "Use {.code device = \"cpu\"}."),
+                i = "Available: {.val {available}}."),
               kind = "unsupported", call = call)
   }
   device
@@ -676,14 +684,14 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
 
 # Compiles outputs + update pairs with the training flag, through the glue
 # (sym_compile() has no `training` option).
-.compile_graph <- function(outputs, updates, training, seed = NULL) {
+.compile_graph <- function(outputs, updates, training, seed = NULL, device = "cpu") {
   ups <- .resolve_updates(updates, unname(outputs), environment())
-  opts <- list(device = "cpu", optimize = TRUE, training = training,
+  opts <- list(device = device, optimize = TRUE, training = training,
                seed = if (!is.null(seed)) as.double(seed))
   fptr <- cpp_compile(lapply(unname(outputs), .ptr), names(outputs), lapply(ups$vars, function(v) v$var),
                       lapply(ups$values, .ptr), opts)
   .new_function(fptr, bare = FALSE, output_names = names(outputs),
-                update_names = vapply(ups$vars, function(v) v$name, character(1)), device = "cpu")
+                update_names = vapply(ups$vars, function(v) v$name, character(1)), device = device)
 }
 
 # Forward outputs in training mode (dropout active, batch norm on batch statistics),
@@ -779,11 +787,11 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
 }
 
 .train_function <- function(model, losses, metrics, specs, optimizer, seed, weighted = FALSE,
-                            guard = TRUE) {
+                            guard = TRUE, device = "cpu") {
   cache <- .model_get(model, "cache")
   key <- paste("train", optimizer$id, paste(vapply(losses, .loss_key, character(1)), collapse = "|"),
                paste(vapply(metrics, .metric_key, character(1)), collapse = "|"), .spec_key(specs),
-               seed %||% "", weighted, guard)
+               seed %||% "", weighted, guard, device)
   hit <- cache$train
   if (!is.null(hit) && identical(hit$key, key)) return(hit)
   outs <- .model_get(model, "outputs")
@@ -819,7 +827,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     ups <- lapply(ups, function(u) list(u[[1]], sym_where(ok, u[[2]], u[[1]])))
     g$outputs[[".step_ok"]] <- sym_cast(ok, "float32")
   }
-  fn <- .compile_graph(g$outputs, ups, training = TRUE, seed = seed)
+  fn <- .compile_graph(g$outputs, ups, training = TRUE, seed = seed, device = device)
   entry <- list(key = key, fn = fn, ptr = .fn_state(fn)$ptr, output_names = names(g$outputs),
                 scalar = !startsWith(names(g$outputs), "."), rmetrics = g$rmetrics,
                 guard = guard)
@@ -827,10 +835,10 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   entry
 }
 
-.eval_function <- function(model, losses, metrics, specs, weighted = FALSE) {
+.eval_function <- function(model, losses, metrics, specs, weighted = FALSE, device = "cpu") {
   cache <- .model_get(model, "cache")
   key <- paste("eval", paste(vapply(losses, .loss_key, character(1)), collapse = "|"),
-               paste(vapply(metrics, .metric_key, character(1)), collapse = "|"), .spec_key(specs), weighted)
+               paste(vapply(metrics, .metric_key, character(1)), collapse = "|"), .spec_key(specs), weighted, device)
   hit <- cache$eval
   if (!is.null(hit) && identical(hit$key, key)) return(hit)
   outs <- .model_get(model, "outputs")
@@ -840,20 +848,20 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     names(preds) <- paste0(".pred_", names(outs))
     g$outputs <- c(g$outputs, preds)
   }
-  fn <- .compile_graph(g$outputs, list(), training = FALSE)
+  fn <- .compile_graph(g$outputs, list(), training = FALSE, device = device)
   entry <- list(key = key, fn = fn, ptr = .fn_state(fn)$ptr, output_names = names(g$outputs),
                 scalar = !startsWith(names(g$outputs), "."), rmetrics = g$rmetrics)
   cache$eval <- entry
   entry
 }
 
-.predict_function <- function(model) {
+.predict_function <- function(model, device = "cpu") {
   cache <- .model_get(model, "cache")
   hit <- cache$predict
-  if (!is.null(hit)) return(hit)
+  if (!is.null(hit) && identical(hit$device, device)) return(hit)
   outs <- .model_get(model, "outputs")
-  fn <- .compile_graph(outs, list(), training = FALSE)
-  entry <- list(fn = fn, ptr = .fn_state(fn)$ptr, output_names = names(outs))
+  fn <- .compile_graph(outs, list(), training = FALSE, device = device)
+  entry <- list(fn = fn, ptr = .fn_state(fn)$ptr, output_names = names(outs), device = device)
   cache$predict <- entry
   entry
 }
@@ -1163,6 +1171,7 @@ print.symnet_training_state <- function(x, ...) {
 #'   are not weighted). Not for batch functions.
 #' @param check_finite Check that the input arrays hold only finite values,
 #'   as in `fit()`.
+#' @param device Where to compute, as for [fit()][fit.symnet_model].
 #' @param ... Nothing: an unknown argument is an error of class
 #'   `symnet_unknown_argument_error`.
 #' @return A named numeric vector: `loss` first, then the metrics (and, for
@@ -1186,7 +1195,8 @@ evaluate.default <- function(object, ...) {
 #' @rdname evaluate
 #' @export
 evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metrics = NULL, batch_size = 256,
-                                  sample_weight = NULL, check_finite = TRUE, ...) {
+                                  sample_weight = NULL, check_finite = TRUE, device = "cpu", ...) {
+  device <- .check_device(device)
   .check_dots(list(...), names(formals(evaluate.symnet_model)), "evaluate")
   check_finite <- .check_flag(check_finite, "check_finite")
   model <- .check_model(object, "object")
@@ -1209,7 +1219,7 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
     src$steps <- as.integer(ceiling(src$n / batch_size))
   }
   src <- .add_weights(src, sample_weight, NULL, outputs)
-  fn <- .eval_function(model, losses, metrics, src$specs, weighted = src$weighted)
+  fn <- .eval_function(model, losses, metrics, src$specs, weighted = src$weighted, device = device)
   feeds <- if (src$type == "arrays") .source_feeds(src, inputs) else NULL
   on.exit(.release_feeds(src, feeds), add = TRUE)
   .eval_pass(fn, src, feeds)
@@ -1226,6 +1236,7 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
 #' @param x Inputs: an array, a named list of arrays for several inputs, or
 #'   a [data_iterator()].
 #' @param batch_size Examples per batch.
+#' @param device Where to compute, as for [fit()][fit.symnet_model].
 #' @param ... Nothing: an unknown argument is an error of class
 #'   `symnet_unknown_argument_error`.
 #' @return The output for all examples: an array with the examples on the
@@ -1241,9 +1252,10 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
 #' predict(model, matrix(1:6, 2, 3))
 #' @importFrom stats predict
 #' @export
-predict.symnet_model <- function(object, x, batch_size = 256, ...) {
+predict.symnet_model <- function(object, x, batch_size = 256, device = "cpu", ...) {
   .check_dots(list(...), names(formals(predict.symnet_model)), "predict")
   model <- .check_model(object, "object")
+  device <- .check_device(device)
   batch_size <- .check_int(batch_size, "batch_size", min = 1)
   inputs <- .model_get(model, "inputs")
   if (inherits(x, "symnet_data_iterator")) x <- x$x
@@ -1254,7 +1266,7 @@ predict.symnet_model <- function(object, x, batch_size = 256, ...) {
   feeds <- .as_tensors(xs, dts[names(xs)], compact = TRUE)
   on.exit(.release_feeds(NULL, feeds), add = TRUE)
   names(feeds) <- .input_feed_names(inputs)[names(xs)]
-  fn <- .predict_function(model)
+  fn <- .predict_function(model, device)
   parts <- vector("list", ceiling(n / batch_size))
   for (k in seq_along(parts)) {
     s <- (k - 1L) * batch_size + 1L

@@ -26,6 +26,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_backend_names
+Rcpp::CharacterVector cpp_backend_names();
+RcppExport SEXP _symnet_cpp_backend_names() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_backend_names());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_function_inputs
 Rcpp::List cpp_function_inputs(SEXP fp);
 RcppExport SEXP _symnet_cpp_function_inputs(SEXP fpSEXP) {
@@ -530,6 +540,7 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_compile", (DL_FUNC) &_symnet_cpp_compile, 5},
+    {"_symnet_cpp_backend_names", (DL_FUNC) &_symnet_cpp_backend_names, 0},
     {"_symnet_cpp_function_inputs", (DL_FUNC) &_symnet_cpp_function_inputs, 1},
     {"_symnet_cpp_function_run", (DL_FUNC) &_symnet_cpp_function_run, 3},
     {"_symnet_cpp_function_summary", (DL_FUNC) &_symnet_cpp_function_summary, 1},

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 
+#include "engine/cpu/sim_backend.h"
 #include "engine/exec/executable.h"
 #include "engine/ir/dot.h"
 
@@ -157,10 +158,21 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
     f->opts.seed = static_cast<uint64_t>(Rcpp::as<double>(options["seed"]));
   if (options.containsElementNamed("device")) {
     std::string d = Rcpp::as<std::string>(options["device"]);
+    if (d == "sim") register_sim_backend();  // R allows it only under a developer option
     backends().get(d);  // a classed error listing the available backends when unknown
     f->opts.target = d;
   }
   return make_persistent_ptr(kFunctionKind, f.release());
+  SN_R_END
+  return R_NilValue;
+}
+
+// The engine's backends by name (devices R may compile for).
+// [[Rcpp::export]]
+Rcpp::CharacterVector cpp_backend_names() {
+  SN_R_BEGIN
+  std::vector<std::string> names = backends().names();
+  return Rcpp::wrap(names);
   SN_R_END
   return R_NilValue;
 }

@@ -1,10 +1,12 @@
 #include "harness.h"
 
 #include <cmath>
-#include <random>
+#include <cstdlib>
 #include <cstring>
+#include <random>
 #include <sstream>
 
+#include "engine/cpu/sim_backend.h"
 #include "engine/passes/passes.h"
 
 namespace symnet::test {
@@ -31,7 +33,18 @@ Tensor to_tensor(const TensorView& v) {
   return t;
 }
 
-std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize) {
+const std::string& default_target() {
+  static const std::string target = [] {
+    const char* t = std::getenv("SYMNET_TEST_TARGET");
+    std::string name = t && *t ? t : "cpu";
+    if (name == "sim") register_sim_backend();
+    return name;
+  }();
+  return target;
+}
+
+std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize,
+                              const std::string& target) {
   std::vector<TensorType> types;
   std::vector<TensorView> views;
   for (const Tensor& f : feeds) {
@@ -40,6 +53,7 @@ std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, 
   }
   CompileOptions opts;
   opts.optimize = optimize;
+  opts.target = target;
   auto ex = Executable::compile(g, types, opts);
   ex->run(views);
   std::vector<Tensor> out;
@@ -47,7 +61,6 @@ std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, 
   return out;
 }
 
-namespace {
 Graph op_graph(const std::string& op_name, const std::vector<Tensor>& inputs, const AttrMap& attrs) {
   std::vector<Value> ins;
   for (size_t i = 0; i < inputs.size(); ++i)
@@ -57,7 +70,6 @@ Graph op_graph(const std::string& op_name, const std::vector<Tensor>& inputs, co
   g.inputs = ins;  // keep feed order = argument order
   return g;
 }
-}  // namespace
 
 std::vector<Tensor> run_op(const std::string& op_name, const std::vector<Tensor>& inputs, const AttrMap& attrs) {
   return run_graph(op_graph(op_name, inputs, attrs), inputs, false);
@@ -97,10 +109,12 @@ std::string case_name(const OpCase& c) {
   return o.str();
 }
 
-void check_gradients(const OpCase& c) {
+GradientGraph gradient_graph(const OpCase& c) {
+  GradientGraph gg;
+  std::vector<Tensor>& x = gg.feeds;
+  std::vector<int>& wrt = gg.wrt;
+  wrt = c.grad_inputs;
   // Float inputs in float64, so the check measures the rules, not rounding.
-  std::vector<Tensor> x;
-  std::vector<int> wrt = c.grad_inputs;
   for (size_t i = 0; i < c.inputs.size(); ++i) {
     const Tensor& t = c.inputs[i];
     if (is_float(t.dtype())) {
@@ -112,7 +126,7 @@ void check_gradients(const OpCase& c) {
       x.push_back(t);
     }
   }
-  if (wrt.empty()) return;
+  if (wrt.empty()) return gg;
   std::vector<Value> ins;
   for (size_t i = 0; i < x.size(); ++i) ins.push_back(op::input("x" + std::to_string(i), x[i].dtype(), x[i].shape()));
   std::vector<Value> outs = make_node(c.op, ins, c.attrs);
@@ -124,16 +138,29 @@ void check_gradients(const OpCase& c) {
     Value term = op::reduce_sum(op::mul(outs[k], op::constant(w)));
     y = y.defined() ? op::add(y, term) : term;
   }
-  if (!y.defined()) return;
+  if (!y.defined()) {
+    wrt.clear();
+    return gg;
+  }
   std::vector<Value> wrt_vals;
   for (int i : wrt) wrt_vals.push_back(ins[i]);
   std::vector<Value> grads = gradients(y, wrt_vals);
-  Graph g = Graph::from_outputs({y});
-  g.outputs.insert(g.outputs.end(), grads.begin(), grads.end());
-  g.inputs = ins;
+  gg.g = Graph::from_outputs({y});
+  gg.g.outputs.insert(gg.g.outputs.end(), grads.begin(), grads.end());
+  gg.g.inputs = ins;
+  gg.y = Graph::from_outputs({y});
+  gg.y.inputs = ins;
+  return gg;
+}
+
+void check_gradients(const OpCase& c) {
+  GradientGraph gg = gradient_graph(c);
+  if (gg.wrt.empty()) return;
+  std::vector<Tensor>& x = gg.feeds;
+  const std::vector<int>& wrt = gg.wrt;
+  const Graph& g = gg.g;
+  const Graph& gy = gg.y;
   std::vector<Tensor> res = run_graph(g, x, false);
-  Graph gy = Graph::from_outputs({y});
-  gy.inputs = ins;
   const double h = 1e-6;
   for (size_t j = 0; j < wrt.size(); ++j) {
     Tensor& xi = x[wrt[j]];

@@ -31,11 +31,27 @@ Tensor random_tensor(DType t, Shape s, uint64_t seed, double lo = -1, double hi 
 // Runs one op through compile + run on the CPU (no optimization passes).
 std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {});
 // Runs a graph whose inputs are fed in order; optimize toggles the pass pipeline.
-std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize = true);
+// The backend run_graph() uses unless told: SYMNET_TEST_TARGET (e.g. "sim", registered on
+// first use) or "cpu". `SYMNET_TEST_TARGET=sim build/engine/engine_tests` runs the op
+// suites on the simulated device.
+const std::string& default_target();
+std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize = true,
+                              const std::string& target = default_target());
+// One node of `op` on inputs x0, x1, ... of the given tensors' types (in that order).
+Graph op_graph(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {});
 // Copies an executable output into an owning tensor.
 Tensor to_tensor(const TensorView& v);
 void check_close(const Tensor& got, const Tensor& want, double tol);
 // Central finite differences in float64 against autodiff of sum(w * op(inputs)).
+// The gradient check's graphs for a case: y = sum_k sum(w_k * out_k) and its gradients
+// w.r.t. the float inputs `wrt` (outputs: y, then one gradient per wrt), on float64 feeds.
+// `wrt` is empty when nothing is differentiable.
+struct GradientGraph {
+  Graph g, y;
+  std::vector<Tensor> feeds;
+  std::vector<int> wrt;
+};
+GradientGraph gradient_graph(const OpCase& c);
 void check_gradients(const OpCase& c);
 std::string case_name(const OpCase& c);
 

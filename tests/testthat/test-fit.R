@@ -710,3 +710,50 @@ test_that("evaluate() of something that is not a model is a classed error", {
   expect_error(evaluate(NULL), class = "symnet_error")
   expect_error(evaluate("abc"), class = "symnet_error")
 })
+
+test_that("a LeNet trains on the simulated device exactly as on the CPU", {
+  # The simulated device's memory is reached only through uploads and downloads, so this
+  # checks that the executor moves every feed, constant, variable, output and update.
+  withr::local_options(symnet.developer.sim_device = TRUE)
+  old <- symnet_threads(1)  # one thread: the CPU's summation order is then fixed
+  withr::defer(symnet_threads(old))
+  set.seed(11)
+  x <- sym_var("x", c(NA, 1, 28, 28))
+  y <- x |>
+    layer_conv2d(6, 5, activation = "tanh") |>
+    layer_max_pool2d(2) |>
+    layer_conv2d(8, 5, activation = "tanh") |>
+    layer_max_pool2d(2) |>
+    layer_flatten() |>
+    layer_dense(32, activation = "tanh") |>
+    layer_dense(10)
+  m <- sym_model(x, y)
+  X <- array(runif(48 * 28 * 28), c(48, 1, 28, 28))
+  lab <- sample(0:9, 48, replace = TRUE)
+  w0 <- get_weights(m)
+  train <- function(device) {
+    set_weights(m, w0)
+    h <- fit(m, X, lab, loss = "softmax_cross_entropy", optimizer = optimizer_adam(0.01), epochs = 2,
+             batch_size = 16, seed = 3, verbose = 0, device = device)
+    list(weights = get_weights(m), history = h$metrics$loss,
+         pred = predict(m, X[1:5, , , , drop = FALSE], device = device),
+         eval = evaluate(m, X, lab, device = device))
+  }
+  on_cpu <- train("cpu")
+  on_sim <- train("sim")
+  expect_identical(on_sim$weights, on_cpu$weights)
+  expect_identical(on_sim$history, on_cpu$history)
+  expect_identical(on_sim$pred, on_cpu$pred)
+  expect_identical(on_sim$eval, on_cpu$eval)
+  expect_false(identical(on_cpu$weights, w0))  # it did train
+})
+
+test_that("devices are checked: the simulated one only under its developer option", {
+  withr::local_options(symnet.developer.sim_device = NULL)
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_model(x, layer_dense(x, 1))
+  expect_error(predict(m, matrix(1, 1, 2), device = "sim"), class = "symnet_unsupported_error")
+  expect_error(predict(m, matrix(1, 1, 2), device = "gpu0"), "Available", class = "symnet_unsupported_error")
+  expect_error(sym_compile(x * 2, device = "tpu"), class = "symnet_unsupported_error")
+  expect_equal(dim(predict(m, matrix(1, 3, 2), device = "CPU")), c(3L, 1L))
+})

@@ -28,6 +28,8 @@ class Buffer {
   virtual size_t size() const = 0;
   // Host pointer to the memory, or nullptr when the host cannot address it.
   virtual void* data() = 0;
+  // The address this backend's kernels use (a device pointer); data() for host memory.
+  virtual void* device_ptr() { return data(); }
   virtual void upload(size_t offset, const void* src, size_t bytes) = 0;
   virtual void download(size_t offset, void* dst, size_t bytes) const = 0;
   virtual void fill_zero() = 0;

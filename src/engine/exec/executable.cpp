@@ -62,6 +62,15 @@ struct Executable::Impl {
   bool profiling = false;
   std::vector<double> step_ms;
   std::vector<uint64_t> step_calls;
+
+  // On a backend whose memory the host cannot address, every value lives in its buffers
+  // and crosses to the host only through upload/download: feeds and variables before each
+  // run, outputs and updates after it, constants once at compile time.
+  const Backend* backend = nullptr;
+  bool on_device = false;
+  std::unique_ptr<Buffer> device_arena;
+  std::vector<std::unique_ptr<Buffer>> device_slots;  // inputs, constants, variables
+  std::vector<Tensor> host_outputs;                   // downloaded outputs (device mode)
 };
 
 Executable::~Executable() = default;
@@ -75,6 +84,7 @@ char* SharedArena::reserve(size_t bytes) {
 }
 
 void Executable::share_arena(std::shared_ptr<SharedArena> arena) {
+  if (impl_->on_device) return;
   impl_->shared = std::move(arena);
   impl_->arena.reset();
   impl_->bound_arena = nullptr;
@@ -103,6 +113,8 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   st.nodes_before = g.num_nodes();
   st.passes.push_back({"specialize", st.nodes_before, st.nodes_before, specialize_ms});
   const Backend& backend = backends().get(opts.target);
+  im.backend = &backend;
+  im.on_device = !backend.buffer_type().is_host();
   if (opts.optimize) g = optimize(g, &st.passes, opts.fuse, opts.target);
   st.nodes_after = g.num_nodes();
   const auto t_plan = std::chrono::steady_clock::now();
@@ -161,7 +173,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
     u.slot = slot_of(g.outputs[n_user_outputs + k]);
     u.staging = Tensor(u.var->value.dtype(), u.var->value.shape());
     Slot& s = im.slots[u.slot];
-    if (s.kind == SlotKind::arena) {
+    if (s.kind == SlotKind::arena && !im.on_device) {
       s.kind = SlotKind::pinned;
       s.pinned = static_cast<int>(k);
       u.pinned = true;
@@ -235,7 +247,20 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   st.naive_bytes = plan.naive_bytes;
   for (int w : plan.shares_with) st.inplace_steps += w >= 0;
   im.arena_bytes = plan.arena_bytes;
-  im.arena = std::make_unique<Storage>(plan.arena_bytes);
+  if (im.on_device) {
+    const BufferType& bt = backend.buffer_type();
+    im.device_arena = bt.allocate(plan.arena_bytes);
+    im.device_slots.resize(im.slots.size());
+    for (size_t s = 0; s < im.slots.size(); ++s) {
+      const Slot& sl = im.slots[s];
+      if (sl.kind == SlotKind::arena) continue;
+      im.device_slots[s] = bt.allocate(type_bytes(sl.type));
+      if (sl.kind == SlotKind::constant) im.device_slots[s]->upload(0, sl.constant->data(), sl.constant->bytes());
+    }
+    for (const Value& v : g.outputs) im.host_outputs.emplace_back(v.type().dtype, v.type().shape);
+  } else {
+    im.arena = std::make_unique<Storage>(plan.arena_bytes);
+  }
 
   for (Step& step : im.steps) {
     step.ctx.reset(new KernelContext());
@@ -269,7 +294,9 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
     SN_CHECK(feeds[i].data != nullptr || feeds[i].numel() == 0, ErrorKind::feed,
              "input '" << graph_.inputs[i].node->name << "' has no data");
   }
-  char* arena = im.shared ? im.shared->reserve(im.arena_bytes) : static_cast<char*>(im.arena->data());
+  char* arena = im.on_device ? static_cast<char*>(im.device_arena->device_ptr())
+                : im.shared   ? im.shared->reserve(im.arena_bytes)
+                              : static_cast<char*>(im.arena->data());
   if (arena != im.bound_arena) {  // a shared arena may have been replaced by a larger one
     for (Step& step : im.steps)
       if (step.workspace_request >= 0) step.ctx->workspace = arena + im.request_offsets[step.workspace_request];
@@ -277,6 +304,17 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
   }
   for (size_t s = 0; s < im.slots.size(); ++s) {
     const Slot& sl = im.slots[s];
+    if (im.on_device && sl.kind != SlotKind::arena) {
+      Buffer& b = *im.device_slots[s];
+      if (sl.kind == SlotKind::input) b.upload(0, feeds[sl.input_index].data, type_bytes(sl.type));
+      if (sl.kind == SlotKind::variable) {
+        SN_CHECK(sl.var->value.dtype() == sl.type.dtype && sl.var->value.shape() == sl.type.shape, ErrorKind::shape,
+                 "variable '" << sl.var->name << "' changed type since compilation");
+        b.upload(0, sl.var->value.data(), sl.var->value.bytes());
+      }
+      im.slot_ptrs[s] = b.device_ptr();
+      continue;
+    }
     switch (sl.kind) {
       case SlotKind::arena: im.slot_ptrs[s] = sl.request >= 0 ? arena + im.request_offsets[sl.request] : nullptr; break;
       case SlotKind::input: im.slot_ptrs[s] = feeds[sl.input_index].data; break;
@@ -312,6 +350,13 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
       im.step_calls[si]++;
     }
     if (ctx.check_interrupt) ctx.check_interrupt();
+  }
+  if (im.on_device) {
+    im.backend->synchronize();
+    for (size_t i = 0; i < im.output_slots.size(); ++i) download_slot(im.output_slots[i], im.host_outputs[i].data());
+    for (Update& u : im.updates) download_slot(u.slot, u.staging.data());
+    for (Update& u : im.updates) u.var->value.swap_storage(u.staging);
+    return;
   }
   // Simultaneous updates: stage every copied value first, then swap all.
   for (Update& u : im.updates)
@@ -356,9 +401,21 @@ std::vector<Executable::StepProfile> Executable::profile() const {
 
 size_t Executable::num_outputs() const { return impl_->output_slots.size(); }
 
+void Executable::download_slot(int slot, void* dst) const {
+  const Impl& im = *impl_;
+  const Slot& s = im.slots[slot];
+  const size_t bytes = type_bytes(s.type);
+  if (s.kind == SlotKind::arena) {
+    if (s.request >= 0) im.device_arena->download(im.request_offsets[s.request], dst, bytes);
+  } else {
+    im.device_slots[slot]->download(0, dst, bytes);
+  }
+}
+
 TensorView Executable::output(size_t i) const {
   const Impl& im = *impl_;
   SN_CHECK(i < im.output_slots.size(), ErrorKind::internal, "output index out of range");
+  if (im.on_device) return im.host_outputs[i].view();
   const Slot& s = im.slots[im.output_slots[i]];
   if (s.kind == SlotKind::pinned) return im.updates[s.pinned].var->value.view();
   return TensorView{im.slot_ptrs[im.output_slots[i]], s.type.dtype, s.type.shape};

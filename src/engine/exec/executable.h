@@ -79,12 +79,15 @@ class Executable {
   void set_seed(uint64_t s) { seed_ = s; }
   // Runs in `arena` from now on (freeing its own); outputs then stay valid only until the
   // next run of any executable sharing it.
+  // (Device backends keep their own arena: it lives in device memory.)
   void share_arena(std::shared_ptr<SharedArena> arena);
 
   ~Executable();
 
  private:
   Executable() = default;
+  // Device mode: copies a slot's value to host memory.
+  void download_slot(int slot, void* dst) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Graph graph_;
