@@ -2,6 +2,7 @@
 // registered backend other than the CPU and must give the CPU's values, forward and
 // through its gradient graph (optimized: lowering, constants, transfers). A backend that
 // claims an op (has a kernel and supports the case's node) must pass all its cases.
+#include "engine/backend/plugin.h"
 #include "engine/cpu/sim_backend.h"
 #include "harness.h"
 
@@ -85,4 +86,45 @@ TEST_CASE("the simulated device keeps its memory from the host", "[backends]") {
   CHECK(to_tensor(ex->output(0)).get_as_double(0) == Approx(16));
   check_close(var->value, make_tensor(DType::f32, {3}, {1 - 0.1 * 2 * (1 + -1), 2 - 0.1 * 2 * (2 + 0), 3 - 0.1 * 2 * (3 + 1)}),
               1e-6);
+}
+
+TEST_CASE("decompositions match their ops, and let a backend run what it lacks", "[backends][decompose]") {
+  // A backend that has no kernel but that of ops without a decomposition: every case of a
+  // decomposable op must give the kernel's values through its composition.
+  size_t checked = 0;
+  for (const OpCase& c : all_cases()) {
+    const OpSchema& def = registry().get(c.op);
+    if (!def.decompose) continue;
+    DYNAMIC_SECTION("decomposed " << case_name(c)) {
+      Graph g = op_graph(c.op, c.inputs, c.attrs);
+      const Node& n = *g.outputs[0].node;
+      std::vector<Value> outs = def.decompose(n, n.inputs);
+      Graph d = g;
+      d.outputs = outs;
+      for (const Value& v : outs) CHECK(v.node->op_name() != c.op);
+      check_same(run_graph(d, c.inputs, false), run_graph(g, c.inputs, false), std::max(c.tol, 1e-6));
+    }
+    ++checked;
+  }
+  CHECK(checked >= 7);
+
+  // The test library's backend has only neg and add: sub, and rsqrt's composition in turn,
+  // still reach it as far as its kernels go.
+  if (!backends().find("plugin_test")) load_backend_library(SYMNET_TEST_BACKEND);
+  const Backend& b = backends().get("plugin_test");
+  Value x = op::input("x", DType::f32, {4});
+  Value z = op::input("z", DType::f32, {4});
+  Graph g = graph_of({x, z}, {op::sub(x, z)});
+  Graph dg = decompose_for(g, b);
+  CHECK(count_op(dg, "sub") == 0);
+  CHECK(count_op(dg, "add") == 1);
+  CHECK(count_op(dg, "neg") == 1);
+  CompileOptions opts;
+  opts.target = "plugin_test";
+  auto ex = Executable::compile(g, {{DType::f32, {4}}, {DType::f32, {4}}}, opts);
+  Tensor xv = make_tensor(DType::f32, {4}, {5, 6, 7, 8}), zv = make_tensor(DType::f32, {4}, {1, 1, 2, 2});
+  ex->run({xv.view(), zv.view()});
+  check_close(to_tensor(ex->output(0)), make_tensor(DType::f32, {4}, {4, 5, 5, 6}), 0);
+  // On the CPU nothing is decomposed: it has every kernel.
+  CHECK(count_op(decompose_for(g, cpu_backend()), "sub") == 1);
 }

@@ -111,9 +111,39 @@ ConstantEvaluator host_evaluator(const Backend& target) {
   };
 }
 
+namespace {
+
+bool needs_decomposition(const Node& n, const Backend& b) {
+  return n.op->decompose && !n.op->has(kSource) && n.op_name() != "constant" && !b.supports(n);
+}
+
+}  // namespace
+
+Graph decompose_for(const Graph& g, const Backend& b) {
+  Graph cur = g;
+  for (int round = 0;; ++round) {
+    bool any = false;
+    for (const NodePtr& n : cur.topo_order()) any = any || needs_decomposition(*n, b);
+    if (!any) return cur;
+    SN_CHECK(round < 16, ErrorKind::internal, "decompositions for backend '" << b.name() << "' do not terminate");
+    cur = rewrite_graph(cur, [&](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
+      if (!needs_decomposition(n, b)) return {};
+      std::vector<Value> outs = n.op->decompose(n, ins);
+      SN_CHECK(outs.size() == n.outputs.size(), ErrorKind::internal,
+               "decomposition of " << n.describe() << " gave " << outs.size() << " values for "
+                                   << n.outputs.size() << " outputs");
+      for (size_t i = 0; i < outs.size(); ++i)
+        SN_CHECK(outs[i].type() == n.outputs[i], ErrorKind::internal,
+                 "decomposition of " << n.describe() << " gave " << type_str(outs[i].type()) << " for "
+                                     << type_str(n.outputs[i]));
+      return outs;
+    });
+  }
+}
+
 Graph optimize(const Graph& g, std::vector<PassStats>* stats, bool fuse, const std::string& target) {
   const Backend& b = backends().get(target);
-  Graph cur = optimize_generic(g, host_evaluator(b), stats);
+  Graph cur = decompose_for(optimize_generic(g, host_evaluator(b), stats), b);
   return b.lower(cur, fuse, stats);
 }
 

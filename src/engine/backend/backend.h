@@ -132,8 +132,13 @@ class BackendRegistry {
 // else the CPU's).
 ConstantEvaluator host_evaluator(const Backend& target);
 
+// Replaces every node the backend does not support by its op's decomposition (repeatedly,
+// as decompositions may use ops the backend lacks too), so a backend needs kernels for the
+// core ops only. Nodes without a decomposition are left for the executor to report.
+Graph decompose_for(const Graph& g, const Backend& b);
+
 // The whole compile-time pipeline for a target: the generic passes, then the target's
-// lowering (fusion on the CPU) when `fuse` is set.
+// decompositions for what it lacks, its lowering (fusion on the CPU) when `fuse` is set.
 Graph optimize(const Graph& g, std::vector<PassStats>* stats = nullptr, bool fuse = true,
                const std::string& target = "cpu");
 

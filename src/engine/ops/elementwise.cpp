@@ -398,6 +398,25 @@ void declare_attrs(Registry& r, const std::vector<std::string>& family) {
   }
 }
 
+// Ops composed of other ops: a backend without their kernels runs the composition.
+void declare_decompositions(Registry& r) {
+  auto set = [&](const char* name, DecomposeFn f) { r.find_mutable(name)->decompose = std::move(f); };
+  using Ins = const std::vector<Value>&;
+  set("sub", [](const Node&, Ins in) { return std::vector<Value>{add(in[0], neg(in[1]))}; });
+  set("square", [](const Node&, Ins in) { return std::vector<Value>{mul(in[0], in[0])}; });
+  set("reciprocal", [](const Node&, Ins in) { return std::vector<Value>{div(k(1, in[0]), in[0])}; });
+  set("rsqrt", [](const Node&, Ins in) { return std::vector<Value>{reciprocal(sqrt(in[0]))}; });
+  set("softsign", [](const Node&, Ins in) {
+    return std::vector<Value>{div(in[0], add(k(1, in[0]), abs(in[0])))};
+  });
+  set("hard_sigmoid", [](const Node& n, Ins in) {
+    fn::HardSigmoidF d;
+    const Value& x = in[0];
+    Value v = add(mul(x, k(n.attrs.get_float("alpha", d.alpha), x)), k(n.attrs.get_float("beta", d.beta), x));
+    return std::vector<Value>{apply("clip", {v}, {{"min", 0.0}, {"max", 1.0}})};
+  });
+}
+
 }  // namespace
 
 void register_elementwise_ops(Registry& r) {
@@ -414,6 +433,7 @@ void register_elementwise_ops(Registry& r) {
   for (const std::string& n : r.names())
     if (std::find(before.begin(), before.end(), n) == before.end()) family.push_back(n);
   declare_attrs(r, family);
+  declare_decompositions(r);
 }
 
 }  // namespace symnet

@@ -102,6 +102,10 @@ void register_nn_ops(Registry& r) {
     return std::vector<Value>{op::sub(g, op::mul(op::exp(c.out()), op::reduce_sum(g, {axis}, true)))};
   };
   ls.with_attrs({{"axis", AttrKind::int_, false, "axis of the classes (default -1)"}});
+  ls.decompose = [](const Node& n, const std::vector<Value>& in) {
+    const int64_t axis = softmax_axis(n.attrs, in[0].rank());
+    return std::vector<Value>{op::sub(in[0], op::reduce("reduce_logsumexp", in[0], {axis}, true))};
+  };
   r.add(std::move(ls));
 
   OpSchema x;

@@ -5,6 +5,7 @@
 
 #include "engine/base/error.h"
 #include "engine/ops/builder.h"
+#include "engine/ops/infer_util.h"
 #include "engine/ops/registry.h"
 #include "engine/passes/passes.h"
 
@@ -32,8 +33,27 @@ std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
                                                                      << "; reduce it first, e.g. with sum()");
   SN_CHECK(is_float(y.dtype()), ErrorKind::dtype,
            "gradients need a floating-point output, got " << dtype_name(y.dtype()));
+  return vjp({y}, {op::ones_like(y)}, wrt);
+}
 
-  Graph g = Graph::from_outputs({y});
+std::vector<Value> vjp(const std::vector<Value>& outputs, const std::vector<Value>& cotangents,
+                       const std::vector<Value>& wrt) {
+  SN_CHECK(!outputs.empty() && outputs.size() == cotangents.size(), ErrorKind::value,
+           "vjp needs one cotangent per output (" << outputs.size() << " outputs, " << cotangents.size()
+                                                   << " cotangents)");
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Value& y = outputs[k];
+    const Value& c = cotangents[k];
+    SN_CHECK(y.defined() && c.defined(), ErrorKind::value, "vjp of an undefined output or cotangent");
+    SN_CHECK(is_float(y.dtype()) && c.dtype() == y.dtype(), ErrorKind::dtype,
+             "output " << k + 1 << " is " << type_str(y.type()) << " but its cotangent is " << type_str(c.type())
+                       << "; both must be the same floating-point type");
+    SN_CHECK(shapes_compatible(y.shape(), c.shape()), ErrorKind::shape,
+             "output " << k + 1 << " has shape " << shape_str(y.shape()) << " but its cotangent "
+                       << shape_str(c.shape()));
+  }
+
+  Graph g = Graph::from_outputs(outputs);
   std::vector<NodePtr> order = g.topo_order();
 
   // Only nodes on a path from some wrt to y need gradients.
@@ -50,7 +70,11 @@ std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
   }
 
   std::unordered_map<ValueKey, Value, ValueKeyHash> grads;
-  grads[{y.node.get(), y.index}] = op::ones_like(y);
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    ValueKey key{outputs[k].node.get(), outputs[k].index};
+    auto g_it = grads.find(key);  // an output listed twice gets the sum of its cotangents
+    grads[key] = op::add_grad(g_it == grads.end() ? Value{} : g_it->second, cotangents[k]);
+  }
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const Node& n = **it;

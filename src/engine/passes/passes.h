@@ -17,6 +17,11 @@ Graph specialize(const Graph& g, const std::vector<TensorType>& input_types);
 // A wrt value that y does not depend on gets zeros_like(wrt). Throws a value error when
 // a gradient must flow through an op without a gradient rule.
 std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt);
+// Vector-Jacobian products: sum_k cotangent_k . d(output_k)/d(wrt), for outputs of any
+// shape, each with a cotangent of its type (gradients() is vjp with a scalar output and
+// cotangent 1). Same rules as gradients().
+std::vector<Value> vjp(const std::vector<Value>& outputs, const std::vector<Value>& cotangents,
+                       const std::vector<Value>& wrt);
 // Graph form: appends d(output[0])/d(wrt) outputs named "grad_<name>".
 Graph autodiff(const Graph& g, const std::vector<Value>& wrt);
 
