@@ -8,6 +8,10 @@ namespace symnet {
 
 using Shape = std::vector<int64_t>;
 constexpr int64_t kUnknownDim = -1;
+// The largest rank a tensor may have. Inputs of unknown rank are probed at every rank up to
+// it, and shapes from users or files beyond it are rejected (NumPy allows 32 as well;
+// kernels iterate over axes, and no model needs more).
+constexpr int64_t kMaxRank = 32;
 
 std::string shape_str(const Shape& s);
 bool shape_known(const Shape& s);

@@ -111,7 +111,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   for (size_t k = 0; k < opts.update_vars.size(); ++k) {
     const VariablePtr& v = opts.update_vars[k];
     const TensorType& t = g.outputs[n_user_outputs + k].type();
-    SN_CHECK(v && t.dtype == v->value.dtype() && t.shape == v->value.shape(), ErrorKind::shape,
+    SN_CHECK(v && t.rank_known() && t.dtype == v->value.dtype() && t.shape == v->value.shape(), ErrorKind::shape,
              "update of variable '" << (v ? v->name : "?") << "' has type " << type_str(t)
                                     << " but the variable is " << dtype_name(v->value.dtype())
                                     << shape_str(v->value.shape()));
@@ -128,8 +128,8 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   for (const NodePtr& n : order) {
     first_slot[n.get()] = static_cast<int>(im.slots.size());
     for (const TensorType& t : n->outputs) {
-      SN_CHECK(shape_known(t.shape), ErrorKind::shape,
-               "the shape of " << n->describe() << " is " << shape_str(t.shape)
+      SN_CHECK(t.known(), ErrorKind::shape,
+               "the shape of " << n->describe() << " is " << type_str(t)
                                << " at run time; every dimension must be known (feed inputs of known shape)");
       Slot s;
       s.type = t;

@@ -23,13 +23,39 @@ struct ValueKeyHash {
   }
 };
 
+// Gradient rules are built now, before the graph is fed, and many need ranks (which axes
+// to sum a broadcast gradient over, how to transpose a matmul operand). A value of unknown
+// rank on the way from wrt to y would make them guess, so it is refused, naming the inputs
+// that were declared without a shape.
+void require_known_ranks(const Graph& g, const std::vector<NodePtr>& order,
+                         const std::unordered_set<const Node*>& depends, const Value& y,
+                         const std::vector<Value>& wrt) {
+  bool any = !y.rank_known();
+  for (const Value& w : wrt) any = any || (w.defined() && !w.rank_known());
+  for (const NodePtr& n : order) {
+    if (any) break;
+    if (!depends.count(n.get())) continue;
+    for (const TensorType& t : n->outputs) any = any || t.unknown_rank;
+    for (const Value& v : n->inputs) any = any || (v.defined() && !v.rank_known());
+  }
+  if (!any) return;
+  std::string names;
+  for (const Value& in : g.inputs)
+    if (!in.rank_known()) names += (names.empty() ? "'" : ", '") + in.node->attrs.get_string("name", in.node->name) + "'";
+  for (const Value& w : wrt)
+    if (w.defined() && !w.rank_known() && w.node->op_name() == "input" && names.find("'" + w.node->name + "'") == std::string::npos)
+      names += (names.empty() ? "'" : ", '") + w.node->attrs.get_string("name", w.node->name) + "'";
+  if (names.empty()) names = "(unnamed)";
+  SN_THROW(ErrorKind::shape, "gradients are built before the graph is fed and need the rank of every value they"
+                             " pass through; input "
+                                 << names << " was declared without a shape (any rank): declare it with one,"
+                                 << " e.g. sym_var(\"x\", c(NA, NA)) for a matrix with any number of rows and columns");
+}
+
 }  // namespace
 
 std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
   SN_CHECK(y.defined(), ErrorKind::value, "gradient of an undefined value");
-  SN_CHECK(shape_numel(y.shape()) == 1 || y.shape().empty(), ErrorKind::shape,
-           "gradients need a scalar output (one element), got shape " << shape_str(y.shape())
-                                                                     << "; reduce it first, e.g. with sum()");
   SN_CHECK(is_float(y.dtype()), ErrorKind::dtype,
            "gradients need a floating-point output, got " << dtype_name(y.dtype()));
 
@@ -48,6 +74,10 @@ std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
     for (const Value& v : n->inputs) d = d || (v.defined() && depends.count(v.node.get()));
     if (d) depends.insert(n.get());
   }
+  require_known_ranks(g, order, depends, y, wrt);
+  SN_CHECK(shape_numel(y.shape()) == 1 || y.shape().empty(), ErrorKind::shape,
+           "gradients need a scalar output (one element), got shape " << shape_str(y.shape())
+                                                                     << "; reduce it first, e.g. with sum()");
 
   std::unordered_map<ValueKey, Value, ValueKeyHash> grads;
   grads[{y.node.get(), y.index}] = op::ones_like(y);

@@ -18,7 +18,12 @@ Graph optimize(const Graph& g, std::vector<PassStats>* stats, bool fuse) {
       {"simplify", simplify_algebra},  // folding and merging expose new x*1, neg(neg x), ...
       {"dce", eliminate_dead_code},
   };
-  if (fuse) {
+  // Fusion groups values by element count, which a value of unknown rank does not have yet.
+  // Compiling always specialises first; only a graph drawn before it is fed (sym_dot) gets here.
+  // Unknown ranks only ever come from inputs declared without a shape.
+  bool unknown_rank = false;
+  for (const Value& in : g.inputs) unknown_rank = unknown_rank || !in.rank_known();
+  if (fuse && !unknown_rank) {
     pipeline.push_back({"per_sample", fuse_per_sample});
     pipeline.push_back({"fuse", fuse_elementwise});
     pipeline.push_back({"dce", eliminate_dead_code});
