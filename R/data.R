@@ -212,6 +212,7 @@ print.symnet_data_iterator <- function(x, ...) {
     v <- lst[[nm]]
     what <- if (nin == 1) paste0("`", arg, "`") else sprintf("`%s$%s`", arg, nm)
     s <- inputs[[nm]]$shape
+    if (is.null(s)) next  # declared without a shape: any rank
     d <- dim(v)
     r <- if (is.null(d)) 1L else length(d)
     if (r != length(s)) {

@@ -42,6 +42,7 @@
     if (is.null(rec) || info$index == 0) {
       if (is.null(rec)) rec <- list(id = id, op = info$op, name = info$name, n_outputs = info$n_outputs)
       rec$shape <- .shape_int(info$shape)
+      rec$any_rank <- is.null(info$shape)
       rec$dtype <- info$dtype
       rec$ptr <- p
       recs[[id]] <- rec
@@ -134,11 +135,12 @@
       if (is.null(r$var_shape)) r$var_shape <- rec$shape
     } else {
       r$shape <- rec$shape
+      r$any_rank <- isTRUE(rec$any_rank)
     }
     rows[[key]] <- r
   }
   rows <- rows[keys]
-  shapes <- lapply(rows, function(r) r$shape %||% r$var_shape %||% integer())
+  shapes <- lapply(rows, function(r) if (isTRUE(r$any_rank)) NULL else r$shape %||% r$var_shape %||% integer())
   data.frame(
     name = keys,
     type = vapply(rows, function(r) r$type, character(1)),

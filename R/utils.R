@@ -156,7 +156,19 @@ sym_dtypes <- function() {
 .check_shape <- function(shape, arg = "shape", call = parent.frame(), allow_unknown = TRUE) {
   if (missing(shape)) .missing_abort(arg, call)
   if (is.null(shape)) return(integer())
+  if ((is.numeric(shape) || is.logical(shape)) && length(shape) > .max_rank) {
+    sym_abort("{.arg {arg}} has {length(shape)} dimensions; tensors have at most {.max_rank}.",
+              kind = "shape", call = call)
+  }
   s <- .check_ints(shape, arg, call = call, allow_na = allow_unknown)
+  # Element counts must stay countable in bytes (int64) by the engine; what
+  # memory a shape would really take is checked where it is allocated.
+  known <- as.double(s[!is.na(s)])
+  if (length(known) && all(known > 0) && sum(log2(known)) + 3 >= 63) {
+    sym_abort(c("{.arg {arg}} = {.val {paste(ifelse(is.na(s), 'NA', s), collapse = ' x ')}} has more elements than can be addressed.",
+                i = "Its byte count would not fit in 64 bits."),
+              kind = "shape", call = call)
+  }
   if (any(s < 0, na.rm = TRUE)) {
     sym_abort("{.arg {arg}} must contain sizes >= 0{if (allow_unknown) ' or NA for an unknown size' else ''}.",
               call = call)
@@ -180,12 +192,23 @@ sym_dtypes <- function() {
 }
 
 # Several axes -> 0-based engine axes (sorted as given; duplicates rejected).
+# An NA rank (a symbol whose rank is known only when fed) keeps negative axes
+# negative: the engine counts them from the end once the rank is known, and
+# reports an axis out of range then.
 .axes0 <- function(axis, rank, arg = "axis", call = parent.frame()) {
   if (is.null(axis)) return(integer())
   if (!.is_whole(axis) || any(axis == 0)) {
     sym_abort(c("{.arg {arg}} must contain non-zero whole numbers.",
                 i = "Axes count from 1; negative axes count from the end ({.code -1} is the last)."),
               call = call)
+  }
+  if (is.na(rank)) {
+    if (any(abs(axis) > .max_rank)) {
+      sym_abort("{.arg {arg}} is out of range: tensors have at most {.max_rank} axes.", kind = "value", call = call)
+    }
+    out <- as.integer(round(ifelse(axis > 0, axis - 1, axis)))
+    if (anyDuplicated(out)) sym_abort("{.arg {arg}} names the same axis more than once.", call = call)
+    return(out)
   }
   # compare as doubles first: as.integer() of a huge axis would be NA
   bad <- axis[abs(axis) > rank]
@@ -208,3 +231,5 @@ sym_dtypes <- function() {
 .floats_attr <- function(x) I(as.double(x))
 
 .large_int <- .Machine$integer.max
+# Most axes a tensor may have (the engine's kMaxRank).
+.max_rank <- 32L

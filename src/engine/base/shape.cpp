@@ -61,7 +61,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 
 int64_t normalize_axis(int64_t axis, int64_t rank) {
   int64_t a = axis < 0 ? axis + rank : axis;
-  SN_CHECK(a >= 0 && a < std::max<int64_t>(rank, 1) && (rank > 0 || a == 0), ErrorKind::attr,
+  SN_CHECK(a >= 0 && a < rank, ErrorKind::attr,
            "axis " << axis << " is out of range for a tensor of rank " << rank);
   return a;
 }

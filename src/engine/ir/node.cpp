@@ -79,9 +79,11 @@ std::string inputs_str(const std::vector<Value>& inputs) {
 // 0..kMaxRank with all dimensions unknown (the same rank for all of them).
 //  - No rank fits: the op cannot take the input at any rank; the error is raised now,
 //    where the user wrote it (a dtype or attribute error as the op gave it).
-//  - One unknown-rank input and every fitting rank gives the same output type: that type
-//    is exact whatever rank is fed (sum over all axes is a scalar, reshape to c(-1, 4) is
-//    [?, 4]). Every rank a feed may have (the engine caps ranks at kMaxRank) was tried.
+//  - One unknown-rank input, every rank fits and all give the same output type: that type
+//    holds whatever rank is fed (sum over all axes is a scalar). Every rank a feed may have
+//    (the engine caps ranks at kMaxRank) was tried. A rank that fails with unknown
+//    dimensions may still fit once they are known (squeeze without axes needs them), so
+//    any failure leaves the rank unknown instead of trusting the ranks that fitted.
 //  - Otherwise the outputs have unknown rank, with the dtypes the first fitting rank gave
 //    (dtype rules do not depend on rank). Several unknown-rank inputs are only tried at
 //    equal ranks, so their outputs are always left unknown rather than guessed.
@@ -101,7 +103,8 @@ std::vector<TensorType> infer_unknown_rank(const OpDef& def, const AttrMap& attr
     try {
       got = def.infer(ctx);
     } catch (const Error& e) {
-      if (failures.size() < 3 || r == 2) failures.push_back(e);
+      if (failures.size() < 3) failures.push_back(e);
+      agree = false;
       continue;
     }
     if (!have) {
