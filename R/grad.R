@@ -18,7 +18,7 @@
 #' @return A symbol with the shape of `wrt`, or a list of them with the
 #'   names of `wrt`.
 #' @examples
-#' x <- sym_var("x")
+#' x <- sym_var("x", integer())   # a scalar
 #' y <- x^3
 #' dy <- sym_grad(y, x)      # 3 x^2
 #' d2y <- sym_grad(dy, x)    # 6 x

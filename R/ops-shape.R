@@ -37,6 +37,7 @@
 sym_reshape <- function(x, shape, name = NULL) {
   x <- as_symbol(x)
   s <- .check_ints(shape, "shape", allow_na = TRUE)
+  .check_shape_size(s, "shape", environment())
   s[is.na(s)] <- -1L
   if (any(s < -1L)) sym_abort("{.arg shape} entries must be sizes, 0 (copy) or -1/NA (infer).")
   if (sum(s == -1L) > 1) sym_abort("{.arg shape} may contain only one -1 or NA.")

@@ -253,7 +253,8 @@ dim.symnet_symbol <- function(x) x$shape
 #' `sym_inputs()` returns the symbols it is computed from.
 #'
 #' @param x A `symnet_symbol`.
-#' @return `sym_info()`: a list with elements `op`, `name`, `dtype`, `shape`,
+#' @return `sym_info()`: a list with elements `op`, `name`, `dtype`, `shape`
+#'   (`NULL` for a rank known only when fed),
 #'   `index` (output index of its node), `id`, `n_inputs`, `n_outputs` and
 #'   `attrs` (attribute values as strings). `sym_inputs()`: a list of
 #'   symbols.
@@ -266,7 +267,7 @@ dim.symnet_symbol <- function(x) x$shape
 sym_info <- function(x) {
   .check_symbol(x)
   info <- cpp_sym_info(.ptr(x))
-  info$shape <- .shape_int(info$shape)
+  info["shape"] <- list(.shape_int(info$shape))  # NULL (unknown rank) kept as an element
   info
 }
 

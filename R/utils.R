@@ -156,19 +156,9 @@ sym_dtypes <- function() {
 .check_shape <- function(shape, arg = "shape", call = parent.frame(), allow_unknown = TRUE) {
   if (missing(shape)) .missing_abort(arg, call)
   if (is.null(shape)) return(integer())
-  if ((is.numeric(shape) || is.logical(shape)) && length(shape) > .max_rank) {
-    sym_abort("{.arg {arg}} has {length(shape)} dimensions; tensors have at most {.max_rank}.",
-              kind = "shape", call = call)
-  }
+  .check_shape_size(shape, arg, call, rank_only = TRUE)  # before checking 10^6 entries one by one
   s <- .check_ints(shape, arg, call = call, allow_na = allow_unknown)
-  # Element counts must stay countable in bytes (int64) by the engine; what
-  # memory a shape would really take is checked where it is allocated.
-  known <- as.double(s[!is.na(s)])
-  if (length(known) && all(known > 0) && sum(log2(known)) + 3 >= 63) {
-    sym_abort(c("{.arg {arg}} = {.val {paste(ifelse(is.na(s), 'NA', s), collapse = ' x ')}} has more elements than can be addressed.",
-                i = "Its byte count would not fit in 64 bits."),
-              kind = "shape", call = call)
-  }
+  .check_shape_size(s, arg, call)
   if (any(s < 0, na.rm = TRUE)) {
     sym_abort("{.arg {arg}} must contain sizes >= 0{if (allow_unknown) ' or NA for an unknown size' else ''}.",
               call = call)
@@ -177,6 +167,28 @@ sym_dtypes <- function() {
     sym_abort("{.arg {arg}} must be fully known here (no NA).", call = call)
   }
   s
+}
+
+# Shapes are symbolic until compiled, so a large shape costs nothing here; only
+# what can never exist is refused now: more than .max_rank axes, or more
+# elements than a 64-bit byte count can address (8-byte elements). Whether the
+# memory exists is checked by the engine where it allocates, naming the bytes.
+.check_shape_size <- function(s, arg, call, rank_only = FALSE) {
+  if (!(is.numeric(s) || is.logical(s))) return(invisible())
+  if (length(s) > .max_rank) {
+    sym_abort("{.arg {arg}} has {length(s)} dimensions; tensors have at most {.max_rank}.",
+              kind = "shape", call = call)
+  }
+  if (rank_only) return(invisible())
+  known <- suppressWarnings(as.double(s[!is.na(s)]))
+  known <- known[is.finite(known)]
+  if (length(known) && all(known > 0) && sum(log2(known)) + 3 >= 63) {
+    txt <- paste(ifelse(is.na(s), "NA", format(s, scientific = FALSE, trim = TRUE)), collapse = " x ")
+    sym_abort(c("{.arg {arg}} = {txt} has more elements than can be addressed.",
+                i = "Its size in bytes would not fit in 64 bits."),
+              kind = "shape", call = call)
+  }
+  invisible()
 }
 
 # One axis (1-based, negative from the end) -> 0-based non-negative engine

@@ -35,6 +35,15 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+int64_t shape_bytes(const Shape& s, size_t elem_size) {
+  int64_t n = shape_numel(s), b = 0;
+  SN_CHECK(n >= 0, ErrorKind::shape, "shape " << shape_str(s) << " has unknown dimensions");
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &b))
+    SN_THROW(ErrorKind::shape, "shape " << shape_str(s) << " of " << elem_size
+                                        << "-byte elements needs more bytes than an int64 can count");
+  return b;
+}
+
 std::vector<int64_t> shape_strides(const Shape& s) {
   std::vector<int64_t> st(s.size(), 1);
   for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];

@@ -17,6 +17,9 @@ std::string shape_str(const Shape& s);
 bool shape_known(const Shape& s);
 // Product of dims; -1 when any dimension is unknown.
 int64_t shape_numel(const Shape& s);
+// Bytes of a tensor of this shape with elements of elem_size bytes; a shape error when the
+// count does not fit an int64 (a wrapped count would size a buffer too small).
+int64_t shape_bytes(const Shape& s, size_t elem_size);
 // Row-major strides in elements.
 std::vector<int64_t> shape_strides(const Shape& s);
 

@@ -42,7 +42,7 @@ struct Update {
 };
 
 size_t type_bytes(const TensorType& t) {
-  return static_cast<size_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
+  return static_cast<size_t>(shape_bytes(t.shape, dtype_size(t.dtype)));
 }
 
 }  // namespace
@@ -200,6 +200,12 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       if (out.kind != SlotKind::arena) continue;
       PlanRequest r;
       r.bytes = type_bytes(out.type);
+      // Refused here, with the node and its shape, rather than as an arena too large to
+      // allocate (or a sum of huge requests that wraps around).
+      const size_t phys = physical_memory_bytes();
+      SN_CHECK(phys == 0 || r.bytes <= phys, ErrorKind::value,
+               step.node->describe() << " makes a " << type_str(out.type) << " tensor of " << r.bytes
+                                     << " bytes, more than this machine's " << phys << " bytes of memory");
       r.birth = s;
       r.death = death[step.out_slots[o]];
       for (const auto& [po, pi] : def.inplace_for ? def.inplace_for(*step.node) : def.inplace) {
