@@ -176,7 +176,7 @@ sym_dtypes <- function() {
 .check_shape_size <- function(s, arg, call, rank_only = FALSE) {
   if (!(is.numeric(s) || is.logical(s))) return(invisible())
   if (length(s) > .max_rank) {
-    sym_abort("{.arg {arg}} has {length(s)} dimensions; tensors have at most {.max_rank}.",
+    sym_abort("{.arg {arg}} has {length(s)} dimensions; tensors have at most {(.max_rank)}.",
               kind = "shape", call = call)
   }
   if (rank_only) return(invisible())
@@ -216,7 +216,7 @@ sym_dtypes <- function() {
   }
   if (is.na(rank)) {
     if (any(abs(axis) > .max_rank)) {
-      sym_abort("{.arg {arg}} is out of range: tensors have at most {.max_rank} axes.", kind = "value", call = call)
+      sym_abort("{.arg {arg}} is out of range: tensors have at most {(.max_rank)} axes.", kind = "value", call = call)
     }
     out <- as.integer(round(ifelse(axis > 0, axis - 1, axis)))
     if (anyDuplicated(out)) sym_abort("{.arg {arg}} names the same axis more than once.", call = call)
