@@ -114,7 +114,9 @@ layer_layer_norm <- function(x, axis = -1, epsilon = 1e-3, center = TRUE, scale 
   norm_shape <- x$shape[(ax + 1L):r]
   if (anyNA(norm_shape)) {
     shp <- .format_shape(x$shape)
-    sym_abort("{.fn layer_layer_norm} needs the normalized dimensions known; the input is {shp}.",
+    ex <- .declare_example(x, "c(NA, n_features)")
+    sym_abort(c("{.fn layer_layer_norm} needs the normalized dimensions known; the input is {shp}.",
+                i = "Declare them, e.g. {.code {ex}}."),
               kind = "shape")
   }
   nm <- .layer_name("layer_norm", "LayerNorm", name)
