@@ -45,11 +45,13 @@ void require_known_ranks(const Graph& g, const std::vector<NodePtr>& order,
   for (const Value& w : wrt)
     if (w.defined() && !w.rank_known() && w.node->op_name() == "input" && names.find("'" + w.node->name + "'") == std::string::npos)
       names += (names.empty() ? "'" : ", '") + w.node->attrs.get_string("name", w.node->name) + "'";
-  if (names.empty()) names = "(unnamed)";
+  if (names.empty()) names = "'x'";
+  const std::string first = names.substr(1, names.find('\'', 1) - 1);
   SN_THROW(ErrorKind::shape, "gradients are built before the graph is fed and need the rank of every value they"
                              " pass through; input "
                                  << names << " was declared without a shape (any rank): declare it with one,"
-                                 << " e.g. sym_var(\"x\", c(NA, NA)) for a matrix with any number of rows and columns");
+                                 << " e.g. sym_var(\"" << first << "\", c(NA, NA)) for a matrix of any size, or sym_var(\""
+                                 << first << "\", integer()) for a scalar");
 }
 
 }  // namespace
