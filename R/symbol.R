@@ -120,8 +120,9 @@ is_symbol <- function(x) inherits(x, "symnet_symbol")
 #' the last dimension, convolutions and normalisation the channels).
 #'
 #' A **scalar** (rank 0) is declared with an empty shape, `shape = integer()`
-#' (the `dim()` of a scalar symbol); a plain R vector is rank 1
-#' (`shape = NA` for any length).
+#' (the `dim()` of a scalar symbol; note that `c()` is `NULL` in R, so it
+#' means any shape); a plain R vector is rank 1 (`shape = NA` for any
+#' length).
 #'
 #' @param name Name of the input (a single string, unique within a graph).
 #' @param shape Integer vector of dimensions; `NA` for an unknown size;
