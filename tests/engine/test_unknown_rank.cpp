@@ -72,6 +72,11 @@ TEST_CASE("one graph on an unknown-rank input runs at several ranks", "[unknown_
     // rank 0: the axis -1 does not exist
     REQUIRE_THROWS_AS(run_graph(g, {make_tensor(DType::f32, {}, {3})}, optimize), Error);
   }
+  // axes 0 and -2 are one axis at rank 2: an error when fed, not a single reduction
+  Value both = make_node("reduce_sum", {x}, {{"axes", std::vector<int64_t>{0, -2}}, {"keepdims", int64_t{0}}}).at(0);
+  REQUIRE_THROWS_AS(run_graph(graph_of({x}, {both}), {make_tensor(DType::f32, {2, 2}, {1, 2, 3, 4})}), Error);
+  std::vector<Tensor> r3 = run_graph(graph_of({x}, {both}), {make_tensor(DType::f32, {1, 2, 2}, {1, 2, 3, 4})});
+  REQUIRE(r3[0].shape() == Shape{2});
 }
 
 TEST_CASE("every op built on an unknown-rank input specialises to its known-shape result",

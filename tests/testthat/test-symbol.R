@@ -194,6 +194,10 @@ test_that("what needs a rank before feeding says which shape to declare", {
   expect_error(sym_sum(x, axis = 0), class = "symnet_value_error")
   expect_error(sym_sum(x, axis = c(1, 1)), class = "symnet_value_error")
   expect_error(sym_sum(x, axis = 40), class = "symnet_value_error")
+  # 1 and -3 name one axis of a rank-3 input: an error when fed, never one reduction
+  f <- sym_compile(sym_sum(x, axis = c(1, -3)))
+  expect_error(f(x = array(1, c(2, 2, 2))), class = "symnet_error")
+  expect_equal(f(x = array(1, c(2, 2, 2, 2))), matrix(4, 2, 2))
 })
 
 test_that("graphs with shapeless inputs round-trip through JSON, saveRDS and save_model", {

@@ -83,7 +83,11 @@ std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ra
   }
   for (int64_t a : axes) out.push_back(normalize_axis(a, rank));
   std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  // Two spellings of one axis (1 and -3 at rank 3) are a mistake, not one axis: an input of
+  // unknown rank gets its negative axes normalised only here, after R could check them.
+  auto dup = std::adjacent_find(out.begin(), out.end());
+  SN_CHECK(dup == out.end(), ErrorKind::attr,
+           "axis " << *dup << " is named twice among the axes for a tensor of rank " << rank);
   return out;
 }
 

@@ -28,7 +28,7 @@ std::vector<int64_t> shape_strides(const Shape& s);
 Shape broadcast_shapes(const Shape& a, const Shape& b);
 // Normalizes a possibly negative axis to [0, rank); throws an attr error when out of range.
 int64_t normalize_axis(int64_t axis, int64_t rank);
-// Normalized, sorted, de-duplicated axes; empty input means all axes.
+// Normalized, sorted axes; empty input means all axes; an axis named twice is an error.
 std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t rank);
 
 }  // namespace symnet
