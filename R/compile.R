@@ -133,7 +133,8 @@ sym_compile <- function(outputs, updates = list(), device = "cpu", optimize = TR
     if (val$dtype != var$dtype) val <- sym_cast(val, var$dtype)
     vs <- val$shape
     ws <- var$shape
-    ok <- length(vs) == length(ws) && all(is.na(vs) | vs == ws)
+    # an update of unknown rank is checked against the variable when fed
+    ok <- is.null(vs) || length(vs) == length(ws) && all(is.na(vs) | vs == ws)
     if (!ok && !(length(ws) == 0 && length(vs) > 0 && !anyNA(vs) && prod(vs) == 1)) {
       vt <- .format_type(val$dtype, vs)
       wt <- .format_type(var$dtype, ws)

@@ -212,6 +212,7 @@ print.symnet_data_iterator <- function(x, ...) {
     v <- lst[[nm]]
     what <- if (nin == 1) paste0("`", arg, "`") else sprintf("`%s$%s`", arg, nm)
     s <- inputs[[nm]]$shape
+    if (is.null(s)) next  # declared without a shape: any rank
     d <- dim(v)
     r <- if (is.null(d)) 1L else length(d)
     if (r != length(s)) {
@@ -295,6 +296,8 @@ print.symnet_data_iterator <- function(x, ...) {
   res <- list()
   for (nm in out_names) {
     what <- if (nout == 1) paste0("`", arg, "`") else sprintf("`%s$%s`", arg, nm)
+    # labels are checked against the output's declared shape: it needs a rank
+    .need_rank(outputs[[nm]], "Training (to check the labels against the model output)", call = call)
     res[[nm]] <- losses[[nm]]$labels(lst[[nm]], outputs[[nm]]$shape, what = what, call = call)
   }
   res

@@ -756,6 +756,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     if (!is_symbol(l)) sym_abort("The loss for output {.val {nm}} did not return a symbol.", call = NULL)
     if (l$dtype != "float32") l <- sym_cast(l, "float32")
     if (weighted) {
+      .need_rank(l, "A weighted loss")
       if (!length(l$shape)) {
         sym_abort(c("Sample or class weights need the loss of each example, but the loss for output {.val {nm}} is a single number.",
                     i = "Let a custom loss return one value per example (or per element), not their mean."),
@@ -764,8 +765,8 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
       r <- length(l$shape)
       if (r > 1) l <- sym_mean(l, axis = 2:r)
       l <- sym_mean(l * wvar)
-    } else if (length(l$shape)) {
-      l <- sym_mean(l)
+    } else if (!identical(l$shape, integer())) {
+      l <- sym_mean(l)  # anything but a known scalar, an unknown rank included
     }
     per_loss[[nm]] <- l
     ctx <- list(kind = sp$kind,

@@ -13,12 +13,19 @@
 #' Integer, bool and piecewise-constant ops (comparisons, [sym_argmax()],
 #' [sym_stop_gradient()], ...) pass no gradient.
 #'
+#' Gradients are built when `sym_grad()` is called, before the graph is fed,
+#' and gradient rules need ranks (which axes to sum a broadcast over, how to
+#' transpose a matrix product). A path from `wrt` to `y` through an input
+#' declared without a shape ([sym_var()] with `shape = NULL`) is therefore a
+#' classed shape error naming that input; declare its shape (`NA` sizes are
+#' fine).
+#'
 #' @param y A float scalar symbol.
 #' @param wrt A symbol, or a (named) list of symbols.
 #' @return A symbol with the shape of `wrt`, or a list of them with the
 #'   names of `wrt`.
 #' @examples
-#' x <- sym_var("x")
+#' x <- sym_var("x", integer())   # a scalar
 #' y <- x^3
 #' dy <- sym_grad(y, x)      # 3 x^2
 #' d2y <- sym_grad(dy, x)    # 6 x

@@ -36,6 +36,14 @@
 
 .check_spatial_input <- function(x, nsp, fn, call = parent.frame()) {
   layout <- c("[N, C, L]", "[N, C, H, W]", "[N, C, D, H, W]")[nsp]
+  if (is.null(x$shape)) {
+    # Channels size the kernel (created now, not at the first feed) and the
+    # layout is checked for a channels-last hint: the rank must be declared.
+    ex <- .declare_example(x, paste0("c(NA, channels, ", paste(rep("NA", nsp), collapse = ", "), ")"))
+    sym_abort(c("{.fn {fn}} needs an input of rank {nsp + 2}, {layout} (channels first), but its rank is known only when fed.",
+                i = "Declare the input with its channels, e.g. {.code {ex}}."),
+              kind = "shape", call = call)
+  }
   if (length(x$shape) != nsp + 2) {
     shp <- .format_shape(x$shape)
     sym_abort(c("{.fn {fn}} needs an input of rank {nsp + 2}, {layout} (channels first), not {shp}.",
@@ -43,7 +51,9 @@
               kind = "shape", call = call)
   }
   if (is.na(x$shape[2])) {
-    sym_abort("{.fn {fn}} needs a known number of channels (dimension 2 of {layout}).",
+    ex <- .declare_example(x, paste0("c(NA, channels, ", paste(rep("NA", nsp), collapse = ", "), ")"))
+    sym_abort(c("{.fn {fn}} needs a known number of channels (dimension 2 of {layout}).",
+                i = "Declare the input with its channels, e.g. {.code {ex}}."),
               kind = "shape", call = call)
   }
   .float_input(x, fn, call = call)

@@ -56,8 +56,8 @@
     relu = sym_relu(y, name = nm),
     tanh = sym_tanh(y, name = nm),
     sigmoid = sym_sigmoid(y, name = nm),
-    softmax = .op("softmax", list(y), list(axis = length(y$shape) - 1L), nm),
-    log_softmax = .op("log_softmax", list(y), list(axis = length(y$shape) - 1L), nm),
+    softmax = .op("softmax", list(y), list(axis = -1L), nm),
+    log_softmax = .op("log_softmax", list(y), list(axis = -1L), nm),
     elu = sym_elu(y, name = nm),
     selu = sym_selu(y, name = nm),
     gelu = sym_gelu(y, name = nm),
@@ -112,12 +112,18 @@ layer_dense <- function(x, units, activation = NULL, use_bias = TRUE,
   activation <- .check_activation(activation)
   use_bias <- .check_flag(use_bias, "use_bias")
   dt <- .float_input(x, "layer_dense")
+  # The kernel is created now, [last dimension, units]: its size cannot wait
+  # for the first feed (parameters are shared variables that exist, with
+  # values, from the layer call on), so an unknown size is an error naming the
+  # shape to declare.
   r <- length(x$shape)
   d <- if (r) x$shape[r] else NA_integer_
   if (r < 1 || is.na(d)) {
     shp <- .format_shape(x$shape)
-    sym_abort(c("{.fn layer_dense} needs an input whose last dimension is known.",
-                x = "The input has shape {shp}."),
+    ex <- .declare_example(x, "c(NA, n_features)")
+    sym_abort(c("{.fn layer_dense} needs an input whose last dimension is known, to size its kernel.",
+                x = "The input has shape {shp}.",
+                i = "Declare the input with its features, e.g. {.code {ex}}."),
               kind = "shape")
   }
   nm <- .layer_name("dense", "Dense", name)
@@ -207,7 +213,8 @@ layer_rescaling <- function(x, scale, offset = 0, name = NULL) {
 #' @export
 layer_flatten <- function(x, name = NULL) {
   x <- .layer_input(x)
-  if (length(x$shape) < 1) sym_abort("{.fn layer_flatten} needs an input of rank >= 1 (batch first).", kind = "shape")
+  # an unknown rank is checked by the engine when fed
+  if (identical(.rank(x), 0L)) sym_abort("{.fn layer_flatten} needs an input of rank >= 1 (batch first).", kind = "shape")
   nm <- .layer_name("flatten", "Flatten", name)
   .op("flatten", list(x), list(axis = 1L), .nn(nm, "flatten"))
 }
@@ -221,9 +228,9 @@ layer_reshape <- function(x, target_shape, name = NULL) {
   if (!length(s) || any(s == 0L | s < -1L) || sum(s == -1L) > 1) {
     sym_abort("{.arg target_shape} must be positive sizes with at most one {.code -1} (or {.code NA}) to infer.")
   }
-  if (length(x$shape) < 1) sym_abort("{.fn layer_reshape} needs an input of rank >= 1 (batch first).", kind = "shape")
+  if (identical(.rank(x), 0L)) sym_abort("{.fn layer_reshape} needs an input of rank >= 1 (batch first).", kind = "shape")
   known <- x$shape[-1]
-  if (!anyNA(known) && all(s > 0) && prod(known) != prod(s)) {
+  if (!is.null(x$shape) && !anyNA(known) && all(s > 0) && prod(known) != prod(s)) {
     sym_abort("Cannot reshape examples of shape {.val {known}} ({prod(known)} values) to {.val {s}} ({prod(s)} values).",
               kind = "shape")
   }
@@ -347,6 +354,7 @@ layer_add <- function(x, ..., name = NULL) {
   s <- xs[[1]]$shape
   for (k in seq_along(xs)[-1]) {
     t <- xs[[k]]$shape
+    if (is.null(s) || is.null(t)) next  # an unknown rank: checked by the engine when fed
     if (length(t) != length(s) || any(!is.na(s) & !is.na(t) & s != t)) {
       s1 <- .format_shape(s)
       sk <- .format_shape(t)
@@ -367,8 +375,9 @@ layer_add <- function(x, ..., name = NULL) {
 #' @export
 layer_concatenate <- function(x, ..., axis = -1, name = NULL) {
   xs <- .merge_inputs(x, list(...), "layer_concatenate")
-  r <- length(xs[[1]]$shape)
-  if (any(vapply(xs, function(s) length(s$shape), integer(1)) != r)) {
+  ranks <- vapply(xs, .rank, integer(1))
+  r <- if (all(is.na(ranks))) NA_integer_ else ranks[!is.na(ranks)][1]
+  if (any(!is.na(ranks) & ranks != r)) {
     sym_abort("{.fn layer_concatenate} needs inputs of one rank.", kind = "shape")
   }
   ax <- .axis0(axis, r)

@@ -51,7 +51,9 @@ layer_batch_norm <- function(x, momentum = 0.99, epsilon = 1e-3, center = TRUE, 
   dt <- .float_input(x, "layer_batch_norm")
   if (length(x$shape) < 2 || is.na(x$shape[2])) {
     shp <- .format_shape(x$shape)
-    sym_abort("{.fn layer_batch_norm} needs an input [N, C, ...] with a known C, not {shp}.",
+    ex <- .declare_example(x, "c(NA, channels)")
+    sym_abort(c("{.fn layer_batch_norm} needs an input [N, C, ...] with a known C, not {shp}.",
+                i = "Declare the input with its channels, e.g. {.code {ex}}."),
               kind = "shape")
   }
   ch <- x$shape[2]
@@ -104,13 +106,16 @@ layer_layer_norm <- function(x, axis = -1, epsilon = 1e-3, center = TRUE, scale 
   center <- .check_flag(center, "center")
   scale <- .check_flag(scale, "scale")
   dt <- .float_input(x, "layer_layer_norm")
+  .need_rank(x, "{.fn layer_layer_norm}", example = "c(NA, n_features)")
   r <- length(x$shape)
   if (r < 1) sym_abort("{.fn layer_layer_norm} needs an input of rank >= 1.", kind = "shape")
   ax <- .axis0(axis, r)
   norm_shape <- x$shape[(ax + 1L):r]
   if (anyNA(norm_shape)) {
     shp <- .format_shape(x$shape)
-    sym_abort("{.fn layer_layer_norm} needs the normalized dimensions known; the input is {shp}.",
+    ex <- .declare_example(x, "c(NA, n_features)")
+    sym_abort(c("{.fn layer_layer_norm} needs the normalized dimensions known; the input is {shp}.",
+                i = "Declare them, e.g. {.code {ex}}."),
               kind = "shape")
   }
   nm <- .layer_name("layer_norm", "LayerNorm", name)

@@ -193,7 +193,7 @@ print.symnet_loss <- function(x, ...) {
                        if (!is_symbol(l)) {
                          sym_abort("A custom loss must return a symbol, not {.obj_type_friendly {l}}.", call = NULL)
                        }
-                       if (length(l$shape) && !identical(reduction, "none")) l <- sym_mean(l)
+                       if (!identical(l$shape, integer()) && !identical(reduction, "none")) l <- sym_mean(l)
                        l
                      },
                      labels = .custom_labels, label = "custom loss"))

@@ -71,6 +71,7 @@ metric_accuracy <- function() {
 }
 
 .is_single_column <- function(s) {
+  .need_rank(s, "This metric")
   sh <- s$shape
   length(sh) <= 1 || identical(sh[length(sh)], 1L)
 }
@@ -168,7 +169,7 @@ print.symnet_metric <- function(x, ...) {
     if (!is_symbol(s)) return(NULL)
   }
   if (!.is_float_dtype(s$dtype)) s <- sym_cast(s, "float32")
-  if (length(s$shape)) s <- sym_mean(s)
+  if (!identical(s$shape, integer())) s <- sym_mean(s)
   s
 }
 

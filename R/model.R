@@ -39,7 +39,7 @@
   ids <- .id_strs(w$id)
   lapply(seq_along(ids), function(i) {
     list(id = ids[[i]], op = w$op[[i]], name = w$name[[i]], n_outputs = w$n_outputs[[i]],
-         shape = .shape_int(w$shape[[i]]), dtype = w$dtype[[i]], ptr = w$ptr[[i]],
+         shape = .shape_int(w$shape[[i]]), any_rank = is.null(w$shape[[i]]), dtype = w$dtype[[i]], ptr = w$ptr[[i]],
          inputs = .id_strs(w$inputs[[i]]))
   })
 }
@@ -108,11 +108,12 @@
       if (is.null(r$var_shape)) r$var_shape <- rec$shape
     } else {
       r$shape <- rec$shape
+      r$any_rank <- isTRUE(rec$any_rank)
     }
     rows[[key]] <- r
   }
   rows <- rows[keys]
-  shapes <- lapply(rows, function(r) r$shape %||% r$var_shape %||% integer())
+  shapes <- lapply(rows, function(r) if (isTRUE(r$any_rank)) NULL else r$shape %||% r$var_shape %||% integer())
   data.frame(
     name = keys,
     type = vapply(rows, function(r) r$type, character(1)),

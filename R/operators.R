@@ -165,6 +165,7 @@ Math.symnet_symbol <- function(x, ...) {
       if (digits == 0) sym_round(x) else sym_round(x * 10^digits) / 10^digits
     },
     cumsum = {
+      .need_rank(x, "{.fn cumsum}")
       if (length(x$shape) > 1) {
         sym_abort(c("{.fn cumsum} on a symbol of rank {length(x$shape)} is ambiguous.",
                     i = "Use {.code sym_cumsum(x, axis = )}."), kind = "unsupported")
@@ -221,6 +222,7 @@ mean.symnet_symbol <- function(x, ...) sym_mean(.float_type(x))
 #' @rdname symnet-operators
 #' @export
 t.symnet_symbol <- function(x) {
+  .need_rank(x, "{.fn t}")
   r <- length(x$shape)
   if (r == 0) return(sym_reshape(x, c(1, 1)))
   if (r == 1) return(sym_unsqueeze(x, 1))

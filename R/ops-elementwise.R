@@ -395,7 +395,7 @@ sym_clip <- function(x, min = -Inf, max = Inf, name = NULL) {
 #' @param name Optional node name.
 #' @return A symbol.
 #' @examples
-#' x <- sym_var("x")
+#' x <- sym_var("x", integer())
 #' y <- x * sym_stop_gradient(x)
 #' sym_compile(sym_grad(y, x))(x = 3)   # 3, not 6
 #' @export

@@ -116,7 +116,7 @@ sym_gather <- function(x, indices, axis = 1, index_base = NULL, name = NULL) {
   if (missing(indices)) .missing_abort("indices", environment())
   x <- as_symbol(x)
   base <- .resolve_index_base(index_base, indices)
-  ax <- .axis0(axis, length(x$shape))
+  ax <- .axis0(axis, .rank(x))
   .op("gather", list(x, .index_symbol(indices)), list(axis = ax, index_base = base), name)
 }
 
@@ -126,7 +126,7 @@ sym_gather_elements <- function(x, indices, axis = 1, index_base = NULL, name = 
   if (missing(indices)) .missing_abort("indices", environment())
   x <- as_symbol(x)
   base <- .resolve_index_base(index_base, indices)
-  ax <- .axis0(axis, length(x$shape))
+  ax <- .axis0(axis, .rank(x))
   .op("gather_elements", list(x, .index_symbol(indices)), list(axis = ax, index_base = base), name)
 }
 
@@ -139,7 +139,7 @@ sym_scatter_elements <- function(x, indices, updates, axis = 1,
   if (missing(updates)) .missing_abort("updates", environment())
   x <- as_symbol(x)
   base <- .resolve_index_base(index_base, indices)
-  ax <- .axis0(axis, length(x$shape))
+  ax <- .axis0(axis, .rank(x))
   reduction <- .match_arg(reduction, c("none", "add", "mul"), "reduction")
   upd <- if (is_symbol(updates)) updates else .const_for(updates, x$dtype)
   .op("scatter_elements", list(x, .index_symbol(indices), upd),
@@ -176,7 +176,7 @@ sym_one_hot <- function(labels, depth, axis = -1, on_value = 1, off_value = 0,
   base <- .resolve_index_base(index_base, labels, "labels")
   idx <- .index_symbol(labels, "labels")
   depth <- .check_int(depth, "depth", min = 1)
-  ax <- .axis0(axis, length(idx$shape) + 1L)
+  ax <- .axis0(axis, .rank(idx) + 1L)
   .op("one_hot", list(idx),
       list(depth = depth, axis = ax,
            on_value = .check_number(on_value, "on_value"),

@@ -18,14 +18,14 @@
 #' @export
 sym_softmax <- function(x, axis = -1, name = NULL) {
   x <- as_symbol(x)
-  .op("softmax", list(x), list(axis = .axis0(axis, length(x$shape))), name)
+  .op("softmax", list(x), list(axis = .axis0(axis, .rank(x))), name)
 }
 
 #' @rdname sym_softmax
 #' @export
 sym_log_softmax <- function(x, axis = -1, name = NULL) {
   x <- as_symbol(x)
-  .op("log_softmax", list(x), list(axis = .axis0(axis, length(x$shape))), name)
+  .op("log_softmax", list(x), list(axis = .axis0(axis, .rank(x))), name)
 }
 
 .reduce_loss <- function(loss, reduction, name) {
@@ -76,11 +76,13 @@ sym_softmax_cross_entropy <- function(logits, labels, reduction = c("mean", "sum
   if (missing(labels)) .missing_abort("labels", environment())
   logits <- .check_symbol(logits, "logits")
   reduction <- .match_arg(reduction, c("mean", "sum", "none"), "reduction")
-  r <- length(logits$shape)
-  if (r < 1) sym_abort("{.arg logits} must have rank >= 1 (classes on the last axis).", kind = "shape")
+  r <- .rank(logits)
+  if (!is.na(r) && r < 1) sym_abort("{.arg logits} must have rank >= 1 (classes on the last axis).", kind = "shape")
   prob <- if (is_symbol(labels)) {
     .is_float_dtype(labels$dtype)
   } else {
+    # R labels are class ids or probabilities by their rank relative to the logits'
+    .need_rank(logits, "{.fn sym_softmax_cross_entropy} with R labels")
     rank <- if (is.null(dim(labels))) as.integer(length(labels) != 1) else length(dim(labels))
     is.numeric(labels) && rank == r
   }

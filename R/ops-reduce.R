@@ -2,7 +2,7 @@
 
 .reduce <- function(op, x, axis, keepdims, name, extra = list(), call = parent.frame()) {
   x <- as_symbol(x)
-  axes <- .axes0(axis, length(x$shape), "axis", call = call)
+  axes <- .axes0(axis, .rank(x), "axis", call = call)
   keepdims <- .check_flag(keepdims, "keepdims", call = call)
   .op(op, list(x), c(list(axes = .ints_attr(axes), keepdims = keepdims), extra), name)
 }
@@ -119,7 +119,7 @@ sym_argmin <- function(x, axis = -1, keepdims = FALSE, index_base = 1, name = NU
 
 .argreduce <- function(op, x, axis, keepdims, index_base, name, call = parent.frame()) {
   x <- as_symbol(x)
-  ax <- .axis0(axis, length(x$shape), call = call)
+  ax <- .axis0(axis, .rank(x), call = call)
   keepdims <- .check_flag(keepdims, "keepdims", call = call)
   base <- .check_index_base(index_base, call = call)
   r <- .op(op, list(x), list(axis = ax, keepdims = keepdims), if (base == 0) name else NULL)
@@ -148,7 +148,7 @@ sym_argmin <- function(x, axis = -1, keepdims = FALSE, index_base = 1, name = NU
 #' @export
 sym_cumsum <- function(x, axis = -1, exclusive = FALSE, reverse = FALSE, name = NULL) {
   x <- as_symbol(x)
-  ax <- .axis0(axis, length(x$shape))
+  ax <- .axis0(axis, .rank(x))
   .op("cumsum", list(x),
       list(axis = ax, exclusive = .check_flag(exclusive, "exclusive"),
            reverse = .check_flag(reverse, "reverse")), name)

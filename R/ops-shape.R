@@ -37,6 +37,7 @@
 sym_reshape <- function(x, shape, name = NULL) {
   x <- as_symbol(x)
   s <- .check_ints(shape, "shape", allow_na = TRUE)
+  .check_shape_size(s, "shape", environment())
   s[is.na(s)] <- -1L
   if (any(s < -1L)) sym_abort("{.arg shape} entries must be sizes, 0 (copy) or -1/NA (infer).")
   if (sum(s == -1L) > 1) sym_abort("{.arg shape} may contain only one -1 or NA.")
@@ -47,9 +48,10 @@ sym_reshape <- function(x, shape, name = NULL) {
 #' @export
 sym_flatten <- function(x, axis = 2, name = NULL) {
   x <- as_symbol(x)
-  r <- length(x$shape)
+  r <- .rank(x)
   axis <- .check_int(axis, "axis", min = 1)
-  if (axis > r + 1) sym_abort("{.arg axis} must be between 1 and {r + 1} for a symbol of rank {r}.")
+  # an unknown rank: the engine checks the axis once the input is fed
+  if (!is.na(r) && axis > r + 1) sym_abort("{.arg axis} must be between 1 and {r + 1} for a symbol of rank {r}.")
   .op("flatten", list(x), list(axis = axis - 1L), name)
 }
 
@@ -70,11 +72,13 @@ sym_flatten <- function(x, axis = 2, name = NULL) {
 #' @export
 sym_transpose <- function(x, perm = NULL, name = NULL) {
   x <- as_symbol(x)
-  r <- length(x$shape)
+  r <- .rank(x)
   if (is.null(perm)) {
-    p <- rev(seq_len(r)) - 1L
+    # an empty perm reverses the axes, whatever the rank turns out to be
+    p <- if (is.na(r)) integer() else rev(seq_len(r)) - 1L
   } else {
     p <- .check_ints(perm, "perm")
+    if (is.na(r)) r <- length(p)  # the rank must then be length(perm); the engine checks it when fed
     if (length(p) != r || !setequal(p, seq_len(r))) {
       sym_abort("{.arg perm} must be a permutation of 1..{r}, not {.val {perm}}.")
     }
@@ -102,7 +106,7 @@ sym_transpose <- function(x, perm = NULL, name = NULL) {
 #' @export
 sym_squeeze <- function(x, axis = NULL, name = NULL) {
   x <- as_symbol(x)
-  axes <- .axes0(axis, length(x$shape))
+  axes <- .axes0(axis, .rank(x))
   .op("squeeze", list(x), list(axes = .ints_attr(axes)), name)
 }
 
@@ -112,7 +116,7 @@ sym_unsqueeze <- function(x, axis, name = NULL) {
   if (missing(axis)) .missing_abort("axis", environment())
   x <- as_symbol(x)
   if (is.null(axis) || !length(axis)) sym_abort("{.arg axis} must name at least one axis.")
-  axes <- .axes0(axis, length(x$shape) + length(axis))
+  axes <- .axes0(axis, .rank(x) + length(axis))
   .op("unsqueeze", list(x), list(axes = .ints_attr(axes)), name)
 }
 
@@ -170,7 +174,7 @@ sym_expand <- function(x, shape, name = NULL) {
 #' @export
 sym_slice <- function(x, begin = NULL, end = NULL, axis = NULL, step = NULL, name = NULL) {
   x <- as_symbol(x)
-  r <- length(x$shape)
+  r <- .rank(x)
   n <- max(length(begin), length(end), length(axis), length(step))
   if (n == 0) return(x)
   fill <- function(v, arg) {
@@ -190,7 +194,7 @@ sym_slice <- function(x, begin = NULL, end = NULL, axis = NULL, step = NULL, nam
                 i = "Negative positions count from the end ({.code -1} is the last)."))
   }
   axes <- if (is.null(axis)) {
-    if (n > r) sym_abort("{n} slice{?s} given for a symbol of rank {r}.")
+    if (!is.na(r) && n > r) sym_abort("{n} slice{?s} given for a symbol of rank {r}.")
     seq_len(n) - 1L
   } else {
     a <- fill(axis, "axis")
@@ -213,8 +217,10 @@ sym_slice <- function(x, begin = NULL, end = NULL, axis = NULL, step = NULL, nam
 #' @export
 `[.symnet_symbol` <- function(x, ..., drop = TRUE) {
   nd <- ...length()
-  r <- length(x$shape)
   if (nd == 0) return(x)
+  # R indexing has one index per axis; without a rank a missing one cannot be told apart
+  .need_rank(x, "{.code x[...]}")
+  r <- length(x$shape)
   if (nd == 1 && r != 1 && eval(quote(missing(..1)))) return(x)
   if (nd != r) {
     sym_abort(c("A symbol of rank {r} needs {r} ind{?ex/ices} in {.code x[...]}, not {nd}.",
@@ -271,7 +277,7 @@ sym_slice <- function(x, begin = NULL, end = NULL, axis = NULL, step = NULL, nam
   for (g in gathers) {
     idx <- g$idx
     if (!is_symbol(idx)) idx <- sym_const(as.integer(idx), dtype = "int64")
-    if (length(idx$shape) != 1) {
+    if (!identical(.rank(idx), 1L)) {
       sym_abort("A symbol index in {.code x[...]} must be a vector (rank 1).")
     }
     y <- sym_gather(y, idx, axis = g$axis)
@@ -307,7 +313,7 @@ sym_slice <- function(x, begin = NULL, end = NULL, axis = NULL, step = NULL, nam
 #' @export
 sym_concat <- function(..., axis = 1, name = NULL) {
   xs <- .dots_symbols(list(...), "sym_concat()")
-  ax <- .axis0(axis, length(xs[[1]]$shape))
+  ax <- .axis0(axis, .rank(xs[[1]]))
   .op("concat", xs, list(axis = ax), name)
 }
 
@@ -315,7 +321,7 @@ sym_concat <- function(..., axis = 1, name = NULL) {
 #' @export
 sym_stack <- function(..., axis = 1, name = NULL) {
   xs <- .dots_symbols(list(...), "sym_stack()")
-  ax <- .axis0(axis, length(xs[[1]]$shape) + 1L)
+  ax <- .axis0(axis, .rank(xs[[1]]) + 1L)
   .op("stack", xs, list(axis = ax), name)
 }
 
@@ -339,7 +345,7 @@ sym_stack <- function(..., axis = 1, name = NULL) {
 #' @export
 sym_split <- function(x, sizes = NULL, n = NULL, axis = 1, name = NULL) {
   x <- as_symbol(x)
-  ax <- .axis0(axis, length(x$shape))
+  ax <- .axis0(axis, .rank(x))
   if (is.null(sizes) == is.null(n)) sym_abort("Give exactly one of {.arg sizes} and {.arg n}.")
   attrs <- list(axis = ax)
   if (!is.null(sizes)) {
@@ -367,7 +373,8 @@ sym_split <- function(x, sizes = NULL, n = NULL, axis = 1, name = NULL) {
 sym_tile <- function(x, repeats, name = NULL) {
   x <- as_symbol(x)
   reps <- .check_ints(repeats, "repeats", min = 0)
-  if (length(reps) != length(x$shape)) {
+  # an unknown rank must turn out to be length(repeats): the engine checks it when fed
+  if (!is.null(x$shape) && length(reps) != length(x$shape)) {
     sym_abort("{.arg repeats} needs one entry per axis ({length(x$shape)}), not {length(reps)}.")
   }
   .op("tile", list(x), list(repeats = .ints_attr(reps)), name)
@@ -401,6 +408,7 @@ sym_tile <- function(x, repeats, name = NULL) {
 sym_pad <- function(x, pads, mode = c("constant", "reflect", "edge"), value = 0, axis = NULL,
                     name = NULL) {
   x <- as_symbol(x)
+  .need_rank(x, "{.fn sym_pad}")
   r <- length(x$shape)
   mode <- .match_arg(mode, c("constant", "reflect", "edge"), "mode")
   p <- .check_ints(pads, "pads")

@@ -10,8 +10,10 @@ new_symbol <- function(ptr) {
             class = "symnet_symbol")
 }
 
+# Engine shape -> R: NA for unknown sizes; NULL stays NULL (an input declared
+# without a shape, and values computed from it: any rank, known when fed).
 .shape_int <- function(s) {
-  if (is.null(s)) return(integer())
+  if (is.null(s)) return(NULL)
   s <- as.double(s)
   out <- rep(NA_integer_, length(s))
   out[!is.na(s)] <- as.integer(s[!is.na(s)])
@@ -30,6 +32,45 @@ new_symbol <- function(ptr) {
 is_symbol <- function(x) inherits(x, "symnet_symbol")
 
 .ptr <- function(x) x$ptr
+
+# Rank of a symbol; NA when it is known only when the graph is fed. Code that
+# needs a rank uses this, never length(x$shape): the shape of an unknown rank
+# is NULL, whose length 0 would read as a scalar.
+.rank <- function(x) if (is.null(x$shape)) NA_integer_ else length(x$shape)
+
+# Aborts when a symbol's rank is unknown, naming what to declare.
+.need_rank <- function(x, what, call = parent.frame(), example = "c(NA, NA)") {
+  if (!is.null(x$shape)) return(invisible(x))
+  what <- cli::format_inline(what)
+  nm <- .unknown_rank_inputs(x)
+  ex <- sprintf('sym_var("%s", %s)', if (length(nm)) nm[1] else "x", example)
+  who <- if (length(nm)) paste0("input ", paste0('"', nm, '"', collapse = ", ")) else "the input"
+  sym_abort(c("{what} needs the rank of its input, which is known only when the graph is fed.",
+              i = "{who} was declared without a shape; declare one, e.g. {.code {ex}}."),
+            kind = "shape", call = call)
+}
+
+# `sym_var("x", <shape>)` naming the input `x` is computed from (the
+# shapeless one first), for messages telling users which shape to declare.
+.declare_example <- function(x, shape) {
+  nm <- .unknown_rank_inputs(x)
+  if (!length(nm)) {
+    info <- cpp_sym_info(.ptr(x))
+    nm <- if (identical(info$op, "input")) info$name else "x"
+  }
+  sprintf('sym_var("%s", %s)', nm[1], shape)
+}
+
+# Names of the inputs declared without a shape that `x` is computed from.
+.unknown_rank_inputs <- function(x) {
+  ins <- tryCatch(cpp_graph_inputs(list(.ptr(x))), error = function(e) list())
+  nm <- character()
+  for (p in ins) {
+    i <- cpp_sym_info(p)
+    if (is.null(i$shape)) nm <- c(nm, i$name)
+  }
+  unique(nm)
+}
 
 .check_symbol <- function(x, arg = "x", call = parent.frame()) {
   if (!is_symbol(x)) {
@@ -69,12 +110,26 @@ is_symbol <- function(x) inherits(x, "symnet_symbol")
 #' Shapes are batch-first and equal R's `dim()`: an input declared with
 #' `shape = c(NA, 3)` accepts any R matrix with 3 columns. `NA` marks a
 #' dimension known only at run time; every distinct set of run-time shapes is
-#' compiled once and cached. `shape = NULL` (the default) declares a scalar
-#' (rank 0); a plain R vector is rank 1.
+#' compiled once and cached.
+#'
+#' Without a shape (`shape = NULL`, the default) the input takes **any shape**,
+#' rank included, like MXNet's `Variable("data")` or TensorFlow's
+#' `placeholder(shape = None)`: graph algebra on it is resolved when it is fed,
+#' so one compiled function accepts a vector, a matrix or an array (a single
+#' number without `dim` is fed as a scalar). Its `dim()` is `NULL` and it
+#' prints as `float32[...]`. What needs a rank before the graph is fed raises
+#' a classed error naming the shape to declare: [sym_grad()] through it, and
+#' layers that create weights from the input's size ([layer_dense()] needs
+#' the last dimension, convolutions and normalisation the channels).
+#'
+#' A **scalar** (rank 0) is declared with an empty shape, `shape = integer()`
+#' (the `dim()` of a scalar symbol; note that `c()` is `NULL` in R, so it
+#' means any shape); a plain R vector is rank 1 (`shape = NA` for any
+#' length).
 #'
 #' @param name Name of the input (a single string, unique within a graph).
 #' @param shape Integer vector of dimensions; `NA` for an unknown size;
-#'   `NULL` for a scalar.
+#'   `integer()` for a scalar; `NULL` for any shape.
 #' @param dtype Element type, one of [sym_dtypes()].
 #' @return A `symnet_symbol`.
 #' @seealso [sym_const()], [sym_shared()], [sym_compile()]
@@ -84,13 +139,24 @@ is_symbol <- function(x) inherits(x, "symnet_symbol")
 #' dim(x)
 #' f <- sym_compile(sum(x * 2))
 #' f(x = matrix(1:6, 2, 3))
+#'
+#' # any shape: one function for vectors and matrices
+#' a <- sym_var("a")
+#' a
+#' g <- sym_compile(sym_sum(a * a, axis = -1))
+#' g(a = 1:3)
+#' g(a = matrix(1:6, 2))
+#'
+#' # a scalar
+#' lr <- sym_var("lr", shape = integer())
+#' dim(lr)
 #' @export
 sym_var <- function(name, shape = NULL, dtype = "float32") {
   name <- .check_string(name, "name")
   if (!nzchar(name)) sym_abort("{.arg name} must not be empty.")
-  shape <- .check_shape(shape, "shape")
+  shape <- if (is.null(shape)) NULL else as.double(.check_shape(shape, "shape"))
   dtype <- .check_dtype(dtype)
-  new_symbol(cpp_sym_input(name, dtype, as.double(shape)))
+  new_symbol(cpp_sym_input(name, dtype, shape))
 }
 
 .default_dtype <- function(value) {
@@ -171,12 +237,16 @@ as_symbol <- function(x, dtype = NULL) {
 #' Dimensions of a symbol
 #'
 #' `dim()` of a symbol is its engine shape, batch-first, with `NA` for sizes
-#' known only at run time; a scalar has `dim() == integer(0)`.
+#' known only at run time; a scalar has `dim() == integer(0)`. A symbol whose
+#' rank is known only at run time (computed from an input declared without a
+#' shape, see [sym_var()]) has `dim() == NULL`.
 #'
 #' @param x A `symnet_symbol`.
-#' @return An integer vector.
+#' @return An integer vector, or `NULL` for an unknown rank.
 #' @examples
 #' dim(sym_var("x", c(NA, 28, 28)))
+#' dim(sym_var("s", integer()))
+#' dim(sym_var("any"))
 #' @export
 dim.symnet_symbol <- function(x) x$shape
 
@@ -187,7 +257,8 @@ dim.symnet_symbol <- function(x) x$shape
 #' `sym_inputs()` returns the symbols it is computed from.
 #'
 #' @param x A `symnet_symbol`.
-#' @return `sym_info()`: a list with elements `op`, `name`, `dtype`, `shape`,
+#' @return `sym_info()`: a list with elements `op`, `name`, `dtype`, `shape`
+#'   (`NULL` for a rank known only when fed),
 #'   `index` (output index of its node), `id`, `n_inputs`, `n_outputs` and
 #'   `attrs` (attribute values as strings). `sym_inputs()`: a list of
 #'   symbols.
@@ -200,7 +271,7 @@ dim.symnet_symbol <- function(x) x$shape
 sym_info <- function(x) {
   .check_symbol(x)
   info <- cpp_sym_info(.ptr(x))
-  info$shape <- .shape_int(info$shape)
+  info["shape"] <- list(.shape_int(info$shape))  # NULL (unknown rank) kept as an element
   info
 }
 
@@ -212,6 +283,7 @@ sym_inputs <- function(x) {
 }
 
 .format_shape <- function(s) {
+  if (is.null(s)) return("[...]")
   if (!length(s)) return("[]")
   paste0("[", paste(ifelse(is.na(s), "?", s), collapse = ", "), "]")
 }

@@ -156,7 +156,9 @@ sym_dtypes <- function() {
 .check_shape <- function(shape, arg = "shape", call = parent.frame(), allow_unknown = TRUE) {
   if (missing(shape)) .missing_abort(arg, call)
   if (is.null(shape)) return(integer())
+  .check_shape_size(shape, arg, call, rank_only = TRUE)  # before checking 10^6 entries one by one
   s <- .check_ints(shape, arg, call = call, allow_na = allow_unknown)
+  .check_shape_size(s, arg, call)
   if (any(s < 0, na.rm = TRUE)) {
     sym_abort("{.arg {arg}} must contain sizes >= 0{if (allow_unknown) ' or NA for an unknown size' else ''}.",
               call = call)
@@ -165,6 +167,28 @@ sym_dtypes <- function() {
     sym_abort("{.arg {arg}} must be fully known here (no NA).", call = call)
   }
   s
+}
+
+# Shapes are symbolic until compiled, so a large shape costs nothing here; only
+# what can never exist is refused now: more than .max_rank axes, or more
+# elements than a 64-bit byte count can address (8-byte elements). Whether the
+# memory exists is checked by the engine where it allocates, naming the bytes.
+.check_shape_size <- function(s, arg, call, rank_only = FALSE) {
+  if (!(is.numeric(s) || is.logical(s))) return(invisible())
+  if (length(s) > .max_rank) {
+    sym_abort("{.arg {arg}} has {length(s)} dimensions; tensors have at most {(.max_rank)}.",
+              kind = "shape", call = call)
+  }
+  if (rank_only) return(invisible())
+  known <- suppressWarnings(as.double(s[!is.na(s)]))
+  known <- known[is.finite(known)]
+  if (length(known) && all(known > 0) && sum(log2(known)) + 3 >= 63) {
+    txt <- paste(ifelse(is.na(s), "NA", format(s, scientific = FALSE, trim = TRUE)), collapse = " x ")
+    sym_abort(c("{.arg {arg}} = {txt} has more elements than can be addressed.",
+                i = "Its size in bytes would not fit in 64 bits."),
+              kind = "shape", call = call)
+  }
+  invisible()
 }
 
 # One axis (1-based, negative from the end) -> 0-based non-negative engine
@@ -180,12 +204,23 @@ sym_dtypes <- function() {
 }
 
 # Several axes -> 0-based engine axes (sorted as given; duplicates rejected).
+# An NA rank (a symbol whose rank is known only when fed) keeps negative axes
+# negative: the engine counts them from the end once the rank is known, and
+# reports an axis out of range then.
 .axes0 <- function(axis, rank, arg = "axis", call = parent.frame()) {
   if (is.null(axis)) return(integer())
   if (!.is_whole(axis) || any(axis == 0)) {
     sym_abort(c("{.arg {arg}} must contain non-zero whole numbers.",
                 i = "Axes count from 1; negative axes count from the end ({.code -1} is the last)."),
               call = call)
+  }
+  if (is.na(rank)) {
+    if (any(abs(axis) > .max_rank)) {
+      sym_abort("{.arg {arg}} is out of range: tensors have at most {(.max_rank)} axes.", kind = "value", call = call)
+    }
+    out <- as.integer(round(ifelse(axis > 0, axis - 1, axis)))
+    if (anyDuplicated(out)) sym_abort("{.arg {arg}} names the same axis more than once.", call = call)
+    return(out)
   }
   # compare as doubles first: as.integer() of a huge axis would be NA
   bad <- axis[abs(axis) > rank]
@@ -208,3 +243,5 @@ sym_dtypes <- function() {
 .floats_attr <- function(x) I(as.double(x))
 
 .large_int <- .Machine$integer.max
+# Most axes a tensor may have (the engine's kMaxRank).
+.max_rank <- 32L

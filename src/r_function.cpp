@@ -136,7 +136,9 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
   for (R_xlen_t i = 0; i < update_vars.size(); ++i) {
     VariablePtr v = variable_from_r(update_vars[i]);
     const Value& u = ups.at(i);
-    if (u.dtype() != v->value.dtype() || !(u.shape().size() == v->value.shape().size()))
+    // An update of unknown rank (computed from an input declared without a shape) is
+    // checked against the variable once fed, when compiling for the fed shapes.
+    if (u.dtype() != v->value.dtype() || (u.rank_known() && u.shape().size() != v->value.shape().size()))
       raise_error(ErrorKind::shape, "the update for shared variable '" + v->name + "' is " + type_str(u.type()) +
                                         " but the variable is " + dtype_name(v->value.dtype()) +
                                         shape_str(v->value.shape()));
@@ -186,7 +188,7 @@ Rcpp::List cpp_function_inputs(SEXP fp) {
   for (const Value& v : f.graph.inputs) {
     names.push_back(input_name(v));
     dtypes.push_back(dtype_name(v.dtype()));
-    shapes.push_back(shape_to_r(v.shape()));
+    shapes.push_back(type_shape_to_r(v.type()));
   }
   return Rcpp::List::create(Rcpp::Named("name") = names, Rcpp::Named("dtype") = dtypes,
                             Rcpp::Named("shape") = shapes);
@@ -210,12 +212,15 @@ Rcpp::List cpp_function_run(SEXP fp, Rcpp::List feeds, SEXP rows = R_NilValue) {
     if (idx < 0) raise_error(ErrorKind::feed, "missing input '" + name + "' (expected " + type_str(in.type()) + ")");
     used[idx] = 1;
     SEXP x = feeds[idx];
-    Shape declared = in.shape();
+    // Declared without a shape: any rank fits, and a length-1 R vector without dim is a
+    // scalar (as sym_const() reads it).
+    const bool any_shape = !in.rank_known();
+    Shape declared = any_shape ? Shape{} : in.shape();
     if (is_tensor_ptr(x)) {
       // Engine-resident data: take the requested rows (or all), converting dtype if needed.
       Tensor src = Rf_isNull(rows) ? tensor_from_r(x) : gather_rows(tensor_from_r(x), Rcpp::IntegerVector(rows));
-      bool ok = src.shape().size() == declared.size();
-      for (size_t d = 0; ok && d < declared.size(); ++d) ok = declared[d] < 0 || declared[d] == src.shape()[d];
+      bool ok = any_shape || src.shape().size() == declared.size();
+      for (size_t d = 0; ok && !any_shape && d < declared.size(); ++d) ok = declared[d] < 0 || declared[d] == src.shape()[d];
       if (!ok)
         raise_error(ErrorKind::shape, "input '" + name + "' has shape " + shape_str(src.shape()) + " but was declared " +
                                           shape_str(declared));
@@ -231,8 +236,8 @@ Rcpp::List cpp_function_run(SEXP fp, Rcpp::List feeds, SEXP rows = R_NilValue) {
     Shape given = r_shape_of(x);
     // A length-1 plain vector feeds a rank-0 input.
     if (declared.empty() && Rf_getAttrib(x, R_DimSymbol) == R_NilValue && Rf_xlength(x) == 1) given = {};
-    bool ok = given.size() == declared.size();
-    for (size_t d = 0; ok && d < given.size(); ++d) ok = declared[d] < 0 || declared[d] == given[d];
+    bool ok = any_shape || given.size() == declared.size();
+    for (size_t d = 0; ok && !any_shape && d < given.size(); ++d) ok = declared[d] < 0 || declared[d] == given[d];
     if (!ok)
       raise_error(ErrorKind::shape, "input '" + name + "' has shape " + shape_str(given) + " but was declared " +
                                         shape_str(declared));
@@ -277,7 +282,7 @@ Rcpp::List cpp_function_summary(SEXP fp) {
     bool known = true;
     for (const Value& v : f.graph.inputs) {
       types.push_back(v.type());
-      known = known && shape_known(v.shape());
+      known = known && v.type().known();
     }
     if (known) ex = &f.executable_for(types);
   }

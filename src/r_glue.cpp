@@ -258,6 +258,11 @@ Rcpp::NumericVector shape_to_r(const Shape& s) {
   return v;
 }
 
+SEXP type_shape_to_r(const TensorType& t) {
+  if (t.unknown_rank) return R_NilValue;
+  return shape_to_r(t.shape);
+}
+
 AttrMap attrs_from_r(Rcpp::List attrs) {
   AttrMap m;
   if (attrs.size() == 0) return m;

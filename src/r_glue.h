@@ -35,6 +35,8 @@ symnet::Shape r_shape_of(SEXP x);
 
 symnet::Shape shape_from_r(SEXP shape);   // NA -> unknown (-1)
 Rcpp::NumericVector shape_to_r(const symnet::Shape& s);  // unknown -> NA
+// A type's shape for R: NULL when the rank is unknown (an input declared without a shape).
+SEXP type_shape_to_r(const symnet::TensorType& t);
 symnet::AttrMap attrs_from_r(Rcpp::List attrs);
 Rcpp::List attrs_to_r(const symnet::AttrMap& attrs);
 

@@ -20,6 +20,9 @@ using namespace symnet_r;
 // [[Rcpp::export]]
 SEXP cpp_sym_input(std::string name, std::string dtype, SEXP shape) {
   SN_R_BEGIN
+  // NULL: declared without a shape, so any shape (rank included) is accepted when fed.
+  if (shape == R_NilValue)
+    return wrap_value(make_node("input", {}, {{"name", name}, {"dtype", std::string(dtype_name(dtype_from_name(dtype)))}}, name).at(0));
   return wrap_value(op::input(name, dtype_from_name(dtype), shape_from_r(shape)));
   SN_R_END
   return R_NilValue;
@@ -52,7 +55,7 @@ Rcpp::List cpp_sym_info(SEXP p) {
   const Node& n = *v.node;
   return Rcpp::List::create(
       Rcpp::Named("op") = n.op_name(), Rcpp::Named("name") = n.name,
-      Rcpp::Named("dtype") = std::string(dtype_name(v.dtype())), Rcpp::Named("shape") = shape_to_r(v.shape()),
+      Rcpp::Named("dtype") = std::string(dtype_name(v.dtype())), Rcpp::Named("shape") = type_shape_to_r(v.type()),
       Rcpp::Named("index") = v.index, Rcpp::Named("id") = static_cast<double>(n.id),
       Rcpp::Named("n_inputs") = static_cast<int>(n.inputs.size()),
       Rcpp::Named("n_outputs") = static_cast<int>(n.outputs.size()), Rcpp::Named("attrs") = attrs_to_r(n.attrs));
@@ -119,7 +122,7 @@ Rcpp::List cpp_graph_nodes(Rcpp::List outputs) {
     names[i] = nd.name;
     n_outputs[i] = static_cast<int>(nd.outputs.size());
     dtypes[i] = std::string(dtype_name(v.dtype()));
-    shapes[i] = shape_to_r(v.shape());
+    shapes[i] = type_shape_to_r(v.type());
     ptrs[i] = wrap_value(v);
     Rcpp::NumericVector in_ids(nd.inputs.size());
     for (size_t j = 0; j < nd.inputs.size(); ++j) in_ids[j] = nd.inputs[j].node ? static_cast<double>(nd.inputs[j].node->id) : NA_REAL;

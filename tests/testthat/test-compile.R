@@ -41,7 +41,7 @@ test_that("values round-trip through every dtype and ranks 0 to 4", {
       n <- if (length(s)) prod(s) else 1L
       v <- dtype_values[[dt]](n)
       if (length(s) >= 2) dim(v) <- s
-      x <- sym_var("x", if (length(s)) s else NULL, dtype = dt)
+      x <- sym_var("x", s, dtype = dt)
       f <- sym_compile(list(same = sym_identity(x), const = sym_const(v, dtype = dt)))
       r <- f(x = v)
       info <- paste(dt, "rank", length(s))

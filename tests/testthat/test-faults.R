@@ -126,7 +126,7 @@ test_that("Ctrl-C during a long kernel raises an interrupt and leaves variables 
   # variable update. The operands live in the engine (a shared variable times
   # a scalar input), so after the "running" mark the child is in the engine.
   ch <- child_start(dir, c(
-    "s <- sym_var('scale')",
+    "s <- sym_var('scale', integer())",
     "set.seed(2); b <- sym_shared(matrix(runif(2000 * 2000), 2000), 'big')",
     "v <- sym_shared(matrix(0, 2, 2), 'v')",
     "f <- sym_compile(sym_sum(sym_matmul(b * s, b)), updates = list(list(v, v + 1)))",

@@ -34,7 +34,7 @@ test_that("gradients of a 2-layer MLP with softmax cross-entropy match finite di
 })
 
 test_that("grad of grad: derivatives of x^3", {
-  x <- sym_var("x", dtype = "float64")
+  x <- sym_var("x", integer(), dtype = "float64")
   y <- x^3
   d1 <- sym_grad(y, x)
   d2 <- sym_grad(d1, x)

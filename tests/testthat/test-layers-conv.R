@@ -240,3 +240,13 @@ test_that("channels-last inputs to conv layers get a layout hint", {
   expect_equal(dim(layer_conv2d(sym_var("ok2", c(NA, 64, 4, 4)), 8, 3)), c(NA, 8L, 2L, 2L))
   expect_equal(dim(layer_conv1d(sym_var("ok3", c(NA, 2, 50)), 4, 3)), c(NA, 4L, 48L))
 })
+
+test_that("conv and pooling layers on a shapeless input name the shape to declare", {
+  img <- sym_var("img")
+  e <- expect_error(layer_conv2d(img, 4, 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), 'sym_var("img", c(NA, channels, NA, NA))', fixed = TRUE)
+  expect_error(layer_conv1d(img, 4, 3), class = "symnet_shape_error")
+  expect_error(layer_max_pool2d(img), class = "symnet_shape_error")
+  e <- expect_error(layer_conv2d(sym_var("c", c(NA, NA, 8, 8)), 4, 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), 'sym_var("c", c(NA, channels, NA, NA))', fixed = TRUE)
+})

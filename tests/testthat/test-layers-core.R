@@ -168,3 +168,41 @@ test_that("embedding ids outside the table are index errors", {
   expect_error(f1(ids1 = matrix(c(0L, 1L), 1)), class = "symnet_index_error")
   expect_identical(dim(f1(ids1 = matrix(c(1L, 4L), 1))), c(1L, 2L, 2L))
 })
+
+test_that("layers on inputs of unknown rank or size: errors naming the shape, or any rank", {
+  # Weights are created at the layer call, so their sizes must be declared.
+  x <- sym_var("x")
+  e <- expect_error(layer_dense(x, 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), 'sym_var("x", c(NA, n_features))', fixed = TRUE)
+  e <- expect_error(layer_dense(sym_var("z", c(NA, NA)), 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), 'sym_var("z", c(NA, n_features))', fixed = TRUE)
+  # a value computed from the shapeless input names that input
+  e <- expect_error(layer_dense(sym_relu(x), 3), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), 'sym_var("x"', fixed = TRUE)
+  expect_error(layer_layer_norm(x), class = "symnet_shape_error")
+
+  # Layers without weights sized by the input take any rank.
+  f <- sym_compile(list(flat = layer_flatten(x), act = layer_activation(x, "softmax")))
+  a <- array(seq_len(12) / 12, c(2, 3, 2))
+  r <- f(x = a)
+  expect_identical(dim(r$flat), c(2L, 6L))
+  expect_equal(apply(r$act, c(1, 2), sum), matrix(1, 2, 3), tolerance = 1e-6)
+  m <- matrix(1:6 / 6, 2)
+  expect_identical(dim(f(x = m)$flat), c(2L, 3L))
+
+  # layer_embedding takes its sizes from its arguments: ids of any rank
+  ids <- sym_var("ids", dtype = "int32")
+  emb <- layer_embedding(ids, 6, 4, name = "anyrank_emb")
+  expect_null(dim(emb))
+  g <- sym_compile(emb)
+  expect_identical(dim(g(ids = c(0L, 5L, 2L))), c(3L, 4L))
+  expect_identical(dim(g(ids = matrix(0L, 2, 5))), c(2L, 5L, 4L))
+
+  # layer_add / layer_concatenate leave shape checks of unknown ranks to the engine
+  s <- sym_var("s", c(NA, 2))
+  h <- sym_compile(list(add = layer_add(x, s), cat = layer_concatenate(x, s)))
+  r <- h(x = matrix(1, 3, 2), s = matrix(2, 3, 2))
+  expect_equal(r$add, matrix(3, 3, 2))
+  expect_identical(dim(r$cat), c(3L, 4L))
+  expect_error(h(x = matrix(1, 3, 5), s = matrix(2, 3, 2)), class = "symnet_error")
+})

@@ -116,3 +116,9 @@ test_that("layer_layer_norm normalises the last axis (or from axis on)", {
   expect_error(layer_layer_norm(sym_var("u", c(NA, NA))), class = "symnet_shape_error")
   expect_error(layer_layer_norm(x, axis = 4), class = "symnet_value_error")
 })
+
+test_that("batch norm on a shapeless input names the shape to declare", {
+  e <- expect_error(layer_batch_norm(sym_var("x")), class = "symnet_shape_error")
+  expect_match(conditionMessage(e), 'sym_var("x", c(NA, channels))', fixed = TRUE)
+  expect_error(layer_batch_norm(sym_var("y", c(NA, NA))), class = "symnet_shape_error")
+})

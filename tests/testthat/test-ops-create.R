@@ -32,3 +32,22 @@ test_that("range is inclusive like seq()", {
   expect_error(sym_range(1, 5, by = -1), class = "symnet_value_error")
   expect_error(sym_range(1, 5, by = 0), class = "symnet_value_error")
 })
+
+test_that("shapes that cannot exist are classed errors at once; large ones stay symbolic", {
+  big <- .Machine$integer.max
+  expect_error(sym_zeros(rep(1, 33)), class = "symnet_shape_error")
+  expect_error(sym_zeros(c(big, big, big)), class = "symnet_shape_error")
+  expect_error(sym_random_normal(c(big, big)), class = "symnet_shape_error")
+  expect_error(sym_reshape(sym_var("x", 4), c(big, big, -1)), class = "symnet_shape_error")
+  expect_error(sym_reshape(sym_var("x", 4), rep(1, 33)), class = "symnet_shape_error")
+  # a large shape costs nothing until compiled
+  z <- sym_zeros(c(big, 4))
+  expect_identical(dim(z), c(big, 4L))
+})
+
+test_that("compiling a plan larger than the machine's memory names the bytes", {
+  big <- .Machine$integer.max
+  f <- sym_compile(sym_zeros(c(big, 2^27)) + 1)  # 1 EiB of float32: more than any machine
+  e <- expect_error(f(), class = "symnet_error")
+  expect_match(conditionMessage(e), paste(format(big * 2^27 * 4, scientific = FALSE), "bytes"), fixed = TRUE)
+})

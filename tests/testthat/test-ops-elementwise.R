@@ -130,7 +130,7 @@ test_that("where, cast and clip", {
 })
 
 test_that("identity passes values and stop_gradient blocks gradients", {
-  x <- sym_var("x")
+  x <- sym_var("x", integer())
   y <- x * sym_stop_gradient(x)
   r <- sym_compile(list(id = sym_identity(x, name = "same"), g = sym_grad(y, x),
                         g2 = sym_grad(x * x, x)))(x = 3)

@@ -35,6 +35,15 @@ int64_t shape_numel(const Shape& s) {
   return n;
 }
 
+int64_t shape_bytes(const Shape& s, size_t elem_size) {
+  int64_t n = shape_numel(s), b = 0;
+  SN_CHECK(n >= 0, ErrorKind::shape, "shape " << shape_str(s) << " has unknown dimensions");
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &b))
+    SN_THROW(ErrorKind::shape, "shape " << shape_str(s) << " of " << elem_size
+                                        << "-byte elements needs more bytes than an int64 can count");
+  return b;
+}
+
 std::vector<int64_t> shape_strides(const Shape& s) {
   std::vector<int64_t> st(s.size(), 1);
   for (int64_t i = static_cast<int64_t>(s.size()) - 2; i >= 0; --i) st[i] = st[i + 1] * s[i + 1];
@@ -61,7 +70,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b) {
 
 int64_t normalize_axis(int64_t axis, int64_t rank) {
   int64_t a = axis < 0 ? axis + rank : axis;
-  SN_CHECK(a >= 0 && a < std::max<int64_t>(rank, 1) && (rank > 0 || a == 0), ErrorKind::attr,
+  SN_CHECK(a >= 0 && a < rank, ErrorKind::attr,
            "axis " << axis << " is out of range for a tensor of rank " << rank);
   return a;
 }
@@ -74,7 +83,11 @@ std::vector<int64_t> normalize_axes(const std::vector<int64_t>& axes, int64_t ra
   }
   for (int64_t a : axes) out.push_back(normalize_axis(a, rank));
   std::sort(out.begin(), out.end());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  // Two spellings of one axis (1 and -3 at rank 3) are a mistake, not one axis: an input of
+  // unknown rank gets its negative axes normalised only here, after R could check them.
+  auto dup = std::adjacent_find(out.begin(), out.end());
+  SN_CHECK(dup == out.end(), ErrorKind::attr,
+           "axis " << *dup << " is named twice among the axes for a tensor of rank " << rank);
   return out;
 }
 

@@ -3,9 +3,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <sstream>
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
+#include <unistd.h>
 #define SYMNET_HAVE_MMAP 1
 #endif
 
@@ -16,9 +18,36 @@ namespace {
 // touching their pages (a page is resident only once used), and they go back to the
 // system the moment they are freed instead of staying in malloc's heap.
 constexpr size_t kMapThreshold = size_t{1} << 20;
+
+size_t physical_memory() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) return static_cast<size_t>(pages) * static_cast<size_t>(page);
+#endif
+  return 0;
+}
+
+std::string gib(size_t bytes) {
+  std::ostringstream o;
+  o.precision(3);
+  o << static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0) << " GiB";
+  return o.str();
+}
 }  // namespace
 
+size_t physical_memory_bytes() {
+  static const size_t phys = physical_memory();
+  return phys;
+}
+
 Storage::Storage(size_t bytes) : bytes_(bytes) {
+  // A buffer larger than the machine's memory cannot be used: with overcommit a mapping of
+  // it may even succeed and the process is then killed when its pages are touched, or it
+  // swaps for minutes. Refuse it here, where every tensor and arena is allocated.
+  const size_t phys = physical_memory_bytes();
+  SN_CHECK(phys == 0 || bytes <= phys, ErrorKind::value,
+           "cannot allocate " << bytes << " bytes (" << gib(bytes) << "): more than this machine's "
+                              << gib(phys) << " of memory");
 #ifdef SYMNET_HAVE_MMAP
   if (bytes >= kMapThreshold) {
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -50,7 +79,7 @@ Storage::~Storage() {
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   SN_CHECK(shape_known(shape_), ErrorKind::shape,
            "cannot allocate a tensor of unknown shape " << shape_str(shape_));
-  storage_ = std::make_shared<Storage>(bytes());
+  storage_ = std::make_shared<Storage>(static_cast<size_t>(shape_bytes(shape_, dtype_size(dtype_))));
 }
 
 Tensor Tensor::clone() const {

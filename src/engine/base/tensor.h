@@ -11,6 +11,9 @@
 namespace symnet {
 
 // 64-byte aligned host memory block.
+// The machine's physical memory in bytes (0 when unknown). No single buffer may be larger.
+size_t physical_memory_bytes();
+
 class Storage {
  public:
   explicit Storage(size_t bytes);

@@ -32,7 +32,12 @@ bool CpuBackend::supports(const Node& n) const {
 }
 
 Graph CpuBackend::lower(const Graph& g, bool fuse, std::vector<PassStats>* stats) const {
-  if (!fuse) return g;
+  // Fusion groups values by element count, which a value of unknown rank does not have yet.
+  // Compiling always specialises first; only a graph drawn before it is fed (sym_dot) gets
+  // here with one, and unknown ranks only ever come from inputs declared without a shape.
+  bool unknown_rank = false;
+  for (const Value& in : g.inputs) unknown_rank = unknown_rank || !in.rank_known();
+  if (!fuse || unknown_rank) return g;
   using Pass = Graph (*)(const Graph&);
   const std::pair<const char*, Pass> pipeline[] = {
       {"per_sample", fuse_per_sample}, {"fuse", fuse_elementwise}, {"dce", eliminate_dead_code}};

@@ -36,10 +36,11 @@ bool fusable(const Node& n) {
   if (!op.has(kElementwise) || op.has(kRandom) || op.has(kSource) || !cpu_backend().kernel(n.op_name())) return false;
   if (n.outputs.size() != 1 || n.inputs.empty()) return false;
   const TensorType& t = n.outputs[0];
+  if (!t.known()) return false;  // unknown rank: element counts are not known yet
   int64_t numel = shape_numel(t.shape);
   if (numel <= 0 || !is_core_dtype(t.dtype)) return false;
   for (const Value& v : n.inputs) {
-    if (!v.defined() || !is_core_dtype(v.dtype())) return false;
+    if (!v.defined() || !is_core_dtype(v.dtype()) || !v.rank_known()) return false;
     int64_t m = shape_numel(v.shape());
     if (m != numel && m != 1) return false;
   }

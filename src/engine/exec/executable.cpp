@@ -43,7 +43,7 @@ struct Update {
 };
 
 size_t type_bytes(const TensorType& t) {
-  return static_cast<size_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
+  return static_cast<size_t>(shape_bytes(t.shape, dtype_size(t.dtype)));
 }
 
 }  // namespace
@@ -125,7 +125,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   for (size_t k = 0; k < opts.update_vars.size(); ++k) {
     const VariablePtr& v = opts.update_vars[k];
     const TensorType& t = g.outputs[n_user_outputs + k].type();
-    SN_CHECK(v && t.dtype == v->value.dtype() && t.shape == v->value.shape(), ErrorKind::shape,
+    SN_CHECK(v && t.rank_known() && t.dtype == v->value.dtype() && t.shape == v->value.shape(), ErrorKind::shape,
              "update of variable '" << (v ? v->name : "?") << "' has type " << type_str(t)
                                     << " but the variable is " << dtype_name(v->value.dtype())
                                     << shape_str(v->value.shape()));
@@ -142,8 +142,8 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   for (const NodePtr& n : order) {
     first_slot[n.get()] = static_cast<int>(im.slots.size());
     for (const TensorType& t : n->outputs) {
-      SN_CHECK(shape_known(t.shape), ErrorKind::shape,
-               "the shape of " << n->describe() << " is " << shape_str(t.shape)
+      SN_CHECK(t.known(), ErrorKind::shape,
+               "the shape of " << n->describe() << " is " << type_str(t)
                                << " at run time; every dimension must be known (feed inputs of known shape)");
       Slot s;
       s.type = t;
@@ -215,6 +215,12 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       if (out.kind != SlotKind::arena) continue;
       PlanRequest r;
       r.bytes = type_bytes(out.type);
+      // Refused here, with the node and its shape, rather than as an arena too large to
+      // allocate (or a sum of huge requests that wraps around).
+      const size_t phys = physical_memory_bytes();
+      SN_CHECK(phys == 0 || r.bytes <= phys, ErrorKind::value,
+               step.node->describe() << " makes a " << type_str(out.type) << " tensor of " << r.bytes
+                                     << " bytes, more than this machine's " << phys << " bytes of memory");
       r.birth = s;
       r.death = death[step.out_slots[o]];
       for (const auto& [po, pi] : def.inplace_pairs(*step.node)) {

@@ -16,13 +16,29 @@ struct OpSchema;
 struct Node;
 using NodePtr = std::shared_ptr<const Node>;
 
+// A value's element type and shape. `unknown_rank` marks a value whose rank (and so its
+// whole shape) is known only when the graph is fed: an input declared without a shape
+// and everything computed from it whose rank depends on that input's. `shape` is then
+// empty and meaningless; it must never be read as a scalar's shape.
 struct TensorType {
   DType dtype = DType::f32;
   Shape shape;
-  bool operator==(const TensorType& o) const { return dtype == o.dtype && shape == o.shape; }
+  bool unknown_rank = false;
+  bool rank_known() const { return !unknown_rank; }
+  // Rank known and every dimension known.
+  bool known() const { return !unknown_rank && shape_known(shape); }
+  // Equal as declared types (two unknown-rank types of one dtype are equal). Passes that
+  // replace one value by another need `same_shape_known` instead: equal declarations do
+  // not make two unknown-rank values the same shape.
+  bool operator==(const TensorType& o) const {
+    return dtype == o.dtype && unknown_rank == o.unknown_rank && shape == o.shape;
+  }
   bool operator!=(const TensorType& o) const { return !(*this == o); }
 };
+// "float32[?, 3]"; "float32[...]" for an unknown rank.
 std::string type_str(const TensorType& t);
+// Both ranks known and the shapes equal with every dimension known.
+bool same_known_shape(const TensorType& a, const TensorType& b);
 
 // One output of a node.
 struct Value {
@@ -31,7 +47,11 @@ struct Value {
   bool defined() const { return node != nullptr; }
   const TensorType& type() const;
   DType dtype() const { return type().dtype; }
-  const Shape& shape() const { return type().shape; }
+  bool rank_known() const { return type().rank_known(); }
+  // Shape and rank of a value whose rank is known; a shape error naming the node when the
+  // rank is known only at run time (code that needs them must check rank_known() first,
+  // or refuse: an empty shape here would silently stand for a scalar).
+  const Shape& shape() const;
   int64_t rank() const { return static_cast<int64_t>(shape().size()); }
   bool operator==(const Value& o) const { return node == o.node && index == o.index; }
   bool operator!=(const Value& o) const { return !(*this == o); }

@@ -99,6 +99,8 @@ Types infer_squeeze(const InferContext& c) {
   } else {
     for (int64_t a : axes) {
       int64_t d = normalize_axis(a, r);
+      // normalize_axis lets axis 0 through for a scalar (reductions over it); a scalar has no axis to drop
+      SN_CHECK(d < r, ErrorKind::attr, "axis " << a << " is out of range for a tensor of rank " << r);
       SN_CHECK(in[d] == 1 || in[d] < 0, ErrorKind::shape,
                "cannot squeeze axis " << a << " of size " << in[d] << " in " << shape_str(in));
       drop[d] = true;

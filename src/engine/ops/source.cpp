@@ -13,8 +13,13 @@ void register_source_ops(Registry& r) {
   in.infer = [](const InferContext& c) {
     const std::string& name = c.attrs.get_string("name");
     SN_CHECK(!name.empty(), ErrorKind::attr, "an input needs a non-empty name");
+    // No "shape" attribute: any shape, rank included, known when fed (a scalar is shape []).
+    if (!c.attrs.has("shape"))
+      return std::vector<TensorType>{{dtype_from_name(c.attrs.get_string("dtype", "float32")), {}, true}};
     TensorType t{dtype_from_name(c.attrs.get_string("dtype", "float32")),
                  c.attrs.get_ints("shape", {})};
+    SN_CHECK(static_cast<int64_t>(t.shape.size()) <= kMaxRank, ErrorKind::shape,
+             "input '" << name << "' has rank " << t.shape.size() << "; at most " << kMaxRank << " is supported");
     for (int64_t d : t.shape)
       SN_CHECK(d >= -1, ErrorKind::shape, "input '" << name << "': dimension " << d
                                                     << " is invalid (use NA/-1 for unknown)");

@@ -24,15 +24,49 @@ struct ValueKeyHash {
   }
 };
 
+// Gradient rules are built now, before the graph is fed, and many need ranks (which axes
+// to sum a broadcast gradient over, how to transpose a matmul operand). A value of unknown
+// rank on the way from wrt to y would make them guess, so it is refused, naming the inputs
+// that were declared without a shape.
+void require_known_ranks(const Graph& g, const std::vector<NodePtr>& order,
+                         const std::unordered_set<const Node*>& depends, const std::vector<Value>& outputs,
+                         const std::vector<Value>& wrt) {
+  bool any = false;
+  for (const Value& y : outputs) any = any || !y.rank_known();
+  for (const Value& w : wrt) any = any || (w.defined() && !w.rank_known());
+  for (const NodePtr& n : order) {
+    if (any) break;
+    if (!depends.count(n.get())) continue;
+    for (const TensorType& t : n->outputs) any = any || t.unknown_rank;
+    for (const Value& v : n->inputs) any = any || (v.defined() && !v.rank_known());
+  }
+  if (!any) return;
+  std::string names;
+  for (const Value& in : g.inputs)
+    if (!in.rank_known()) names += (names.empty() ? "'" : ", '") + in.node->attrs.get_string("name", in.node->name) + "'";
+  for (const Value& w : wrt)
+    if (w.defined() && !w.rank_known() && w.node->op_name() == "input" && names.find("'" + w.node->name + "'") == std::string::npos)
+      names += (names.empty() ? "'" : ", '") + w.node->attrs.get_string("name", w.node->name) + "'";
+  if (names.empty()) names = "'x'";
+  const std::string first = names.substr(1, names.find('\'', 1) - 1);
+  SN_THROW(ErrorKind::shape, "gradients are built before the graph is fed and need the rank of every value they"
+                             " pass through; input "
+                                 << names << " was declared without a shape (any rank): declare it with one,"
+                                 << " e.g. sym_var(\"" << first << "\", c(NA, NA)) for a matrix of any size, or sym_var(\""
+                                 << first << "\", integer()) for a scalar");
+}
+
 }  // namespace
 
 std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
   SN_CHECK(y.defined(), ErrorKind::value, "gradient of an undefined value");
-  SN_CHECK(shape_numel(y.shape()) == 1 || y.shape().empty(), ErrorKind::shape,
-           "gradients need a scalar output (one element), got shape " << shape_str(y.shape())
-                                                                     << "; reduce it first, e.g. with sum()");
   SN_CHECK(is_float(y.dtype()), ErrorKind::dtype,
            "gradients need a floating-point output, got " << dtype_name(y.dtype()));
+  // (An output of unknown rank gets vjp's message naming the inputs to declare.)
+  if (y.rank_known())
+    SN_CHECK(shape_numel(y.shape()) == 1 || y.shape().empty(), ErrorKind::shape,
+             "gradients need a scalar output (one element), got shape " << shape_str(y.shape())
+                                                                       << "; reduce it first, e.g. with sum()");
   return vjp({y}, {op::ones_like(y)}, wrt);
 }
 
@@ -48,9 +82,6 @@ std::vector<Value> vjp(const std::vector<Value>& outputs, const std::vector<Valu
     SN_CHECK(is_float(y.dtype()) && c.dtype() == y.dtype(), ErrorKind::dtype,
              "output " << k + 1 << " is " << type_str(y.type()) << " but its cotangent is " << type_str(c.type())
                        << "; both must be the same floating-point type");
-    SN_CHECK(shapes_compatible(y.shape(), c.shape()), ErrorKind::shape,
-             "output " << k + 1 << " has shape " << shape_str(y.shape()) << " but its cotangent "
-                       << shape_str(c.shape()));
   }
 
   Graph g = Graph::from_outputs(outputs);
@@ -68,6 +99,12 @@ std::vector<Value> vjp(const std::vector<Value>& outputs, const std::vector<Valu
     for (const Value& v : n->inputs) d = d || (v.defined() && depends.count(v.node.get()));
     if (d) depends.insert(n.get());
   }
+  require_known_ranks(g, order, depends, outputs, wrt);
+  for (size_t k = 0; k < outputs.size(); ++k)
+    SN_CHECK(cotangents[k].rank_known() && shapes_compatible(outputs[k].shape(), cotangents[k].shape()),
+             ErrorKind::shape,
+             "output " << k + 1 << " has type " << type_str(outputs[k].type()) << " but its cotangent "
+                       << type_str(cotangents[k].type()));
 
   std::unordered_map<ValueKey, Value, ValueKeyHash> grads;
   for (size_t k = 0; k < outputs.size(); ++k) {

@@ -29,6 +29,7 @@ bool foldable(const Node& n, const std::vector<Value>& ins) {
   for (const Value& v : ins)
     if (!is_constant(v) || !is_core_dtype(v.dtype())) return false;
   for (const TensorType& t : n.outputs) {
+    if (!t.known()) return false;
     int64_t numel = shape_numel(t.shape);
     if (numel < 0 || numel > kMaxFoldElements || !is_core_dtype(t.dtype)) return false;
   }

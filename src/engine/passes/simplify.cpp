@@ -59,6 +59,12 @@ bool is_identity_perm(const std::vector<int64_t>& p) {
 
 Value simplify_node(const Node& n, const std::vector<Value>& ins) {
   if (n.outputs.size() != 1) return {};
+  // Equal declared types do not make two values of unknown rank the same shape (x * ones(3)
+  // is x only when x has at least one axis of 3), and ranks are needed below: such nodes
+  // wait for specialisation, which gives every value its rank.
+  if (!n.outputs[0].rank_known()) return {};
+  for (const Value& v : ins)
+    if (v.defined() && !v.rank_known()) return {};
   const std::string& op = n.op_name();
   const TensorType& out = n.outputs[0];
   auto same_type = [&](const Value& x) { return x.type() == out; };

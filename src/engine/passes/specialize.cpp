@@ -16,8 +16,13 @@ void check_fits(const Node& in, const TensorType& declared, const TensorType& gi
   SN_CHECK(given.dtype == declared.dtype, ErrorKind::feed,
            "input '" << name << "' is declared " << dtype_name(declared.dtype) << " but was given "
                      << dtype_name(given.dtype));
-  bool ok = given.shape.size() == declared.shape.size();
-  for (size_t d = 0; ok && d < given.shape.size(); ++d) {
+  SN_CHECK(given.rank_known(), ErrorKind::feed, "input '" << name << "' was given a value of unknown rank");
+  SN_CHECK(static_cast<int64_t>(given.shape.size()) <= kMaxRank, ErrorKind::feed,
+           "input '" << name << "' was given a value of rank " << given.shape.size() << "; at most " << kMaxRank
+                     << " is supported");
+  // Declared without a shape: any rank and any dimensions fit.
+  bool ok = declared.unknown_rank || given.shape.size() == declared.shape.size();
+  for (size_t d = 0; ok && !declared.unknown_rank && d < given.shape.size(); ++d) {
     int64_t a = declared.shape[d], b = given.shape[d];
     ok = b >= -1 && (a < 0 || b < 0 || a == b);
   }
