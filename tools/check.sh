@@ -3,6 +3,11 @@
 #
 #   sh tools/check.sh [extra R CMD check args, e.g. --as-cran]
 #
+# CRAN-clean means: with --as-cran (and checkbashisms + qpdf installed) no ERROR, no WARNING,
+# and only the NOTEs that are not the package's own: "New submission" and, offline, the
+# URL checks; "installed package size" with R's default -g (see README: R CMD INSTALL
+# --strip).
+#
 # Works in build/check/ (ignored by git and R CMD build). The repos option points at an empty
 # local CRAN-like repository, so check does not try (and fail) to reach CRAN for
 # available.packages(). Prints the check's "Status:" line last; exit status 1 unless the check
@@ -11,6 +16,16 @@
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
+
+# --as-cran runs checkbashisms on configure/cleanup (a WARNING without it) and qpdf on PDFs.
+for a in "$@"; do
+  if test "$a" = --as-cran; then
+    command -v checkbashisms >/dev/null 2>&1 ||
+      echo "check: WARNING: no checkbashisms (Debian: apt-get install devscripts); --as-cran will warn"
+    command -v qpdf >/dev/null 2>&1 ||
+      echo "check: WARNING: no qpdf (Debian: apt-get install qpdf); --as-cran will note it"
+  fi
+done
 JOBS=${SYMNET_JOBS:-2}
 WORK="${ROOT}/build/check"
 
