@@ -98,9 +98,16 @@ show_log() {
   fi
 }
 
+# Catch2 through a private copy: -isystem /usr/include itself would put the C library's
+# headers ahead of libc++'s wrappers (and ahead of MinGW's).
+CATCH_PRIV="${OUT}/catch-include"
 CATCH_MAIN="${OUT}/catch_main.cpp"
 write_catch_main() {
-  mkdir -p "${OUT}"
+  mkdir -p "${CATCH_PRIV}"
+  if test ! -f "${CATCH_PRIV}/catch2/catch.hpp" || ! cmp -s "${CATCH_INC}/catch2/catch.hpp" "${CATCH_PRIV}/catch2/catch.hpp"; then
+    rm -rf "${CATCH_PRIV}/catch2"
+    cp -R "${CATCH_INC}/catch2" "${CATCH_PRIV}/catch2"
+  fi
   printf '%s\n' '// Catch2 v2 main compiled from the header (the prebuilt libCatch2WithMain.a is libstdc++).' \
     '#define CATCH_CONFIG_MAIN' '#include <catch2/catch.hpp>' > "${CATCH_MAIN}"
 }
@@ -192,12 +199,8 @@ EOF
   if test "${FAST}" = yes; then return; fi
   if ! have_catch; then skip "mingw: no Catch2 v2 headers in ${CATCH_INC}"; return; fi
   t0=$(now)
-  cinc="${OUT}/catch-include"
-  mkdir -p "${cinc}"
-  rm -rf "${cinc}/catch2"
-  cp -R "${CATCH_INC}/catch2" "${cinc}/catch2"
   write_catch_main
-  tflags="${flags} -I${ROOT}/tests/engine -isystem ${cinc}"
+  tflags="${flags} -I${ROOT}/tests/engine -isystem ${CATCH_PRIV}"
   # shellcheck disable=SC2086
   if ! compile_all "${d}/tests" "${CCACHE} ${gxx} ${tflags}" ${TEST_SRCS} build/cross/catch_main.cpp; then
     fail "mingw: Catch2 test units (log: ${d}/tests/build.log)"
@@ -276,7 +279,7 @@ part_clang() {
   write_catch_main
   if test "${FAST}" = yes; then
     t0=$(now)
-    base="-std=gnu++17 -stdlib=libc++ -fsyntax-only -DNDEBUG -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_INC}"
+    base="-std=gnu++17 -stdlib=libc++ -fsyntax-only -DNDEBUG -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_PRIV}"
     # shellcheck disable=SC2086
     if compile_all "${OUT}/clang-syntax" "${CCACHE} ${cxx} ${base}" ${ENGINE_SRCS} ${TEST_SRCS}; then
       pass "clang: engine and test units pass -fsyntax-only with libc++ ($(($(now) - t0)) s)"
@@ -316,7 +319,7 @@ part_clang() {
       fi
     fi
     t0=$(now)
-    flags="-std=gnu++17 -stdlib=libc++ -O2 -DNDEBUG ${omp} -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_INC}"
+    flags="-std=gnu++17 -stdlib=libc++ -O2 -DNDEBUG ${omp} -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_PRIV}"
     # shellcheck disable=SC2086
     if ! compile_all "${d}" "${CCACHE} ${cxx} ${flags}" ${srcs}; then
       fail "clang ${v}: compile (log: ${d}/build.log)"
