@@ -71,22 +71,24 @@ have_catch() { test -f "${CATCH_INC}/catch2/catch.hpp"; }
 # compile_all DIR "CXX FLAGS" SOURCES... : one object per source under DIR, in parallel
 # through a generated makefile; compiler output goes to DIR/build.log.
 compile_all() {
-  dir=$1
-  cxx=$2
+  # sh has no local variables: every name here starts with ca_ so that callers keep theirs.
+  ca_dir=$1
+  ca_cxx=$2
   shift 2
-  mkdir -p "${dir}" || return 1
-  mk="${dir}/Makefile"
-  objs=""
-  : > "${mk}.rules"
-  for s in "$@"; do
-    o="${dir}/obj/$(printf '%s' "$s" | sed 's|/|_|g; s|\.cpp$|.o|')"
-    objs="${objs} ${o}"
-    printf '%s: %s\n\t@mkdir -p %s/obj\n\t%s -c %s -o %s\n' "$o" "${ROOT}/$s" "${dir}" "${cxx}" "${ROOT}/$s" "$o" >> "${mk}.rules"
+  mkdir -p "${ca_dir}" || return 1
+  ca_mk="${ca_dir}/Makefile"
+  ca_objs=""
+  : > "${ca_mk}.rules"
+  for ca_s in "$@"; do
+    ca_o="${ca_dir}/obj/$(printf '%s' "${ca_s}" | sed 's|/|_|g; s|\.cpp$|.o|')"
+    ca_objs="${ca_objs} ${ca_o}"
+    printf '%s: %s\n\t@mkdir -p %s/obj\n\t%s -c %s -o %s\n' "${ca_o}" "${ROOT}/${ca_s}" "${ca_dir}" "${ca_cxx}" \
+      "${ROOT}/${ca_s}" "${ca_o}" >> "${ca_mk}.rules"
   done
-  { printf 'all:%s\n' "${objs}"; cat "${mk}.rules"; } > "${mk}"
-  rm -f "${mk}.rules"
-  rm -rf "${dir}/obj"
-  make -k -j"${JOBS}" -f "${mk}" all > "${dir}/build.log" 2>&1
+  { printf 'all:%s\n' "${ca_objs}"; cat "${ca_mk}.rules"; } > "${ca_mk}"
+  rm -f "${ca_mk}.rules"
+  rm -rf "${ca_dir}/obj"
+  make -k -j"${JOBS}" -f "${ca_mk}" all > "${ca_dir}/build.log" 2>&1
 }
 
 # Prints the errors of a log (or its tail) for the record.
@@ -94,7 +96,7 @@ show_log() {
   if grep -qE 'error:|Error [0-9]' "$1" 2>/dev/null; then
     grep -E 'error:|Error [0-9]|undefined reference' "$1" | head -n 30
   else
-    tail -n 20 "$1"
+    grep -v '^ccache \|^[^ ]*g++\|^[^ ]*clang++' "$1" | tail -n 20
   fi
 }
 
@@ -243,16 +245,16 @@ omp_units() {
   allh=$(find src/engine tests/engine -name '*.h')
   hdrs=$(grep -lE "${pat}" ${allh} 2>/dev/null | sed 's|.*/||')
   # Headers that include such a header, to a depth of three.
-  for i in 1 2 3; do
-    for h in ${hdrs}; do
-      hdrs="${hdrs} $(grep -l "/${h}\"" ${allh} 2>/dev/null | sed 's|.*/||')"
+  for ou_i in 1 2 3; do
+    for ou_h in ${hdrs}; do
+      hdrs="${hdrs} $(grep -l "/${ou_h}\"" ${allh} 2>/dev/null | sed 's|.*/||')"
     done
     hdrs=$(printf '%s\n' ${hdrs} | LC_ALL=C sort -u)
   done
-  for f in ${ENGINE_SRCS} ${TEST_SRCS}; do
-    if grep -qE "${pat}" "$f"; then echo "$f"; continue; fi
-    for h in ${hdrs}; do
-      if grep -q "/${h}\"" "$f"; then echo "$f"; break; fi
+  for ou_f in ${ENGINE_SRCS} ${TEST_SRCS}; do
+    if grep -qE "${pat}" "${ou_f}"; then echo "${ou_f}"; continue; fi
+    for ou_h in ${hdrs}; do
+      if grep -q "/${ou_h}\"" "${ou_f}"; then echo "${ou_f}"; break; fi
     done
   done
 }
