@@ -37,7 +37,9 @@ printf 'options(repos = c(CRAN = "file://%s/repo"))\n' "${WORK}" > "${WORK}/Rpro
 R_PROFILE_USER="${WORK}/Rprofile"
 _R_CHECK_SYSTEM_CLOCK_=0
 _R_CHECK_CRAN_INCOMING_REMOTE_=false
-_R_CHECK_CRAN_INCOMING_=false
+# CRAN's incoming checks run locally (DESCRIPTION, licence, spelling, size of the tarball),
+# without the remote parts (URLs, the CRAN database); _R_CHECK_CRAN_INCOMING_=false skips them.
+_R_CHECK_CRAN_INCOMING_=${_R_CHECK_CRAN_INCOMING_:-true}
 _R_CHECK_FORCE_SUGGESTS_=false
 MAKEFLAGS="-j${JOBS}"
 export R_PROFILE_USER _R_CHECK_SYSTEM_CLOCK_ _R_CHECK_CRAN_INCOMING_REMOTE_ \
