@@ -71,7 +71,8 @@
 #'          callbacks = list(
 #'            callback_early_stopping(monitor = "val_loss", patience = 2),
 #'            callback_csv_logger(log_file),
-#'            callback_learning_rate_scheduler(function(epoch, lr) if (epoch > 5) lr * 0.9 else lr),
+#'            callback_learning_rate_scheduler(
+#'              function(epoch, lr) if (epoch > 5) lr * 0.9 else lr),
 #'            callback_lambda(on_epoch_end = function(epoch, logs) {
 #'              if (epoch %% 10 == 0) cat("epoch", epoch, "loss", logs$loss, "\n")
 #'            })))

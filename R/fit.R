@@ -1184,7 +1184,8 @@ print.symnet_training_state <- function(x, ...) {
 #' y <- X %*% c(1, -2) + 0.5
 #' x <- sym_var("x", c(NA, 2))
 #' model <- sym_model(x, layer_dense(x, 1))
-#' evaluate(model, X, y, loss = "mse", metrics = list(mae = function(y_true, y_pred) abs(y_true - y_pred)))
+#' mae <- function(y_true, y_pred) abs(y_true - y_pred)
+#' evaluate(model, X, y, loss = "mse", metrics = list(mae = mae))
 #' @export
 evaluate <- function(object, ...) UseMethod("evaluate")
 

@@ -3,6 +3,11 @@
 #
 #   sh tools/check.sh [extra R CMD check args, e.g. --as-cran]
 #
+# CRAN-clean means: with --as-cran (and checkbashisms + qpdf installed) no ERROR, no WARNING,
+# and only the NOTEs that are not the package's own: "New submission" and, offline, the
+# URL checks; "installed package size" with R's default -g (see README: R CMD INSTALL
+# --strip).
+#
 # Works in build/check/ (ignored by git and R CMD build). The repos option points at an empty
 # local CRAN-like repository, so check does not try (and fail) to reach CRAN for
 # available.packages(). Prints the check's "Status:" line last; exit status 1 unless the check
@@ -11,6 +16,16 @@
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
+
+# --as-cran runs checkbashisms on configure/cleanup (a WARNING without it) and qpdf on PDFs.
+for a in "$@"; do
+  if test "$a" = --as-cran; then
+    command -v checkbashisms >/dev/null 2>&1 ||
+      echo "check: WARNING: no checkbashisms (Debian: apt-get install devscripts); --as-cran will warn"
+    command -v qpdf >/dev/null 2>&1 ||
+      echo "check: WARNING: no qpdf (Debian: apt-get install qpdf); --as-cran will note it"
+  fi
+done
 JOBS=${SYMNET_JOBS:-2}
 WORK="${ROOT}/build/check"
 
@@ -22,7 +37,9 @@ printf 'options(repos = c(CRAN = "file://%s/repo"))\n' "${WORK}" > "${WORK}/Rpro
 R_PROFILE_USER="${WORK}/Rprofile"
 _R_CHECK_SYSTEM_CLOCK_=0
 _R_CHECK_CRAN_INCOMING_REMOTE_=false
-_R_CHECK_CRAN_INCOMING_=false
+# CRAN's incoming checks run locally (DESCRIPTION, licence, spelling, size of the tarball),
+# without the remote parts (URLs, the CRAN database); _R_CHECK_CRAN_INCOMING_=false skips them.
+_R_CHECK_CRAN_INCOMING_=${_R_CHECK_CRAN_INCOMING_:-true}
 _R_CHECK_FORCE_SUGGESTS_=false
 MAKEFLAGS="-j${JOBS}"
 export R_PROFILE_USER _R_CHECK_SYSTEM_CLOCK_ _R_CHECK_CRAN_INCOMING_REMOTE_ \

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/base/error.h"
+#include "engine/base/numtext.h"
 
 namespace symnet {
 namespace json {
@@ -112,7 +113,7 @@ class Parser {
     v.kind = Value::number;
     const char* b = t_.data() + start;
     const char* e = t_.data() + p_;
-    auto rd = std::from_chars(b, e, v.d);
+    auto rd = parse_double(b, e, v.d);
     if (rd.ec == std::errc::result_out_of_range) {
       // Too large or too small for a double: tell them apart by the exponent's sign, or,
       // without an exponent, by a zero integer part.

@@ -5,10 +5,25 @@
 #include <new>
 #include <sstream>
 
-#if defined(__unix__) || defined(__APPLE__)
+#if defined(_WIN32)
+// Large buffers come from VirtualAlloc (the Windows counterpart of an anonymous mmap),
+// small ones from _aligned_malloc: the MinGW-w64 C runtime has no aligned_alloc.
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <malloc.h>
+#include <windows.h>
+#define SYMNET_HAVE_VIRTUALALLOC 1
+#elif defined(__unix__) || defined(__APPLE__)
+// posix_memalign rather than std::aligned_alloc: macOS only has the latter from 10.15 on,
+// and CRAN's Intel macOS builds target older systems.
 #include <sys/mman.h>
 #include <unistd.h>
 #define SYMNET_HAVE_MMAP 1
+#define SYMNET_HAVE_POSIX_MEMALIGN 1
 #endif
 
 namespace symnet {
@@ -48,32 +63,51 @@ Storage::Storage(size_t bytes) : bytes_(bytes) {
   SN_CHECK(phys == 0 || bytes <= phys, ErrorKind::value,
            "cannot allocate " << bytes << " bytes (" << gib(bytes) << "): more than this machine's "
                               << gib(phys) << " of memory");
-#ifdef SYMNET_HAVE_MMAP
   if (bytes >= kMapThreshold) {
+#if defined(SYMNET_HAVE_MMAP)
     void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) SN_THROW(ErrorKind::value, "out of memory allocating " << bytes << " bytes");
     data_ = p;
     mapped_ = true;
     return;
-  }
+#elif defined(SYMNET_HAVE_VIRTUALALLOC)
+    // Committed pages are zero-filled and become resident only once touched, as with mmap.
+    void* p = VirtualAlloc(nullptr, bytes, MEM_RESERVE | MEM_COMMIT, PAGE_READWRITE);
+    if (!p) SN_THROW(ErrorKind::value, "out of memory allocating " << bytes << " bytes");
+    data_ = p;
+    mapped_ = true;
+    return;
 #endif
+  }
   // Page-aligned when large (see memory_plan.cpp on 4K aliasing), else cache-line aligned.
   const size_t align = bytes >= 64 * 1024 ? 4096 : 64;
   size_t rounded = ((bytes + align - 1) / align) * align;
   if (rounded == 0) rounded = align;
+#if defined(SYMNET_HAVE_VIRTUALALLOC)
+  data_ = _aligned_malloc(rounded, align);
+#elif defined(SYMNET_HAVE_POSIX_MEMALIGN)
+  if (posix_memalign(&data_, align, rounded) != 0) data_ = nullptr;
+#else
   data_ = std::aligned_alloc(align, rounded);
+#endif
   if (!data_) SN_THROW(ErrorKind::value, "out of memory allocating " << bytes << " bytes");
   std::memset(data_, 0, rounded);
 }
 
 Storage::~Storage() {
-#ifdef SYMNET_HAVE_MMAP
   if (mapped_) {
+#if defined(SYMNET_HAVE_MMAP)
     munmap(data_, bytes_);
+#elif defined(SYMNET_HAVE_VIRTUALALLOC)
+    VirtualFree(data_, 0, MEM_RELEASE);
+#endif
     return;
   }
-#endif
+#if defined(SYMNET_HAVE_VIRTUALALLOC)
+  _aligned_free(data_);  // memory from _aligned_malloc must not go to free()
+#else
   std::free(data_);
+#endif
 }
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {

@@ -27,7 +27,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
-  bool mapped_ = false;  // from mmap (large buffers), else from aligned_alloc
+  bool mapped_ = false;  // from mmap/VirtualAlloc (large buffers), else aligned heap memory
 };
 
 // A contiguous row-major view of memory owned elsewhere.

@@ -1,6 +1,5 @@
 #include "engine/ir/json.h"
 
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -9,6 +8,7 @@
 
 #include "engine/base/error.h"
 #include "engine/base/json_value.h"
+#include "engine/base/numtext.h"
 #include "engine/ir/op_schema.h"
 
 namespace symnet {
@@ -114,8 +114,9 @@ void write_double(std::string& o, double v) {
   if (std::isnan(v)) { o += "\"nan\""; return; }
   if (std::isinf(v)) { o += v > 0 ? "\"inf\"" : "\"-inf\""; return; }
   char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
-  o.append(buf, r.ptr);
+  char* end = format_double(buf, buf + sizeof buf, v);  // shortest text that reads back exactly
+  SN_CHECK(end != nullptr, ErrorKind::internal, "cannot write the number " << v);
+  o.append(buf, end);
 }
 
 void write_int(std::string& o, int64_t v) { o += std::to_string(v); }

@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Not with GCC on Windows: it may spill __m512 values with aligned stores to a stack that the
+// Windows x64 ABI aligns to 16 bytes only (GCC bug 54412), a crash; the BLAS path serves there.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !(defined(_WIN32) && !defined(__clang__))
 #include <immintrin.h>
 #define SYMNET_CONV_AVX512 1
 #endif

@@ -8,6 +8,10 @@
 #include <thread>
 #include <vector>
 
+// POSIX: workers start with all signals blocked, and a forked child forgets the parent's
+// pool. Windows has neither per-thread signal masks nor fork() (R's console interrupt only
+// sets a flag that R's own thread polls), so it needs no counterpart of either; it only
+// reads the process affinity mask.
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
 #include <signal.h>
@@ -15,6 +19,15 @@
 #endif
 #if defined(__linux__)
 #include <sched.h>
+#endif
+#if defined(_WIN32)
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
 #endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -209,6 +222,14 @@ int affinity_threads() {
   if (sched_getaffinity(0, sizeof(set), &set) == 0) {
     const int n = CPU_COUNT(&set);
     if (n > 0) return n;
+  }
+#elif defined(_WIN32)
+  // The processors of the process's group that `start /affinity` or a job object left it.
+  DWORD_PTR process_mask = 0, system_mask = 0;
+  if (GetProcessAffinityMask(GetCurrentProcess(), &process_mask, &system_mask) && process_mask) {
+    int n = 0;
+    for (DWORD_PTR m = process_mask; m; m &= m - 1) ++n;
+    return n;
   }
 #endif
   const unsigned n = std::thread::hardware_concurrency();

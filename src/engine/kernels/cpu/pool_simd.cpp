@@ -10,7 +10,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-#if defined(__GNUC__) && defined(__x86_64__)
+// Not with GCC on Windows: it may spill __m256 values with aligned stores to a stack that the
+// Windows x64 ABI aligns to 16 bytes only (GCC bug 54412), a crash; SSE2 serves there.
+#if defined(__GNUC__) && defined(__x86_64__) && !(defined(_WIN32) && !defined(__clang__))
 #include <immintrin.h>
 #define SN_POOL_AVX2 1
 #endif
