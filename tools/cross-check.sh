@@ -70,6 +70,12 @@ have_catch() { test -f "${CATCH_INC}/catch2/catch.hpp"; }
 
 # compile_all DIR "CXX FLAGS" SOURCES... : one object per source under DIR, in parallel
 # through a generated makefile; compiler output goes to DIR/build.log.
+# Definitions the engine tests take from CMake: the engine's sources (test_layers.cpp) and
+# the backend library built from tests/engine/plugin (test_plugin.cpp, test_backends.cpp).
+test_defs() {
+  printf '%s' "-DSYMNET_ENGINE_DIR='\"${ROOT}/src/engine\"' -DSYMNET_TEST_BACKEND='\"$1\"'"
+}
+
 compile_all() {
   # sh has no local variables: every name here starts with ca_ so that callers keep theirs.
   ca_dir=$1
@@ -202,7 +208,7 @@ EOF
   if ! have_catch; then skip "mingw: no Catch2 v2 headers in ${CATCH_INC}"; return; fi
   t0=$(now)
   write_catch_main
-  tflags="${flags} -I${ROOT}/tests/engine -isystem ${CATCH_PRIV}"
+  tflags="${flags} -I${ROOT}/tests/engine -isystem ${CATCH_PRIV} $(test_defs "${d}/symnet_test_backend.dll")"
   # shellcheck disable=SC2086
   if ! compile_all "${d}/tests" "${CCACHE} ${gxx} ${tflags}" ${TEST_SRCS} build/cross/catch_main.cpp; then
     fail "mingw: Catch2 test units (log: ${d}/tests/build.log)"
@@ -217,6 +223,13 @@ EOF
 extern "C" void sgemm_() { std::fputs("sgemm_ stub called\n", stderr); std::abort(); }
 extern "C" void dgemm_() { std::fputs("dgemm_ stub called\n", stderr); std::abort(); }
 EOF
+  # shellcheck disable=SC2086
+  if ! ${gxx} -shared -O2 -static -I"${ROOT}/src" -o "${d}/symnet_test_backend.dll" \
+       "${ROOT}/tests/engine/plugin/test_backend.cpp" >> "${d}/tests/build.log" 2>&1; then
+    fail "mingw: the test backend DLL (log: ${d}/tests/build.log)"
+    show_log "${d}/tests/build.log"
+    return
+  fi
   # shellcheck disable=SC2086
   if ${gxx} -O2 -static -fopenmp -o "${d}/engine_tests.exe" "${d}"/engine/obj/*.o "${d}"/tests/obj/*.o \
        "${d}/blas_stub.cpp" >> "${d}/tests/build.log" 2>&1; then
@@ -281,7 +294,7 @@ part_clang() {
   write_catch_main
   if test "${FAST}" = yes; then
     t0=$(now)
-    base="-std=gnu++17 -stdlib=libc++ -fsyntax-only -DNDEBUG -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_PRIV}"
+    base="-std=gnu++17 -stdlib=libc++ -fsyntax-only -DNDEBUG -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_PRIV} $(test_defs none)"
     # shellcheck disable=SC2086
     if compile_all "${OUT}/clang-syntax" "${CCACHE} ${cxx} ${base}" ${ENGINE_SRCS} ${TEST_SRCS}; then
       pass "clang: engine and test units pass -fsyntax-only with libc++ ($(($(now) - t0)) s)"
@@ -321,7 +334,7 @@ part_clang() {
       fi
     fi
     t0=$(now)
-    flags="-std=gnu++17 -stdlib=libc++ -O2 -DNDEBUG ${omp} -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_PRIV}"
+    flags="-std=gnu++17 -stdlib=libc++ -O2 -DNDEBUG ${omp} -I${ROOT}/src -I${ROOT}/tests/engine -isystem ${EIGEN} -isystem ${CATCH_PRIV} $(test_defs "${OUT}/libsymnet_test_backend.so")"
     # shellcheck disable=SC2086
     if ! compile_all "${d}" "${CCACHE} ${cxx} ${flags}" ${srcs}; then
       fail "clang ${v}: compile (log: ${d}/build.log)"
@@ -337,8 +350,15 @@ part_clang() {
       done
       say "clang omp: $(ls "${d}"/obj/*.o | wc -l | tr -d ' ') units use OpenMP and were compiled with -fopenmp"
     fi
+    # The backend library test_plugin.cpp loads: it must need no engine symbol.
+    if ! "${cxx}" -stdlib=libc++ -shared -fPIC -O2 -I"${ROOT}/src" -Wl,--no-undefined -o "${OUT}/libsymnet_test_backend.so" \
+         "${ROOT}/tests/engine/plugin/test_backend.cpp" >> "${d}/build.log" 2>&1; then
+      fail "clang ${v}: the test backend library (log: ${d}/build.log)"
+      show_log "${d}/build.log"
+      continue
+    fi
     # shellcheck disable=SC2086
-    if ! "${cxx}" -stdlib=libc++ ${omp} -o "${d}/engine_tests" ${objs} ${blas} -pthread >> "${d}/build.log" 2>&1; then
+    if ! "${cxx}" -stdlib=libc++ ${omp} -o "${d}/engine_tests" ${objs} ${blas} -pthread -ldl >> "${d}/build.log" 2>&1; then
       fail "clang ${v}: link (log: ${d}/build.log)"
       show_log "${d}/build.log"
       continue
