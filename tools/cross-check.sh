@@ -224,7 +224,7 @@ extern "C" void sgemm_() { std::fputs("sgemm_ stub called\n", stderr); std::abor
 extern "C" void dgemm_() { std::fputs("dgemm_ stub called\n", stderr); std::abort(); }
 EOF
   # shellcheck disable=SC2086
-  if ! ${gxx} -shared -O2 -static -I"${ROOT}/src" -o "${d}/symnet_test_backend.dll" \
+  if ! ${gxx} -std=gnu++17 -shared -O2 -static -I"${ROOT}/src" -o "${d}/symnet_test_backend.dll" \
        "${ROOT}/tests/engine/plugin/test_backend.cpp" >> "${d}/tests/build.log" 2>&1; then
     fail "mingw: the test backend DLL (log: ${d}/tests/build.log)"
     show_log "${d}/tests/build.log"
@@ -351,7 +351,7 @@ part_clang() {
       say "clang omp: $(ls "${d}"/obj/*.o | wc -l | tr -d ' ') units use OpenMP and were compiled with -fopenmp"
     fi
     # The backend library test_plugin.cpp loads: it must need no engine symbol.
-    if ! "${cxx}" -stdlib=libc++ -shared -fPIC -O2 -I"${ROOT}/src" -Wl,--no-undefined -o "${OUT}/libsymnet_test_backend.so" \
+    if ! "${cxx}" -std=gnu++17 -stdlib=libc++ -shared -fPIC -O2 -I"${ROOT}/src" -Wl,--no-undefined -o "${OUT}/libsymnet_test_backend.so" \
          "${ROOT}/tests/engine/plugin/test_backend.cpp" >> "${d}/build.log" 2>&1; then
       fail "clang ${v}: the test backend library (log: ${d}/build.log)"
       show_log "${d}/build.log"
