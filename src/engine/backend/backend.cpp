@@ -6,39 +6,33 @@
 
 namespace symnet {
 
+void StorageBuffer::upload(size_t offset, const void* src, size_t bytes) {
+  check(offset, bytes);
+  if (bytes) std::memcpy(static_cast<char*>(mem_.data()) + offset, src, bytes);
+}
+
+void StorageBuffer::download(size_t offset, void* dst, size_t bytes) const {
+  check(offset, bytes);
+  if (bytes) std::memcpy(dst, static_cast<const char*>(mem_.data()) + offset, bytes);
+}
+
+void StorageBuffer::fill_zero() {
+  if (mem_.bytes()) std::memset(mem_.data(), 0, mem_.bytes());
+}
+
+void StorageBuffer::check(size_t offset, size_t bytes) const {
+  SN_CHECK(offset <= mem_.bytes() && bytes <= mem_.bytes() - offset, ErrorKind::internal,
+           "buffer access [" << offset << ", +" << bytes << ") outside its " << mem_.bytes() << " bytes");
+}
+
 namespace {
-
-class HostBuffer final : public Buffer {
- public:
-  explicit HostBuffer(size_t bytes) : mem_(bytes) {}
-  size_t size() const override { return mem_.bytes(); }
-  void* data() override { return mem_.data(); }
-  void upload(size_t offset, const void* src, size_t bytes) override {
-    check(offset, bytes);
-    if (bytes) std::memcpy(static_cast<char*>(mem_.data()) + offset, src, bytes);
-  }
-  void download(size_t offset, void* dst, size_t bytes) const override {
-    check(offset, bytes);
-    if (bytes) std::memcpy(dst, static_cast<const char*>(mem_.data()) + offset, bytes);
-  }
-  void fill_zero() override {
-    if (mem_.bytes()) std::memset(mem_.data(), 0, mem_.bytes());
-  }
-
- private:
-  void check(size_t offset, size_t bytes) const {
-    SN_CHECK(offset <= mem_.bytes() && bytes <= mem_.bytes() - offset, ErrorKind::internal,
-             "host buffer access [" << offset << ", +" << bytes << ") outside its " << mem_.bytes() << " bytes");
-  }
-  Storage mem_;
-};
 
 class HostBufferType final : public BufferType {
  public:
   const char* name() const override { return "host"; }
   size_t alignment() const override { return 64; }
   bool is_host() const override { return true; }
-  std::unique_ptr<Buffer> allocate(size_t bytes) const override { return std::make_unique<HostBuffer>(bytes); }
+  std::unique_ptr<Buffer> allocate(size_t bytes) const override { return std::make_unique<StorageBuffer>(bytes); }
 };
 
 }  // namespace

@@ -35,6 +35,24 @@ class Buffer {
   virtual void fill_zero() = 0;
 };
 
+// Memory from the engine's allocator (Storage), reached with bounds-checked copies: host
+// buffers, and the simulated device's (which hides data()).
+class StorageBuffer : public Buffer {
+ public:
+  explicit StorageBuffer(size_t bytes) : mem_(bytes) {}
+  size_t size() const override { return mem_.bytes(); }
+  void* data() override { return mem_.data(); }
+  void upload(size_t offset, const void* src, size_t bytes) override;
+  void download(size_t offset, void* dst, size_t bytes) const override;
+  void fill_zero() override;
+
+ protected:
+  Storage mem_;
+
+ private:
+  void check(size_t offset, size_t bytes) const;
+};
+
 class BufferType {
  public:
   virtual ~BufferType() = default;

@@ -3,7 +3,6 @@
 #include <cstring>
 #include <mutex>
 
-#include "engine/base/error.h"
 #include "engine/cpu/cpu_backend.h"
 
 namespace symnet {
@@ -13,35 +12,16 @@ namespace {
 constexpr unsigned char kFresh = 0xA5;     // what a new buffer holds: never a useful value
 constexpr unsigned char kPoisoned = 0xDD;  // what a freed buffer holds
 
-class SimBuffer final : public Buffer {
+class SimBuffer final : public StorageBuffer {
  public:
-  explicit SimBuffer(size_t bytes) : mem_(bytes) {
+  explicit SimBuffer(size_t bytes) : StorageBuffer(bytes) {
     if (bytes) std::memset(mem_.data(), kFresh, bytes);
   }
   ~SimBuffer() override {
     if (mem_.bytes()) std::memset(mem_.data(), kPoisoned, mem_.bytes());
   }
-  size_t size() const override { return mem_.bytes(); }
   void* data() override { return nullptr; }  // the host may not touch device memory
   void* device_ptr() override { return mem_.data(); }
-  void upload(size_t offset, const void* src, size_t bytes) override {
-    check(offset, bytes);
-    if (bytes) std::memcpy(static_cast<char*>(mem_.data()) + offset, src, bytes);
-  }
-  void download(size_t offset, void* dst, size_t bytes) const override {
-    check(offset, bytes);
-    if (bytes) std::memcpy(dst, static_cast<const char*>(mem_.data()) + offset, bytes);
-  }
-  void fill_zero() override {
-    if (mem_.bytes()) std::memset(mem_.data(), 0, mem_.bytes());
-  }
-
- private:
-  void check(size_t offset, size_t bytes) const {
-    SN_CHECK(offset <= mem_.bytes() && bytes <= mem_.bytes() - offset, ErrorKind::internal,
-             "sim buffer access [" << offset << ", +" << bytes << ") outside its " << mem_.bytes() << " bytes");
-  }
-  Storage mem_;
 };
 
 class SimBufferType final : public BufferType {
