@@ -77,7 +77,8 @@ generics::fit
 #' @param device Where to compute: `"cpu"` (the only device of this build;
 #'   GPUs arrive with the CUDA backend). Developers can test the executor on
 #'   a simulated device with `options(symnet.developer.sim_device = TRUE)`
-#'   and `device = "sim"`.
+#'   and `device = "sim"` (or `"sim_partial"`, a device without convolution
+#'   kernels: those nodes fall back to the CPU).
 #' @param class_weight `NULL` or weights of the classes, for classification
 #'   losses (single-output models): a named numeric vector or list mapping
 #'   a class to the weight that multiplies the loss of its examples, the
@@ -416,13 +417,15 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   as.integer(verbose)
 }
 
-# Devices are the engine's backends. "sim" is the simulated device (memory the executor
-# may only reach through uploads and downloads), for developers testing the executor:
-# options(symnet.developer.sim_device = TRUE) makes it available.
+# Devices are the engine's backends. "sim" and "sim_partial" are simulated devices (memory
+# the executor may only reach through uploads and downloads; the partial one lacks the
+# convolution kernels, which fall back to the CPU), for developers testing the executor:
+# options(symnet.developer.sim_device = TRUE) makes them available.
+.sim_devices <- c("sim", "sim_partial")
 .check_device <- function(device, call = parent.frame()) {
   device <- tolower(.check_string(device, "device", call = call))
-  if (identical(device, "sim") && isTRUE(getOption("symnet.developer.sim_device"))) return(device)
-  available <- setdiff(cpp_backend_names(), "sim")
+  if (device %in% .sim_devices && isTRUE(getOption("symnet.developer.sim_device"))) return(device)
+  available <- setdiff(cpp_backend_names(), .sim_devices)
   if (!device %in% available) {
     sym_abort(c("Device {.val {device}} is not available in this build.",
                 i = "Available: {.val {available}}."),

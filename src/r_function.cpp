@@ -138,10 +138,10 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
     const Value& u = ups.at(i);
     // An update of unknown rank (computed from an input declared without a shape) is
     // checked against the variable once fed, when compiling for the fed shapes.
-    if (u.dtype() != v->value.dtype() || (u.rank_known() && u.shape().size() != v->value.shape().size()))
+    if (u.dtype() != v->dtype() || (u.rank_known() && u.shape().size() != v->shape().size()))
       raise_error(ErrorKind::shape, "the update for shared variable '" + v->name + "' is " + type_str(u.type()) +
-                                        " but the variable is " + dtype_name(v->value.dtype()) +
-                                        shape_str(v->value.shape()));
+                                        " but the variable is " + dtype_name(v->dtype()) +
+                                        shape_str(v->shape()));
     f->opts.update_vars.push_back(v);
     outs.push_back(u);
     output_names.push_back("update_" + v->name);
@@ -160,7 +160,7 @@ SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp
     f->opts.seed = static_cast<uint64_t>(Rcpp::as<double>(options["seed"]));
   if (options.containsElementNamed("device")) {
     std::string d = Rcpp::as<std::string>(options["device"]);
-    if (d == "sim") register_sim_backend();  // R allows it only under a developer option
+    if (is_sim_backend(d)) register_sim_backend();  // R allows it only under a developer option
     backends().get(d);  // a classed error listing the available backends when unknown
     f->opts.target = d;
   }

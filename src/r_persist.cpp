@@ -277,11 +277,11 @@ DataCarriers& carriers() {
 SEXP data_state(void* box) {
   VariablePtr v = static_cast<DataBox*>(box)->v.lock();
   SN_CHECK(v != nullptr, ErrorKind::internal, "the values of a freed variable were asked for");
-  Rcpp::RawVector bytes(v->value.bytes());
-  if (v->value.bytes()) std::memcpy(&bytes[0], v->value.data(), v->value.bytes());
-  Rcpp::NumericVector shape(v->value.shape().begin(), v->value.shape().end());
+  Rcpp::RawVector bytes(v->bytes());
+  if (v->bytes()) std::memcpy(&bytes[0], v->host().data(), v->bytes());
+  Rcpp::NumericVector shape(v->shape().begin(), v->shape().end());
   return Rcpp::List::create(Rcpp::Named("id") = static_cast<double>(v->id), Rcpp::Named("name") = v->name,
-                            Rcpp::Named("dtype") = std::string(dtype_name(v->value.dtype())),
+                            Rcpp::Named("dtype") = std::string(dtype_name(v->dtype())),
                             Rcpp::Named("shape") = shape, Rcpp::Named("trainable") = v->trainable,
                             Rcpp::Named("bytes") = bytes);
 }

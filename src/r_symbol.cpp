@@ -161,7 +161,7 @@ SEXP cpp_shared_new(std::string name, SEXP value, std::string dtype, bool traina
 // [[Rcpp::export]]
 SEXP cpp_shared_get(SEXP vp) {
   SN_R_BEGIN
-  return tensor_to_r(variable_from_r(vp)->value.view());
+  return tensor_to_r(variable_from_r(vp)->host().view());
   SN_R_END
   return R_NilValue;
 }
@@ -170,16 +170,16 @@ SEXP cpp_shared_get(SEXP vp) {
 void cpp_shared_set(SEXP vp, SEXP value) {
   SN_R_BEGIN
   VariablePtr v = variable_from_r(vp);
-  Shape want = v->value.shape();
+  Shape want = v->shape();
   Shape got = r_shape_of(value);
   bool scalar_ok = want.empty() && shape_numel(got) == 1;
   if (!scalar_ok && got != want)
     raise_error(ErrorKind::shape, "shared variable '" + v->name + "' has shape " + shape_str(want) +
                                       "; the new value has shape " + shape_str(got));
   // Convert into a fresh tensor so a failed conversion leaves the old value intact.
-  Tensor t(v->value.dtype(), want);
+  Tensor t(v->dtype(), want);
   r_into_tensor(value, t, "new value of '" + v->name + "'");
-  v->value.swap_storage(t);
+  v->host_for_write(false).swap_storage(t);
   SN_R_END
 }
 
@@ -196,8 +196,8 @@ Rcpp::List cpp_shared_info(SEXP vp) {
   SN_R_BEGIN
   VariablePtr v = variable_from_r(vp);
   return Rcpp::List::create(Rcpp::Named("name") = v->name,
-                            Rcpp::Named("dtype") = std::string(dtype_name(v->value.dtype())),
-                            Rcpp::Named("shape") = shape_to_r(v->value.shape()),
+                            Rcpp::Named("dtype") = std::string(dtype_name(v->dtype())),
+                            Rcpp::Named("shape") = shape_to_r(v->shape()),
                             Rcpp::Named("trainable") = v->trainable, Rcpp::Named("id") = static_cast<double>(v->id));
   SN_R_END
   return Rcpp::List();
@@ -278,8 +278,8 @@ Rcpp::List cpp_graph_from_json(std::string json, double max_unfilled_bytes = -1)
 Rcpp::RawVector cpp_shared_raw(SEXP vp) {
   SN_R_BEGIN
   VariablePtr v = variable_from_r(vp);
-  Rcpp::RawVector out(v->value.bytes());
-  if (v->value.bytes()) std::memcpy(&out[0], v->value.data(), v->value.bytes());
+  Rcpp::RawVector out(v->bytes());
+  if (v->bytes()) std::memcpy(&out[0], v->host().data(), v->bytes());
   return out;
   SN_R_END
   return Rcpp::RawVector();
@@ -289,12 +289,12 @@ Rcpp::RawVector cpp_shared_raw(SEXP vp) {
 void cpp_shared_set_raw(SEXP vp, Rcpp::RawVector bytes) {
   SN_R_BEGIN
   VariablePtr v = variable_from_r(vp);
-  if (static_cast<size_t>(bytes.size()) != v->value.bytes())
-    raise_error(ErrorKind::value, "shared variable '" + v->name + "' needs " + std::to_string(v->value.bytes()) +
+  if (static_cast<size_t>(bytes.size()) != v->bytes())
+    raise_error(ErrorKind::value, "shared variable '" + v->name + "' needs " + std::to_string(v->bytes()) +
                                       " bytes, got " + std::to_string(bytes.size()));
-  Tensor t(v->value.dtype(), v->value.shape());
+  Tensor t(v->dtype(), v->shape());
   if (t.bytes()) std::memcpy(t.data(), &bytes[0], t.bytes());
-  v->value.swap_storage(t);
+  v->host_for_write(false).swap_storage(t);
   SN_R_END
 }
 

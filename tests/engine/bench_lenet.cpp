@@ -61,7 +61,7 @@ int main(int argc, char** argv) {
   g.output_names = {"loss"};
   CompileOptions opts;
   for (size_t i = 0; i < ps.size(); ++i) {
-    auto vel = Variable::create(ps[i]->name + "_v", Tensor(DType::f32, ps[i]->value.shape()));
+    auto vel = Variable::create(ps[i]->name + "_v", Tensor(DType::f32, ps[i]->shape()));
     Value v = op::variable(vel);
     Value v_new = op::add(op::mul(v, op::scalar(0.9, DType::f32)), grads[i]);
     g.outputs.push_back(op::sub(pv[i], op::mul(v_new, op::scalar(0.05, DType::f32))));

@@ -37,7 +37,7 @@ const std::string& default_target() {
   static const std::string target = [] {
     const char* t = std::getenv("SYMNET_TEST_TARGET");
     std::string name = t && *t ? t : "cpu";
-    if (name == "sim") register_sim_backend();
+    if (is_sim_backend(name)) register_sim_backend();
     return name;
   }();
   return target;

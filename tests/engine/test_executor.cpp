@@ -56,14 +56,14 @@ TEST_CASE("updates write variables simultaneously without copies of kernel outpu
   opts.update_vars = {a, b};
   auto ex = Executable::compile(g, {}, opts);
   ex->run({});
-  CHECK(a->value.get_as_double(0) == 11);
-  CHECK(a->value.get_as_double(1) == 22);
-  CHECK(b->value.get_as_double(0) == 1);
-  CHECK(b->value.get_as_double(1) == 2);
+  CHECK(a->host().get_as_double(0) == 11);
+  CHECK(a->host().get_as_double(1) == 22);
+  CHECK(b->host().get_as_double(0) == 1);
+  CHECK(b->host().get_as_double(1) == 2);
   CHECK(ex->output(0).ptr<double>()[0] == 11);
   ex->run({});
-  CHECK(a->value.get_as_double(0) == 12);
-  CHECK(b->value.get_as_double(0) == 11);
+  CHECK(a->host().get_as_double(0) == 12);
+  CHECK(b->host().get_as_double(0) == 11);
 }
 
 TEST_CASE("the arena of an MLP training graph is well below the naive sum", "[exec][plan]") {

@@ -214,7 +214,7 @@ TEST_CASE("graph JSON: variables without values may not allocate beyond the budg
   std::vector<VariablePtr> vars;
   graph_from_json(small, &vars, 8000000);
   REQUIRE(vars.size() == 1);
-  CHECK(vars[0]->value.shape() == Shape{1000, 1000});
+  CHECK(vars[0]->shape() == Shape{1000, 1000});
   // the default allowance: 64 bytes per byte of text
   std::string tiny = doc;
   tiny.replace(tiny.find("[1000000, 1000000]"), 18, "[2]");
@@ -236,13 +236,13 @@ TEST_CASE("model file: the graph's variables are bound to the file's tensors", "
   };
   std::string good_desc = "\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
                           "\"count\":{\"dtype\":\"I32\",\"shape\":[],\"data_offsets\":[12,16]}";
-  std::string data = bytes_of(w->value) + bytes_of(c->value);
+  std::string data = bytes_of(w->host()) + bytes_of(c->host());
   std::string file = model(good_desc, data);
   io::ModelFile m = io::read_model_file(u8(file), file.size());
   REQUIRE(m.variables.size() == 2);
   for (const VariablePtr& v : m.variables) {
     const VariablePtr& orig = v->name == "w" ? w : c;
-    CHECK(bytes_of(v->value) == bytes_of(orig->value));
+    CHECK(bytes_of(v->host()) == bytes_of(orig->host()));
   }
   CHECK(m.graph.output_names == std::vector<std::string>{"y"});
 

@@ -68,7 +68,7 @@ TEST_CASE("graph JSON round trip preserves structure, attributes and results", "
   REQUIRE(vars.size() == 1);
   CHECK(vars[0]->name == "w");
   CHECK(vars[0] != mdl.w);
-  CHECK(std::memcmp(vars[0]->value.data(), mdl.w->value.data(), mdl.w->value.bytes()) == 0);
+  CHECK(std::memcmp(vars[0]->host().data(), mdl.w->host().data(), mdl.w->bytes()) == 0);
   CHECK(graph_to_json(back) == j1);
   CHECK(graph_to_dot(back, "m") == graph_to_dot(mdl.g, "m"));
   CHECK(back.output_names == mdl.g.output_names);
@@ -92,10 +92,10 @@ TEST_CASE("graph JSON without variable values reads back zero-filled variables",
   std::vector<VariablePtr> vars;
   Graph back = graph_from_json(j, &vars);
   REQUIRE(vars.size() == 1);
-  CHECK(vars[0]->value.shape() == Shape{4});
-  CHECK(vars[0]->value.get_as_double(0) == 0);
+  CHECK(vars[0]->shape() == Shape{4});
+  CHECK(vars[0]->host().get_as_double(0) == 0);
   // Loading the values by name restores the model.
-  vars[0]->value = mdl.w->value.clone();
+  vars[0]->host_for_write(false) = mdl.w->host().clone();
   Tensor feed = random_tensor(DType::f32, {2, 4}, 23);
   check_close(run_json_model(back, feed)[0], run_json_model(mdl.g, feed)[0], 0);
 }

@@ -271,10 +271,10 @@ TEST_CASE("batch_norm updates running statistics through variables", "[norm]") {
     v0 = v0 * mom + 3.5 * (1 - mom);
     m1 = m1 * mom + 2 * (1 - mom);
     v1 = v1 * mom;
-    CHECK(rm->value.get_as_double(0) == Approx(m0));
-    CHECK(rv->value.get_as_double(0) == Approx(v0));
-    CHECK(rm->value.get_as_double(1) == Approx(m1));
-    CHECK(rv->value.get_as_double(1) == Approx(v1));
+    CHECK(rm->host().get_as_double(0) == Approx(m0));
+    CHECK(rv->host().get_as_double(0) == Approx(v0));
+    CHECK(rm->host().get_as_double(1) == Approx(m1));
+    CHECK(rv->host().get_as_double(1) == Approx(v1));
   }
   // y of the constant channel is 0 (bias), not NaN (epsilon keeps 0 / sqrt(0 + eps) finite).
   TensorView y = ex->output(0);

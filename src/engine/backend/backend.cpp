@@ -20,6 +20,16 @@ void StorageBuffer::fill_zero() {
   if (mem_.bytes()) std::memset(mem_.data(), 0, mem_.bytes());
 }
 
+void StorageBuffer::copy_from(const Buffer& src, size_t src_offset, size_t dst_offset, size_t bytes) {
+  const auto* other = dynamic_cast<const StorageBuffer*>(&src);
+  if (!other) return Buffer::copy_from(src, src_offset, dst_offset, bytes);
+  other->check(src_offset, bytes);
+  check(dst_offset, bytes);
+  if (bytes)
+    std::memmove(static_cast<char*>(mem_.data()) + dst_offset,
+                 static_cast<const char*>(other->mem_.data()) + src_offset, bytes);
+}
+
 void StorageBuffer::check(size_t offset, size_t bytes) const {
   SN_CHECK(offset <= mem_.bytes() && bytes <= mem_.bytes() - offset, ErrorKind::internal,
            "buffer access [" << offset << ", +" << bytes << ") outside its " << mem_.bytes() << " bytes");
@@ -35,7 +45,41 @@ class HostBufferType final : public BufferType {
   std::unique_ptr<Buffer> allocate(size_t bytes) const override { return std::make_unique<StorageBuffer>(bytes); }
 };
 
+// A variable's value kept in a backend buffer between runs.
+class ResidentCopy final : public DeviceCopy {
+ public:
+  ResidentCopy(const BufferType& type, size_t bytes) : type_(type), buf_(type.allocate(bytes)) {}
+  const void* kind() const override { return &type_; }
+  void read(void* dst, size_t bytes) const override { buf_->download(0, dst, bytes); }
+  void write(const void* src, size_t bytes) override { buf_->upload(0, src, bytes); }
+  std::unique_ptr<Buffer>& buffer() { return buf_; }
+
+ private:
+  const BufferType& type_;
+  std::unique_ptr<Buffer> buf_;
+};
+
+ResidentCopy& resident_copy(Variable& v, const BufferType& type) {
+  DeviceCopy* c = v.device_copy();
+  if (!c || c->kind() != &type) v.attach_device_copy(std::make_unique<ResidentCopy>(type, v.bytes()));
+  return static_cast<ResidentCopy&>(*v.device_copy());
+}
+
 }  // namespace
+
+Buffer& resident_buffer(Variable& v, const BufferType& type) {
+  ResidentCopy& c = resident_copy(v, type);
+  v.refresh_device_copy();
+  return *c.buffer();
+}
+
+void replace_resident(Variable& v, const BufferType& type, std::unique_ptr<Buffer>& fresh) {
+  ResidentCopy& c = resident_copy(v, type);
+  SN_CHECK(fresh && fresh->size() == c.buffer()->size(), ErrorKind::internal,
+           "new value of variable '" << v.name << "' does not fit its resident buffer");
+  std::swap(c.buffer(), fresh);
+  v.device_written();
+}
 
 const BufferType& host_buffer_type() {
   static const HostBufferType t;

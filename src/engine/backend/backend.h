@@ -33,6 +33,13 @@ class Buffer {
   virtual void upload(size_t offset, const void* src, size_t bytes) = 0;
   virtual void download(size_t offset, void* dst, size_t bytes) const = 0;
   virtual void fill_zero() = 0;
+  // Copies bytes from another buffer of the same buffer type. This default goes through
+  // host memory; device buffers copy on the device.
+  virtual void copy_from(const Buffer& src, size_t src_offset, size_t dst_offset, size_t bytes) {
+    std::vector<char> tmp(bytes);
+    src.download(src_offset, tmp.data(), bytes);
+    upload(dst_offset, tmp.data(), bytes);
+  }
 };
 
 // Memory from the engine's allocator (Storage), reached with bounds-checked copies: host
@@ -45,6 +52,7 @@ class StorageBuffer : public Buffer {
   void upload(size_t offset, const void* src, size_t bytes) override;
   void download(size_t offset, void* dst, size_t bytes) const override;
   void fill_zero() override;
+  void copy_from(const Buffer& src, size_t src_offset, size_t dst_offset, size_t bytes) override;
 
  protected:
   Storage mem_;
@@ -65,6 +73,14 @@ class BufferType {
 
 // The 64-byte aligned host memory every host backend shares (Storage underneath).
 const BufferType& host_buffer_type();
+
+// Shared variables resident on a device: the variable's copy in `type`'s memory, made
+// current (created, and the host value uploaded, when the variable has none there yet).
+Buffer& resident_buffer(Variable& v, const BufferType& type);
+// After the device computed a variable's new value into `fresh` (of `type`, the size of the
+// variable): makes it the resident copy, handing the old one back in `fresh` for the next
+// run, and marks the host value stale.
+void replace_resident(Variable& v, const BufferType& type, std::unique_ptr<Buffer>& fresh);
 
 struct KernelImpl {
   KernelImpl() = default;

@@ -1,7 +1,9 @@
 #include "engine/cpu/sim_backend.h"
 
 #include <cstring>
+#include <functional>
 #include <mutex>
+#include <variant>
 
 #include "engine/cpu/cpu_backend.h"
 
@@ -34,11 +36,25 @@ class SimBufferType final : public BufferType {
 
 class SimBackend final : public Backend {
  public:
-  explicit SimBackend(const Backend& cpu) : Backend("sim"), cpu_(cpu) {
-    for (const std::string& op : cpu.kernel_ops()) add_kernel(op, *cpu.kernel(op));
+  // Takes the CPU kernels of the ops `keep` accepts.
+  SimBackend(const std::string& name, const Backend& cpu, const std::function<bool(const std::string&)>& keep)
+      : Backend(name), cpu_(cpu) {
+    for (const std::string& op : cpu.kernel_ops())
+      if (keep(op)) add_kernel(op, *cpu.kernel(op));
   }
   const BufferType& buffer_type() const override { return type_; }
-  bool supports(const Node& n) const override { return cpu_.supports(n); }
+  // A node with a body (a fused group) runs here only when every node of the body does,
+  // since its kernel runs their kernels.
+  bool supports(const Node& n) const override {
+    if (!kernel(n.op_name()) || !cpu_.supports(n)) return false;
+    for (const auto& kv : n.attrs.items()) {
+      const auto* body = std::get_if<GraphPtr>(&kv.second);
+      if (!body || !*body) continue;
+      for (const NodePtr& b : (*body)->topo_order())
+        if (!b->op->has(kSource) && b->op_name() != "constant" && !supports(*b)) return false;
+    }
+    return true;
+  }
   Graph lower(const Graph& g, bool fuse, std::vector<PassStats>* stats) const override {
     return cpu_.lower(g, fuse, stats);
   }
@@ -53,8 +69,14 @@ class SimBackend final : public Backend {
 void register_sim_backend() {
   static std::once_flag once;
   std::call_once(once, [] {
-    if (!backends().find("sim")) backends().add(std::make_unique<SimBackend>(cpu_backend()));
+    auto all = [](const std::string&) { return true; };
+    auto no_conv = [](const std::string& op) { return op.rfind("conv", 0) != 0; };
+    if (!backends().find("sim")) backends().add(std::make_unique<SimBackend>("sim", cpu_backend(), all));
+    if (!backends().find("sim_partial"))
+      backends().add(std::make_unique<SimBackend>("sim_partial", cpu_backend(), no_conv));
   });
 }
+
+bool is_sim_backend(const std::string& name) { return name == "sim" || name == "sim_partial"; }
 
 }  // namespace symnet

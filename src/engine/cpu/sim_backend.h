@@ -8,7 +8,13 @@
 
 namespace symnet {
 
-// Registers "sim" in backends() (once; later calls do nothing).
+// Registers the simulated devices in backends() (once; later calls do nothing):
+//  "sim"         every CPU kernel;
+//  "sim_partial" a device that lacks the convolution kernels (conv*), so that their nodes
+//                fall back to the CPU and values cross between the memories both ways.
 void register_sim_backend();
+
+// Whether `name` is one of the simulated devices above.
+bool is_sim_backend(const std::string& name);
 
 }  // namespace symnet

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <map>
 #include <sstream>
 #include <unordered_map>
 
@@ -15,31 +16,57 @@ namespace {
 
 enum class SlotKind { arena, input, constant, variable, pinned };
 
+// Memory 0 is the host's; every non-host buffer type a step runs on adds one.
+constexpr int kHost = 0;
+
 struct Slot {
   SlotKind kind = SlotKind::arena;
   TensorType type;
-  int request = -1;      // arena: memory plan request
+  int memory = kHost;    // where the value lives
+  int request = -1;      // arena: memory plan request of its memory
   int input_index = -1;  // input
   TensorPtr constant;    // constant
   VariablePtr var;       // variable
   int pinned = -1;       // pinned: index into updates
+  bool used = false;     // read or written by a run (a source read only on a device is not)
 };
 
+// A kernel launch, or (node == nullptr) a copy of in_slots[0] into out_slots[0] between
+// two memories.
 struct Step {
   const Node* node = nullptr;
+  const Backend* backend = nullptr;
   const KernelImpl* impl = nullptr;
   KernelFn fn = nullptr;
+  int memory = kHost;
   std::vector<int> in_slots, out_slots;
   int workspace_request = -1;
   std::unique_ptr<KernelContext> ctx;
   std::shared_ptr<const void> params;  // KernelImpl::prepare's result
+  std::vector<char> bounce;            // device-to-device transfers go through the host
 };
 
 struct Update {
   VariablePtr var;
   int slot = -1;
-  bool pinned = false;  // kernels write straight into `staging`
-  Tensor staging;
+  bool pinned = false;  // kernels write straight into the staging memory
+  Tensor staging;                        // host value
+  std::unique_ptr<Buffer> device_staging;  // value computed on a device
+};
+
+struct Memory {
+  const BufferType* type = nullptr;
+  const Backend* backend = nullptr;  // synchronized after each run (device memories)
+  std::vector<PlanRequest> reqs;
+  std::vector<size_t> offsets;
+  size_t arena_bytes = 0;
+  std::unique_ptr<Buffer> arena;  // device memories (the host's is a Storage or shared)
+};
+
+// Where a device slot's value is during a run.
+struct DeviceLoc {
+  Buffer* buf = nullptr;
+  size_t offset = 0;
 };
 
 size_t type_bytes(const TensorType& t) {
@@ -53,24 +80,26 @@ struct Executable::Impl {
   std::vector<Step> steps;
   std::vector<int> output_slots;
   std::vector<Update> updates;
-  std::vector<size_t> request_offsets;
-  std::unique_ptr<Storage> arena;         // own memory, or
-  std::shared_ptr<SharedArena> shared;    // memory shared with other executables
-  size_t arena_bytes = 0;
-  char* bound_arena = nullptr;            // the arena the steps' workspace pointers point into
-  std::vector<void*> slot_ptrs;
+  std::vector<Memory> memories;           // [kHost] is host memory
+  std::unique_ptr<Storage> arena;         // own host memory, or
+  std::shared_ptr<SharedArena> shared;    // host memory shared with other executables
+  char* bound_arena = nullptr;            // the host arena the workspace pointers point into
+  std::vector<void*> slot_ptrs;           // per run: what kernels see (device addresses on a device)
+  std::vector<DeviceLoc> device_locs;     // per run: device slots' buffers
+  std::vector<std::unique_ptr<Buffer>> constant_buffers;  // constants uploaded to a device, per slot
+  std::vector<Tensor> host_outputs;       // outputs that live on a device, downloaded after a run
   bool profiling = false;
   std::vector<double> step_ms;
   std::vector<uint64_t> step_calls;
 
-  // On a backend whose memory the host cannot address, every value lives in its buffers
-  // and crosses to the host only through upload/download: feeds and variables before each
-  // run, outputs and updates after it, constants once at compile time.
-  const Backend* backend = nullptr;
-  bool on_device = false;
-  std::unique_ptr<Buffer> device_arena;
-  std::vector<std::unique_ptr<Buffer>> device_slots;  // inputs, constants, variables
-  std::vector<Tensor> host_outputs;                   // downloaded outputs (device mode)
+  bool on_host(int slot) const { return slots[slot].memory == kHost; }
+  // Copies the value of a device slot (located for this run) to host memory.
+  void download(int slot, void* dst) const {
+    const DeviceLoc& l = device_locs[slot];
+    if (l.buf) l.buf->download(l.offset, dst, type_bytes(slots[slot].type));
+  }
+  void bind_slots(const std::vector<TensorView>& feeds, char* host_arena);
+  void transfer(Step& step);
 };
 
 Executable::~Executable() = default;
@@ -84,7 +113,6 @@ char* SharedArena::reserve(size_t bytes) {
 }
 
 void Executable::share_arena(std::shared_ptr<SharedArena> arena) {
-  if (impl_->on_device) return;
   impl_->shared = std::move(arena);
   impl_->arena.reset();
   impl_->bound_arena = nullptr;
@@ -112,9 +140,8 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   const double specialize_ms = ms_since(t0);
   st.nodes_before = g.num_nodes();
   st.passes.push_back({"specialize", st.nodes_before, st.nodes_before, specialize_ms});
-  const Backend& backend = backends().get(opts.target);
-  im.backend = &backend;
-  im.on_device = !backend.buffer_type().is_host();
+  const Backend& target = backends().get(opts.target);
+  const Backend& cpu = backends().get("cpu");
   if (opts.optimize) g = optimize(g, &st.passes, opts.fuse, opts.target);
   st.nodes_after = g.num_nodes();
   const auto t_plan = std::chrono::steady_clock::now();
@@ -125,21 +152,52 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   for (size_t k = 0; k < opts.update_vars.size(); ++k) {
     const VariablePtr& v = opts.update_vars[k];
     const TensorType& t = g.outputs[n_user_outputs + k].type();
-    SN_CHECK(v && t.rank_known() && t.dtype == v->value.dtype() && t.shape == v->value.shape(), ErrorKind::shape,
+    SN_CHECK(v && t.rank_known() && t.dtype == v->dtype() && t.shape == v->shape(), ErrorKind::shape,
              "update of variable '" << (v ? v->name : "?") << "' has type " << type_str(t)
-                                    << " but the variable is " << dtype_name(v->value.dtype())
-                                    << shape_str(v->value.shape()));
+                                    << " but the variable is " << dtype_name(v->dtype()) << shape_str(v->shape()));
     for (size_t j = 0; j < k; ++j)
       SN_CHECK(opts.update_vars[j] != v, ErrorKind::value,
                "variable '" << v->name << "' is updated twice in one function");
   }
 
-  // Slots for every node output, steps for every computing node.
+  im.memories.emplace_back();
+  im.memories[kHost].type = &host_buffer_type();
+  // Host-addressable backends share the host's memory; every other buffer type is a memory.
+  auto memory_of = [&](const Backend& b) {
+    const BufferType& bt = b.buffer_type();
+    if (bt.is_host()) return kHost;
+    for (size_t m = 1; m < im.memories.size(); ++m)
+      if (im.memories[m].type == &bt) return static_cast<int>(m);
+    im.memories.emplace_back();
+    im.memories.back().type = &bt;
+    im.memories.back().backend = &b;
+    return static_cast<int>(im.memories.size() - 1);
+  };
+  // Placement: the target where it can run the node, else the CPU.
+  auto place = [&](const Node& n) -> const Backend& {
+    if (target.supports(n) && target.kernel(n.op_name())) return target;
+    SN_CHECK(&target != &cpu && cpu.supports(n) && cpu.kernel(n.op_name()), ErrorKind::unsupported,
+             n.describe() << " has no kernel on the " << target.name() << " backend"
+                          << (&target != &cpu ? " nor on the cpu" : "") << " for "
+                          << (n.outputs.empty() ? std::string("it") : type_str(n.outputs[0])));
+    if (st.fallback_nodes.size() < 100) st.fallback_nodes.push_back(n.describe());
+    return cpu;
+  };
+
+  // Slots for every node output in the memory of its producer (sources: the host's).
   std::unordered_map<const Node*, int> first_slot;
   std::unordered_map<const Node*, int> input_pos;
   for (size_t i = 0; i < g.inputs.size(); ++i) input_pos[g.inputs[i].node.get()] = static_cast<int>(i);
   auto order = g.topo_order();
+  std::unordered_map<const Node*, const Backend*> placed;
   for (const NodePtr& n : order) {
+    const bool computes = !(n->op->has(kSource) || n->op_name() == "constant");
+    int memory = kHost;
+    if (computes) {
+      const Backend& b = place(*n);
+      placed[n.get()] = &b;
+      memory = memory_of(b);
+    }
     first_slot[n.get()] = static_cast<int>(im.slots.size());
     for (const TensorType& t : n->outputs) {
       SN_CHECK(t.known(), ErrorKind::shape,
@@ -147,6 +205,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
                                << " at run time; every dimension must be known (feed inputs of known shape)");
       Slot s;
       s.type = t;
+      s.memory = memory;
       const std::string& opn = n->op_name();
       if (opn == "input") {
         s.kind = SlotKind::input;
@@ -166,14 +225,64 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   }
   auto slot_of = [&](const Value& v) { return first_slot.at(v.node.get()) + v.index; };
 
-  // Update values computed by a kernel are written straight into staging tensors.
+  // Steps, with a transfer before the first step of a memory that reads a value living in
+  // another. Constants and variables are not transferred: they get a copy of their own in
+  // the device memory (constants uploaded once, variables resident).
+  std::map<std::pair<int, int>, int> copy_of;  // (slot, memory) -> slot
+  auto slot_in = [&](int s, int memory) -> int {
+    if (s < 0 || im.slots[s].memory == memory) return s;
+    auto it = copy_of.find({s, memory});
+    if (it != copy_of.end()) return it->second;
+    Slot c = im.slots[s];
+    c.memory = memory;
+    c.request = -1;
+    c.pinned = -1;
+    const bool own_copy = c.kind == SlotKind::constant || c.kind == SlotKind::variable;
+    if (!own_copy) c.kind = SlotKind::arena;
+    const int cs = static_cast<int>(im.slots.size());
+    im.slots.push_back(c);
+    copy_of[{s, memory}] = cs;
+    if (!own_copy) {
+      Step t;
+      t.memory = memory;
+      t.in_slots = {s};
+      t.out_slots = {cs};
+      if (im.slots[s].memory != kHost && memory != kHost) t.bounce.resize(type_bytes(c.type));
+      im.steps.push_back(std::move(t));
+      st.transfers++;
+      st.transfer_bytes += type_bytes(c.type);
+    }
+    return cs;
+  };
+  std::map<std::string, size_t> per_backend;
+  for (const NodePtr& n : order) {
+    auto pl = placed.find(n.get());
+    if (pl == placed.end()) continue;
+    Step step;
+    step.node = n.get();
+    step.backend = pl->second;
+    step.memory = memory_of(*step.backend);
+    step.impl = step.backend->kernel(n->op_name());
+    step.fn = step.impl->fn;
+    for (const Value& v : n->inputs) step.in_slots.push_back(v.defined() ? slot_in(slot_of(v), step.memory) : -1);
+    for (int i = 0; i < static_cast<int>(n->outputs.size()); ++i) step.out_slots.push_back(slot_of(n->out(i)));
+    per_backend[step.backend->name()]++;
+    im.steps.push_back(std::move(step));
+  }
+  for (const auto& kv : per_backend) st.steps_per_backend.push_back(kv);
+  st.steps = im.steps.size() - st.transfers;
+
+  // Update values computed by a kernel are written straight into staging memory.
   for (size_t k = 0; k < opts.update_vars.size(); ++k) {
     Update u;
     u.var = opts.update_vars[k];
     u.slot = slot_of(g.outputs[n_user_outputs + k]);
-    u.staging = Tensor(u.var->value.dtype(), u.var->value.shape());
     Slot& s = im.slots[u.slot];
-    if (s.kind == SlotKind::arena && !im.on_device) {
+    if (s.memory == kHost)
+      u.staging = Tensor(u.var->dtype(), u.var->shape());
+    else
+      u.device_staging = im.memories[s.memory].type->allocate(u.var->bytes());
+    if (s.kind == SlotKind::arena) {
       s.kind = SlotKind::pinned;
       s.pinned = static_cast<int>(k);
       u.pinned = true;
@@ -181,20 +290,12 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
     im.updates.push_back(std::move(u));
   }
 
-  for (const NodePtr& n : order) {
-    if (n->op->has(kSource) || n->op_name() == "constant") continue;
-    Step step;
-    step.node = n.get();
-    step.impl = backend.kernel(n->op_name());
-    SN_CHECK(step.impl != nullptr && backend.supports(*n), ErrorKind::unsupported,
-             n->describe() << " has no kernel on the " << backend.name() << " backend for "
-                           << (n->outputs.empty() ? std::string("it") : type_str(n->outputs[0])));
-    step.fn = step.impl->fn;
-    for (const Value& v : n->inputs) step.in_slots.push_back(v.defined() ? slot_of(v) : -1);
-    for (int i = 0; i < static_cast<int>(n->outputs.size()); ++i) step.out_slots.push_back(slot_of(n->out(i)));
-    im.steps.push_back(std::move(step));
+  for (const Step& step : im.steps) {
+    for (int i : step.in_slots)
+      if (i >= 0) im.slots[i].used = true;
+    for (int o : step.out_slots) im.slots[o].used = true;
   }
-  st.steps = im.steps.size();
+  for (const Value& v : g.outputs) im.slots[slot_of(v)].used = true;
 
   // Liveness of arena slots.
   const int n_steps = static_cast<int>(im.steps.size());
@@ -206,10 +307,11 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
   }
   for (const Value& v : g.outputs) death[slot_of(v)] = n_steps;
 
-  std::vector<PlanRequest> reqs;
+  // One memory plan per memory, each request in the memory of the step that makes it.
+  const size_t phys = physical_memory_bytes();
   for (int s = 0; s < n_steps; ++s) {
     Step& step = im.steps[s];
-    const KernelImpl& def = *step.impl;
+    std::vector<PlanRequest>& reqs = im.memories[step.memory].reqs;
     for (size_t o = 0; o < step.out_slots.size(); ++o) {
       Slot& out = im.slots[step.out_slots[o]];
       if (out.kind != SlotKind::arena) continue;
@@ -217,27 +319,30 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       r.bytes = type_bytes(out.type);
       // Refused here, with the node and its shape, rather than as an arena too large to
       // allocate (or a sum of huge requests that wraps around).
-      const size_t phys = physical_memory_bytes();
       SN_CHECK(phys == 0 || r.bytes <= phys, ErrorKind::value,
-               step.node->describe() << " makes a " << type_str(out.type) << " tensor of " << r.bytes
-                                     << " bytes, more than this machine's " << phys << " bytes of memory");
+               (step.node ? step.node->describe() : std::string("a transfer"))
+                   << " makes a " << type_str(out.type) << " tensor of " << r.bytes
+                   << " bytes, more than this machine's " << phys << " bytes of memory");
       r.birth = s;
       r.death = death[step.out_slots[o]];
-      for (const auto& [po, pi] : def.inplace_pairs(*step.node)) {
-        if (po != static_cast<int>(o) || pi >= static_cast<int>(step.in_slots.size())) continue;
-        int in_slot = step.in_slots[pi];
-        if (in_slot < 0) continue;
-        const Slot& in = im.slots[in_slot];
-        if (in.kind == SlotKind::arena && death[in_slot] == s && type_bytes(in.type) == r.bytes) {
-          r.inplace_of = in.request;
-          break;
+      if (step.impl) {
+        for (const auto& [po, pi] : step.impl->inplace_pairs(*step.node)) {
+          if (po != static_cast<int>(o) || pi >= static_cast<int>(step.in_slots.size())) continue;
+          int in_slot = step.in_slots[pi];
+          if (in_slot < 0) continue;
+          const Slot& in = im.slots[in_slot];
+          if (in.kind == SlotKind::arena && in.memory == out.memory && death[in_slot] == s &&
+              type_bytes(in.type) == r.bytes) {
+            r.inplace_of = in.request;
+            break;
+          }
         }
       }
       out.request = static_cast<int>(reqs.size());
       reqs.push_back(r);
     }
-    if (def.workspace) {
-      size_t ws = def.workspace(*step.node);
+    if (step.impl && step.impl->workspace) {
+      size_t ws = step.impl->workspace(*step.node);
       if (ws > 0) {
         PlanRequest r;
         r.bytes = ws;
@@ -247,28 +352,34 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       }
     }
   }
-  MemoryPlan plan = plan_memory(reqs);
-  im.request_offsets = plan.offsets;
-  st.arena_bytes = plan.arena_bytes;
-  st.naive_bytes = plan.naive_bytes;
-  for (int w : plan.shares_with) st.inplace_steps += w >= 0;
-  im.arena_bytes = plan.arena_bytes;
-  if (im.on_device) {
-    const BufferType& bt = backend.buffer_type();
-    im.device_arena = bt.allocate(plan.arena_bytes);
-    im.device_slots.resize(im.slots.size());
-    for (size_t s = 0; s < im.slots.size(); ++s) {
-      const Slot& sl = im.slots[s];
-      if (sl.kind == SlotKind::arena) continue;
-      im.device_slots[s] = bt.allocate(type_bytes(sl.type));
-      if (sl.kind == SlotKind::constant) im.device_slots[s]->upload(0, sl.constant->data(), sl.constant->bytes());
+  for (size_t m = 0; m < im.memories.size(); ++m) {
+    Memory& mem = im.memories[m];
+    SN_CHECK(mem.type->alignment() <= kArenaAlign, ErrorKind::internal,
+             "buffer type '" << mem.type->name() << "' wants " << mem.type->alignment()
+                             << "-byte alignment; the memory planner aligns to " << kArenaAlign);
+    MemoryPlan plan = plan_memory(mem.reqs);
+    mem.offsets = plan.offsets;
+    mem.arena_bytes = plan.arena_bytes;
+    st.arena_bytes += plan.arena_bytes;
+    st.naive_bytes += plan.naive_bytes;
+    for (int w : plan.shares_with) st.inplace_steps += w >= 0;
+    st.arenas.emplace_back(mem.type->name(), plan.arena_bytes);
+    if (m == kHost) {
+      im.arena = std::make_unique<Storage>(plan.arena_bytes);
+    } else {
+      mem.arena = mem.type->allocate(plan.arena_bytes);
     }
-    for (const Value& v : g.outputs) im.host_outputs.emplace_back(v.type().dtype, v.type().shape);
-  } else {
-    im.arena = std::make_unique<Storage>(plan.arena_bytes);
+  }
+  im.constant_buffers.resize(im.slots.size());
+  for (size_t s = 0; s < im.slots.size(); ++s) {
+    const Slot& sl = im.slots[s];
+    if (sl.memory == kHost || sl.kind != SlotKind::constant) continue;
+    im.constant_buffers[s] = im.memories[sl.memory].type->allocate(sl.constant->bytes());
+    im.constant_buffers[s]->upload(0, sl.constant->data(), sl.constant->bytes());
   }
 
   for (Step& step : im.steps) {
+    if (!step.impl) continue;
     step.ctx.reset(new KernelContext());
     if (step.impl->prepare) {
       step.params = step.impl->prepare(*step.node);
@@ -282,11 +393,69 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       st.fused_ops += step.node->attrs.get_graph("body")->num_nodes() - step.node->inputs.size();
     }
   }
-  for (const Value& v : g.outputs) im.output_slots.push_back(slot_of(v));
+  for (const Value& v : g.outputs) {
+    const int s = slot_of(v);
+    im.output_slots.push_back(s);
+    im.host_outputs.emplace_back();
+    if (!im.on_host(s)) im.host_outputs.back() = Tensor(v.type().dtype, v.type().shape);
+  }
   im.slot_ptrs.assign(im.slots.size(), nullptr);
+  im.device_locs.assign(im.slots.size(), DeviceLoc{});
   st.passes.push_back({"plan", st.nodes_after, st.nodes_after, ms_since(t_plan)});
   st.compile_ms = ms_since(t0);
   return ex;
+}
+
+void Executable::Impl::bind_slots(const std::vector<TensorView>& feeds, char* host_arena) {
+  for (size_t s = 0; s < slots.size(); ++s) {
+    const Slot& sl = slots[s];
+    if (!sl.used) continue;  // e.g. a variable read only on a device: no download
+    if (sl.kind == SlotKind::variable)
+      SN_CHECK(sl.var->dtype() == sl.type.dtype && sl.var->shape() == sl.type.shape, ErrorKind::shape,
+               "variable '" << sl.var->name << "' changed type since compilation");
+    if (sl.memory == kHost) {
+      switch (sl.kind) {
+        case SlotKind::arena:
+          slot_ptrs[s] = sl.request >= 0 ? host_arena + memories[kHost].offsets[sl.request] : nullptr;
+          break;
+        case SlotKind::input: slot_ptrs[s] = feeds[sl.input_index].data; break;
+        case SlotKind::constant: slot_ptrs[s] = sl.constant->data(); break;
+        case SlotKind::variable:  // read only: updates are written to staging memory
+          slot_ptrs[s] = const_cast<void*>(sl.var->host().data());
+          break;
+        case SlotKind::pinned: slot_ptrs[s] = updates[sl.pinned].staging.data(); break;
+      }
+      continue;
+    }
+    DeviceLoc& l = device_locs[s];
+    const Memory& mem = memories[sl.memory];
+    switch (sl.kind) {
+      case SlotKind::arena:
+        l = sl.request >= 0 ? DeviceLoc{mem.arena.get(), mem.offsets[sl.request]} : DeviceLoc{};
+        break;
+      case SlotKind::constant: l = {constant_buffers[s].get(), 0}; break;
+      case SlotKind::variable: l = {&resident_buffer(*sl.var, *mem.type), 0}; break;
+      case SlotKind::pinned: l = {updates[sl.pinned].device_staging.get(), 0}; break;
+      case SlotKind::input: SN_THROW(ErrorKind::internal, "a graph input placed in device memory");
+    }
+    slot_ptrs[s] = l.buf ? static_cast<char*>(l.buf->device_ptr()) + l.offset : nullptr;
+  }
+}
+
+void Executable::Impl::transfer(Step& step) {
+  const int from = step.in_slots[0], to = step.out_slots[0];
+  const size_t bytes = type_bytes(slots[to].type);
+  if (on_host(to)) {
+    download(from, slot_ptrs[to]);
+    return;
+  }
+  const DeviceLoc& dst = device_locs[to];
+  if (on_host(from)) {
+    dst.buf->upload(dst.offset, slot_ptrs[from], bytes);
+  } else {
+    download(from, step.bounce.data());
+    dst.buf->upload(dst.offset, step.bounce.data(), bytes);
+  }
 }
 
 void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_ctx) {
@@ -300,38 +469,16 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
     SN_CHECK(feeds[i].data != nullptr || feeds[i].numel() == 0, ErrorKind::feed,
              "input '" << graph_.inputs[i].node->name << "' has no data");
   }
-  char* arena = im.on_device ? static_cast<char*>(im.device_arena->device_ptr())
-                : im.shared   ? im.shared->reserve(im.arena_bytes)
-                              : static_cast<char*>(im.arena->data());
-  if (arena != im.bound_arena) {  // a shared arena may have been replaced by a larger one
-    for (Step& step : im.steps)
-      if (step.workspace_request >= 0) step.ctx->workspace = arena + im.request_offsets[step.workspace_request];
+  char* arena = im.shared ? im.shared->reserve(im.memories[kHost].arena_bytes) : static_cast<char*>(im.arena->data());
+  im.bind_slots(feeds, arena);
+  if (arena != im.bound_arena || im.memories.size() > 1) {  // a shared arena may have been replaced
+    for (Step& step : im.steps) {
+      if (step.workspace_request < 0) continue;
+      const Memory& mem = im.memories[step.memory];
+      char* base = step.memory == kHost ? arena : static_cast<char*>(mem.arena->device_ptr());
+      step.ctx->workspace = base + mem.offsets[step.workspace_request];
+    }
     im.bound_arena = arena;
-  }
-  for (size_t s = 0; s < im.slots.size(); ++s) {
-    const Slot& sl = im.slots[s];
-    if (im.on_device && sl.kind != SlotKind::arena) {
-      Buffer& b = *im.device_slots[s];
-      if (sl.kind == SlotKind::input) b.upload(0, feeds[sl.input_index].data, type_bytes(sl.type));
-      if (sl.kind == SlotKind::variable) {
-        SN_CHECK(sl.var->value.dtype() == sl.type.dtype && sl.var->value.shape() == sl.type.shape, ErrorKind::shape,
-                 "variable '" << sl.var->name << "' changed type since compilation");
-        b.upload(0, sl.var->value.data(), sl.var->value.bytes());
-      }
-      im.slot_ptrs[s] = b.device_ptr();
-      continue;
-    }
-    switch (sl.kind) {
-      case SlotKind::arena: im.slot_ptrs[s] = sl.request >= 0 ? arena + im.request_offsets[sl.request] : nullptr; break;
-      case SlotKind::input: im.slot_ptrs[s] = feeds[sl.input_index].data; break;
-      case SlotKind::constant: im.slot_ptrs[s] = sl.constant->data(); break;
-      case SlotKind::variable:
-        SN_CHECK(sl.var->value.dtype() == sl.type.dtype && sl.var->value.shape() == sl.type.shape, ErrorKind::shape,
-                 "variable '" << sl.var->name << "' changed type since compilation");
-        im.slot_ptrs[s] = sl.var->value.data();
-        break;
-      case SlotKind::pinned: im.slot_ptrs[s] = im.updates[sl.pinned].staging.data(); break;
-    }
   }
   RunContext local;
   RunContext& ctx = external_ctx ? *external_ctx : local;
@@ -340,16 +487,20 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
   ctx.num_threads = engine_num_threads();
   for (size_t si = 0; si < im.steps.size(); ++si) {
     Step& step = im.steps[si];
-    KernelContext& k = *step.ctx;
-    for (size_t i = 0; i < step.in_slots.size(); ++i)
-      k.in[i].data = step.in_slots[i] >= 0 ? im.slot_ptrs[step.in_slots[i]] : nullptr;
-    for (size_t o = 0; o < step.out_slots.size(); ++o) k.out[o].data = im.slot_ptrs[step.out_slots[o]];
-    k.run = &ctx;
     auto t0 = im.profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    try {
-      step.fn(k);
-    } catch (const Error& e) {
-      throw e.with_context(step.node->op_name(), step.node->name);
+    if (!step.impl) {
+      im.transfer(step);
+    } else {
+      KernelContext& k = *step.ctx;
+      for (size_t i = 0; i < step.in_slots.size(); ++i)
+        k.in[i].data = step.in_slots[i] >= 0 ? im.slot_ptrs[step.in_slots[i]] : nullptr;
+      for (size_t o = 0; o < step.out_slots.size(); ++o) k.out[o].data = im.slot_ptrs[step.out_slots[o]];
+      k.run = &ctx;
+      try {
+        step.fn(k);
+      } catch (const Error& e) {
+        throw e.with_context(step.node->op_name(), step.node->name);
+      }
     }
     if (im.profiling) {
       im.step_ms[si] += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -357,33 +508,48 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
     }
     if (ctx.check_interrupt) ctx.check_interrupt();
   }
-  if (im.on_device) {
-    im.backend->synchronize();
-    for (size_t i = 0; i < im.output_slots.size(); ++i) download_slot(im.output_slots[i], im.host_outputs[i].data());
-    for (Update& u : im.updates) download_slot(u.slot, u.staging.data());
-    for (Update& u : im.updates) u.var->value.swap_storage(u.staging);
-    return;
-  }
+  for (size_t m = 1; m < im.memories.size(); ++m) im.memories[m].backend->synchronize();
+  for (size_t i = 0; i < im.output_slots.size(); ++i)
+    if (!im.on_host(im.output_slots[i])) im.download(im.output_slots[i], im.host_outputs[i].data());
   // Simultaneous updates: stage every copied value first, then swap all.
-  for (Update& u : im.updates)
-    if (!u.pinned) std::memcpy(u.staging.data(), im.slot_ptrs[u.slot], u.staging.bytes());
-  for (Update& u : im.updates) u.var->value.swap_storage(u.staging);
+  for (Update& u : im.updates) {
+    if (u.pinned) continue;
+    if (u.device_staging) {
+      const DeviceLoc& l = im.device_locs[u.slot];
+      u.device_staging->copy_from(*l.buf, l.offset, 0, u.var->bytes());
+    } else {
+      std::memcpy(u.staging.data(), im.slot_ptrs[u.slot], u.staging.bytes());
+    }
+  }
+  for (Update& u : im.updates) {
+    if (u.device_staging)
+      replace_resident(*u.var, *im.memories[im.slots[u.slot].memory].type, u.device_staging);
+    else
+      u.var->host_for_write(false).swap_storage(u.staging);
+  }
 }
 
 std::string Executable::describe_plan() const {
   const Impl& im = *impl_;
   std::ostringstream o;
+  auto where = [&](int slot) -> std::string {
+    const Slot& sl = im.slots[slot];
+    std::string mem = sl.memory == kHost ? "" : std::string(" in ") + im.memories[sl.memory].type->name();
+    if (sl.kind == SlotKind::arena && sl.request >= 0)
+      return "@" + std::to_string(im.memories[sl.memory].offsets[sl.request]) + "+" +
+             std::to_string(type_bytes(sl.type)) + mem;
+    if (sl.kind == SlotKind::pinned) return "@pinned" + mem;
+    return mem;
+  };
   for (size_t i = 0; i < im.steps.size(); ++i) {
     const Step& st = im.steps[i];
-    o << i << ": " << st.node->op_name() << " '" << st.node->name << "' ->";
-    for (int s : st.out_slots) {
-      const Slot& sl = im.slots[s];
-      o << " " << type_str(sl.type);
-      if (sl.kind == SlotKind::arena && sl.request >= 0)
-        o << "@" << im.request_offsets[sl.request] << "+" << type_bytes(sl.type);
-      else if (sl.kind == SlotKind::pinned)
-        o << "@pinned";
+    if (!st.impl) {
+      o << i << ": transfer " << im.memories[im.slots[st.in_slots[0]].memory].type->name() << " -> "
+        << im.memories[st.memory].type->name() << " ->";
+    } else {
+      o << i << ": " << st.node->op_name() << " '" << st.node->name << "' on " << st.backend->name() << " ->";
     }
+    for (int s : st.out_slots) o << " " << type_str(im.slots[s].type) << where(s);
     o << "\n";
   }
   o << "arena " << stats_.arena_bytes << " of naive " << stats_.naive_bytes << "\n";
@@ -407,23 +573,12 @@ std::vector<Executable::StepProfile> Executable::profile() const {
 
 size_t Executable::num_outputs() const { return impl_->output_slots.size(); }
 
-void Executable::download_slot(int slot, void* dst) const {
-  const Impl& im = *impl_;
-  const Slot& s = im.slots[slot];
-  const size_t bytes = type_bytes(s.type);
-  if (s.kind == SlotKind::arena) {
-    if (s.request >= 0) im.device_arena->download(im.request_offsets[s.request], dst, bytes);
-  } else {
-    im.device_slots[slot]->download(0, dst, bytes);
-  }
-}
-
 TensorView Executable::output(size_t i) const {
   const Impl& im = *impl_;
   SN_CHECK(i < im.output_slots.size(), ErrorKind::internal, "output index out of range");
-  if (im.on_device) return im.host_outputs[i].view();
   const Slot& s = im.slots[im.output_slots[i]];
-  if (s.kind == SlotKind::pinned) return im.updates[s.pinned].var->value.view();
+  if (s.memory != kHost) return im.host_outputs[i].view();
+  if (s.kind == SlotKind::pinned) return im.updates[s.pinned].var->host().view();
   return TensorView{im.slot_ptrs[im.output_slots[i]], s.type.dtype, s.type.shape};
 }
 

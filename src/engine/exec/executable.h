@@ -12,7 +12,9 @@
 namespace symnet {
 
 struct CompileOptions {
-  std::string target = "cpu";  // the backend every node runs on
+  // The backend nodes run on; a node it cannot run falls back to the CPU, with transfers
+  // between their memories where the target's is not host memory.
+  std::string target = "cpu";
   bool optimize = true;
   bool fuse = true;
   uint64_t seed = 0;
@@ -28,9 +30,17 @@ struct CompileStats {
   size_t fused_groups = 0;
   size_t fused_ops = 0;     // ops absorbed into fused groups
   size_t inplace_steps = 0;
-  size_t arena_bytes = 0;   // planned
+  size_t arena_bytes = 0;   // planned, all memories together
   size_t naive_bytes = 0;   // one buffer per intermediate value
   double compile_ms = 0;
+  // Placement: kernel launches per backend, the nodes that fell back to the CPU because
+  // the target cannot run them, and the copies between memories each run makes.
+  std::vector<std::pair<std::string, size_t>> steps_per_backend;
+  std::vector<std::string> fallback_nodes;
+  size_t transfers = 0;
+  size_t transfer_bytes = 0;
+  // Planned arena per memory (buffer type name, bytes).
+  std::vector<std::pair<std::string, size_t>> arenas;
   std::vector<PassStats> passes;
 };
 
@@ -64,7 +74,7 @@ class Executable {
   const std::vector<TensorType>& input_types() const { return input_types_; }
   const CompileStats& stats() const { return stats_; }
   uint64_t runs() const { return run_index_; }
-  // One line per kernel launch: op, node, output types, arena offsets, in-place sharing.
+  // One line per kernel launch or transfer: op, node, backend, output types, arena offsets.
   std::string describe_plan() const;
 
   // Per-step wall time, accumulated over runs while profiling is on.
@@ -77,17 +87,14 @@ class Executable {
   std::vector<StepProfile> profile() const;
   uint64_t seed() const { return seed_; }
   void set_seed(uint64_t s) { seed_ = s; }
-  // Runs in `arena` from now on (freeing its own); outputs then stay valid only until the
-  // next run of any executable sharing it.
-  // (Device backends keep their own arena: it lives in device memory.)
+  // Runs its host arena in `arena` from now on (freeing its own); outputs then stay valid
+  // only until the next run of any executable sharing it. (Device memory is not shared.)
   void share_arena(std::shared_ptr<SharedArena> arena);
 
   ~Executable();
 
  private:
   Executable() = default;
-  // Device mode: copies a slot's value to host memory.
-  void download_slot(int slot, void* dst) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Graph graph_;

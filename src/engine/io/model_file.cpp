@@ -40,7 +40,7 @@ std::vector<std::string> string_list(const StFile& st, const char* key) {
 }  // namespace
 
 void bind_variable(Variable& v, const StFile& st, const StTensor& t, const uint8_t* p, size_t n) {
-  const Tensor& cur = v.value;
+  const Tensor& cur = v.host_for_write(false);
   const char* want = st_dtype_code(cur.dtype());
   if (t.dtype != want || t.shape != cur.shape())
     SN_THROW(ErrorKind::value, "Variable \"" << v.name << "\" is " << st_shape_str(t.dtype, t.shape)
@@ -49,7 +49,7 @@ void bind_variable(Variable& v, const StFile& st, const StTensor& t, const uint8
   // parse_safetensors checked end <= data_len and end - begin = numel * size
   SN_CHECK(st.data_start + t.end <= n && t.end - t.begin == cur.bytes(), ErrorKind::internal,
            "bind_variable: tensor bounds not validated");
-  if (cur.bytes()) std::memcpy(v.value.data(), p + st.data_start + t.begin, cur.bytes());
+  if (cur.bytes()) std::memcpy(v.host_for_write(false).data(), p + st.data_start + t.begin, cur.bytes());
 }
 
 ModelFile read_model_file(const uint8_t* p, size_t n) {

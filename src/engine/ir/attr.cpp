@@ -13,9 +13,37 @@ std::shared_ptr<Variable> Variable::create(std::string name, Tensor value) {
   static std::atomic<uint64_t> next{1};
   auto v = std::make_shared<Variable>();
   v->name = std::move(name);
-  v->value = std::move(value);
+  v->value_ = std::move(value);
   v->id = next++;
   return v;
+}
+
+const Tensor& Variable::host() const {
+  if (!host_current_ && device_) {
+    device_->read(value_.data(), value_.bytes());
+    host_current_ = true;
+  }
+  return value_;
+}
+
+Tensor& Variable::host_for_write(bool keep) {
+  if (keep) host();
+  host_current_ = true;
+  device_current_ = false;
+  return value_;
+}
+
+void Variable::attach_device_copy(std::unique_ptr<DeviceCopy> copy) {
+  host();
+  device_ = std::move(copy);
+  device_current_ = false;
+  refresh_device_copy();
+}
+
+void Variable::refresh_device_copy() {
+  if (!device_ || device_current_) return;
+  device_->write(value_.data(), value_.bytes());
+  device_current_ = true;
 }
 
 const char* attr_type_name(const Attr& a) {

@@ -442,7 +442,7 @@ std::string graph_to_json(const Graph& g, bool include_variable_values, JsonLink
     o += "\"name\": ";
     write_string(o, v.name);
     o += ", ";
-    write_tensor_fields(o, v.value.dtype(), v.value.shape(), w.values ? &v.value : nullptr);
+    write_tensor_fields(o, v.dtype(), v.shape(), w.values ? &v.host() : nullptr);
     o += '}';
   }
   o += "],\n";
@@ -484,7 +484,7 @@ Graph graph_from_json(const std::string& json, std::vector<VariablePtr>* vars_ou
         const DType dt = read_dtype(field(list[i], "dtype", JValue::string, what.c_str()), what + " dtype");
         int64_t numel = 0;
         const Shape shape = read_shape(field(list[i], "shape", JValue::array, what.c_str()), what + " shape", &numel);
-        if (dt != v->value.dtype() || shape != v->value.shape()) bad(what + " does not match the variable bound to it");
+        if (dt != v->dtype() || shape != v->shape()) bad(what + " does not match the variable bound to it");
         r.vars.push_back(v);
       }
     } else if (bound && !bound->empty()) {

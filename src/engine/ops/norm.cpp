@@ -29,11 +29,6 @@ namespace {
 
 using Types = std::vector<TensorType>;
 
-void require_norm_float(const InferContext& c, size_t i) {
-  SN_CHECK(c.in(i).dtype == DType::f32 || c.in(i).dtype == DType::f64, ErrorKind::dtype,
-           "input " << i + 1 << " must be float32 or float64, not " << dtype_name(c.in(i).dtype));
-}
-
 void require_param(const InferContext& c, size_t i, const Shape& want, const char* what) {
   require_same_dtype(c, 0, i);
   SN_CHECK(shapes_compatible(c.in(i).shape, want), ErrorKind::shape,
@@ -87,7 +82,7 @@ Value bn_count(const Value& x) {
 }
 
 Types infer_batch_norm(const InferContext& c) {
-  require_norm_float(c, 0);
+  require_float(c, 0);
   require_rank(c, 0, 2);
   const Shape& xs = c.in(0).shape;
   const Shape cs{xs[1]};
@@ -159,7 +154,7 @@ std::vector<Value> batch_norm_training_grad(const GradContext& g) {
 int64_t ln_axis(const AttrMap& a, int64_t rank) { return normalize_axis(a.get_int("axis", -1), rank); }
 
 Types infer_layer_norm(const InferContext& c) {
-  require_norm_float(c, 0);
+  require_float(c, 0);
   require_rank(c, 0, 1);
   const Shape& xs = c.in(0).shape;
   const int64_t axis = ln_axis(c.attrs, static_cast<int64_t>(xs.size()));
@@ -235,7 +230,7 @@ void register_norm_ops(Registry& r) {
   OpSchema bng = def(
       "batch_norm_grad", 5, 5, kPure,
       [](const InferContext& c) {
-        require_norm_float(c, 0);
+        require_float(c, 0);
         require_rank(c, 0, 2);
         const Shape cs{c.in(0).shape[1]};
         const char* names[] = {"scale", "batch_mean", "batch_var"};
@@ -255,7 +250,7 @@ void register_norm_ops(Registry& r) {
   OpSchema lng = def(
       "layer_norm_grad", 5, 5, kPure,
       [](const InferContext& c) {
-        require_norm_float(c, 0);
+        require_float(c, 0);
         require_rank(c, 0, 1);
         const Shape& xs = c.in(0).shape;
         const int64_t axis = ln_axis(c.attrs, static_cast<int64_t>(xs.size()));
@@ -274,7 +269,7 @@ void register_norm_ops(Registry& r) {
   OpSchema dr = def(
       "dropout", 1, 1, kRandom,
       [](const InferContext& c) {
-        require_norm_float(c, 0);
+        require_float(c, 0);
         ratio_attr(c.attrs);
         flag_attr(c.attrs, "training");
         if (c.attrs.has("seed")) c.attrs.get_int("seed");

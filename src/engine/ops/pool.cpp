@@ -28,11 +28,6 @@ namespace {
 
 using Types = std::vector<TensorType>;
 
-void require_pool_float(const InferContext& c, size_t i) {
-  SN_CHECK(c.in(i).dtype == DType::f32 || c.in(i).dtype == DType::f64, ErrorKind::dtype,
-           "input " << i + 1 << " must be float32 or float64, not " << dtype_name(c.in(i).dtype));
-}
-
 void require_shape(const InferContext& c, size_t i, const Shape& want, const char* what) {
   SN_CHECK(shapes_compatible(c.in(i).shape, want), ErrorKind::shape,
            "input " << i + 1 << " (" << what << ") must have shape " << shape_str(want) << ", got "
@@ -89,7 +84,7 @@ Value spatial_count(const Value& x) {
 }
 
 Types infer_global(const InferContext& c) {
-  require_pool_float(c, 0);
+  require_float(c, 0);
   require_rank(c, 0, 3);
   Shape s = c.in(0).shape;
   for (size_t d = 2; d < s.size(); ++d) s[d] = 1;
@@ -110,7 +105,7 @@ LrnAttrs lrn_attrs(const AttrMap& a) {
 }
 
 Types infer_lrn(const InferContext& c) {
-  require_pool_float(c, 0);
+  require_float(c, 0);
   require_rank(c, 0, 2);
   lrn_attrs(c.attrs);
   return {c.in(0)};
@@ -122,7 +117,7 @@ void register_pool_ops(Registry& r) {
   r.add(batchwise(def(
       "max_pool", 1,
       [](const InferContext& c) {
-        require_pool_float(c, 0);
+        require_float(c, 0);
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, true)}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("max_pool_grad", {g.in(0), g.grad()}, g.node)}; },
@@ -131,7 +126,7 @@ void register_pool_ops(Registry& r) {
   r.add(def(
       "max_pool_grad", 2,
       [](const InferContext& c) {
-        require_pool_float(c, 0);
+        require_float(c, 0);
         require_same_dtype(c, 0, 1);
         require_shape(c, 1, pooled(c.attrs, c.in(0).shape, true), "output gradient");
         return Types{c.in(0)};
@@ -144,7 +139,7 @@ void register_pool_ops(Registry& r) {
   r.add(def(
       "max_pool_gather", 2,
       [](const InferContext& c) {
-        require_pool_float(c, 0);
+        require_float(c, 0);
         require_same_dtype(c, 0, 1);
         require_shape(c, 1, c.in(0).shape, "values to gather");
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, true)}};
@@ -157,7 +152,7 @@ void register_pool_ops(Registry& r) {
   r.add(batchwise(def(
       "avg_pool", 1,
       [](const InferContext& c) {
-        require_pool_float(c, 0);
+        require_float(c, 0);
         return Types{{c.in(0).dtype, pooled(c.attrs, c.in(0).shape, false)}};
       },
       [](const GradContext& g) { return std::vector<Value>{with_attrs("avg_pool_grad", {g.grad(), g.in(0)}, g.node)}; },
@@ -166,7 +161,7 @@ void register_pool_ops(Registry& r) {
   r.add(def(
       "avg_pool_grad", 2,
       [](const InferContext& c) {
-        require_pool_float(c, 0);
+        require_float(c, 0);
         require_shape(c, 0, pooled(c.attrs, c.in(1).shape, false), "output gradient");
         return Types{{c.in(0).dtype, c.in(1).shape}};
       },
@@ -214,7 +209,7 @@ void register_pool_ops(Registry& r) {
   r.add(def(
       "lrn_window_sum", 1,
       [](const InferContext& c) {
-        require_pool_float(c, 0);
+        require_float(c, 0);
         require_rank(c, 0, 2);
         int64_t size = c.attrs.get_int("size"), rev = c.attrs.get_int("reverse", 0);
         SN_CHECK(size >= 1, ErrorKind::attr, "'size' must be >= 1, got " << size);

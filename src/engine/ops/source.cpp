@@ -48,8 +48,8 @@ void register_source_ops(Registry& r) {
   var.flags = kSource;
   var.infer = [](const InferContext& c) {
     VariablePtr v = c.attrs.get_variable("var");
-    SN_CHECK(v && v->value.defined(), ErrorKind::attr, "variable without a value");
-    return std::vector<TensorType>{{v->value.dtype(), v->value.shape()}};
+    SN_CHECK(v && v->defined(), ErrorKind::attr, "variable without a value");
+    return std::vector<TensorType>{{v->dtype(), v->shape()}};
   };
   var.with_attrs({{"var", AttrKind::variable, true, "the engine-resident variable"}});
   r.add(var);
