@@ -414,6 +414,34 @@ void declare_decompositions(Registry& r) {
     Value v = add(mul(x, k(n.attrs.get_float("alpha", d.alpha), x)), k(n.attrs.get_float("beta", d.beta), x));
     return std::vector<Value>{apply("clip", {v}, {{"min", 0.0}, {"max", 1.0}})};
   });
+  // The rectifier family from relu: x+ = relu(x) and x- = -relu(-x) split x at zero.
+  auto neg_part = [](const Value& x) { return neg(relu(neg(x))); };
+  set("leaky_relu", [=](const Node& n, Ins in) {
+    const Value& x = in[0];
+    const double alpha = n.attrs.get_float("alpha", fn::LeakyReluF{}.alpha);
+    return std::vector<Value>{add(relu(x), mul(k(alpha, x), neg_part(x)))};
+  });
+  // alpha * expm1(x- / scale) + x+: elu (scale 1), celu (scale alpha); selu scales elu.
+  auto exp_linear = [=](const Value& x, double alpha, double scale) {
+    Value inner = scale == 1 ? neg_part(x) : div(neg_part(x), k(scale, x));
+    return add(relu(x), mul(k(alpha, x), expm1(inner)));
+  };
+  set("elu", [=](const Node& n, Ins in) {
+    return std::vector<Value>{exp_linear(in[0], n.attrs.get_float("alpha", fn::EluF{}.alpha), 1)};
+  });
+  set("celu", [=](const Node& n, Ins in) {
+    const double alpha = n.attrs.get_float("alpha", fn::CeluF{}.alpha);
+    return std::vector<Value>{exp_linear(in[0], alpha, alpha)};
+  });
+  set("selu", [=](const Node& n, Ins in) {
+    fn::SeluF d;
+    const double gamma = n.attrs.get_float("gamma", d.gamma);
+    return std::vector<Value>{mul(k(gamma, in[0]), exp_linear(in[0], n.attrs.get_float("alpha", d.alpha), 1))};
+  });
+  set("softplus", [](const Node&, Ins in) {
+    const Value& x = in[0];
+    return std::vector<Value>{add(relu(x), log1p(exp(neg(abs(x)))))};
+  });
 }
 
 }  // namespace

@@ -161,6 +161,18 @@ void register_linalg_ops(Registry& r) {
   g.flags = kPure;
   g.infer = gemm_infer;
   g.grad = gemm_grad;
+  // alpha op(A) op(B) + beta C from transpose, matmul, mul and add.
+  g.decompose = [](const Node& n, const std::vector<Value>& in) {
+    const AttrMap& a = n.attrs;
+    Value A = a.get_int("transA", 0) == 1 ? op::transpose(in[0], {1, 0}) : in[0];
+    Value B = a.get_int("transB", 0) == 1 ? op::transpose(in[1], {1, 0}) : in[1];
+    Value y = op::matmul(A, B);
+    const double alpha = a.get_float("alpha", 1.0), beta = a.get_float("beta", 1.0);
+    if (alpha != 1) y = op::mul(y, op::scalar_like(alpha, y));
+    if (in.size() > 2 && in[2].defined())
+      y = op::add(y, beta == 1 ? in[2] : op::mul(in[2], op::scalar_like(beta, in[2])));
+    return std::vector<Value>{y};
+  };
   g.with_attrs({{"alpha", AttrKind::float_, false, "scale of A B (default 1)"},
                 {"beta", AttrKind::float_, false, "scale of C (default 1)"},
                 {"transA", AttrKind::int_, false, "1 transposes A (default 0)"},

@@ -123,6 +123,52 @@ std::vector<Value> reduce_grad(ReduceKind kind, const GradContext& c) {
   return {dx};
 }
 
+// Reductions that are compositions of reduce_sum/reduce_max and elementwise ops, so a
+// backend needs kernels for those two only. Computed with the reduced axes kept, then
+// squeezed as the node asks.
+DecomposeFn reduce_decomposition(ReduceKind kind) {
+  auto finish = [](const Value& v, const RedInfo& r) {
+    return (r.keepdims || r.axes.empty()) ? v : op::squeeze(v, r.axes);
+  };
+  auto sum = [](const Value& v, const RedInfo& r) { return op::reduce_sum(v, r.axes, true); };
+  switch (kind) {
+    case ReduceKind::mean:
+      return [=](const Node& n, const std::vector<Value>& in) {
+        RedInfo r = red_info(n);
+        return std::vector<Value>{finish(op::div(sum(in[0], r), reduced_count(in[0], r)), r)};
+      };
+    case ReduceKind::l1:
+      return [=](const Node& n, const std::vector<Value>& in) {
+        RedInfo r = red_info(n);
+        return std::vector<Value>{finish(sum(op::abs(in[0]), r), r)};
+      };
+    case ReduceKind::l2:
+      return [=](const Node& n, const std::vector<Value>& in) {
+        RedInfo r = red_info(n);
+        return std::vector<Value>{finish(op::sqrt(sum(op::square(in[0]), r)), r)};
+      };
+    case ReduceKind::logsumexp:
+      return [=](const Node& n, const std::vector<Value>& in) {
+        // Shifted by the maximum so exp cannot overflow; an infinite maximum (all -inf, or
+        // some +inf) is not subtracted, which gives -inf and +inf as the kernel does.
+        RedInfo r = red_info(n);
+        const Value& x = in[0];
+        Value m = op::reduce_max(x, r.axes, true);
+        m = op::where(op::isinf(m), op::zeros_like(m), m);
+        return std::vector<Value>{finish(op::add(op::log(sum(op::exp(op::sub(x, m)), r)), m), r)};
+      };
+    case ReduceKind::variance:
+      return [=](const Node& n, const std::vector<Value>& in) {
+        RedInfo r = red_info(n);
+        const Value& x = in[0];
+        Value centered = op::sub(x, op::div(sum(x, r), reduced_count(x, r)));
+        Value count = reduced_count(x, r, n.attrs.get_float("correction", 0));
+        return std::vector<Value>{finish(op::div(sum(op::square(centered), r), count), r)};
+      };
+    default: return {};
+  }
+}
+
 void add_reduction(Registry& reg, const ReduceSpec& spec) {
   OpSchema d;
   d.name = spec.name;
@@ -150,6 +196,7 @@ void add_reduction(Registry& reg, const ReduceSpec& spec) {
                 {"keepdims", AttrKind::int_, false, "1 keeps reduced axes as size 1 (default 0)"}});
   if (kind == ReduceKind::variance)
     d.attrs.push_back({"correction", AttrKind::float_, false, "divisor n - correction (default 0)"});
+  d.decompose = reduce_decomposition(kind);
   reg.add(std::move(d));
 }
 
