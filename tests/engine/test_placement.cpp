@@ -177,3 +177,28 @@ TEST_CASE("a node no backend can run is an unsupported error naming both", "[pla
     CHECK(std::string(e.what()).find("sim_partial backend nor on the cpu") != std::string::npos);
   }
 }
+
+TEST_CASE("the simulated device's queued copies complete only when it gets to them", "[placement]") {
+  // What makes a missing synchronize() in the executor show up as wrong values.
+  register_sim_backend();
+  const Backend& sim = backends().get("sim");
+  auto buf = sim.buffer_type().allocate(2 * sizeof(float));
+  float src[2] = {1, 2};
+  buf->upload_async(0, src, sizeof src);
+  src[0] = 9;  // overwritten before the device read it: the device sees the new value
+  float got[2] = {0, 0};
+  buf->download_async(0, got, sizeof got);
+  CHECK(got[0] == 0);  // not delivered before synchronize()
+  sim.synchronize();
+  CHECK(got[0] == 9);
+  CHECK(got[1] == 2);
+  // A download takes the buffer's content when queued, not when delivered.
+  float later[2] = {5, 6}, first[2] = {0, 0};
+  buf->download_async(0, first, sizeof first);
+  buf->upload(0, later, sizeof later);
+  sim.synchronize();
+  CHECK(first[0] == 9);
+  float now[2];
+  buf->download(0, now, sizeof now);
+  CHECK(now[1] == 6);
+}

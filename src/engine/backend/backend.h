@@ -30,8 +30,15 @@ class Buffer {
   virtual void* data() = 0;
   // The address this backend's kernels use (a device pointer); data() for host memory.
   virtual void* device_ptr() { return data(); }
+  // Blocking copies: download() returns when the bytes are in `dst`, after all work queued
+  // on the backend before it.
   virtual void upload(size_t offset, const void* src, size_t bytes) = 0;
   virtual void download(size_t offset, void* dst, size_t bytes) const = 0;
+  // Queued copies, ordered with the backend's kernels on its stream: they complete at the
+  // backend's next synchronize(), and `src`/`dst` must stay untouched until then. A
+  // synchronous backend keeps these defaults.
+  virtual void upload_async(size_t offset, const void* src, size_t bytes) { upload(offset, src, bytes); }
+  virtual void download_async(size_t offset, void* dst, size_t bytes) const { download(offset, dst, bytes); }
   virtual void fill_zero() = 0;
   // Copies bytes from another buffer of the same buffer type. This default goes through
   // host memory; device buffers copy on the device.

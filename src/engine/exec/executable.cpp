@@ -93,10 +93,16 @@ struct Executable::Impl {
   std::vector<uint64_t> step_calls;
 
   bool on_host(int slot) const { return slots[slot].memory == kHost; }
-  // Copies the value of a device slot (located for this run) to host memory.
-  void download(int slot, void* dst) const {
+  // Copies the value of a device slot (located for this run) to host memory: queued on the
+  // device's stream (complete at its synchronize()), or blocking.
+  void download(int slot, void* dst, bool queued = false) const {
     const DeviceLoc& l = device_locs[slot];
-    if (l.buf) l.buf->download(l.offset, dst, type_bytes(slots[slot].type));
+    if (!l.buf) return;
+    if (queued) l.buf->download_async(l.offset, dst, type_bytes(slots[slot].type));
+    else l.buf->download(l.offset, dst, type_bytes(slots[slot].type));
+  }
+  void synchronize_devices() const {
+    for (size_t m = 1; m < memories.size(); ++m) memories[m].backend->synchronize();
   }
   void bind_slots(const std::vector<TensorView>& feeds, char* host_arena);
   void transfer(Step& step);
@@ -446,13 +452,13 @@ void Executable::Impl::transfer(Step& step) {
   const int from = step.in_slots[0], to = step.out_slots[0];
   const size_t bytes = type_bytes(slots[to].type);
   if (on_host(to)) {
-    download(from, slot_ptrs[to]);
+    download(from, slot_ptrs[to], true);
     return;
   }
   const DeviceLoc& dst = device_locs[to];
   if (on_host(from)) {
-    dst.buf->upload(dst.offset, slot_ptrs[from], bytes);
-  } else {
+    dst.buf->upload_async(dst.offset, slot_ptrs[from], bytes);
+  } else {  // between two devices: the blocking download waits for the source's work
     download(from, step.bounce.data());
     dst.buf->upload(dst.offset, step.bounce.data(), bytes);
   }
@@ -485,9 +491,19 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
   ctx.seed = seed_;
   ctx.run_index = run_index_++;
   ctx.num_threads = engine_num_threads();
+  // Device kernels and copies are queued on the devices' streams. Before a step on the host
+  // side (a host kernel, or a copy into host memory) the devices are waited for: it may
+  // read what a queued download writes, or overwrite host memory a queued upload reads.
+  bool device_queued = false;
   for (size_t si = 0; si < im.steps.size(); ++si) {
     Step& step = im.steps[si];
     auto t0 = im.profiling ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const bool host_side = step.impl ? step.memory == kHost : im.on_host(step.out_slots[0]);
+    if (host_side && device_queued) {
+      im.synchronize_devices();
+      device_queued = false;
+    }
+    if (!step.impl || step.memory != kHost) device_queued = true;
     if (!step.impl) {
       im.transfer(step);
     } else {
@@ -508,9 +524,9 @@ void Executable::run(const std::vector<TensorView>& feeds, RunContext* external_
     }
     if (ctx.check_interrupt) ctx.check_interrupt();
   }
-  for (size_t m = 1; m < im.memories.size(); ++m) im.memories[m].backend->synchronize();
   for (size_t i = 0; i < im.output_slots.size(); ++i)
-    if (!im.on_host(im.output_slots[i])) im.download(im.output_slots[i], im.host_outputs[i].data());
+    if (!im.on_host(im.output_slots[i])) im.download(im.output_slots[i], im.host_outputs[i].data(), true);
+  im.synchronize_devices();
   // Simultaneous updates: stage every copied value first, then swap all.
   for (Update& u : im.updates) {
     if (u.pinned) continue;
