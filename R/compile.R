@@ -245,8 +245,11 @@ format.symnet_function <- function(x, ...) {
 #' @return `summary()`: a `summary.symnet_function` list with elements
 #'   `nodes_before`, `nodes_after`, `steps`, `fused_groups`, `fused_ops`,
 #'   `inplace_steps`, `arena_bytes`, `naive_bytes`, `arena_ratio`,
-#'   `compile_ms`, `passes` (a data frame), `cached_shapes` and
-#'   `input_shapes`.
+#'   `compile_ms`, `passes` (a data frame), `cached_shapes`,
+#'   `input_shapes`, `device`, and where it runs: `placement` (a data frame
+#'   of steps per backend), `fallback_nodes` (nodes the device has no kernel
+#'   for, run on the CPU), `transfers` and `transfer_bytes` (copies between
+#'   memories per run) and `arenas` (planned bytes per memory).
 #' @examples
 #' x <- sym_var("x", c(8, 4))
 #' w <- sym_var("w", c(4, 3))
@@ -272,6 +275,18 @@ summary.symnet_function <- function(object, ...) {
                            ms = as.numeric(s$passes$ms), stringsAsFactors = FALSE)
   }
   if (!is.null(s$input_shapes)) s$input_shapes <- lapply(s$input_shapes, .shape_int)
+  pl <- s$placement
+  s$placement <- NULL
+  s$device <- .fn_state(object)$device %||% "cpu"
+  if (!is.null(pl)) {
+    s$placement <- data.frame(backend = as.character(pl$backend), steps = as.numeric(pl$steps),
+                              stringsAsFactors = FALSE)
+    s$fallback_nodes <- as.character(pl$fallback_nodes)
+    s$transfers <- pl$transfers
+    s$transfer_bytes <- pl$transfer_bytes
+    s$arenas <- data.frame(memory = as.character(pl$arena_memory), bytes = as.numeric(pl$arena_bytes),
+                           stringsAsFactors = FALSE)
+  }
   structure(s, class = "summary.symnet_function")
 }
 
@@ -302,6 +317,21 @@ print.summary.symnet_function <- function(x, ...) {
   cat(sprintf("  memory: arena %s planned vs %s naive (%.0f%%)\n",
               .format_bytes(x$arena_bytes), .format_bytes(x$naive_bytes),
               100 * (x$arena_ratio %||% NA_real_)))
+  if (!is.null(x$placement) && (x$device != "cpu" || nrow(x$placement) > 1)) {
+    cat(sprintf("  device %s: %s\n", x$device,
+                paste(sprintf("%d step%s on %s", as.integer(x$placement$steps),
+                              ifelse(x$placement$steps == 1, "", "s"), x$placement$backend),
+                      collapse = ", ")))
+    if (length(x$fallback_nodes)) {
+      shown <- utils::head(x$fallback_nodes, 5)
+      cat(sprintf("  on the cpu (no kernel on %s): %s%s\n", x$device, paste(shown, collapse = ", "),
+                  if (length(x$fallback_nodes) > 5) sprintf(" and %d more", length(x$fallback_nodes) - 5) else ""))
+    }
+    cat(sprintf("  transfers per run: %d (%s); arenas: %s\n", as.integer(x$transfers),
+                .format_bytes(x$transfer_bytes),
+                paste(sprintf("%s %s", x$arenas$memory, vapply(x$arenas$bytes, .format_bytes, "")),
+                      collapse = ", ")))
+  }
   cat(sprintf("  compile: %.2f ms; %d cached shape specialisation%s\n",
               x$compile_ms, as.integer(x$cached_shapes), if (x$cached_shapes == 1) "" else "s"))
   if (!is.null(x$passes) && nrow(x$passes)) {

@@ -294,7 +294,7 @@ Rcpp::List cpp_function_summary(SEXP fp) {
                               Rcpp::Named("arena_bytes") = NA_REAL, Rcpp::Named("naive_bytes") = NA_REAL,
                               Rcpp::Named("compile_ms") = NA_REAL, Rcpp::Named("passes") = R_NilValue,
                               Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()),
-                              Rcpp::Named("input_shapes") = R_NilValue);
+                              Rcpp::Named("input_shapes") = R_NilValue, Rcpp::Named("placement") = R_NilValue);
   }
   const CompileStats& s = ex->stats();
   Rcpp::CharacterVector pn;
@@ -307,6 +307,23 @@ Rcpp::List cpp_function_summary(SEXP fp) {
   }
   Rcpp::List shapes;
   for (const TensorType& t : ex->input_types()) shapes.push_back(shape_to_r(t.shape));
+  // Where the steps run and what crosses between memories.
+  Rcpp::CharacterVector on, arena_mem, fallback;
+  Rcpp::NumericVector on_steps, arena_b;
+  for (const auto& kv : s.steps_per_backend) {
+    on.push_back(kv.first);
+    on_steps.push_back(static_cast<double>(kv.second));
+  }
+  for (const auto& kv : s.arenas) {
+    arena_mem.push_back(kv.first);
+    arena_b.push_back(static_cast<double>(kv.second));
+  }
+  for (const std::string& n : s.fallback_nodes) fallback.push_back(n);
+  Rcpp::List placement = Rcpp::List::create(
+      Rcpp::Named("device") = f.opts.target, Rcpp::Named("backend") = on, Rcpp::Named("steps") = on_steps,
+      Rcpp::Named("fallback_nodes") = fallback, Rcpp::Named("transfers") = num(s.transfers),
+      Rcpp::Named("transfer_bytes") = num(s.transfer_bytes), Rcpp::Named("arena_memory") = arena_mem,
+      Rcpp::Named("arena_bytes") = arena_b);
   return Rcpp::List::create(
       Rcpp::Named("nodes_before") = num(s.nodes_before), Rcpp::Named("nodes_after") = num(s.nodes_after),
       Rcpp::Named("steps") = num(s.steps), Rcpp::Named("fused_groups") = num(s.fused_groups),
@@ -315,7 +332,8 @@ Rcpp::List cpp_function_summary(SEXP fp) {
       Rcpp::Named("compile_ms") = s.compile_ms,
       Rcpp::Named("passes") = Rcpp::List::create(Rcpp::Named("name") = pn, Rcpp::Named("nodes_before") = pb,
                                                  Rcpp::Named("nodes_after") = pa, Rcpp::Named("ms") = pm),
-      Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()), Rcpp::Named("input_shapes") = shapes);
+      Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()), Rcpp::Named("input_shapes") = shapes,
+      Rcpp::Named("placement") = placement);
   SN_R_END
   return Rcpp::List();
 }

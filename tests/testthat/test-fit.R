@@ -746,6 +746,38 @@ test_that("a LeNet trains on the simulated device exactly as on the CPU", {
   expect_identical(on_sim$pred, on_cpu$pred)
   expect_identical(on_sim$eval, on_cpu$eval)
   expect_false(identical(on_cpu$weights, w0))  # it did train
+  # Mixed placement: the convolutions fall back to the CPU, the rest runs on the device.
+  on_mixed <- train("sim_partial")
+  expect_identical(on_mixed$weights, on_cpu$weights)
+  expect_identical(on_mixed$history, on_cpu$history)
+  expect_identical(on_mixed$pred, on_cpu$pred)
+  # Weights stay on the device between calls; a write from R reaches it before the next run.
+  set_weights(m, w0)
+  expect_identical(predict(m, X[1:5, , , , drop = FALSE], device = "sim"),
+                   predict(m, X[1:5, , , , drop = FALSE], device = "cpu"))
+})
+
+test_that("summary() of a compiled function reports where its steps run", {
+  withr::local_options(symnet.developer.sim_device = TRUE)
+  x <- sym_var("x", c(2, 1, 6, 6))
+  y <- sym_mean(layer_conv2d(x, 3, 3, padding = "same", activation = "relu") * 2)
+  f <- sym_compile(list(y = y), device = "sim_partial")
+  s <- summary(f)
+  expect_equal(s$device, "sim_partial")
+  expect_setequal(s$placement$backend, c("cpu", "sim_partial"))
+  expect_equal(sum(s$placement$steps), s$steps)
+  expect_true(any(grepl("conv", s$fallback_nodes)))
+  expect_gte(s$transfers, 1)
+  expect_gt(s$transfer_bytes, 0)
+  expect_setequal(s$arenas$memory, c("host", "sim"))
+  out <- capture.output(print(s))
+  expect_true(any(grepl("steps? on sim_partial", out)))
+  expect_true(any(grepl("no kernel on sim_partial", out)))
+  expect_true(any(grepl("transfers per run", out)))
+  on_cpu <- summary(sym_compile(list(y = y)))
+  expect_equal(on_cpu$placement$backend, "cpu")
+  expect_equal(on_cpu$transfers, 0)
+  expect_length(on_cpu$fallback_nodes, 0)
 })
 
 test_that("devices are checked: the simulated one only under its developer option", {
