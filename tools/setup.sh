@@ -290,12 +290,12 @@ run_engine_tests() {
     return
   fi
   E_LINE="engine (Catch2): ${E_PASS} passed, ${E_FAIL} failed assertions; test cases: $3 passed, $4 failed"
-  # The op suites again on the simulated devices, whose memory the executor may reach only
+  # The suite again on the simulated devices, whose memory the executor may reach only
   # through uploads and downloads (issue 8): every transfer a real device needs is made;
   # sim_partial lacks the convolutions, so those cases also cross between memories.
   for target in sim sim_partial; do
     sim_log=build/engine/engine_tests_${target}.log
-    if SYMNET_TEST_TARGET=${target} build/engine/engine_tests --use-colour no "[ops]" > "${sim_log}" 2>&1; then
+    if SYMNET_TEST_TARGET=${target} build/engine/engine_tests --use-colour no ${SYMNET_CATCH_ARGS:-} > "${sim_log}" 2>&1; then
       E_LINE="${E_LINE}; on ${target}: $(grep -E '^All tests passed' "${sim_log}")"
     else
       cat "${sim_log}"

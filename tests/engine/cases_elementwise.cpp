@@ -504,7 +504,7 @@ TEST_CASE("fused elementwise chains match unfused execution", "[elementwise]") {
   g.inputs = {a, b, s};
   std::vector<Tensor> feeds = {random_tensor(DType::f32, {64, 300}, 700), random_tensor(DType::f32, {64, 300}, 701),
                                make_tensor(DType::f32, {}, {0.25})};
-  auto ex = Executable::compile(g, {{DType::f32, {64, 300}}, {DType::f32, {64, 300}}, {DType::f32, {}}});
+  auto ex = compile_on_target(g, {{DType::f32, {64, 300}}, {DType::f32, {64, 300}}, {DType::f32, {}}});
   CHECK(ex->stats().fused_groups >= 1);
   std::vector<Tensor> plain = run_graph(g, feeds, false);
   std::vector<Tensor> fused = run_graph(g, feeds, true);

@@ -178,7 +178,7 @@ std::unique_ptr<Executable> compile_random(const std::string& op, const AttrMap&
   Graph g = Graph::from_outputs({v});
   CompileOptions o;
   o.seed = exec_seed;
-  return Executable::compile(g, {}, o);
+  return compile_on_target(g, {}, o);
 }
 
 Tensor run_once(Executable& ex) {

@@ -43,6 +43,12 @@ const std::string& default_target() {
   return target;
 }
 
+std::unique_ptr<Executable> compile_on_target(const Graph& g, const std::vector<TensorType>& types,
+                                              CompileOptions opts) {
+  opts.target = default_target();
+  return Executable::compile(g, types, opts);
+}
+
 std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize,
                               const std::string& target) {
   std::vector<TensorType> types;

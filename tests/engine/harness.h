@@ -32,11 +32,15 @@ Tensor random_tensor(DType t, Shape s, uint64_t seed, double lo = -1, double hi 
 std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {});
 // Runs a graph whose inputs are fed in order; optimize toggles the pass pipeline.
 // The backend run_graph() uses unless told: SYMNET_TEST_TARGET (e.g. "sim", registered on
-// first use) or "cpu". `SYMNET_TEST_TARGET=sim build/engine/engine_tests` runs the op
-// suites on the simulated device.
+// first use) or "cpu". `SYMNET_TEST_TARGET=sim build/engine/engine_tests` runs the suite
+// on the simulated device (tests that compile through run_graph or compile_on_target).
 const std::string& default_target();
 std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize = true,
                               const std::string& target = default_target());
+// Executable::compile for default_target() (options as given, target replaced): the engine
+// tests that compile directly run on the simulated device too.
+std::unique_ptr<Executable> compile_on_target(const Graph& g, const std::vector<TensorType>& types,
+                                              CompileOptions opts = {});
 // One node of `op` on inputs x0, x1, ... of the given tensors' types (in that order).
 Graph op_graph(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {});
 // Copies an executable output into an owning tensor.

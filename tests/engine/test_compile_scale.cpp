@@ -109,7 +109,7 @@ TEST_CASE("a 50k-node chain and its gradient fuse into a forward and a backward 
   Graph g = chain_with_gradient(5000, DType::f64);
   REQUIRE(g.num_nodes() > 50000);
   const std::vector<TensorType> types = {{DType::f64, {1, 8}}, {DType::f64, {3, 8}}};
-  auto ex = Executable::compile(g, types);
+  auto ex = compile_on_target(g, types);
   const CompileStats& st = ex->stats();
   // Forward chain (with the cos factors of the backward pass) and backward chain: the sum
   // and its broadcast gradient sit between them, so they cannot be one group.

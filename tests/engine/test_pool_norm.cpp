@@ -261,7 +261,7 @@ TEST_CASE("batch_norm updates running statistics through variables", "[norm]") {
   g.outputs = {o[0], o[3], o[4]};
   CompileOptions opts;
   opts.update_vars = {rm, rv};
-  auto ex = Executable::compile(g, {{DType::f32, {3, 2, 2}}}, opts);
+  auto ex = compile_on_target(g, {{DType::f32, {3, 2, 2}}}, opts);
   // Channel 0: 1..6 (mean 3.5, unbiased var 3.5); channel 1: all 2 (var 0).
   Tensor xv = make_tensor(DType::f32, {3, 2, 2}, {1, 2, 2, 2, 3, 4, 2, 2, 5, 6, 2, 2});
   double m0 = 0.5, v0 = 2, m1 = -1, v1 = 3;
@@ -303,7 +303,7 @@ Tensor dropout_mask(const Shape& s, double ratio, const std::string& name, const
   g.inputs = {x};
   CompileOptions opts;
   opts.seed = exe_seed;
-  auto ex = Executable::compile(g, {{DType::f32, s}}, opts);
+  auto ex = compile_on_target(g, {{DType::f32, s}}, opts);
   Tensor xv(DType::f32, s);
   for (int r = 0; r < runs; ++r) ex->run({xv.view()});
   return to_tensor(ex->output(0));
