@@ -3,6 +3,8 @@
 // through its gradient graph (optimized: lowering, constants, transfers). A backend that
 // claims an op (has a kernel and supports the case's node) must pass all its cases; the
 // rest of a case runs on the CPU, so mixed placement is tested too.
+#include <set>
+
 #include "engine/backend/plugin.h"
 #include "engine/cpu/sim_backend.h"
 #include "harness.h"
@@ -46,6 +48,17 @@ TEST_CASE("every op case gives the CPU's results on every backend", "[ops][backe
     }
   }
   CHECK(ran >= 2 * all_cases().size());  // sim and sim_partial, at least
+}
+
+TEST_CASE("every kernel a backend registers has op cases to check it", "[ops][backends]") {
+  register_sim_backend();
+  std::set<std::string> with_cases;
+  for (const OpCase& c : all_cases()) with_cases.insert(c.op);
+  for (const std::string& name : backends().names())
+    for (const std::string& op : backends().get(name).kernel_ops()) {
+      INFO(name << " has a kernel for '" << op << "'");
+      CHECK(with_cases.count(op) == 1);
+    }
 }
 
 TEST_CASE("the simulated device keeps its memory from the host", "[backends]") {
