@@ -64,9 +64,7 @@ bool body_holds_wrt(const std::vector<NodePtr>& order, const std::unordered_set<
   bool found = false;
   for (const NodePtr& n : order) {
     if (found || n->op_name() != "call") continue;
-    Graph holder;
-    holder.outputs = {n->out(0)};
-    for_each_body(holder, [&](const Graph& b) {
+    for_each_body(*n, [&](const Graph& b) {
       for (const NodePtr& m : b.topo_order()) found = found || wrt_nodes.count(m.get()) > 0;
     });
   }

@@ -10,12 +10,17 @@ namespace symnet {
 
 namespace {
 
+// One walk of the graph (compile runs this on every graph, most without any body).
 bool contains_call(const Graph& g) {
   bool found = false;
-  for (const NodePtr& n : g.topo_order()) found = found || n->op_name() == "call";
-  if (!found) for_each_body(g, [&](const Graph& b) {
-    for (const NodePtr& n : b.topo_order()) found = found || n->op_name() == "call";
-  });
+  for (const NodePtr& n : g.topo_order()) {
+    if (found) break;
+    found = n->op_name() == "call";
+    if (!found && has_body(*n))
+      for_each_body(*n, [&](const Graph& b) {
+        for (const NodePtr& m : b.topo_order()) found = found || m->op_name() == "call";
+      });
+  }
   return found;
 }
 

@@ -1,6 +1,7 @@
 // Recursion of passes into graph-valued attributes (passes/subgraph.h).
 #include "engine/passes/subgraph.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "engine/base/error.h"
@@ -44,22 +45,34 @@ std::vector<Value> BodyRewriter::apply(const Node& n, const std::vector<Value>& 
   }
 }
 
-void for_each_body(const Graph& g, const std::function<void(const Graph&)>& fn) {
+namespace {
+
+// Visits the bodies of `nodes` and, through `todo`, those of their nodes, each once.
+void visit_bodies(std::vector<const Node*> nodes, const std::function<void(const Graph&)>& fn) {
   std::unordered_set<const Graph*> seen;
-  std::vector<const Graph*> todo{&g};
-  while (!todo.empty()) {
-    const Graph* cur = todo.back();
-    todo.pop_back();
-    for (const NodePtr& n : cur->topo_order()) {
-      if (!has_body(*n)) continue;
-      for (const auto& kv : n->attrs.items()) {
-        const auto* body = std::get_if<GraphPtr>(&kv.second);
-        if (!body || !*body || !seen.insert(body->get()).second) continue;
-        fn(**body);
-        todo.push_back(body->get());
-      }
+  while (!nodes.empty()) {
+    const Node* n = nodes.back();
+    nodes.pop_back();
+    for (const auto& kv : n->attrs.items()) {
+      const auto* body = std::get_if<GraphPtr>(&kv.second);
+      if (!body || !*body || !seen.insert(body->get()).second) continue;
+      fn(**body);
+      for (const NodePtr& m : (*body)->topo_order())
+        if (has_body(*m)) nodes.push_back(m.get());
     }
   }
 }
+
+}  // namespace
+
+void for_each_body(const Graph& g, const std::function<void(const Graph&)>& fn) {
+  std::vector<const Node*> holders;
+  for (const NodePtr& n : g.topo_order())
+    if (has_body(*n)) holders.push_back(n.get());
+  std::reverse(holders.begin(), holders.end());  // visited from the back: topological order first
+  visit_bodies(std::move(holders), fn);
+}
+
+void for_each_body(const Node& n, const std::function<void(const Graph&)>& fn) { visit_bodies({&n}, fn); }
 
 }  // namespace symnet

@@ -32,5 +32,7 @@ class BodyRewriter {
 bool has_body(const Node& n);
 // Calls fn on every body of the graph's nodes, bodies of bodies included, each once.
 void for_each_body(const Graph& g, const std::function<void(const Graph&)>& fn);
+// Same for the bodies of one node (and theirs).
+void for_each_body(const Node& n, const std::function<void(const Graph&)>& fn);
 
 }  // namespace symnet
