@@ -57,6 +57,10 @@ cpp_ptr_alive <- function(p) {
     .Call(`_symnet_cpp_ptr_alive`, p)
 }
 
+cpp_sym_call <- function(params, outputs, args, name) {
+    .Call(`_symnet_cpp_sym_call`, params, outputs, args, name)
+}
+
 cpp_sym_input <- function(name, dtype, shape) {
     .Call(`_symnet_cpp_sym_input`, name, dtype, shape)
 }

@@ -29,7 +29,10 @@
 
 # Walks the graph computing `ptrs` (value pointers). Returns the nodes in
 # topological order: a list of records (id, op, name, n_outputs, shape, dtype,
-# ptr, inputs (ids of the input nodes)). Ids are strings (.id_str). The walk
+# ptr, inputs (ids of the input nodes), in_body). Nodes inside bodies (subgraphs:
+# a call's, recursively) come before the node holding them, with in_body TRUE,
+# so that parameters used only there are the model's too; the bodies' own
+# inputs are not listed. Ids are strings (.id_str). The walk
 # runs in the engine: an R environment keyed by node id would intern every id
 # as an R symbol, and R never frees symbols (a few hundred bytes per node of
 # every model ever built).
@@ -40,7 +43,7 @@
   lapply(seq_along(ids), function(i) {
     list(id = ids[[i]], op = w$op[[i]], name = w$name[[i]], n_outputs = w$n_outputs[[i]],
          shape = .shape_int(w$shape[[i]]), any_rank = is.null(w$shape[[i]]), dtype = w$dtype[[i]], ptr = w$ptr[[i]],
-         inputs = .id_strs(w$inputs[[i]]))
+         inputs = .id_strs(w$inputs[[i]]), in_body = w$in_body[[i]])
   })
 }
 
@@ -234,10 +237,11 @@ sym_model <- function(inputs, outputs, name = NULL) {
 # The state updates a graph defines itself: a batch-norm node whose running statistics
 # (inputs 4 and 5) are variables sets them, in a training step, to outputs 4 and 5 of the
 # node in training mode (momentum-weighted running mean and unbiased variance). Returns a
-# list of list(var_node (node id), value (symbol)).
+# list of list(var_node (node id), value (symbol)). A batch norm inside a body has no
+# such update: its new statistics are values of the body, not of the graph.
 .graph_state_updates <- function(nodes) {
   ops <- vapply(nodes, function(r) r$op, character(1))
-  bn <- which(ops == "batch_norm")
+  bn <- which(ops == "batch_norm" & !vapply(nodes, function(r) isTRUE(r$in_body), logical(1)))
   if (!length(bn)) return(list())
   ids <- vapply(nodes, function(r) r$id, character(1))
   stats_of <- function(k) nodes[[k]]$inputs[4:5]

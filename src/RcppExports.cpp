@@ -172,6 +172,20 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_sym_call
+Rcpp::List cpp_sym_call(Rcpp::List params, Rcpp::List outputs, Rcpp::List args, std::string name);
+RcppExport SEXP _symnet_cpp_sym_call(SEXP paramsSEXP, SEXP outputsSEXP, SEXP argsSEXP, SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type params(paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type args(argsSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_call(params, outputs, args, name));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_sym_input
 SEXP cpp_sym_input(std::string name, std::string dtype, SEXP shape);
 RcppExport SEXP _symnet_cpp_sym_input(SEXP nameSEXP, SEXP dtypeSEXP, SEXP shapeSEXP) {
@@ -553,6 +567,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_st_parse", (DL_FUNC) &_symnet_cpp_st_parse, 1},
     {"_symnet_cpp_raw_slice", (DL_FUNC) &_symnet_cpp_raw_slice, 3},
     {"_symnet_cpp_ptr_alive", (DL_FUNC) &_symnet_cpp_ptr_alive, 1},
+    {"_symnet_cpp_sym_call", (DL_FUNC) &_symnet_cpp_sym_call, 4},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},
     {"_symnet_cpp_sym_const", (DL_FUNC) &_symnet_cpp_sym_const, 3},
     {"_symnet_cpp_sym_apply", (DL_FUNC) &_symnet_cpp_sym_apply, 4},

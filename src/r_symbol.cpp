@@ -2,6 +2,8 @@
 #include "r_glue.h"
 
 #include <cstring>
+#include <unordered_set>
+#include <variant>
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -90,19 +92,26 @@ SEXP cpp_sym_output(SEXP p, int index) {
 
 // Every node reachable from `outputs`, inputs before users (the engine's deterministic
 // post-order), as columns: id, op, name, n_outputs, dtype and shape of the node's value
-// `ptr` (its lowest output that the graph uses), and the ids of its inputs. Walking in
-// C++ keeps model construction linear in the graph size, and R environments keyed by node
-// id are avoided: every key would be interned as an R symbol, which R never frees.
-// [[Rcpp::export]]
-Rcpp::List cpp_graph_nodes(Rcpp::List outputs) {
-  SN_R_BEGIN
-  Graph g;
-  g.outputs = values_from_r(outputs);
+// `ptr` (its lowest output that the graph uses), the ids of its inputs, and `in_body`.
+// The nodes of bodies (graph-valued attributes such as a call's, recursively) come just
+// before the node holding them, flagged `in_body`, without the body's formal inputs (they
+// are not the model's): a parameter used only inside a body is found like any other.
+// Each node is listed once. Walking in C++ keeps model construction linear in the graph
+// size, and R environments keyed by node id are avoided: every key would be interned as an
+// R symbol, which R never frees.
+namespace {
+
+struct WalkEntry {
+  const Node* node;
+  int lowest;  // lowest referenced output, -1 if none
+  bool in_body;
+};
+
+void walk_graph(const Graph& g, bool in_body, std::unordered_set<const Node*>& seen,
+                std::unordered_set<const Graph*>& bodies_seen, std::vector<WalkEntry>& out) {
   NodeIndex pos;
   const std::vector<NodePtr> order = g.topo_order(&pos);
-  const size_t n = order.size();
-  // lowest referenced output of each node (graph outputs count as references)
-  std::vector<int> lowest(n, -1);
+  std::vector<int> lowest(order.size(), -1);
   auto note = [&](const Value& v) {
     const int k = pos.find(v.node.get());
     if (k >= 0 && (lowest[k] < 0 || v.index < lowest[k])) lowest[k] = v.index;
@@ -110,17 +119,45 @@ Rcpp::List cpp_graph_nodes(Rcpp::List outputs) {
   for (const NodePtr& nd : order)
     for (const Value& in : nd->inputs) note(in);
   for (const Value& v : g.outputs) note(v);
+  std::unordered_set<const Node*> formal;
+  if (in_body)
+    for (const Value& v : g.inputs) formal.insert(v.node.get());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Node& nd = *order[i];
+    for (const auto& kv : nd.attrs.items()) {
+      const auto* body = std::get_if<GraphPtr>(&kv.second);
+      if (body && *body && bodies_seen.insert(body->get()).second) walk_graph(**body, true, seen, bodies_seen, out);
+    }
+    if (formal.count(&nd) || !seen.insert(&nd).second) continue;
+    out.push_back({&nd, lowest[i], in_body});
+  }
+}
+
+}  // namespace
+
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_nodes(Rcpp::List outputs) {
+  SN_R_BEGIN
+  Graph g;
+  g.outputs = values_from_r(outputs);
+  std::vector<WalkEntry> order;
+  std::unordered_set<const Node*> seen;
+  std::unordered_set<const Graph*> bodies_seen;
+  walk_graph(g, false, seen, bodies_seen, order);
+  const size_t n = order.size();
   Rcpp::NumericVector ids(n);
   Rcpp::CharacterVector ops(n), names(n), dtypes(n);
   Rcpp::IntegerVector n_outputs(n);
+  Rcpp::LogicalVector in_body(n);
   Rcpp::List shapes(n), ptrs(n), inputs(n);
   for (size_t i = 0; i < n; ++i) {
-    const Node& nd = *order[i];
-    const Value v = nd.out(lowest[i] < 0 ? 0 : lowest[i]);
+    const Node& nd = *order[i].node;
+    const Value v = nd.out(order[i].lowest < 0 ? 0 : order[i].lowest);
     ids[i] = static_cast<double>(nd.id);
     ops[i] = nd.op_name();
     names[i] = nd.name;
     n_outputs[i] = static_cast<int>(nd.outputs.size());
+    in_body[i] = order[i].in_body;
     dtypes[i] = std::string(dtype_name(v.dtype()));
     shapes[i] = type_shape_to_r(v.type());
     ptrs[i] = wrap_value(v);
@@ -131,7 +168,7 @@ Rcpp::List cpp_graph_nodes(Rcpp::List outputs) {
   return Rcpp::List::create(Rcpp::Named("id") = ids, Rcpp::Named("op") = ops, Rcpp::Named("name") = names,
                             Rcpp::Named("n_outputs") = n_outputs, Rcpp::Named("dtype") = dtypes,
                             Rcpp::Named("shape") = shapes, Rcpp::Named("ptr") = ptrs,
-                            Rcpp::Named("inputs") = inputs);
+                            Rcpp::Named("inputs") = inputs, Rcpp::Named("in_body") = in_body);
   SN_R_END
   return Rcpp::List();
 }

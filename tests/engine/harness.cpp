@@ -204,6 +204,7 @@ const std::vector<OpCase>& all_cases() {
     add_conv_cases(c);
     add_pool_cases(c);
     add_norm_cases(c);
+    add_call_cases(c);
     return c;
   }();
   return cases;

@@ -37,6 +37,11 @@ TEST_CASE("every registered op has a test case and a CPU kernel", "[ops][registr
     const OpSchema& def = registry().get(name);
     INFO("op " << name);
     if (def.has(kSource) || name == "constant") continue;  // bound by executors, no kernel
+    if (name == "call") {  // inlined before any backend sees it (strip_identities), no kernel
+      CHECK(covered.count(name) == 1);
+      CHECK(def.decompose);
+      continue;
+    }
     CHECK(cpu_backend().kernel(name) != nullptr);
     CHECK(covered.count(name) == 1);
   }

@@ -254,3 +254,35 @@ test_that("building, training and printing models keeps no per-model state in th
   nxt <- sym_layer_name("tm_gate", name = paste0("tm_gate_", as.integer(sub(".*_", "", b)) + 1L))
   expect_false(identical(sym_layer_name("tm_gate"), nxt))
 })
+
+test_that("parameters used only inside a call's body are the model's, get gradients and train", {
+  set.seed(7)
+  wv <- matrix(c(1, 2, 3, 4, 5, 6), 3, 2)
+  w <- sym_shared(wv, name = "body_w")
+  b <- sym_shared(c(0.5, -0.5), name = "outer_b")
+  p <- sym_var("p", c(NA, 3))
+  x <- sym_var("x", c(NA, 3))
+  y <- symnet:::.sym_call(p, tanh(p %*% w), x, name = "blk")[[1]] + b
+
+  nodes <- symnet:::.graph_walk(list(y$ptr))
+  ops <- vapply(nodes, function(r) r$op, character(1))
+  in_body <- vapply(nodes, function(r) r$in_body, logical(1))
+  expect_true("call" %in% ops[!in_body])
+  expect_true(all(c("matmul", "tanh") %in% ops[in_body]))
+  expect_equal(sum(ops == "variable" & in_body), 1)
+  expect_false("p" %in% vapply(nodes, function(r) r$name, character(1)))  # the body's own input
+
+  m <- sym_model(x, y)
+  expect_equal(names(m$inputs), "x")
+  expect_setequal(names(m$params), c("body_w", "outer_b"))
+  expect_equal(sum(m$layers$params), 3 * 2 + 2)
+
+  xv <- matrix(rnorm(12), 4, 3)
+  g <- sym_compile(sym_grad(sum(m$outputs$output), m$params))(x = xv)
+  d <- 1 - tanh(xv %*% wv)^2   # d tanh
+  expect_equal(g[["body_w"]], t(xv) %*% d, tolerance = 1e-5)
+  expect_equal(g[["outer_b"]], c(4, 4), tolerance = 1e-6)
+
+  fit(m, xv, matrix(0, 4, 2), loss = "mse", epochs = 2, batch_size = 4, verbose = 0)
+  expect_gt(max(abs(sym_value(w) - wv)), 0)
+})

@@ -59,10 +59,18 @@ struct InferContext {
 };
 using InferFn = std::function<std::vector<TensorType>(const InferContext&)>;
 
+// Vector-Jacobian products of a subgraph (outputs, one cotangent each, wrt): autodiff
+// (passes/) lives above the ops and hands itself to gradient rules this way, so the rule of
+// an op carrying a body (call) can differentiate that body.
+using VjpFn = std::function<std::vector<Value>(const std::vector<Value>& outputs,
+                                               const std::vector<Value>& cotangents,
+                                               const std::vector<Value>& wrt)>;
+
 struct GradContext {
   const Node& node;
   std::vector<Value> outputs;    // the node's outputs
   std::vector<Value> out_grads;  // gradient w.r.t. each output; undefined Value = zero
+  VjpFn vjp;                     // set by autodiff; empty when a rule is called otherwise
   const Value& in(size_t i) const { return node.inputs.at(i); }
   const Value& out(size_t i = 0) const { return outputs.at(i); }
   const Value& grad(size_t i = 0) const { return out_grads.at(i); }

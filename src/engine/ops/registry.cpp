@@ -7,6 +7,7 @@ void register_all_ops(Registry& r) {
   register_internal_ops(r);
   register_fused_ops(r);
   register_per_sample_ops(r);
+  register_call_ops(r);
   register_elementwise_ops(r);
   register_reduce_ops(r);
   register_linalg_ops(r);

@@ -23,5 +23,6 @@ void register_norm_ops(Registry& r);         // batch_norm, layer_norm, dropout
 void register_internal_ops(Registry& r);     // sum_to, broadcast_like, reshape_like, fill_like
 void register_fused_ops(Registry& r);        // fused_elementwise (made by the CPU's fusion)
 void register_per_sample_ops(Registry& r);   // fused_per_sample (made by the CPU's per-sample fusion)
+void register_call_ops(Registry& r);         // call (a body run on the node's inputs; inlined by optimize)
 
 }  // namespace symnet

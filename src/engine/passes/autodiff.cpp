@@ -8,6 +8,7 @@
 #include "engine/ops/infer_util.h"
 #include "engine/ops/registry.h"
 #include "engine/passes/passes.h"
+#include "engine/passes/subgraph.h"
 
 namespace symnet {
 
@@ -56,6 +57,20 @@ void require_known_ranks(const Graph& g, const std::vector<NodePtr>& order,
                                  << first << "\", integer()) for a scalar");
 }
 
+// Whether a call on the way to the outputs has a wrt value inside its body (a parameter the
+// body shares with the graph). A call's gradient rule only gives gradients for its inputs,
+// so such calls are differentiated inlined instead (the same nodes the rule would build).
+bool body_holds_wrt(const std::vector<NodePtr>& order, const std::unordered_set<const Node*>& wrt_nodes) {
+  bool found = false;
+  for (const NodePtr& n : order) {
+    if (found || n->op_name() != "call") continue;
+    for_each_body(*n, [&](const Graph& b) {
+      for (const NodePtr& m : b.topo_order()) found = found || wrt_nodes.count(m.get()) > 0;
+    });
+  }
+  return found;
+}
+
 }  // namespace
 
 std::vector<Value> gradients(const Value& y, const std::vector<Value>& wrt) {
@@ -99,6 +114,10 @@ std::vector<Value> vjp(const std::vector<Value>& outputs, const std::vector<Valu
     for (const Value& v : n->inputs) d = d || (v.defined() && depends.count(v.node.get()));
     if (d) depends.insert(n.get());
   }
+  if (body_holds_wrt(order, wrt_nodes)) {
+    Graph inlined = inline_calls(g);
+    return vjp(inlined.outputs, cotangents, wrt);
+  }
   require_known_ranks(g, order, depends, outputs, wrt);
   for (size_t k = 0; k < outputs.size(); ++k)
     SN_CHECK(cotangents[k].rank_known() && shapes_compatible(outputs[k].shape(), cotangents[k].shape()),
@@ -116,7 +135,7 @@ std::vector<Value> vjp(const std::vector<Value>& outputs, const std::vector<Valu
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const Node& n = **it;
     if (!depends.count(&n) || n.inputs.empty()) continue;
-    GradContext ctx{n, {}, {}};
+    GradContext ctx{n, {}, {}, VjpFn(vjp)};
     bool any = false;
     for (int i = 0; i < static_cast<int>(n.outputs.size()); ++i) {
       ctx.outputs.push_back(n.out(i));

@@ -1,10 +1,12 @@
 // Common-subexpression elimination by hash-consing: a pure node whose op, attributes and
 // (already canonical) inputs match an earlier node is replaced by that node. Constants
-// compare by content, so equal literals written twice become one.
+// compare by content, so equal literals written twice become one. Bodies are merged within
+// themselves; nodes that share one body compare equal (the attribute is the same graph).
 #include <unordered_map>
 
 #include "engine/ops/registry.h"
 #include "engine/passes/passes.h"
+#include "engine/passes/subgraph.h"
 
 namespace symnet {
 
@@ -25,8 +27,11 @@ bool mergeable(const OpSchema& op) { return op.has(kPure) && !op.has(kRandom) &&
 
 Graph eliminate_common_subexpressions(const Graph& g) {
   std::unordered_multimap<uint64_t, NodePtr> seen;
-  return rewrite_graph(g, [&](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
-    if (!mergeable(*n.op)) return {};
+  BodyRewriter bodies(eliminate_common_subexpressions);
+  return rewrite_graph(g, [&](const Node& orig, const std::vector<Value>& ins) -> std::vector<Value> {
+    std::vector<Value> rebodied = bodies.apply(orig, ins);
+    const Node& n = rebodied.empty() ? orig : *rebodied[0].node;
+    if (!mergeable(*n.op)) return rebodied;
     uint64_t key = node_key(n.op, n.attrs, ins);
     auto range = seen.equal_range(key);
     for (auto it = range.first; it != range.second; ++it) {
@@ -36,13 +41,15 @@ Graph eliminate_common_subexpressions(const Graph& g) {
       for (int i = 0; i < static_cast<int>(c.outputs.size()); ++i) outs.push_back(c.out(i));
       return outs;
     }
-    bool changed = false;
-    for (size_t i = 0; i < ins.size(); ++i) changed = changed || ins[i] != n.inputs[i];
-    std::vector<Value> outs;
-    if (changed) {
-      outs = remake_node(n, ins);
-    } else {
-      for (int i = 0; i < static_cast<int>(n.outputs.size()); ++i) outs.push_back(n.out(i));
+    std::vector<Value> outs = rebodied;
+    if (outs.empty()) {
+      bool changed = false;
+      for (size_t i = 0; i < ins.size(); ++i) changed = changed || ins[i] != n.inputs[i];
+      if (changed) {
+        outs = remake_node(n, ins);
+      } else {
+        for (int i = 0; i < static_cast<int>(n.outputs.size()); ++i) outs.push_back(n.out(i));
+      }
     }
     if (!outs.empty()) seen.emplace(key, outs[0].node);
     return outs;

@@ -1,6 +1,8 @@
 // Dead-code elimination. A Graph only reaches nodes through its outputs (and its formal
 // inputs), so rebuilding it from those roots drops everything else; formal inputs stay,
-// used or not, because they define the feed order.
+// used or not, because they define the feed order. Bodies (subgraphs) hold their nodes the
+// same way, so nothing inside one is dead, and what a body shares with the graph (variables,
+// constants) lives as long as the node holding the body.
 #include "engine/passes/passes.h"
 
 namespace symnet {

@@ -7,6 +7,7 @@
 #include "engine/ops/builder.h"
 #include "engine/ir/op_schema.h"
 #include "engine/passes/passes.h"
+#include "engine/passes/subgraph.h"
 
 namespace symnet {
 
@@ -52,12 +53,16 @@ std::vector<Tensor> evaluate(const Node& n, const ConstantEvaluator& eval) {
 
 Graph fold_constants(const Graph& g, const ConstantEvaluator& eval) {
   if (!eval) return g;
-  return rewrite_graph(g, [&](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
-    if (!foldable(n, ins)) return {};
+  // Constant parts of bodies fold too.
+  BodyRewriter bodies([&eval](const Graph& b) { return fold_constants(b, eval); });
+  return rewrite_graph(g, [&](const Node& orig, const std::vector<Value>& ins) -> std::vector<Value> {
+    std::vector<Value> rebodied = bodies.apply(orig, ins);
+    const Node& n = rebodied.empty() ? orig : *rebodied[0].node;
+    if (!foldable(n, ins)) return rebodied;
     bool changed = false;
     for (size_t i = 0; i < ins.size(); ++i) changed = changed || ins[i] != n.inputs[i];
     if (n.outputs.empty()) return {};
-    NodePtr node = changed ? remake_node(n, ins).at(0).node : n.shared_from_this();
+    NodePtr node = !rebodied.empty() ? rebodied[0].node : changed ? remake_node(n, ins).at(0).node : n.shared_from_this();
     std::vector<Tensor> values = evaluate(*node, eval);
     if (values.empty()) return outputs_of(node);
     std::vector<Value> outs;

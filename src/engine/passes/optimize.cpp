@@ -12,6 +12,7 @@ Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vecto
     Pass fn;
   };
   std::vector<Step> pipeline = {
+      {"inline", inline_calls},  // first: the other passes then see across call boundaries
       {"simplify", simplify_algebra},
       {"fold", [&eval](const Graph& x) { return fold_constants(x, eval); }},
       {"cse", eliminate_common_subexpressions},

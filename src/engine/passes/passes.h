@@ -33,14 +33,20 @@ using ConstantEvaluator = std::function<std::vector<Tensor>(const Node&, const s
 // Evaluates pure nodes whose inputs are constants (nothing without an evaluator).
 Graph fold_constants(const Graph& g, const ConstantEvaluator& eval);
 Graph simplify_algebra(const Graph& g);      // x*1, x+0, x-0, x/1, neg(neg x), identity, ...
-// stop_gradient/identity removal and other inference-time cleanups.
+// stop_gradient/identity removal and other inference-time cleanups, call nodes inlined
+// first (Executable::compile runs this whether it optimizes or not, so no backend ever
+// meets a call).
 Graph strip_identities(const Graph& g);
+// Replaces every call node (ops/call.h), nested ones and those inside other bodies
+// included, by its body's nodes on its inputs.
+Graph inline_calls(const Graph& g);
 
 // Sets the `training` attribute (0/1) of every node that has one (dropout, batch_norm):
 // one graph serves training and inference, compiled in the mode each needs.
 Graph set_training_mode(const Graph& g, bool training);
 
-// Variables reachable from the graph's outputs, in topological order, each once.
+// Variables reachable from the graph's outputs, in topological order, each once; those used
+// inside bodies (subgraphs, recursively) included, at their node's place.
 std::vector<VariablePtr> graph_variables(const Graph& g);
 
 struct PassStats {
@@ -49,7 +55,10 @@ struct PassStats {
   double ms = 0;
 };
 
-// Runs the target-independent pipeline (simplify, fold, cse, simplify, dce) and records
+// Passes that rewrite graphs (simplify, fold, CSE, training mode, inlining) rewrite the bodies
+// of graph-valued attributes too, and graph_variables() looks inside them (passes/subgraph.h).
+
+// Runs the target-independent pipeline (inline, simplify, fold, cse, simplify, dce) and records
 // statistics. Backends add their own lowering after it (backend.h: optimize()).
 Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vector<PassStats>* stats = nullptr);
 

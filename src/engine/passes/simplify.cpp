@@ -6,6 +6,7 @@
 #include "engine/base/error.h"
 #include "engine/ops/registry.h"
 #include "engine/passes/passes.h"
+#include "engine/passes/subgraph.h"
 
 namespace symnet {
 
@@ -124,7 +125,10 @@ Value simplify_node(const Node& n, const std::vector<Value>& ins) {
 }  // namespace
 
 Graph simplify_algebra(const Graph& g) {
-  return rewrite_graph(g, [](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
+  BodyRewriter bodies(simplify_algebra);  // bodies are simplified too
+  return rewrite_graph(g, [&](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
+    std::vector<Value> rebodied = bodies.apply(n, ins);
+    if (!rebodied.empty()) return rebodied;  // no rule below applies to a node with a body
     Value v = simplify_node(n, ins);
     if (v.defined()) return {v};
     return {};
@@ -132,7 +136,7 @@ Graph simplify_algebra(const Graph& g) {
 }
 
 Graph strip_identities(const Graph& g) {
-  return rewrite_graph(g, [](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
+  return rewrite_graph(inline_calls(g), [](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
     const std::string& op = n.op_name();
     if ((op == "identity" || op == "stop_gradient") && ins.size() == 1 && n.outputs.size() == 1 &&
         ins[0].type() == n.outputs[0])

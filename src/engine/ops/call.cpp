@@ -1,0 +1,167 @@
+// The call op's schema (see ops/call.h): inference re-infers the body on the argument
+// types; the gradient differentiates the body expanded in place, so it is made of plain
+// ops and differentiates again.
+#include "engine/ops/call.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/base/error.h"
+#include "engine/ops/builder.h"
+#include "engine/ops/registry.h"
+
+namespace symnet {
+
+namespace {
+
+// Constants and variables are shared between a body and its expansions: they hold no
+// computation, and a variable must stay one node for gradients with respect to it.
+bool is_shared_source(const Node& n) { return n.op_name() == "constant" || n.op_name() == "variable"; }
+
+// The declared type `formal` accepts `given`: same dtype; same rank where both are known,
+// and equal dimensions where both are known.
+bool fits(const TensorType& formal, const TensorType& given) {
+  if (formal.dtype != given.dtype) return false;
+  if (formal.unknown_rank || given.unknown_rank) return true;
+  if (formal.shape.size() != given.shape.size()) return false;
+  for (size_t d = 0; d < given.shape.size(); ++d)
+    if (formal.shape[d] >= 0 && given.shape[d] >= 0 && formal.shape[d] != given.shape[d]) return false;
+  return true;
+}
+
+// Expands the body on `args`, naming each remade node `prefix` + its name in the body.
+std::vector<Value> splice(const Graph& body, const std::vector<Value>& args, const std::string& prefix) {
+  std::unordered_map<const Node*, Value> formal;
+  for (size_t i = 0; i < body.inputs.size(); ++i) formal[body.inputs[i].node.get()] = args.at(i);
+  std::unordered_map<const Node*, std::vector<Value>> made;
+  auto mapped = [&](const Value& v) -> Value {
+    auto f = formal.find(v.node.get());
+    if (f != formal.end()) return f->second;
+    auto m = made.find(v.node.get());
+    return m == made.end() ? v : m->second.at(v.index);
+  };
+  for (const NodePtr& n : body.topo_order()) {
+    if (formal.count(n.get()) || is_shared_source(*n)) continue;
+    std::vector<Value> ins;
+    for (const Value& v : n->inputs) ins.push_back(mapped(v));
+    made[n.get()] = make_node(n->op_name(), std::move(ins), n->attrs, prefix + n->name);
+  }
+  std::vector<Value> outs;
+  for (const Value& v : body.outputs) outs.push_back(mapped(v));
+  return outs;
+}
+
+// Types of the body's outputs for arguments of types `types`.
+std::vector<TensorType> call_infer(const InferContext& c) {
+  GraphPtr body = c.attrs.get_graph("body");
+  SN_CHECK(body != nullptr, ErrorKind::attr, "attribute 'body' is empty");
+  validate_call_body(*body, c.num_inputs());
+  bool same = true;
+  for (size_t i = 0; i < c.num_inputs(); ++i) {
+    const TensorType& formal = body->inputs[i].type();
+    SN_CHECK(fits(formal, c.in(i)), formal.dtype != c.in(i).dtype ? ErrorKind::dtype : ErrorKind::shape,
+             "argument " << i + 1 << " is " << type_str(c.in(i)) << " but the body's input '"
+                         << body->inputs[i].node->name << "' is " << type_str(formal));
+    same = same && formal == c.in(i);
+  }
+  std::vector<TensorType> outs;
+  if (same) {
+    for (const Value& v : body->outputs) outs.push_back(v.type());
+    return outs;
+  }
+  // Other (more concrete) argument types: infer the body again on inputs of those types.
+  std::vector<Value> args;
+  for (size_t i = 0; i < c.num_inputs(); ++i) {
+    const Node& in = *body->inputs[i].node;
+    AttrMap a = in.attrs;
+    if (c.in(i).unknown_rank) {
+      a.erase("shape");
+    } else {
+      a.set("shape", c.in(i).shape);
+    }
+    args.push_back(make_node("input", {}, std::move(a), in.name).at(0));
+  }
+  try {
+    for (const Value& v : splice(*body, args, "")) outs.push_back(v.type());
+  } catch (const Error& e) {
+    SN_THROW(e.kind(), "the body cannot take these arguments: " << e.what());
+  }
+  return outs;
+}
+
+std::vector<Value> call_grad(const GradContext& ctx) {
+  SN_CHECK(ctx.vjp, ErrorKind::internal, "the gradient of a call needs autodiff's vjp");
+  // The body is expanded on identities of the arguments: the rule must give the partial
+  // derivative for each argument, and one argument may be computed from another (x and
+  // sin(x)); a vjp with respect to the arguments themselves would follow sin(x) back into
+  // x and count that path twice. The identities vanish at compile time.
+  std::vector<Value> proxies;
+  for (const Value& in : ctx.node.inputs) proxies.push_back(op::identity(in));
+  std::vector<Value> outs = expand_call(ctx.node, proxies);
+  std::vector<Value> ys, cots, wrt;
+  std::vector<int> which;  // input number of each wrt
+  for (size_t k = 0; k < outs.size(); ++k) {
+    if (!ctx.out_grads[k].defined() || !is_float(outs[k].dtype())) continue;
+    ys.push_back(outs[k]);
+    cots.push_back(ctx.out_grads[k]);
+  }
+  for (size_t i = 0; i < ctx.node.inputs.size(); ++i) {
+    if (!is_float(ctx.node.inputs[i].dtype())) continue;
+    wrt.push_back(proxies[i]);
+    which.push_back(static_cast<int>(i));
+  }
+  std::vector<Value> grads(ctx.node.inputs.size());
+  if (ys.empty() || wrt.empty()) return grads;
+  std::vector<Value> g = ctx.vjp(ys, cots, wrt);
+  for (size_t j = 0; j < which.size(); ++j) grads[which[j]] = g[j];
+  return grads;
+}
+
+}  // namespace
+
+void validate_call_body(const Graph& body, size_t n_inputs) {
+  SN_CHECK(body.inputs.size() == n_inputs, ErrorKind::value,
+           "the body has " << body.inputs.size() << " inputs but the call has " << n_inputs << " arguments");
+  SN_CHECK(!body.outputs.empty(), ErrorKind::attr, "the body has no outputs");
+  std::unordered_set<const Node*> formal;
+  for (const Value& v : body.inputs) {
+    SN_CHECK(v.defined() && v.node->op_name() == "input", ErrorKind::attr, "the body's inputs must be input nodes");
+    SN_CHECK(formal.insert(v.node.get()).second, ErrorKind::attr,
+             "the body lists input '" << v.node->name << "' twice");
+  }
+  for (const NodePtr& n : body.topo_order()) {
+    if (n->op_name() != "input" || formal.count(n.get())) continue;
+    SN_THROW(ErrorKind::attr, "the body uses input '" << n->name
+                                                      << "' that is not among its inputs (lift the body first)");
+  }
+}
+
+std::vector<Value> expand_call(const Node& call, const std::vector<Value>& args) {
+  GraphPtr body = call.attrs.get_graph("body");
+  SN_CHECK(body != nullptr, ErrorKind::attr, "attribute 'body' is empty");
+  validate_call_body(*body, args.size());
+  std::vector<Value> outs = splice(*body, args, call.name + "/");
+  for (size_t k = 0; k < outs.size() && k < call.outputs.size(); ++k)
+    SN_CHECK(outs[k].type() == call.outputs[k] || !call.outputs[k].known(), ErrorKind::internal,
+             "the body of " << call.describe() << " gave " << type_str(outs[k].type()) << " for output " << k + 1
+                            << " of type " << type_str(call.outputs[k]));
+  return outs;
+}
+
+void register_call_ops(Registry& r) {
+  OpSchema c;
+  c.name = "call";
+  c.min_inputs = 0;
+  c.max_inputs = -1;
+  // Not kPure: the body may draw random numbers or read variables; CSE and folding look
+  // inside it instead (passes/subgraph.h).
+  c.flags = 0;
+  c.infer = call_infer;
+  c.grad = call_grad;
+  c.decompose = [](const Node& n, const std::vector<Value>& ins) { return expand_call(n, ins); };
+  c.with_attrs({{"body", AttrKind::graph, true,
+                 "the closed graph to run: its inputs take the arguments in order, its outputs are the node's"}});
+  r.add(c);
+}
+
+}  // namespace symnet

@@ -1,0 +1,24 @@
+// call: runs a closed subgraph (the graph attribute "body") on the node's inputs. It is the
+// op that carries a body for everything built on subgraphs (control flow, ONNX functions);
+// no backend has a kernel for it: optimize() inlines it (passes/inline.cpp), and a target
+// that still meets one decomposes it the same way.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "engine/ir/node.h"
+
+namespace symnet {
+
+// Checks that `body` can be called with `n_inputs` arguments: its inputs are distinct
+// "input" nodes, every input node it uses is one of them (values computed outside are not
+// captured: lift them first, passes/lift.h); constants and variables may be shared.
+void validate_call_body(const Graph& body, size_t n_inputs);
+
+// The body's nodes spliced in: formal inputs replaced by `args`, every computing node made
+// again (types re-inferred) and named "<call name>/<body node name>", so random ops draw
+// the same numbers wherever one call node is expanded. Constants and variables are shared.
+// Returns one value per body output.
+std::vector<Value> expand_call(const Node& call, const std::vector<Value>& args);
+
+}  // namespace symnet
