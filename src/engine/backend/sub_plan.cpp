@@ -171,6 +171,37 @@ SubPlan::SubPlan(const Backend& backend, GraphPtr body, SubPlanOptions options)
                                  : places_.at(k));
     output_batched_.push_back(batched.at(k));
   }
+  // The views each run rebinds, grouped by the input or output they show.
+  std::vector<std::vector<Use>> by_input(g.inputs.size()), by_output(g.outputs.size());
+  for (size_t s = 0; s < steps_.size(); ++s) {
+    const Step& st = steps_[s];
+    auto note = [&](const Place& p, bool batched, uint32_t arg, bool out) {
+      const Use u{static_cast<uint32_t>(s), arg, out};
+      if (p.loc == Loc::input) by_input[p.index].push_back(u);
+      if (p.loc == Loc::output) by_output[p.index].push_back(u);
+      if (batched) batch_uses_.push_back(u);
+    };
+    for (size_t j = 0; j < st.in.size(); ++j) note(st.in[j], st.in_batched[j], static_cast<uint32_t>(j), false);
+    for (size_t o = 0; o < st.out.size(); ++o) note(st.out[o], st.out_batched[o], static_cast<uint32_t>(o), true);
+  }
+  auto flatten = [](const std::vector<std::vector<Use>>& groups, std::vector<Use>& uses, std::vector<uint32_t>& begin) {
+    for (const auto& grp : groups) {
+      begin.push_back(static_cast<uint32_t>(uses.size()));
+      uses.insert(uses.end(), grp.begin(), grp.end());
+    }
+    begin.push_back(static_cast<uint32_t>(uses.size()));
+  };
+  flatten(by_input, input_uses_, input_begin_);
+  flatten(by_output, output_uses_, output_begin_);
+  for (size_t j = 0; j < g.outputs.size(); ++j) {
+    const Place& p = output_places_[j];
+    if (p.loc == Loc::output && p.index == static_cast<int>(j)) continue;
+    const TensorType& t = g.outputs[j].type();
+    const bool b = output_batched_[j];
+    const size_t rows = b ? static_cast<size_t>(t.shape[0]) : 1;
+    copies_.push_back(Copy{static_cast<int>(j), p, type_bytes(t) / rows, rows, b});
+  }
+
   stats_.scratch_bytes = plan.arena_bytes;
   stats_.naive_bytes = plan.naive_bytes;
   stats_.steps = static_cast<int>(steps_.size());
@@ -199,23 +230,16 @@ SubPlan::Frame::Frame(const SubPlan& plan, void* scratch, RunContext* run)
     own_run_ = std::make_unique<RunContext>();
     run = own_run_.get();
   }
-  const Graph& g = *plan.body_;
-  input_uses_.resize(g.inputs.size());
-  output_uses_.resize(g.outputs.size());
-  in_ptr_.assign(g.inputs.size(), nullptr);
-  out_ptr_.assign(g.outputs.size(), nullptr);
-  // Views are made once and never reallocated: the addresses kept below stay valid (also
-  // when the frame is moved, which moves the vectors' storage).
-  ctx_.resize(plan.steps_.size());
-  auto bind = [&](TensorView& v, const Place& p, bool batched) {
-    switch (p.loc) {
-      case Loc::input: input_uses_[p.index].push_back(&v.data); break;
-      case Loc::output: output_uses_[p.index].push_back(&v.data); break;
-      case Loc::constant: v.data = const_cast<void*>(p.constant); break;
-      case Loc::scratch: v.data = scratch_ + p.offset; break;
-    }
-    if (batched) batch_dims_.push_back(&v.shape[0]);
+  if (!plan.copies_.empty()) {
+    in_ptr_.assign(plan.body_->inputs.size(), nullptr);
+    out_ptr_.assign(plan.body_->outputs.size(), nullptr);
+  }
+  // Inputs and outputs are bound by set_input/set_output; constants and scratch values here.
+  auto bind = [&](TensorView& v, const Place& p) {
+    if (p.loc == Loc::constant) v.data = const_cast<void*>(p.constant);
+    if (p.loc == Loc::scratch) v.data = scratch_ + p.offset;
   };
+  ctx_.resize(plan.steps_.size());
   for (size_t s = 0; s < plan.steps_.size(); ++s) {
     const Step& st = plan.steps_[s];
     KernelContext& c = ctx_[s];
@@ -228,32 +252,26 @@ SubPlan::Frame::Frame(const SubPlan& plan, void* scratch, RunContext* run)
       const Value& v = st.node->inputs[j];
       c.in[j].dtype = v.dtype();
       c.in[j].shape = v.shape();
-      bind(c.in[j], st.in[j], st.in_batched[j]);
+      bind(c.in[j], st.in[j]);
     }
     for (size_t o = 0; o < st.out.size(); ++o) {
       c.out[o].dtype = st.node->outputs[o].dtype;
       c.out[o].shape = st.node->outputs[o].shape;
-      bind(c.out[o], st.out[o], st.out_batched[o]);
+      bind(c.out[o], st.out[o]);
     }
-  }
-  for (size_t j = 0; j < g.outputs.size(); ++j) {
-    const Place& p = plan.output_places_[j];
-    if (p.loc == Loc::output && p.index == static_cast<int>(j)) continue;
-    const TensorType& t = g.outputs[j].type();
-    const bool b = plan.output_batched_[j];
-    const size_t rows = b ? static_cast<size_t>(t.shape[0]) : 1;
-    copies_.push_back(Copy{static_cast<int>(j), p, type_bytes(t) / rows, rows, b});
   }
 }
 
 void SubPlan::Frame::set_input(size_t i, const void* data) {
-  in_ptr_[i] = data;
-  for (void** p : input_uses_[i]) *p = const_cast<void*>(data);
+  for (uint32_t u = plan_->input_begin_[i]; u < plan_->input_begin_[i + 1]; ++u)
+    plan_->view(ctx_, plan_->input_uses_[u]).data = const_cast<void*>(data);
+  if (!in_ptr_.empty()) in_ptr_[i] = data;
 }
 
 void SubPlan::Frame::set_output(size_t j, void* data) {
-  out_ptr_[j] = data;
-  for (void** p : output_uses_[j]) *p = data;
+  for (uint32_t u = plan_->output_begin_[j]; u < plan_->output_begin_[j + 1]; ++u)
+    plan_->view(ctx_, plan_->output_uses_[u]).data = data;
+  if (!out_ptr_.empty()) out_ptr_[j] = data;
 }
 
 void SubPlan::Frame::run(int64_t batch) {
@@ -261,11 +279,11 @@ void SubPlan::Frame::run(int64_t batch) {
   if (batch != bound_batch_) {
     SN_CHECK(plan_->batch_ >= 1 && batch >= 1 && batch <= plan_->batch_, ErrorKind::shape,
              plan_->options_.what << " was compiled for a batch of " << plan_->batch_ << ", not " << batch);
-    for (int64_t* d : batch_dims_) *d = batch;
+    for (const Use& u : plan_->batch_uses_) plan_->view(ctx_, u).shape[0] = batch;
     bound_batch_ = batch;
   }
   for (size_t s = 0; s < ctx_.size(); ++s) plan_->steps_[s].fn(ctx_[s]);
-  for (const Copy& cp : copies_) {
+  for (const Copy& cp : plan_->copies_) {
     const void* src = nullptr;
     switch (cp.from.loc) {
       case Loc::input: src = in_ptr_[cp.from.index]; break;

@@ -85,19 +85,11 @@ class SubPlan {
     void run(const std::vector<TensorView>& inputs, const std::vector<TensorView>& outputs);
 
    private:
-    struct Copy {  // an output that is a body input, a constant or another output's value
-      int output;
-      Place from;
-      size_t bytes_per_row, rows;  // rows: the compiled leading extent when batched, else 1
-      bool batched;
-    };
     const SubPlan* plan_;
-    std::vector<KernelContext> ctx_;        // per step
-    std::vector<std::vector<void**>> input_uses_, output_uses_;  // view addresses to set
-    std::vector<int64_t*> batch_dims_;      // leading extents of the batched views
+    std::vector<KernelContext> ctx_;  // per step
+    // Bound input/output addresses, kept only when outputs are copied after a run.
     std::vector<const void*> in_ptr_;
     std::vector<void*> out_ptr_;
-    std::vector<Copy> copies_;
     std::unique_ptr<RunContext> own_run_;  // when the caller gives none
     char* scratch_;
     int64_t bound_batch_;
@@ -117,8 +109,28 @@ class SubPlan {
     size_t workspace_offset = 0;
     bool has_workspace = false;
   };
+  // A view of some step that a run rebinds: its data address or its batch extent.
+  struct Use {
+    uint32_t step;
+    uint32_t arg;
+    bool out;
+  };
+  struct Copy {  // an output that is a body input, a constant or another output's value
+    int output;
+    Place from;
+    size_t bytes_per_row, rows;  // rows: the compiled leading extent when batched, else 1
+    bool batched;
+  };
+  TensorView& view(std::vector<KernelContext>& ctx, const Use& u) const {
+    return u.out ? ctx[u.step].out[u.arg] : ctx[u.step].in[u.arg];
+  }
   GraphPtr body_;
   SubPlanOptions options_;
+  // Flat lists, so that a frame costs its kernel contexts and nothing else: the views
+  // reading input i are input_uses_[input_begin_[i] .. input_begin_[i + 1]), likewise outputs.
+  std::vector<Use> input_uses_, output_uses_, batch_uses_;
+  std::vector<uint32_t> input_begin_, output_begin_;
+  std::vector<Copy> copies_;
   std::vector<Step> steps_;
   std::vector<Place> output_places_;  // per body output: where its value is (output: itself)
   std::vector<bool> output_batched_;
