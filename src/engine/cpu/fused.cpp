@@ -4,6 +4,8 @@
 // per-thread scratch block that stays in cache. The chunk body and its plan are made once
 // per node, at compile time.
 #include <algorithm>
+#include <array>
+#include <optional>
 #include <cstring>
 #include <unordered_map>
 
@@ -92,6 +94,28 @@ struct FusedParams {
   ChunkBody chunk;  // for the node's own shapes
 };
 
+// A thread's frame outlives one call: it is rebuilt only when the plan, the scratch or the
+// run state differ, so that a small fused node (a bias update) costs no allocation per
+// call. The cache holds the plan, so a cached frame never outlives what it points into.
+SubPlan::Frame& frame_for(const std::shared_ptr<const SubPlan>& plan, void* scratch, RunContext* run) {
+  struct Cached {
+    std::shared_ptr<const SubPlan> plan;
+    void* scratch = nullptr;
+    RunContext* run = nullptr;
+    std::optional<SubPlan::Frame> frame;
+  };
+  thread_local std::array<Cached, 16> cache;
+  Cached& c = cache[(reinterpret_cast<uintptr_t>(plan.get()) / 64) % cache.size()];
+  if (c.plan != plan || c.scratch != scratch || c.run != run || !c.frame) {
+    c.frame.reset();
+    c.frame.emplace(*plan, scratch, run);
+    c.plan = plan;
+    c.scratch = scratch;
+    c.run = run;
+  }
+  return *c.frame;
+}
+
 // Whether the inputs have the element counts the chunk body was made for.
 bool fits(const ChunkBody& cb, const KernelContext& k, int64_t n) {
   for (const ChunkBody::Source& s : cb.sources)
@@ -125,7 +149,7 @@ void fused_kernel(KernelContext& k) {
     unsigned char* buf = scratch.data();
     buf += (align - reinterpret_cast<uintptr_t>(buf) % align) % align;
 
-    SubPlan::Frame frame(plan, buf, k.run);
+    SubPlan::Frame& frame = frame_for(cb->plan, buf, k.run);
     auto source_data = [&](const ChunkBody::Source& s) {
       return s.node_input >= 0 ? static_cast<const char*>(k.in[s.node_input].data) : s.constant;
     };
