@@ -218,3 +218,36 @@ TEST_CASE("a sub-plan refuses a batch input without a batch axis and misaligned 
   CHECK_THROWS_MATCHES(SubPlan::Frame(p, static_cast<char*>(scratch.data()) + 1, nullptr), Error,
                        Catch::Predicate<Error>([](const Error& e) { return e.kind() == ErrorKind::internal; }));
 }
+
+TEST_CASE("fused_elementwise runs its body as a chunk sub-plan", "[subplan][fuse]") {
+  // y = (a * c + b) * 0.5 with a full-size body constant c and a broadcast input b, over
+  // 5000 elements: two full chunks and a short one.
+  const int64_t n = 5000;
+  Tensor ct = random_tensor(DType::f32, {n}, 11);
+  auto body = std::make_shared<Graph>();
+  Value a = op::input("in0", DType::f32, {n});
+  Value b = op::input("in1", DType::f32, {});
+  body->inputs = {a, b};
+  body->outputs = {op::mul(op::add(op::mul(a, op::constant(ct)), b), op::scalar(0.5, DType::f32))};
+  body->output_names = {"y"};
+  Value ai = op::input("a", DType::f32, {n}), bi = op::input("b", DType::f32, {});
+  NodePtr node = make_node("fused_elementwise", {ai, bi}, {{"body", GraphPtr(body)}}).at(0).node;
+  Tensor at = random_tensor(DType::f32, {n}, 12), bt = make_tensor(DType::f32, {}, {0.25});
+  Tensor got(DType::f32, {n}), want(DType::f32, {n});
+  for (int64_t i = 0; i < n; ++i)
+    want.set_from_double(i, (at.get_as_double(i) * ct.get_as_double(i) + 0.25) * 0.5);
+  run_cpu_kernel(*node, {at.view(), bt.view()}, {got.view()});
+  check_close(got, want, 1e-6);
+
+  // The broadcast input given whole at run time: the chunk body is made anew for it.
+  Tensor bfull = random_tensor(DType::f32, {n}, 13);
+  for (int64_t i = 0; i < n; ++i)
+    want.set_from_double(i, (at.get_as_double(i) * ct.get_as_double(i) + bfull.get_as_double(i)) * 0.5);
+  run_cpu_kernel(*node, {at.view(), bfull.view()}, {got.view()});
+  check_close(got, want, 1e-6);
+
+  // An input of neither the node's size nor one element is a shape error.
+  Tensor odd = random_tensor(DType::f32, {7}, 14);
+  CHECK_THROWS_MATCHES(run_cpu_kernel(*node, {at.view(), odd.view()}, {got.view()}), Error,
+                       Catch::Predicate<Error>([](const Error& e) { return e.kind() == ErrorKind::shape; }));
+}
