@@ -60,7 +60,8 @@ SubPlan::SubPlan(const Backend& backend, GraphPtr body, SubPlanOptions options)
     int s = 0;
     for (const NodePtr& n : order) {
       if (is_source(*n)) continue;
-      for (const Value& v : n->inputs) last_read[key_of(v)] = s;
+      for (const Value& v : n->inputs)
+        if (v.defined()) last_read[key_of(v)] = s;
       ++s;
     }
   }
@@ -96,6 +97,11 @@ SubPlan::SubPlan(const Backend& backend, GraphPtr body, SubPlanOptions options)
     st.fn = impl->fn;
     bool any_batched = false;
     for (const Value& v : n.inputs) {
+      if (!v.defined()) {  // an optional input not given: a null view, as the executable passes
+        st.in.push_back(Place{Loc::constant, 0, 0, nullptr});
+        st.in_batched.push_back(false);
+        continue;
+      }
       st.in.push_back(places_.at(key_of(v)));
       st.in_batched.push_back(batched.at(key_of(v)));
       any_batched = any_batched || st.in_batched.back();
@@ -122,7 +128,7 @@ SubPlan::SubPlan(const Backend& backend, GraphPtr body, SubPlanOptions options)
         // Over an input that dies here, when the kernel allows it and the two stay the
         // same size at every batch extent.
         for (const auto& [po, pi] : pairs) {
-          if (po != o || pi < 0 || pi >= static_cast<int>(n.inputs.size())) continue;
+          if (po != o || pi < 0 || pi >= static_cast<int>(n.inputs.size()) || !n.inputs[pi].defined()) continue;
           const Key ik = key_of(n.inputs[pi]);
           const Place& donor = places_.at(ik);
           if (donor.loc == Loc::scratch && last_read.at(ik) == s && batched.at(ik) == any_batched &&
@@ -250,8 +256,10 @@ SubPlan::Frame::Frame(const SubPlan& plan, void* scratch, RunContext* run)
     c.out.resize(st.out.size());
     for (size_t j = 0; j < st.in.size(); ++j) {
       const Value& v = st.node->inputs[j];
-      c.in[j].dtype = v.dtype();
-      c.in[j].shape = v.shape();
+      if (v.defined()) {
+        c.in[j].dtype = v.dtype();
+        c.in[j].shape = v.shape();
+      }
       bind(c.in[j], st.in[j]);
     }
     for (size_t o = 0; o < st.out.size(); ++o) {
