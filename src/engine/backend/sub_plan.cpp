@@ -1,7 +1,6 @@
 #include "engine/backend/sub_plan.h"
 
 #include <cstring>
-#include <sstream>
 
 #include "engine/backend/memory_plan.h"
 #include "engine/base/error.h"

@@ -66,7 +66,8 @@ class SubPlan {
 
   // One caller's bound state: kernel contexts built once on the given scratch, so that
   // each run only moves input/output addresses (and the batch extent). Not shared between
-  // threads: each thread makes its own, on its own scratch.
+  // threads: each thread makes its own, on its own scratch. A frame must not outlive its
+  // plan (its contexts point at the plan's prepared parameters).
   class Frame {
    public:
     Frame(const SubPlan& plan, void* scratch, RunContext* run);
