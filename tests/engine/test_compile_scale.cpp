@@ -12,7 +12,7 @@
 #include <pthread.h>
 
 #include "engine/exec/executable.h"
-#include "engine/exec/memory_plan.h"
+#include "engine/backend/memory_plan.h"
 #include "engine/passes/passes.h"
 #include "harness.h"
 

@@ -1,7 +1,7 @@
 #include <random>
 
 #include "harness.h"
-#include "engine/exec/memory_plan.h"
+#include "engine/backend/memory_plan.h"
 
 using namespace symnet;
 

@@ -7,7 +7,7 @@
 #include <unordered_map>
 
 #include "engine/base/error.h"
-#include "engine/exec/memory_plan.h"
+#include "engine/backend/memory_plan.h"
 #include "engine/kernels/cpu/parallel.h"
 
 namespace symnet {

@@ -1,4 +1,4 @@
-#include "engine/exec/memory_plan.h"
+#include "engine/backend/memory_plan.h"
 
 #include <algorithm>
 #include <iterator>
