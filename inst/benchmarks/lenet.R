@@ -126,6 +126,7 @@ note(sprintf("data in R (%s): VmRSS %.0f MiB, VmHWM %.0f MiB", typeof(x_train), 
              vm_status("VmHWM")))
 
 # ---- model --------------------------------------------------------------------------------------
+set.seed(opt$seed)  # the initial weights too, so that runs of one build give one accuracy
 x <- sym_var("x", c(NA, 1, 28, 28))
 h <- if (opt$scale == "graph") layer_rescaling(x, 1 / 255) else x
 out <- h |>
