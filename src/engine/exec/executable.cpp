@@ -142,7 +142,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();
   };
   Graph g = specialize(given, input_types);
-  g = strip_identities(g);
+  g = strip_identities(inline_calls(g));
   const double specialize_ms = ms_since(t0);
   st.nodes_before = g.num_nodes();
   st.passes.push_back({"specialize", st.nodes_before, st.nodes_before, specialize_ms});

@@ -33,12 +33,12 @@ using ConstantEvaluator = std::function<std::vector<Tensor>(const Node&, const s
 // Evaluates pure nodes whose inputs are constants (nothing without an evaluator).
 Graph fold_constants(const Graph& g, const ConstantEvaluator& eval);
 Graph simplify_algebra(const Graph& g);      // x*1, x+0, x-0, x/1, neg(neg x), identity, ...
-// stop_gradient/identity removal and other inference-time cleanups, call nodes inlined
-// first (Executable::compile runs this whether it optimizes or not, so no backend ever
-// meets a call).
+// stop_gradient/identity removal and other inference-time cleanups (Executable::compile
+// runs this whether it optimizes or not).
 Graph strip_identities(const Graph& g);
 // Replaces every call node (ops/call.h), nested ones and those inside other bodies
-// included, by its body's nodes on its inputs.
+// included, by its body's nodes on its inputs. Executable::compile runs it whether it
+// optimizes or not, so no backend ever meets a call.
 Graph inline_calls(const Graph& g);
 
 // Sets the `training` attribute (0/1) of every node that has one (dropout, batch_norm):

@@ -136,7 +136,7 @@ Graph simplify_algebra(const Graph& g) {
 }
 
 Graph strip_identities(const Graph& g) {
-  return rewrite_graph(inline_calls(g), [](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
+  return rewrite_graph(g, [](const Node& n, const std::vector<Value>& ins) -> std::vector<Value> {
     const std::string& op = n.op_name();
     if ((op == "identity" || op == "stop_gradient") && ins.size() == 1 && n.outputs.size() == 1 &&
         ins[0].type() == n.outputs[0])
