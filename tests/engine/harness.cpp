@@ -205,6 +205,7 @@ const std::vector<OpCase>& all_cases() {
     add_pool_cases(c);
     add_norm_cases(c);
     add_call_cases(c);
+    add_control_flow_cases(c);
     return c;
   }();
   return cases;

@@ -20,6 +20,7 @@ CpuBackend::CpuBackend() : Backend("cpu") {
   bind_internal_kernels(*this);
   bind_fused_kernels(*this);
   bind_per_sample_kernels(*this);
+  bind_control_flow_kernels(*this);
 }
 
 bool CpuBackend::supports(const Node& n) const {

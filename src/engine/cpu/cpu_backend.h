@@ -39,6 +39,7 @@ void bind_norm_kernels(Backend& b);
 void bind_internal_kernels(Backend& b);
 void bind_fused_kernels(Backend& b);
 void bind_per_sample_kernels(Backend& b);
+void bind_control_flow_kernels(Backend& b);
 
 // Shorthand for binding: a kernel whose parameters are P, built by `read` from the node.
 template <class P, class Read>

@@ -29,64 +29,12 @@ bool fits(const TensorType& formal, const TensorType& given) {
   return true;
 }
 
-// Expands the body on `args`, naming each remade node `prefix` + its name in the body.
-std::vector<Value> splice(const Graph& body, const std::vector<Value>& args, const std::string& prefix) {
-  std::unordered_map<const Node*, Value> formal;
-  for (size_t i = 0; i < body.inputs.size(); ++i) formal[body.inputs[i].node.get()] = args.at(i);
-  std::unordered_map<const Node*, std::vector<Value>> made;
-  auto mapped = [&](const Value& v) -> Value {
-    auto f = formal.find(v.node.get());
-    if (f != formal.end()) return f->second;
-    auto m = made.find(v.node.get());
-    return m == made.end() ? v : m->second.at(v.index);
-  };
-  for (const NodePtr& n : body.topo_order()) {
-    if (formal.count(n.get()) || is_shared_source(*n)) continue;
-    std::vector<Value> ins;
-    for (const Value& v : n->inputs) ins.push_back(mapped(v));
-    made[n.get()] = make_node(n->op_name(), std::move(ins), n->attrs, prefix + n->name);
-  }
-  std::vector<Value> outs;
-  for (const Value& v : body.outputs) outs.push_back(mapped(v));
-  return outs;
-}
-
-// Types of the body's outputs for arguments of types `types`.
 std::vector<TensorType> call_infer(const InferContext& c) {
   GraphPtr body = c.attrs.get_graph("body");
   SN_CHECK(body != nullptr, ErrorKind::attr, "attribute 'body' is empty");
-  validate_call_body(*body, c.num_inputs());
-  bool same = true;
-  for (size_t i = 0; i < c.num_inputs(); ++i) {
-    const TensorType& formal = body->inputs[i].type();
-    SN_CHECK(fits(formal, c.in(i)), formal.dtype != c.in(i).dtype ? ErrorKind::dtype : ErrorKind::shape,
-             "argument " << i + 1 << " is " << type_str(c.in(i)) << " but the body's input '"
-                         << body->inputs[i].node->name << "' is " << type_str(formal));
-    same = same && formal == c.in(i);
-  }
-  std::vector<TensorType> outs;
-  if (same) {
-    for (const Value& v : body->outputs) outs.push_back(v.type());
-    return outs;
-  }
-  // Other (more concrete) argument types: infer the body again on inputs of those types.
-  std::vector<Value> args;
-  for (size_t i = 0; i < c.num_inputs(); ++i) {
-    const Node& in = *body->inputs[i].node;
-    AttrMap a = in.attrs;
-    if (c.in(i).unknown_rank) {
-      a.erase("shape");
-    } else {
-      a.set("shape", c.in(i).shape);
-    }
-    args.push_back(make_node("input", {}, std::move(a), in.name).at(0));
-  }
-  try {
-    for (const Value& v : splice(*body, args, "")) outs.push_back(v.type());
-  } catch (const Error& e) {
-    SN_THROW(e.kind(), "the body cannot take these arguments: " << e.what());
-  }
-  return outs;
+  std::vector<TensorType> args;
+  for (size_t i = 0; i < c.num_inputs(); ++i) args.push_back(c.in(i));
+  return infer_body(*body, args, "the body");
 }
 
 std::vector<Value> call_grad(const GradContext& ctx) {
@@ -136,11 +84,67 @@ void validate_call_body(const Graph& body, size_t n_inputs) {
   }
 }
 
+std::vector<Value> splice_body(const Graph& body, const std::vector<Value>& args, const std::string& prefix) {
+  std::unordered_map<const Node*, Value> formal;
+  for (size_t i = 0; i < body.inputs.size(); ++i) formal[body.inputs[i].node.get()] = args.at(i);
+  std::unordered_map<const Node*, std::vector<Value>> made;
+  auto mapped = [&](const Value& v) -> Value {
+    auto f = formal.find(v.node.get());
+    if (f != formal.end()) return f->second;
+    auto m = made.find(v.node.get());
+    return m == made.end() ? v : m->second.at(v.index);
+  };
+  for (const NodePtr& n : body.topo_order()) {
+    if (formal.count(n.get()) || is_shared_source(*n)) continue;
+    std::vector<Value> ins;
+    for (const Value& v : n->inputs) ins.push_back(mapped(v));
+    made[n.get()] = make_node(n->op_name(), std::move(ins), n->attrs, prefix + n->name);
+  }
+  std::vector<Value> outs;
+  for (const Value& v : body.outputs) outs.push_back(mapped(v));
+  return outs;
+}
+
+std::vector<TensorType> infer_body(const Graph& body, const std::vector<TensorType>& args, const std::string& what) {
+  validate_call_body(body, args.size());
+  bool same = true;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const TensorType& formal = body.inputs[i].type();
+    SN_CHECK(fits(formal, args[i]), formal.dtype != args[i].dtype ? ErrorKind::dtype : ErrorKind::shape,
+             "argument " << i + 1 << " is " << type_str(args[i]) << " but the input '"
+                         << body.inputs[i].node->name << "' of " << what << " is " << type_str(formal));
+    same = same && formal == args[i];
+  }
+  std::vector<TensorType> outs;
+  if (same) {
+    for (const Value& v : body.outputs) outs.push_back(v.type());
+    return outs;
+  }
+  // Other (more concrete) argument types: infer the body again on inputs of those types.
+  std::vector<Value> formal_args;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const Node& in = *body.inputs[i].node;
+    AttrMap a = in.attrs;
+    if (args[i].unknown_rank) {
+      a.erase("shape");
+    } else {
+      a.set("shape", args[i].shape);
+    }
+    formal_args.push_back(make_node("input", {}, std::move(a), in.name).at(0));
+  }
+  try {
+    for (const Value& v : splice_body(body, formal_args, "")) outs.push_back(v.type());
+  } catch (const Error& e) {
+    SN_THROW(e.kind(), what << " cannot take these arguments: " << e.what());
+  }
+  return outs;
+}
+
 std::vector<Value> expand_call(const Node& call, const std::vector<Value>& args) {
   GraphPtr body = call.attrs.get_graph("body");
   SN_CHECK(body != nullptr, ErrorKind::attr, "attribute 'body' is empty");
   validate_call_body(*body, args.size());
-  std::vector<Value> outs = splice(*body, args, call.name + "/");
+  std::vector<Value> outs = splice_body(*body, args, call.name + "/");
   for (size_t k = 0; k < outs.size() && k < call.outputs.size(); ++k)
     SN_CHECK(outs[k].type() == call.outputs[k] || !call.outputs[k].known(), ErrorKind::internal,
              "the body of " << call.describe() << " gave " << type_str(outs[k].type()) << " for output " << k + 1

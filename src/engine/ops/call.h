@@ -15,6 +15,14 @@ namespace symnet {
 // captured: lift them first, passes/lift.h); constants and variables may be shared.
 void validate_call_body(const Graph& body, size_t n_inputs);
 
+// The body's nodes spliced in on `args`, each computing node made again (types
+// re-inferred) and named `prefix` + its name in the body; constants and variables shared.
+std::vector<Value> splice_body(const Graph& body, const std::vector<Value>& args, const std::string& prefix);
+
+// Types of the body's outputs for arguments of types `args` (the body inferred again when
+// they are more concrete than its declared inputs). Errors name `what` ("the body").
+std::vector<TensorType> infer_body(const Graph& body, const std::vector<TensorType>& args, const std::string& what);
+
 // The body's nodes spliced in: formal inputs replaced by `args`, every computing node made
 // again (types re-inferred) and named "<call name>/<body node name>", so random ops draw
 // the same numbers wherever one call node is expanded. Constants and variables are shared.

@@ -63,9 +63,19 @@ void require_known_ranks(const Graph& g, const std::vector<NodePtr>& order,
 bool body_holds_wrt(const std::vector<NodePtr>& order, const std::unordered_set<const Node*>& wrt_nodes) {
   bool found = false;
   for (const NodePtr& n : order) {
-    if (found || n->op_name() != "call") continue;
+    if (found) break;
+    const bool is_call = n->op_name() == "call";
     for_each_body(*n, [&](const Graph& b) {
-      for (const NodePtr& m : b.topo_order()) found = found || wrt_nodes.count(m.get()) > 0;
+      for (const NodePtr& m : b.topo_order()) {
+        if (!wrt_nodes.count(m.get())) continue;
+        // Other ops with bodies (cond) differentiate with respect to their arguments only:
+        // a gradient that would also flow inside a body must not silently miss that part.
+        SN_CHECK(is_call, ErrorKind::unsupported,
+                 "the gradient with respect to '" << m->name << "', which is used inside the body of "
+                                                  << n->describe() << ", is not supported; pass it to the "
+                                                  << n->op_name() << " as an argument instead");
+        found = true;
+      }
     });
   }
   return found;
