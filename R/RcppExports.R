@@ -61,6 +61,14 @@ cpp_sym_call <- function(params, outputs, args, name) {
     .Call(`_symnet_cpp_sym_call`, params, outputs, args, name)
 }
 
+cpp_last_node_id <- function() {
+    .Call(`_symnet_cpp_last_node_id`)
+}
+
+cpp_sym_cond <- function(pred, then_outputs, then_after, else_outputs, else_after, name) {
+    .Call(`_symnet_cpp_sym_cond`, pred, then_outputs, then_after, else_outputs, else_after, name)
+}
+
 cpp_sym_input <- function(name, dtype, shape) {
     .Call(`_symnet_cpp_sym_input`, name, dtype, shape)
 }

@@ -186,6 +186,32 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_last_node_id
+double cpp_last_node_id();
+RcppExport SEXP _symnet_cpp_last_node_id() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_last_node_id());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_sym_cond
+Rcpp::List cpp_sym_cond(SEXP pred, Rcpp::List then_outputs, double then_after, Rcpp::List else_outputs, double else_after, std::string name);
+RcppExport SEXP _symnet_cpp_sym_cond(SEXP predSEXP, SEXP then_outputsSEXP, SEXP then_afterSEXP, SEXP else_outputsSEXP, SEXP else_afterSEXP, SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type pred(predSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type then_outputs(then_outputsSEXP);
+    Rcpp::traits::input_parameter< double >::type then_after(then_afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type else_outputs(else_outputsSEXP);
+    Rcpp::traits::input_parameter< double >::type else_after(else_afterSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_cond(pred, then_outputs, then_after, else_outputs, else_after, name));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_sym_input
 SEXP cpp_sym_input(std::string name, std::string dtype, SEXP shape);
 RcppExport SEXP _symnet_cpp_sym_input(SEXP nameSEXP, SEXP dtypeSEXP, SEXP shapeSEXP) {
@@ -568,6 +594,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_raw_slice", (DL_FUNC) &_symnet_cpp_raw_slice, 3},
     {"_symnet_cpp_ptr_alive", (DL_FUNC) &_symnet_cpp_ptr_alive, 1},
     {"_symnet_cpp_sym_call", (DL_FUNC) &_symnet_cpp_sym_call, 4},
+    {"_symnet_cpp_last_node_id", (DL_FUNC) &_symnet_cpp_last_node_id, 0},
+    {"_symnet_cpp_sym_cond", (DL_FUNC) &_symnet_cpp_sym_cond, 6},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},
     {"_symnet_cpp_sym_const", (DL_FUNC) &_symnet_cpp_sym_const, 3},
     {"_symnet_cpp_sym_apply", (DL_FUNC) &_symnet_cpp_sym_apply, 4},

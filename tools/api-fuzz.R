@@ -197,6 +197,11 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     if (tn == "Ops.symnet_symbol(+)" || tn == "Ops.symnet_symbol(<)") { v$e1 <- x; v$e2 <- x }
     if (tn == "symnet_function()") { v$.compiled <- sym_compile(sym_sum(xin * 2)); v$fz_in <- matrix(1, 2, 3) }
     if (tn == "schedule_cosine") v$epochs <- 10
+    if (tn == "sym_cond") {
+      v$pred <- sym_sum(x) > 0
+      v$true_fn <- function() x * 2
+      v$false_fn <- function() -x
+    }
     v
   }
 

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "engine/cpu/sim_backend.h"
+#include "engine/passes/lift.h"
 #include "engine/passes/passes.h"
 #include "harness.h"
 
@@ -151,4 +152,34 @@ TEST_CASE("a cond whose branch a device lacks runs on the CPU there", "[control_
     ex->run({pv.view(), xv.view()});
     check_close(to_tensor(ex->output(0)), run_graph(g, {pv, xv}, true, "cpu")[0], 0);
   }
+}
+
+TEST_CASE("make_cond lifts traced branches: their nodes inside, outer values and variables as arguments",
+          "[control_flow]") {
+  auto w = Variable::create("w", make_tensor(DType::f64, {3}, {0.5, -2, 1.5}));
+  Value wv = op::variable(w);
+  Value x = op::input("x", DType::f64, {3});
+  Value p = op::input("p", DType::boolean, {});
+  Value outer = op::exp(x);  // made before either branch: an argument
+  const uint64_t then_after = last_node_id();
+  Value then_out = op::relu(op::mul(outer, wv));
+  const uint64_t else_after = last_node_id();
+  Value else_out = op::sub(x, op::scalar(1, DType::f64));
+  Value y = make_cond(p, {then_out}, then_after, {else_out}, else_after, "branch").at(0);
+  Graph g = graph_of({p, x}, {y, gradients(op::reduce_sum(y), {wv})[0]});
+  // The branches' own nodes are inside the bodies: the outer graph computes exp only.
+  CHECK(count_op(g, "relu") == 0);
+  CHECK(count_op(g, "exp") == 1);
+  CHECK(count_op(g, "cond") == 2);  // the op and its gradient
+  Tensor xv = make_tensor(DType::f64, {3}, {0.1, 0.2, -0.3});
+  std::vector<Tensor> on_true = run_graph(g, {make_tensor(DType::boolean, {}, {1}), xv});
+  std::vector<Tensor> on_false = run_graph(g, {make_tensor(DType::boolean, {}, {0}), xv});
+  for (int64_t i = 0; i < 3; ++i) {
+    const double e = std::exp(xv.get_as_double(i)), wi = w->host().get_as_double(i);
+    CHECK(on_true[0].get_as_double(i) == Approx(std::max(0.0, e * wi)).epsilon(1e-12));
+    CHECK(on_true[1].get_as_double(i) == Approx(wi > 0 ? e : 0.0).epsilon(1e-12));
+    CHECK(on_false[0].get_as_double(i) == Approx(xv.get_as_double(i) - 1).epsilon(1e-12));
+    CHECK(on_false[1].get_as_double(i) == 0);
+  }
+  CHECK(graph_variables(g).size() == 1);
 }

@@ -60,10 +60,9 @@ std::string Node::describe() const {
 
 namespace {
 
-uint64_t next_node_id() {
-  static std::atomic<uint64_t> next{1};
-  return next++;
-}
+std::atomic<uint64_t> g_next_node_id{1};
+
+uint64_t next_node_id() { return g_next_node_id++; }
 
 std::string inputs_str(const std::vector<Value>& inputs) {
   std::ostringstream o;
@@ -179,5 +178,7 @@ std::vector<Value> make_node(const std::string& op, std::vector<Value> inputs, A
 std::vector<Value> remake_node(const Node& like, std::vector<Value> inputs) {
   return build(*like.op, std::move(inputs), like.attrs, like.name);
 }
+
+uint64_t last_node_id() { return g_next_node_id.load() - 1; }
 
 }  // namespace symnet

@@ -85,4 +85,8 @@ std::vector<Value> make_node(const std::string& op, std::vector<Value> inputs, A
 // Same, keeping the id-independent parts of an existing node but with new inputs (passes).
 std::vector<Value> remake_node(const Node& like, std::vector<Value> inputs);
 
+// The id of the newest node: nodes made after this call have larger ids (tracing user
+// code that builds a body, passes/lift.h).
+uint64_t last_node_id();
+
 }  // namespace symnet

@@ -11,7 +11,10 @@ namespace symnet {
 
 namespace {
 
-bool stays_captured(const Node& n) { return n.op_name() == "constant" || n.op_name() == "variable"; }
+bool stays_captured(const Node& n, const LiftOptions& o) {
+  return n.op_name() == "constant" || (n.op_name() == "variable" && !o.lift_variables);
+}
+bool is_outer_source(const Node& n) { return n.op_name() == "input" || n.op_name() == "variable"; }
 
 struct ValueHash {
   size_t operator()(const Value& v) const {
@@ -23,6 +26,11 @@ struct ValueHash {
 
 LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>& outputs,
                      const std::vector<std::string>& output_names) {
+  return lift_body(params, outputs, output_names, LiftOptions{});
+}
+
+LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>& outputs,
+                     const std::vector<std::string>& output_names, const LiftOptions& options) {
   SN_CHECK(!outputs.empty(), ErrorKind::value, "a body needs at least one output");
   std::unordered_set<const Node*> formal;
   for (const Value& p : params) {
@@ -35,10 +43,13 @@ LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>&
 
   Graph expr = Graph::from_outputs(outputs);
   std::vector<NodePtr> order = expr.topo_order();
-  // Nodes that depend on a parameter belong to the body; the rest is computed outside.
+  // Nodes that depend on a parameter, or that the body's code made, belong to the body; the
+  // rest is computed outside.
   std::unordered_set<const Node*> inside;
   for (const NodePtr& n : order) {
-    bool in = formal.count(n.get()) > 0;
+    bool in = formal.count(n.get()) > 0 ||
+              (options.created_after != UINT64_MAX && n->id > options.created_after && !is_outer_source(*n) &&
+               !(n->op_name() == "constant"));
     for (const Value& v : n->inputs) in = in || (v.defined() && inside.count(v.node.get()));
     if (in) inside.insert(n.get());
   }
@@ -52,7 +63,7 @@ LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>&
       auto m = made.find(v.node.get());
       return m == made.end() ? v : m->second.at(v.index);  // a param is itself
     }
-    if (stays_captured(*v.node)) return v;
+    if (stays_captured(*v.node, options)) return v;
     auto it = lifted.find(v);
     if (it != lifted.end()) return it->second;
     const TensorType& t = v.type();
@@ -86,6 +97,41 @@ LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>&
   g->output_names = output_names;
   out.body = g;
   return out;
+}
+
+namespace {
+
+// A formal input standing for `v` in a body that does not use it.
+Value unused_input(const Value& v, size_t k) {
+  const TensorType& t = v.type();
+  std::string name = "unused" + std::to_string(k + 1);
+  AttrMap a{{"name", name}, {"dtype", std::string(dtype_name(t.dtype))}};
+  if (t.rank_known()) a.set("shape", t.shape);
+  return make_node("input", {}, std::move(a), name).at(0);
+}
+
+}  // namespace
+
+std::vector<Value> make_cond(const Value& pred, const std::vector<Value>& then_outputs, uint64_t then_after,
+                             const std::vector<Value>& else_outputs, uint64_t else_after, const std::string& name) {
+  LiftOptions o;
+  o.lift_variables = true;
+  o.created_after = then_after;
+  LiftedBody t = lift_body({}, then_outputs, {}, o);
+  o.created_after = else_after;
+  LiftedBody e = lift_body({}, else_outputs, {}, o);
+  // then's body: its own inputs, then placeholders for else's arguments; else's body the
+  // other way round. Bodies are immutable, so each is rebuilt with the longer input list.
+  auto then_body = std::make_shared<Graph>(*t.body);
+  for (size_t k = 0; k < e.captured.size(); ++k) then_body->inputs.push_back(unused_input(e.captured[k], k));
+  auto else_body = std::make_shared<Graph>(*e.body);
+  std::vector<Value> lead;
+  for (size_t k = 0; k < t.captured.size(); ++k) lead.push_back(unused_input(t.captured[k], k));
+  else_body->inputs.insert(else_body->inputs.begin(), lead.begin(), lead.end());
+  std::vector<Value> ins{pred};
+  ins.insert(ins.end(), t.captured.begin(), t.captured.end());
+  ins.insert(ins.end(), e.captured.begin(), e.captured.end());
+  return make_node("cond", ins, {{"then_branch", GraphPtr(then_body)}, {"else_branch", GraphPtr(else_body)}}, name);
 }
 
 }  // namespace symnet

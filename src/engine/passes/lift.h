@@ -3,6 +3,7 @@
 // form control flow and ONNX functions need, plus the outer values to pass for the
 // captured ones.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,5 +26,26 @@ struct LiftedBody {
 // Bodies of nested calls are already closed and are left as they are.
 LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>& outputs,
                      const std::vector<std::string>& output_names = {});
+
+// Lifting a branch traced by running user code (cond from R): the nodes created while the
+// code ran (id > created_after) are the branch's computation and go into the body even when
+// they depend on no parameter, so that only the taken branch computes them; everything
+// made before is an outer value, passed in. Variables become arguments too, wherever they
+// were made, so that gradients reach them through the op's arguments (cond differentiates
+// with respect to its arguments only); inputs, likewise, are always outer values.
+struct LiftOptions {
+  uint64_t created_after = UINT64_MAX;  // UINT64_MAX: no node counts as created by the body
+  bool lift_variables = false;
+};
+LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>& outputs,
+                     const std::vector<std::string>& output_names, const LiftOptions& options);
+
+// A cond node from two branches traced by running user code: `then_outputs` were made by
+// code that ran after node `then_after`, `else_outputs` after `else_after` (last_node_id()
+// before each ran). Each branch is lifted (LiftOptions: its nodes inside, outer values and
+// variables as arguments); the cond takes the then branch's arguments followed by the else
+// branch's, and each body takes all of them. Returns the cond's outputs.
+std::vector<Value> make_cond(const Value& pred, const std::vector<Value>& then_outputs, uint64_t then_after,
+                             const std::vector<Value>& else_outputs, uint64_t else_after, const std::string& name = "");
 
 }  // namespace symnet
