@@ -26,6 +26,9 @@ class FreeList {
   // Best fit among free blocks that can hold `bytes` at an `align`-aligned offset: the
   // smallest such block, the lowest offset among equals.
   size_t allocate(size_t bytes, size_t align) {
+    // An empty value occupies nothing: placing it would make a zero-size free block at an
+    // offset a live block holds, and the free list would then hold that offset twice.
+    if (bytes == 0) return 0;
     for (auto it = by_size_.lower_bound({bytes, 0}); it != by_size_.end(); ++it) {
       const size_t size = it->first, off = it->second, start = align_to(off, align);
       if (start + bytes > off + size) continue;  // too small once aligned
@@ -49,6 +52,7 @@ class FreeList {
     return start;
   }
   void release(size_t off, size_t bytes) {
+    if (bytes == 0) return;
     auto next = blocks_.lower_bound(off);
     if (next != blocks_.end() && off + bytes == next->first) {
       bytes += next->second;

@@ -45,7 +45,8 @@ class SimStream {
       std::lock_guard<std::mutex> lock(mu_);
       todo.swap(downloads_);
     }
-    for (Delivery& d : todo) std::memcpy(d.dst, d.bytes.data(), d.bytes.size());
+    for (Delivery& d : todo)
+      if (!d.bytes.empty()) std::memcpy(d.dst, d.bytes.data(), d.bytes.size());
   }
 
  private:
@@ -78,9 +79,11 @@ class SimBuffer final : public StorageBuffer {
     StorageBuffer::download(offset, dst, bytes);
   }
   void upload_async(size_t offset, const void* src, size_t bytes) override {
+    if (bytes == 0) return;
     stream_.queue_upload([this, offset, src, bytes] { StorageBuffer::upload(offset, src, bytes); });
   }
   void download_async(size_t offset, void* dst, size_t bytes) const override {
+    if (bytes == 0) return;
     stream_.run_uploads();
     std::vector<char> now(bytes);
     StorageBuffer::download(offset, now.data(), bytes);
