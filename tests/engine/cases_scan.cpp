@@ -152,6 +152,37 @@ std::vector<Tensor> two_state_reference(const std::vector<Tensor>& in) {
   return {fa, fb, y1, y2};
 }
 
+// An int32 step counter c beside a float state s [2], walking x [T, 2] backwards with a
+// non-sequence k []: c' = c + 1, s' = s * x + c * k, emitting s'. Only the float inputs
+// get gradients; the counter's stacked values still feed the backward pass.
+GraphPtr counter_body() {
+  Value c = op::input("c", DType::i32, {});
+  Value s = op::input("s", DType::f64, {2});
+  Value x = op::input("x", DType::f64, {2});
+  Value k = op::input("k", DType::f64, {});
+  Value s2 = op::add(op::mul(s, x), op::mul(op::cast(c, DType::f64), k));
+  return body_of({c, s, x, k}, {op::add(c, op::scalar(1, DType::i32)), s2, s2});
+}
+
+std::vector<Tensor> counter_reference(const std::vector<Tensor>& in) {
+  const Tensor &c0 = in[0], &s0 = in[1], &xs = in[2], &k = in[3];
+  const int64_t T = xs.shape()[0];
+  double c = c0.get_as_double(0), s[2] = {s0.get_as_double(0), s0.get_as_double(1)};
+  Tensor ys(DType::f64, {T, 2}), fc(DType::i32, {}), fs(DType::f64, {2});
+  for (int64_t step = 0; step < T; ++step) {
+    const int64_t t = T - 1 - step;
+    for (int i = 0; i < 2; ++i) {
+      s[i] = s[i] * xs.get_as_double(t * 2 + i) + c * k.get_as_double(0);
+      ys.set_from_double(t * 2 + i, s[i]);
+    }
+    c += 1;
+  }
+  fc.set_from_double(0, c);
+  fs.set_from_double(0, s[0]);
+  fs.set_from_double(1, s[1]);
+  return {fc, fs, ys};
+}
+
 }  // namespace
 
 void add_scan_cases(std::vector<OpCase>& cases) {
@@ -185,6 +216,17 @@ void add_scan_cases(std::vector<OpCase>& cases) {
     c.inputs = {random_tensor(DType::f64, {3}, 78, 0.5, 1.5), random_tensor(DType::f64, {3, 3}, 79, 0.2, 1)};
     c.tol = 1e-12;
     c.reference = [](const std::vector<Tensor>& in) { return power_reference(in, 4); };
+    cases.push_back(c);
+  }
+  {
+    OpCase c;
+    c.op = "scan";
+    c.label = "int32 counter state beside a float state, reversed";
+    c.attrs = scan_attrs(counter_body(), 2, 1, 1);
+    c.inputs = {make_tensor(DType::i32, {}, {2}), random_tensor(DType::f64, {2}, 84),
+                random_tensor(DType::f64, {3, 2}, 85), random_tensor(DType::f64, {}, 86)};
+    c.tol = 1e-12;
+    c.reference = counter_reference;
     cases.push_back(c);
   }
   {
