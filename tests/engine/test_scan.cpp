@@ -49,6 +49,33 @@ TEST_CASE("a scan of zero steps gives the initial states and empty stacked outpu
   CHECK(r[1].shape() == Shape{0, 3});
 }
 
+TEST_CASE("scan runs one, two and more steps, a state passed through unchanged", "[control_flow]") {
+  // The first step reads the initial states in place and the last writes the outputs:
+  // one and two steps are the edge cases of the double buffering. State 2 passes through.
+  Value s = op::input("s", DType::f64, {-1}), k = op::input("k", DType::f64, {-1});
+  Value x = op::input("x", DType::f64, {-1});
+  Value y = op::mul(s, x);
+  GraphPtr body = body_of({s, k, x}, {y, k, op::add(y, k)});
+  for (int64_t T : {1, 2, 5}) {
+    Value s0 = op::input("s0", DType::f64, {2}), k0 = op::input("k0", DType::f64, {2});
+    Value xs = op::input("xs", DType::f64, {T, 2});
+    std::vector<Value> out = scan({s0, k0, xs}, body, 2, 1);
+    Graph g = graph_of({s0, k0, xs}, out);
+    Tensor sv = make_tensor(DType::f64, {2}, {0.5, -1.5}), kv = make_tensor(DType::f64, {2}, {3, 4});
+    Tensor xv = random_tensor(DType::f64, {T, 2}, 20 + T);
+    std::vector<Tensor> r = run_graph(g, {sv, kv, xv});
+    for (int64_t i = 0; i < 2; ++i) {
+      double p = sv.get_as_double(i);
+      for (int64_t t = 0; t < T; ++t) {
+        p *= xv.get_as_double(t * 2 + i);
+        CHECK(r[2].get_as_double(t * 2 + i) == Approx(p + kv.get_as_double(i)).epsilon(1e-14));
+      }
+      CHECK(r[0].get_as_double(i) == Approx(p).epsilon(1e-14));
+      CHECK(r[1].get_as_double(i) == kv.get_as_double(i));
+    }
+  }
+}
+
 TEST_CASE("the gradient of a scan is made of scans and differentiates again", "[control_flow]") {
   // Running product over 3 steps: final = s0 * x0 * x1 * x2, so d final / d s0 = x0 x1 x2
   // and the second derivative of sum(d/ds0 ...) w.r.t. xs is checked in closed form.
