@@ -140,6 +140,12 @@ std::vector<TensorType> infer_body(const Graph& body, const std::vector<TensorTy
   return outs;
 }
 
+Value body_input(const std::string& name, const TensorType& t) {
+  AttrMap a{{"name", name}, {"dtype", std::string(dtype_name(t.dtype))}};
+  if (!t.unknown_rank) a.set("shape", t.shape);
+  return make_node("input", {}, std::move(a), name).at(0);
+}
+
 std::vector<Value> expand_call(const Node& call, const std::vector<Value>& args) {
   GraphPtr body = call.attrs.get_graph("body");
   SN_CHECK(body != nullptr, ErrorKind::attr, "attribute 'body' is empty");

@@ -23,6 +23,10 @@ std::vector<Value> splice_body(const Graph& body, const std::vector<Value>& args
 // they are more concrete than its declared inputs). Errors name `what` ("the body").
 std::vector<TensorType> infer_body(const Graph& body, const std::vector<TensorType>& args, const std::string& what);
 
+// A formal input of a body built by a gradient rule (cond, scan): an "input" node of type
+// `t`; no "shape" attribute declares one of unknown rank.
+Value body_input(const std::string& name, const TensorType& t);
+
 // The body's nodes spliced in: formal inputs replaced by `args`, every computing node made
 // again (types re-inferred) and named "<call name>/<body node name>", so random ops draw
 // the same numbers wherever one call node is expanded. Constants and variables are shared.

@@ -54,26 +54,19 @@ std::vector<TensorType> cond_infer(const InferContext& c) {
   return out;
 }
 
-// A formal input of a gradient body; no "shape" attribute declares one of unknown rank.
-Value formal_input(const std::string& name, const TensorType& t) {
-  AttrMap a{{"name", name}, {"dtype", std::string(dtype_name(t.dtype))}};
-  if (!t.unknown_rank) a.set("shape", t.shape);
-  return make_node("input", {}, std::move(a), name).at(0);
-}
-
 // The gradient body of one branch: inputs (args..., cotangents of the outputs...), outputs
 // the gradient of each differentiable argument (zeros where none flows).
 GraphPtr gradient_branch(const GradContext& ctx, const Graph& body, const std::vector<size_t>& wrt_args) {
   auto g = std::make_shared<Graph>();
   std::vector<Value> args;
   for (size_t i = 0; i < body.inputs.size(); ++i) {
-    args.push_back(formal_input("x" + std::to_string(i + 1), ctx.node.inputs[i + 1].type()));
+    args.push_back(body_input("x" + std::to_string(i + 1), ctx.node.inputs[i + 1].type()));
   }
   std::vector<Value> outs = splice_body(body, args, "");
   std::vector<Value> ys, cots, wrt;
   for (size_t k = 0; k < outs.size(); ++k) {
     const TensorType& t = ctx.node.outputs[k];
-    Value cot = formal_input("dy" + std::to_string(k + 1), t);
+    Value cot = body_input("dy" + std::to_string(k + 1), t);
     g->inputs.push_back(cot);
     if (!is_float(t.dtype)) continue;
     ys.push_back(outs[k]);
