@@ -10,13 +10,6 @@ namespace symnet::test {
 
 namespace {
 
-GraphPtr body_of(std::vector<Value> inputs, std::vector<Value> outputs) {
-  auto g = std::make_shared<Graph>();
-  g->inputs = std::move(inputs);
-  g->outputs = std::move(outputs);
-  return g;
-}
-
 AttrMap scan_attrs(GraphPtr body, int64_t states, int64_t sequences, int64_t reverse = 0) {
   AttrMap a;
   a.set("body", body);

@@ -43,6 +43,13 @@ const std::string& default_target() {
   return target;
 }
 
+GraphPtr body_of(std::vector<Value> inputs, std::vector<Value> outputs) {
+  auto g = std::make_shared<Graph>();
+  g->inputs = std::move(inputs);
+  g->outputs = std::move(outputs);
+  return g;
+}
+
 std::unique_ptr<Executable> compile_on_target(const Graph& g, const std::vector<TensorType>& types,
                                               CompileOptions opts) {
   opts.target = default_target();

@@ -41,6 +41,8 @@ std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, 
 // tests that compile directly run on the simulated device too.
 std::unique_ptr<Executable> compile_on_target(const Graph& g, const std::vector<TensorType>& types,
                                               CompileOptions opts = {});
+// A body graph (for call, cond, scan) with these formal inputs and outputs.
+GraphPtr body_of(std::vector<Value> inputs, std::vector<Value> outputs);
 // One node of `op` on inputs x0, x1, ... of the given tensors' types (in that order).
 Graph op_graph(const std::string& op, const std::vector<Tensor>& inputs, const AttrMap& attrs = {});
 // Copies an executable output into an owning tensor.

@@ -14,13 +14,6 @@ using namespace symnet::test;
 
 namespace {
 
-GraphPtr body_of(std::vector<Value> inputs, std::vector<Value> outputs) {
-  auto g = std::make_shared<Graph>();
-  g->inputs = std::move(inputs);
-  g->outputs = std::move(outputs);
-  return g;
-}
-
 Value cond(const Value& pred, std::vector<Value> args, GraphPtr then_b, GraphPtr else_b) {
   std::vector<Value> ins{pred};
   ins.insert(ins.end(), args.begin(), args.end());

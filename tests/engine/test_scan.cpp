@@ -13,13 +13,6 @@ using namespace symnet::test;
 
 namespace {
 
-GraphPtr body_of(std::vector<Value> inputs, std::vector<Value> outputs) {
-  auto g = std::make_shared<Graph>();
-  g->inputs = std::move(inputs);
-  g->outputs = std::move(outputs);
-  return g;
-}
-
 std::vector<Value> scan(std::vector<Value> ins, GraphPtr body, int64_t states, int64_t sequences,
                         int64_t reverse = 0, int64_t n_steps = -1) {
   AttrMap a{{"body", body}, {"n_states", states}, {"n_sequences", sequences}, {"reverse", reverse}};

@@ -14,13 +14,6 @@ using namespace symnet::test;
 
 namespace {
 
-GraphPtr body_of(std::vector<Value> inputs, std::vector<Value> outputs) {
-  auto b = std::make_shared<Graph>();
-  b->inputs = std::move(inputs);
-  b->outputs = std::move(outputs);
-  return b;
-}
-
 std::vector<Value> call(const GraphPtr& body, std::vector<Value> args, const std::string& name = "") {
   return make_node("call", std::move(args), {{"body", body}}, name);
 }

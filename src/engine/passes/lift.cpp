@@ -6,6 +6,7 @@
 
 #include "engine/base/error.h"
 #include "engine/ops/builder.h"
+#include "engine/ops/call.h"
 
 namespace symnet {
 
@@ -66,11 +67,7 @@ LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>&
     if (stays_captured(*v.node, options)) return v;
     auto it = lifted.find(v);
     if (it != lifted.end()) return it->second;
-    const TensorType& t = v.type();
-    std::string name = v.node->name + (v.node->outputs.size() > 1 ? ":" + std::to_string(v.index) : "");
-    AttrMap a{{"name", name}, {"dtype", std::string(dtype_name(t.dtype))}};
-    if (t.rank_known()) a.set("shape", t.shape);
-    Value in = make_node("input", {}, std::move(a), name).at(0);
+    Value in = body_input(v.node->name + (v.node->outputs.size() > 1 ? ":" + std::to_string(v.index) : ""), v.type());
     g->inputs.push_back(in);
     out.captured.push_back(v);
     lifted.emplace(v, in);
@@ -102,13 +99,7 @@ LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>&
 namespace {
 
 // A formal input standing for `v` in a body that does not use it.
-Value unused_input(const Value& v, size_t k) {
-  const TensorType& t = v.type();
-  std::string name = "unused" + std::to_string(k + 1);
-  AttrMap a{{"name", name}, {"dtype", std::string(dtype_name(t.dtype))}};
-  if (t.rank_known()) a.set("shape", t.shape);
-  return make_node("input", {}, std::move(a), name).at(0);
-}
+Value unused_input(const Value& v, size_t k) { return body_input("unused" + std::to_string(k + 1), v.type()); }
 
 }  // namespace
 
