@@ -5,6 +5,7 @@
 #include "engine/backend/sub_plan.h"
 #include "engine/base/error.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/loop_support.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
@@ -32,22 +33,9 @@ CondPlans cond_plans(const Backend& cpu, const Node& n) {
   return {branch_plan(cpu, n, "then_branch"), branch_plan(cpu, n, "else_branch")};
 }
 
-bool predicate(const TensorView& p) {
-  SN_CHECK(p.numel() == 1, ErrorKind::shape, "the predicate of cond holds " << p.numel() << " values, not 1");
-  switch (p.dtype) {
-    case DType::boolean:
-    case DType::u8: return *static_cast<const uint8_t*>(p.data) != 0;
-    case DType::i32: return *static_cast<const int32_t*>(p.data) != 0;
-    case DType::i64: return *static_cast<const int64_t*>(p.data) != 0;
-    case DType::f32: return *static_cast<const float*>(p.data) != 0;
-    case DType::f64: return *static_cast<const double*>(p.data) != 0;
-    default: SN_THROW(ErrorKind::dtype, "cond has no CPU kernel for a " << dtype_name(p.dtype) << " predicate");
-  }
-}
-
 void cond_kernel(KernelContext& k) {
   const CondPlans& plans = k.param<CondPlans>();
-  const SubPlan& plan = predicate(k.in.at(0)) ? *plans.then_plan : *plans.else_plan;
+  const SubPlan& plan = predicate_value(k.in.at(0), "the predicate of cond") ? *plans.then_plan : *plans.else_plan;
   std::vector<TensorView> args(k.in.begin() + 1, k.in.end());
   char* scratch = static_cast<char*>(k.workspace);
   scratch += (kAlign - reinterpret_cast<uintptr_t>(scratch) % kAlign) % kAlign;

@@ -3,12 +3,14 @@
 // only moves its input/output addresses. The states are double-buffered in the workspace
 // (a step reads one buffer and writes the other); the first step reads the initial states
 // in place and the last writes the final states straight into the node's outputs. Each
-// step writes its per-step outputs into their slot of the stacked outputs.
+// step writes its per-step outputs into their slot of the stacked outputs. Step t runs in
+// its own random stream (loop_support.h), so random ops in the body draw anew at each step.
 #include <cstring>
 
 #include "engine/backend/sub_plan.h"
 #include "engine/base/error.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/cpu/loop_support.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
@@ -88,7 +90,8 @@ void scan_kernel(KernelContext& k) {
       if (p.state_bytes[s] > 0) std::memcpy(k.out[s].data, k.in[s].data, p.state_bytes[s]);
     return;
   }
-  SubPlan::Frame frame(*p.plan, base, k.run);
+  LoopRun loop(k.run);
+  SubPlan::Frame frame(*p.plan, base, loop.context());
   for (size_t i = S + Q; i < k.in.size(); ++i) frame.set_input(i, k.in[i].data);
   for (int64_t i = 0; i < steps; ++i) {
     const int64_t t = p.reverse ? steps - 1 - i : i;
@@ -102,7 +105,11 @@ void scan_kernel(KernelContext& k) {
       frame.set_input(S + j, static_cast<const char*>(k.in[S + j].data) + t * p.slice_bytes[j]);
     for (size_t m = 0; m < p.step_out_bytes.size(); ++m)
       frame.set_output(S + m, static_cast<char*>(k.out[S + m].data) + t * p.step_out_bytes[m]);
+    // The stream follows the sequence position, not the step count, so the gradient's
+    // scans (which walk the other way) see each position's random numbers again.
+    loop.enter(static_cast<uint64_t>(t));
     frame.run();
+    loop.poll_interrupt();
   }
 }
 

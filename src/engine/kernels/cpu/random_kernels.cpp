@@ -42,9 +42,16 @@ RandomKey make_random_key(bool has_seed, int64_t seed, const std::string& node_n
 uint64_t random_key(const RandomKey& key, const RunContext* run) {
   // An explicit seed alone fixes the stream, so it reproduces across sessions even where
   // node names are generated; otherwise the executable's seed is told apart per node by name.
-  if (key.has_seed) return philox::mix64(philox::mix64(static_cast<uint64_t>(key.seed)));
-  uint64_t seed = run ? run->seed : 0;
-  return philox::mix64(philox::mix64(seed) ^ key.name_hash);
+  // Inside a loop body the iteration's stream is mixed in too (backend/kernel.h), seed or not.
+  const uint64_t stream = run ? run->stream : 0;
+  uint64_t k;
+  if (key.has_seed) {
+    k = philox::mix64(philox::mix64(static_cast<uint64_t>(key.seed)));
+  } else {
+    const uint64_t seed = run ? run->seed : 0;
+    k = philox::mix64(philox::mix64(seed) ^ key.name_hash);
+  }
+  return stream == 0 ? k : philox::mix64(k ^ stream);
 }
 
 void fill_kernel(KernelContext& k) {

@@ -9,7 +9,7 @@ namespace symnet {
 
 // What keys a random node's Philox stream: its `seed` attribute when present, else the
 // executable's seed mixed with a hash of the node name (names, unlike ids, survive
-// recompiles).
+// recompiles); inside a loop body, mixed with the iteration's stream (RunContext::stream).
 struct RandomKey {
   bool has_seed = false;
   int64_t seed = 0;

@@ -1,0 +1,55 @@
+// What the CPU's control-flow kernels (cond, scan, while_loop) share: reading a predicate,
+// and the run context a loop gives its body at each iteration (its own random stream, the
+// host's interrupt polled while the loop runs).
+#pragma once
+#include <chrono>
+#include <cstdint>
+
+#include "engine/backend/kernel.h"
+#include "engine/base/error.h"
+
+namespace symnet {
+
+// The truth of a one-value predicate (non-zero is true). `what` names its source in errors.
+inline bool predicate_value(const TensorView& p, const char* what) {
+  SN_CHECK(p.numel() == 1, ErrorKind::shape, what << " holds " << p.numel() << " values, not 1");
+  switch (p.dtype) {
+    case DType::boolean:
+    case DType::u8: return *static_cast<const uint8_t*>(p.data) != 0;
+    case DType::i32: return *static_cast<const int32_t*>(p.data) != 0;
+    case DType::i64: return *static_cast<const int64_t*>(p.data) != 0;
+    case DType::f32: return *static_cast<const float*>(p.data) != 0;
+    case DType::f64: return *static_cast<const double*>(p.data) != 0;
+    default: SN_THROW(ErrorKind::dtype, what << " is " << dtype_name(p.dtype) << ", which the CPU cannot test");
+  }
+}
+
+// The context a loop kernel runs its bodies in: a copy of the caller's (seed, run index,
+// interrupt), its stream set per iteration so random ops in the body draw new numbers at
+// each one. Frames of the body are bound to context() once; enter(i) before each iteration.
+class LoopRun {
+ public:
+  explicit LoopRun(const RunContext* parent) : ctx_(parent ? *parent : RunContext{}), parent_stream_(ctx_.stream) {}
+  LoopRun(const LoopRun&) = delete;
+  LoopRun& operator=(const LoopRun&) = delete;
+
+  RunContext* context() { return &ctx_; }
+  void enter(uint64_t index) { ctx_.stream = loop_stream(parent_stream_, index); }
+
+  // Between iterations: asks the host whether the user interrupted, at most every 10 ms (a
+  // body of a few scalar ops runs in well under a microsecond; the host's check costs more).
+  void poll_interrupt() {
+    if (!ctx_.check_interrupt) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_poll_ < std::chrono::milliseconds(10)) return;
+    last_poll_ = now;
+    ctx_.check_interrupt();
+  }
+
+ private:
+  RunContext ctx_;
+  uint64_t parent_stream_;
+  std::chrono::steady_clock::time_point last_poll_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace symnet
