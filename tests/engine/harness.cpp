@@ -213,6 +213,7 @@ const std::vector<OpCase>& all_cases() {
     add_norm_cases(c);
     add_call_cases(c);
     add_control_flow_cases(c);
+    add_while_loop_cases(c);
     add_scan_cases(c);
     return c;
   }();

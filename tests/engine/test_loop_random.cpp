@@ -7,6 +7,7 @@
 #include <memory>
 #include <set>
 
+#include "engine/ops/call.h"
 #include "engine/passes/passes.h"
 #include "harness.h"
 
@@ -114,6 +115,23 @@ TEST_CASE("the gradient of a scan whose body masks at random matches finite diff
       check_gradients(c);
     }
   }
+}
+
+TEST_CASE("the gradient of a while_loop whose body masks at random matches finite differences",
+          "[control_flow][while][random]") {
+  // Iteration i of the loop, of its recording rerun and slot i of the reverse scan share a stream.
+  Value n = op::input("n", DType::i64, {}), s = op::input("s", DType::f64, {3}), x = op::input("x", DType::f64, {3});
+  GraphPtr step = masked_body(true);
+  Value next = splice_body(*step, {s, x}, "")[0];
+  AttrMap a{{"cond", body_of({n, s, x}, {op::less(n, op::scalar(5, DType::i64))})},
+            {"body", body_of({n, s, x}, {op::add(n, op::scalar(1, DType::i64)), next})},
+            {"n_vars", int64_t(2)},
+            {"max_iterations", int64_t(8)}};
+  OpCase c;
+  c.op = "while_loop";
+  c.attrs = a;
+  c.inputs = {make_tensor(DType::i64, {}, {0}), random_tensor(DType::f64, {3}, 33), random_tensor(DType::f64, {3}, 34)};
+  check_gradients(c);
 }
 
 TEST_CASE("loops nested in loops draw new numbers for every pair of iterations", "[control_flow][random]") {

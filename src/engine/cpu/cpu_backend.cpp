@@ -21,6 +21,7 @@ CpuBackend::CpuBackend() : Backend("cpu") {
   bind_fused_kernels(*this);
   bind_per_sample_kernels(*this);
   bind_control_flow_kernels(*this);
+  bind_while_loop_kernels(*this);
   bind_scan_kernels(*this);
 }
 

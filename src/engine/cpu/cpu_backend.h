@@ -40,6 +40,7 @@ void bind_internal_kernels(Backend& b);
 void bind_fused_kernels(Backend& b);
 void bind_per_sample_kernels(Backend& b);
 void bind_control_flow_kernels(Backend& b);
+void bind_while_loop_kernels(Backend& b);
 void bind_scan_kernels(Backend& b);
 
 // Shorthand for binding: a kernel whose parameters are P, built by `read` from the node.

@@ -9,6 +9,7 @@ void register_all_ops(Registry& r) {
   register_per_sample_ops(r);
   register_call_ops(r);
   register_control_flow_ops(r);
+  register_while_loop_ops(r);
   register_scan_ops(r);
   register_elementwise_ops(r);
   register_reduce_ops(r);

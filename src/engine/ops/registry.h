@@ -25,6 +25,7 @@ void register_fused_ops(Registry& r);        // fused_elementwise (made by the C
 void register_per_sample_ops(Registry& r);   // fused_per_sample (made by the CPU's per-sample fusion)
 void register_call_ops(Registry& r);         // call (a body run on the node's inputs; inlined by optimize)
 void register_control_flow_ops(Registry& r);  // cond (one of two bodies, by a predicate)
+void register_while_loop_ops(Registry& r);    // while_loop (a body run while a cond holds)
 void register_scan_ops(Registry& r);          // scan (a body looped over sequences, carrying states)
 
 }  // namespace symnet

@@ -1,0 +1,191 @@
+// while_loop beyond its op cases: unbounded loops, the max_iterations policies, classed
+// errors for mismatched bodies and bad attributes, the gradient's need of max_iterations,
+// gradients that differentiate again, nested loops and an interrupt in an endless loop.
+#include <cmath>
+#include <memory>
+
+#include "engine/passes/passes.h"
+#include "harness.h"
+
+using namespace symnet;
+using namespace symnet::test;
+
+namespace {
+
+std::vector<Value> while_loop(std::vector<Value> ins, GraphPtr cond, GraphPtr body, int64_t vars,
+                              int64_t max_iterations = -1, const std::string& on_max = "",
+                              const std::string& name = "loop") {
+  AttrMap a{{"cond", cond}, {"body", body}, {"n_vars", vars}};
+  if (max_iterations >= 0) a.set("max_iterations", max_iterations);
+  if (!on_max.empty()) a.set("on_max", on_max);
+  return make_node("while_loop", ins, a, name);
+}
+
+template <class Build>
+void expect_error(ErrorKind kind, const std::string& words, Build build) {
+  try {
+    build();
+    FAIL("no error");
+  } catch (const Error& e) {
+    INFO(e.what());
+    CHECK(e.kind() == kind);
+    CHECK(std::string(e.what()).find(words) != std::string::npos);
+  }
+}
+
+// (n int64, x f64 [2]) with a f64 [2]: while n < k: n += 1, x = x * a. Final x = x0 a^k.
+struct PowerLoop {
+  Value n = op::input("n", DType::i64, {}), x = op::input("x", DType::f64, {2}), a = op::input("a", DType::f64, {2});
+  GraphPtr cond(int64_t k) const { return body_of({n, x, a}, {op::less(n, op::scalar(double(k), DType::i64))}); }
+  GraphPtr body() const { return body_of({n, x, a}, {op::add(n, op::scalar(1, DType::i64)), op::mul(x, a)}); }
+};
+
+}  // namespace
+
+TEST_CASE("an unbounded while_loop runs until its cond fails", "[control_flow][while]") {
+  // The Collatz sequence from 27 takes 111 steps to reach 1; the loop counts them.
+  Value n = op::input("n", DType::i64, {}), steps = op::input("steps", DType::i64, {});
+  Value one = op::scalar(1, DType::i64), two = op::scalar(2, DType::i64);
+  Value even = op::equal(op::mod(n, two), op::scalar(0, DType::i64));
+  Value next = op::where(even, op::div(n, two), op::add(op::mul(n, op::scalar(3, DType::i64)), one));
+  GraphPtr cond = body_of({n, steps}, {op::greater(n, one)});
+  GraphPtr body = body_of({n, steps}, {next, op::add(steps, one)});
+  Value n0 = op::input("n0", DType::i64, {}), s0 = op::input("s0", DType::i64, {});
+  Graph g = graph_of({n0, s0}, while_loop({n0, s0}, cond, body, 2));
+  std::vector<Tensor> r = run_graph(g, {make_tensor(DType::i64, {}, {27}), make_tensor(DType::i64, {}, {0})});
+  CHECK(r[0].get_as_double(0) == 1);
+  int64_t c = 27, count = 0;
+  for (; c > 1; ++count) c = c % 2 == 0 ? c / 2 : 3 * c + 1;
+  CHECK(r[1].get_as_double(0) == count);
+}
+
+TEST_CASE("at max_iterations a while_loop stops, or fails with on_max = \"error\"", "[control_flow][while]") {
+  PowerLoop p;
+  Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
+  Value a = op::input("a0", DType::f64, {2});
+  const std::vector<Tensor> feeds = {make_tensor(DType::i64, {}, {0}), make_tensor(DType::f64, {2}, {1, -2}),
+                                     make_tensor(DType::f64, {2}, {3, 0.5})};
+  for (const char* on_max : {"", "stop", "error"}) {
+    INFO("on_max '" << on_max << "'");
+    // The cond wants 5 iterations; the bound allows 3.
+    Graph stopped = graph_of({n0, x0, a}, while_loop({n0, x0, a}, p.cond(5), p.body(), 2, 3, on_max));
+    if (std::string(on_max) == "error") {
+      expect_error(ErrorKind::value, "max_iterations = 3", [&] { run_graph(stopped, feeds); });
+      expect_error(ErrorKind::value, "loop", [&] { run_graph(stopped, feeds); });
+    } else {
+      std::vector<Tensor> r = run_graph(stopped, feeds);
+      CHECK(r[0].get_as_double(0) == 3);
+      check_close(r[1], make_tensor(DType::f64, {2}, {27, -0.25}), 0);
+    }
+    // A loop that ends exactly at the bound is not an error.
+    Graph exact = graph_of({n0, x0, a}, while_loop({n0, x0, a}, p.cond(3), p.body(), 2, 3, on_max));
+    std::vector<Tensor> r = run_graph(exact, feeds);
+    CHECK(r[0].get_as_double(0) == 3);
+    check_close(r[1], make_tensor(DType::f64, {2}, {27, -0.25}), 0);
+  }
+}
+
+TEST_CASE("while_loop's bodies and attributes are checked with classed errors", "[control_flow][while]") {
+  Value x = op::input("x", DType::f32, {3}), c = op::input("c", DType::f32, {});
+  Value x0 = op::input("x0", DType::f32, {3}), c0 = op::input("c0", DType::f32, {});
+  GraphPtr cond = body_of({x, c}, {op::less(op::reduce_sum(x), c)});
+  GraphPtr body = body_of({x, c}, {op::add(x, c)});
+  // The body changes the loop variable's dtype or shape: named, with the body.
+  expect_error(ErrorKind::dtype, "loop variable 1 ('x') is float32[3] but the body gives float64[3]", [&] {
+    while_loop({x0, c0}, cond, body_of({x, c}, {op::cast(x, DType::f64)}), 1);
+  });
+  expect_error(ErrorKind::shape, "loop variable 1 ('x')",
+               [&] { while_loop({x0, c0}, cond, body_of({x, c}, {op::reduce_sum(x, {0}, true)}), 1); });
+  // Too many or too few new variables.
+  expect_error(ErrorKind::value, "carries 1 variables", [&] { while_loop({x0, c0}, cond, body_of({x, c}, {x, x}), 1); });
+  // The cond: one value, bool or number; one output.
+  expect_error(ErrorKind::shape, "one value", [&] { while_loop({x0, c0}, body_of({x, c}, {op::less(x, c)}), body, 1); });
+  expect_error(ErrorKind::value, "2 outputs",
+               [&] { while_loop({x0, c0}, body_of({x, c}, {op::less(c, c), op::less(c, c)}), body, 1); });
+  // Arguments of the wrong type for the bodies' inputs.
+  expect_error(ErrorKind::dtype, "the cond",
+               [&] { while_loop({op::input("y", DType::f64, {3}), c0}, cond, body, 1); });
+  // Attributes.
+  expect_error(ErrorKind::attr, "n_vars", [&] { while_loop({x0, c0}, cond, body, 0); });
+  expect_error(ErrorKind::attr, "n_vars", [&] { while_loop({x0, c0}, cond, body, 3); });
+  expect_error(ErrorKind::attr, "max_iterations must be non-negative", [&] {
+    make_node("while_loop", {x0, c0},
+              {{"cond", cond}, {"body", body}, {"n_vars", int64_t(1)}, {"max_iterations", int64_t(-2)}});
+  });
+  expect_error(ErrorKind::attr, "on_max", [&] { while_loop({x0, c0}, cond, body, 1, 4, "raise"); });
+  expect_error(ErrorKind::attr, "record = 1 needs max_iterations", [&] {
+    make_node("while_loop", {x0, c0}, {{"cond", cond}, {"body", body}, {"n_vars", int64_t(1)}, {"record", int64_t(1)}});
+  });
+}
+
+TEST_CASE("the gradient of a while_loop needs max_iterations", "[control_flow][while]") {
+  PowerLoop p;
+  Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
+  Value a = op::input("a0", DType::f64, {2});
+  Value y = op::reduce_sum(while_loop({n0, x0, a}, p.cond(3), p.body(), 2, -1, "", "unbounded")[1]);
+  expect_error(ErrorKind::unsupported, "needs the attribute max_iterations", [&] { gradients(y, {x0, a}); });
+  expect_error(ErrorKind::unsupported, "'unbounded'", [&] { gradients(y, {x0}); });
+}
+
+TEST_CASE("the gradient of a while_loop is made of loops and differentiates again", "[control_flow][while]") {
+  // x0 a^k after k iterations: d/da sum = k x0 a^(k-1), and again k (k-1) x0 a^(k-2); the
+  // bound is above k, so the slots past the trip count are skipped.
+  PowerLoop p;
+  const int64_t k = 4;
+  Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
+  Value a = op::input("a0", DType::f64, {2});
+  Value y = op::reduce_sum(while_loop({n0, x0, a}, p.cond(k), p.body(), 2, 7)[1]);
+  std::vector<Value> g1 = gradients(y, {x0, a});
+  std::vector<Value> g2 = gradients(op::reduce_sum(g1[1]), {x0, a});
+  Graph g = graph_of({n0, x0, a}, {g1[0], g1[1], g2[0], g2[1]});
+  CHECK(count_op(g, "while_loop") >= 2);
+  CHECK(count_op(g, "scan") >= 2);
+  Tensor xv = make_tensor(DType::f64, {2}, {0.7, -1.2}), av = make_tensor(DType::f64, {2}, {1.3, -0.6});
+  std::vector<Tensor> r = run_graph(g, {make_tensor(DType::i64, {}, {0}), xv, av});
+  for (int64_t i = 0; i < 2; ++i) {
+    const double x = xv.get_as_double(i), s = av.get_as_double(i);
+    CHECK(r[0].get_as_double(i) == Approx(std::pow(s, k)).epsilon(1e-12));
+    CHECK(r[1].get_as_double(i) == Approx(k * x * std::pow(s, k - 1)).epsilon(1e-12));
+    CHECK(r[2].get_as_double(i) == Approx(k * std::pow(s, k - 1)).epsilon(1e-12));
+    CHECK(r[3].get_as_double(i) == Approx(k * (k - 1) * x * std::pow(s, k - 2)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("a while_loop nested in another runs and differentiates", "[control_flow][while]") {
+  // Outer: while i < 3: i += 1, x = inner(x, a); inner: while j < 2: j += 1, x = x * a.
+  // So x0 a^6, and d/da sum = 6 x0 a^5.
+  PowerLoop inner;
+  Value i = op::input("i", DType::i64, {}), x = op::input("x", DType::f64, {2}), a = op::input("a", DType::f64, {2});
+  Value inner_x =
+      while_loop({op::scalar(0, DType::i64), x, a}, inner.cond(2), inner.body(), 2, 2, "", "inner")[1];
+  GraphPtr cond = body_of({i, x, a}, {op::less(i, op::scalar(3, DType::i64))});
+  GraphPtr body = body_of({i, x, a}, {op::add(i, op::scalar(1, DType::i64)), inner_x});
+  Value i0 = op::input("i0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
+  Value a0 = op::input("a0", DType::f64, {2});
+  Value out = while_loop({i0, x0, a0}, cond, body, 2, 5)[1];
+  Value da = gradients(op::reduce_sum(out), {a0})[0];
+  Graph g = graph_of({i0, x0, a0}, {out, da});
+  Tensor xv = make_tensor(DType::f64, {2}, {0.5, 2}), av = make_tensor(DType::f64, {2}, {1.1, -0.9});
+  std::vector<Tensor> r = run_graph(g, {make_tensor(DType::i64, {}, {0}), xv, av});
+  for (int64_t e = 0; e < 2; ++e) {
+    const double x = xv.get_as_double(e), s = av.get_as_double(e);
+    CHECK(r[0].get_as_double(e) == Approx(x * std::pow(s, 6)).epsilon(1e-12));
+    CHECK(r[1].get_as_double(e) == Approx(6 * x * std::pow(s, 5)).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("an endless while_loop honours the host's interrupt", "[control_flow][while]") {
+  Value x = op::input("x", DType::f64, {});
+  GraphPtr forever = body_of({x}, {op::greater(x, op::scalar(0, DType::f64))});
+  Value x0 = op::input("x0", DType::f64, {});
+  Graph g = graph_of({x0}, while_loop({x0}, forever, body_of({x}, {op::add(x, op::scalar(1, DType::f64))}), 1));
+  auto ex = compile_on_target(g, {{DType::f64, {}}});
+  RunContext ctx;
+  int polls = 0;
+  ctx.check_interrupt = [&] {
+    if (++polls == 3) throw Error(ErrorKind::interrupt, "interrupted");
+  };
+  Tensor one = make_tensor(DType::f64, {}, {1});
+  expect_error(ErrorKind::interrupt, "interrupted", [&] { ex->run({one.view()}, &ctx); });
+  CHECK(polls == 3);
+}
