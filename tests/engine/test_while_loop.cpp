@@ -1,6 +1,7 @@
 // while_loop beyond its op cases: unbounded loops, the max_iterations policies, classed
 // errors for mismatched bodies and bad attributes, the gradient's need of max_iterations,
-// gradients that differentiate again, nested loops and an interrupt in an endless loop.
+// gradients that differentiate again, nested loops, an interrupt in an endless loop and
+// training mode reaching into nested bodies.
 #include <cmath>
 #include <memory>
 
@@ -188,4 +189,37 @@ TEST_CASE("an endless while_loop honours the host's interrupt", "[control_flow][
   Tensor one = make_tensor(DType::f64, {}, {1});
   expect_error(ErrorKind::interrupt, "interrupted", [&] { ex->run({one.view()}, &ctx); });
   CHECK(polls == 3);
+}
+
+TEST_CASE("training mode reaches a dropout in a scan inside a while_loop's body", "[control_flow][while][passes]") {
+  // while i < 3: i += 1, acc += (a scan of 2 steps adding dropout(ones)): acc sums six
+  // dropouts of ones. Inference: 6 everywhere. Training: six draws of 0 or 2 per element,
+  // new at every (outer, inner) iteration, so few elements are all-kept or all-dropped.
+  const int64_t n = 400;
+  Value t = op::input("t", DType::f32, {n});
+  Value ones = op::constant(make_tensor(DType::f32, {n}, std::vector<double>(n, 1.0)));
+  Value drop = make_node("dropout", {ones}, {{"ratio", 0.5}, {"training", int64_t{0}}}, "drop")[0];
+  AttrMap sa{{"body", body_of({t}, {op::add(t, drop)})}, {"n_states", int64_t(1)}, {"n_sequences", int64_t(0)},
+             {"n_steps", int64_t(2)}};
+  Value i = op::input("i", DType::i64, {}), acc = op::input("acc", DType::f32, {n});
+  Value inner = make_node("scan", {op::zeros_like(acc)}, sa, "inner")[0];
+  GraphPtr cond = body_of({i, acc}, {op::less(i, op::scalar(3, DType::i64))});
+  GraphPtr body = body_of({i, acc}, {op::add(i, op::scalar(1, DType::i64)), op::add(acc, inner)});
+  Value i0 = op::input("i0", DType::i64, {}), acc0 = op::input("acc0", DType::f32, {n});
+  Graph g = graph_of({i0, acc0}, {while_loop({i0, acc0}, cond, body, 2)[1]});
+  const std::vector<Tensor> feeds = {make_tensor(DType::i64, {}, {0}), Tensor(DType::f32, {n})};
+  check_close(run_graph(g, feeds)[0], make_tensor(DType::f32, {n}, std::vector<double>(n, 6.0)), 0);
+  Tensor tv = run_graph(set_training_mode(g, true), feeds)[0];
+  int64_t extreme = 0, changed = 0;
+  double sum = 0;
+  for (int64_t e = 0; e < n; ++e) {
+    const double v = tv.get_as_double(e);
+    CHECK((v >= 0 && v <= 12 && std::fmod(v, 2.0) == 0));
+    extreme += v == 0 || v == 12;
+    changed += v != 6;
+    sum += v;
+  }
+  CHECK(changed > n / 2);  // in training mode (6 is three kept of six: 20/64 of the elements)
+  CHECK(extreme < n / 5);  // independent draws: 1/32 of the elements; the same draw six times: all
+  CHECK(sum / n == Approx(6).margin(0.6));
 }
