@@ -14,11 +14,11 @@ using namespace symnet::test;
 namespace {
 
 std::vector<Value> while_loop(std::vector<Value> ins, GraphPtr cond, GraphPtr body, int64_t vars,
-                              int64_t max_iterations = -1, const std::string& on_max = "",
+                              int64_t max_iterations = -1, int64_t error_at_max = -1,
                               const std::string& name = "loop") {
   AttrMap a{{"cond", cond}, {"body", body}, {"n_vars", vars}};
   if (max_iterations >= 0) a.set("max_iterations", max_iterations);
-  if (!on_max.empty()) a.set("on_max", on_max);
+  if (error_at_max >= 0) a.set("error_at_max", error_at_max);
   return make_node("while_loop", ins, a, name);
 }
 
@@ -60,17 +60,17 @@ TEST_CASE("an unbounded while_loop runs until its cond fails", "[control_flow][w
   CHECK(r[1].get_as_double(0) == count);
 }
 
-TEST_CASE("at max_iterations a while_loop stops, or fails with on_max = \"error\"", "[control_flow][while]") {
+TEST_CASE("at max_iterations a while_loop stops, or fails with error_at_max = 1", "[control_flow][while]") {
   PowerLoop p;
   Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
   Value a = op::input("a0", DType::f64, {2});
   const std::vector<Tensor> feeds = {make_tensor(DType::i64, {}, {0}), make_tensor(DType::f64, {2}, {1, -2}),
                                      make_tensor(DType::f64, {2}, {3, 0.5})};
-  for (const char* on_max : {"", "stop", "error"}) {
-    INFO("on_max '" << on_max << "'");
+  for (int64_t error_at_max : {-1, 0, 1}) {  // -1: not given
+    INFO("error_at_max " << error_at_max);
     // The cond wants 5 iterations; the bound allows 3.
-    Graph stopped = graph_of({n0, x0, a}, while_loop({n0, x0, a}, p.cond(5), p.body(), 2, 3, on_max));
-    if (std::string(on_max) == "error") {
+    Graph stopped = graph_of({n0, x0, a}, while_loop({n0, x0, a}, p.cond(5), p.body(), 2, 3, error_at_max));
+    if (error_at_max == 1) {
       expect_error(ErrorKind::value, "max_iterations = 3", [&] { run_graph(stopped, feeds); });
       expect_error(ErrorKind::value, "loop", [&] { run_graph(stopped, feeds); });
     } else {
@@ -79,7 +79,7 @@ TEST_CASE("at max_iterations a while_loop stops, or fails with on_max = \"error\
       check_close(r[1], make_tensor(DType::f64, {2}, {27, -0.25}), 0);
     }
     // A loop that ends exactly at the bound is not an error.
-    Graph exact = graph_of({n0, x0, a}, while_loop({n0, x0, a}, p.cond(3), p.body(), 2, 3, on_max));
+    Graph exact = graph_of({n0, x0, a}, while_loop({n0, x0, a}, p.cond(3), p.body(), 2, 3, error_at_max));
     std::vector<Tensor> r = run_graph(exact, feeds);
     CHECK(r[0].get_as_double(0) == 3);
     check_close(r[1], make_tensor(DType::f64, {2}, {27, -0.25}), 0);
@@ -113,7 +113,7 @@ TEST_CASE("while_loop's bodies and attributes are checked with classed errors", 
     make_node("while_loop", {x0, c0},
               {{"cond", cond}, {"body", body}, {"n_vars", int64_t(1)}, {"max_iterations", int64_t(-2)}});
   });
-  expect_error(ErrorKind::attr, "on_max", [&] { while_loop({x0, c0}, cond, body, 1, 4, "raise"); });
+  expect_error(ErrorKind::attr, "error_at_max must be 0 or 1", [&] { while_loop({x0, c0}, cond, body, 1, 4, 2); });
   expect_error(ErrorKind::attr, "record = 1 needs max_iterations", [&] {
     make_node("while_loop", {x0, c0}, {{"cond", cond}, {"body", body}, {"n_vars", int64_t(1)}, {"record", int64_t(1)}});
   });
@@ -123,7 +123,7 @@ TEST_CASE("the gradient of a while_loop needs max_iterations", "[control_flow][w
   PowerLoop p;
   Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
   Value a = op::input("a0", DType::f64, {2});
-  Value y = op::reduce_sum(while_loop({n0, x0, a}, p.cond(3), p.body(), 2, -1, "", "unbounded")[1]);
+  Value y = op::reduce_sum(while_loop({n0, x0, a}, p.cond(3), p.body(), 2, -1, -1, "unbounded")[1]);
   expect_error(ErrorKind::unsupported, "needs the attribute max_iterations", [&] { gradients(y, {x0, a}); });
   expect_error(ErrorKind::unsupported, "'unbounded'", [&] { gradients(y, {x0}); });
 }
@@ -158,7 +158,7 @@ TEST_CASE("a while_loop nested in another runs and differentiates", "[control_fl
   PowerLoop inner;
   Value i = op::input("i", DType::i64, {}), x = op::input("x", DType::f64, {2}), a = op::input("a", DType::f64, {2});
   Value inner_x =
-      while_loop({op::scalar(0, DType::i64), x, a}, inner.cond(2), inner.body(), 2, 2, "", "inner")[1];
+      while_loop({op::scalar(0, DType::i64), x, a}, inner.cond(2), inner.body(), 2, 2, -1, "inner")[1];
   GraphPtr cond = body_of({i, x, a}, {op::less(i, op::scalar(3, DType::i64))});
   GraphPtr body = body_of({i, x, a}, {op::add(i, op::scalar(1, DType::i64)), inner_x});
   Value i0 = op::input("i0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});

@@ -31,7 +31,7 @@ struct WhilePlan {
   std::string node;                   // for the max_iterations error
   size_t vars = 0;
   int64_t max_iterations = -1;        // -1: unbounded
-  bool error_on_max = false, record = false;
+  bool error_at_max = false, record = false;
   std::vector<size_t> var_offset;     // in each variable buffer
   std::vector<size_t> var_bytes;
   TensorType pred;                    // the cond's output
@@ -54,7 +54,7 @@ WhilePlan while_plan(const Backend& cpu, const Node& n) {
   p.node = n.describe();
   p.vars = static_cast<size_t>(n.attrs.get_int("n_vars"));
   p.max_iterations = n.attrs.get_int("max_iterations", -1);
-  p.error_on_max = n.attrs.get_string("on_max", "stop") == "error";
+  p.error_at_max = n.attrs.get_int("error_at_max", 0) != 0;
   p.record = n.attrs.get_int("record", 0) != 0;
   std::vector<TensorType> types;
   for (const Value& v : n.inputs) types.push_back(v.type());
@@ -105,9 +105,9 @@ void while_kernel(KernelContext& k) {
   for (;; ++it) {
     loop.enter(static_cast<uint64_t>(it));
     if (p.max_iterations >= 0 && it == p.max_iterations) {
-      SN_CHECK(!(p.error_on_max && holds()), ErrorKind::value,
+      SN_CHECK(!(p.error_at_max && holds()), ErrorKind::value,
                p.node << " still holds its cond after max_iterations = " << p.max_iterations
-                      << " iterations (on_max = \"error\")");
+                      << " iterations (error_at_max = 1)");
       break;
     }
     if (!holds()) break;

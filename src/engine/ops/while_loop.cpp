@@ -9,11 +9,11 @@
 //                   variables...], each of its loop variable's dtype and shape.
 //   n_vars          int, required: how many inputs, first, are loop variables (>= 1).
 //   max_iterations  int, optional (>= 0): the most times the body runs; absent: no bound.
-//   on_max          string, optional: what happens when the body has run max_iterations
-//                   times: "stop" (default; the loop ends there, as TensorFlow and keras
-//                   do, without evaluating cond again) or "error" (cond is evaluated once
+//   error_at_max    int, optional (0 or 1): what happens when the body has run
+//                   max_iterations times: 0 (default) stops the loop there, as TensorFlow
+//                   and keras do, without evaluating cond again; 1 evaluates cond once
 //                   more, and if it still holds the run fails with a `value` error naming
-//                   the node and the bound).
+//                   the node and the bound (R: sym_while_loop(on_max = "error")).
 //   record          int, optional (0 or 1; needs max_iterations): 1 adds the outputs the
 //                   gradient reads (below). Made by the gradient; a user has no need of it.
 // Runs: i = 0; while (i < max_iterations && cond(vars, non-loop)) { vars = body(vars,
@@ -56,9 +56,8 @@ WhileAttrs while_attrs(const AttrMap& a, size_t n_inputs) {
     w.max_iterations = a.get_int("max_iterations");
     SN_CHECK(w.max_iterations >= 0, ErrorKind::attr, "max_iterations must be non-negative, not " << w.max_iterations);
   }
-  const std::string on_max = a.get_string("on_max", "stop");
-  SN_CHECK(on_max == "stop" || on_max == "error", ErrorKind::attr,
-           "on_max must be \"stop\" or \"error\", not \"" << on_max << "\"");
+  const int64_t e = a.get_int("error_at_max", 0);
+  SN_CHECK(e == 0 || e == 1, ErrorKind::attr, "error_at_max must be 0 or 1, not " << e);
   const int64_t r = a.get_int("record", 0);
   SN_CHECK(r == 0 || r == 1, ErrorKind::attr, "record must be 0 or 1, not " << r);
   w.record = r == 1;
@@ -291,8 +290,8 @@ void register_while_loop_ops(Registry& r) {
         "closed graph: [loop variables..., non-loop values...] -> [new loop variables...] (same dtypes and shapes)"},
        {"n_vars", AttrKind::int_, true, "how many inputs, first, are the loop variables (at least 1)"},
        {"max_iterations", AttrKind::int_, false, "the most times the body runs (default: no bound)"},
-       {"on_max", AttrKind::string, false,
-        "at max_iterations: \"stop\" (default) ends the loop, \"error\" fails if the cond still holds"},
+       {"error_at_max", AttrKind::int_, false,
+        "1: reaching max_iterations with the cond still true is an error; 0 (default): the loop stops there"},
        {"record", AttrKind::int_, false,
         "1: also output the trip count and the variables entering each iteration (the gradient's; default 0)"}});
   r.add(s);
