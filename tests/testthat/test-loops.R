@@ -161,3 +161,21 @@ test_that("a recurrent model built on sym_scan trains with fit() and survives sa
   m2 <- load_model(path)
   expect_equal(predict(m2, X[1:5, , ]), predict(m, X[1:5, , ]))
 })
+
+test_that("summary() reports loops; the forward loop is shared with its gradient's recording", {
+  x <- sym_var("x", c(6, 4))
+  res <- sym_scan(function(x_t, h) list(tanh(h + x_t), h * 2), sequences = x, init = sym_zeros(4))
+  loss <- sym_sum(res$state) + sym_sum(res$outputs[[1]])
+  f <- sym_compile(list(loss = loss, dx = sym_grad(loss, x)))
+  f(x = matrix(0.1, 6, 4))
+  s <- summary(f)
+  # forward (recording the states for the gradient) and backward: two loops, not three
+  expect_equal(s$loops$count, 2)
+  # stacked per-step values: the outputs [6, 4], the saved states [6, 4] and the
+  # backward loop's input gradients [6, 4], float32
+  expect_equal(s$loops$stacked_bytes, 3 * 6 * 4 * 4)
+  expect_output(print(s), "loops: 2")
+  g <- sym_compile(loss)
+  g(x = matrix(0.1, 6, 4))
+  expect_equal(summary(g)$loops$count, 1)
+})
