@@ -69,6 +69,22 @@ cpp_sym_cond <- function(pred, then_outputs, then_after, else_outputs, else_afte
     .Call(`_symnet_cpp_sym_cond`, pred, then_outputs, then_after, else_outputs, else_after, name)
 }
 
+cpp_scan_params <- function(init, sequences) {
+    .Call(`_symnet_cpp_scan_params`, init, sequences)
+}
+
+cpp_sym_scan <- function(state_params, slice_params, step_outputs, after, init, sequences, n_steps, reverse, name) {
+    .Call(`_symnet_cpp_sym_scan`, state_params, slice_params, step_outputs, after, init, sequences, n_steps, reverse, name)
+}
+
+cpp_loop_var_params <- function(init) {
+    .Call(`_symnet_cpp_loop_var_params`, init)
+}
+
+cpp_sym_while_loop <- function(var_params, cond_output, cond_after, body_outputs, body_after, init, max_iterations, error_at_max, name) {
+    .Call(`_symnet_cpp_sym_while_loop`, var_params, cond_output, cond_after, body_outputs, body_after, init, max_iterations, error_at_max, name)
+}
+
 cpp_sym_input <- function(name, dtype, shape) {
     .Call(`_symnet_cpp_sym_input`, name, dtype, shape)
 }

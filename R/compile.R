@@ -249,7 +249,11 @@ format.symnet_function <- function(x, ...) {
 #'   `input_shapes`, `device`, and where it runs: `placement` (a data frame
 #'   of steps per backend), `fallback_nodes` (nodes the device has no kernel
 #'   for, run on the CPU), `transfers` and `transfer_bytes` (copies between
-#'   memories per run) and `arenas` (planned bytes per memory).
+#'   memories per run) and `arenas` (planned bytes per memory); `loops`: the
+#'   number of loops ([sym_scan()], [sym_while_loop()], recurrent layers
+#'   built on them), the planned working memory of their bodies (reused by
+#'   every iteration) and the bytes of the per-step values they stack,
+#'   including those kept for a gradient.
 #' @examples
 #' x <- sym_var("x", c(8, 4))
 #' w <- sym_var("w", c(4, 3))
@@ -275,6 +279,9 @@ summary.symnet_function <- function(object, ...) {
                            ms = as.numeric(s$passes$ms), stringsAsFactors = FALSE)
   }
   if (!is.null(s$input_shapes)) s$input_shapes <- lapply(s$input_shapes, .shape_int)
+  lp <- s$loops
+  s$loops <- if (!is.null(lp)) list(count = lp$count, workspace_bytes = lp$workspace_bytes,
+                                    stacked_bytes = lp$stacked_bytes)
   pl <- s$placement
   s$placement <- NULL
   s$device <- .fn_state(object)$device %||% "cpu"
@@ -317,6 +324,11 @@ print.summary.symnet_function <- function(x, ...) {
   cat(sprintf("  memory: arena %s planned vs %s naive (%.0f%%)\n",
               .format_bytes(x$arena_bytes), .format_bytes(x$naive_bytes),
               100 * (x$arena_ratio %||% NA_real_)))
+  if (isTRUE(x$loops$count > 0)) {
+    cat(sprintf("  loops: %d; their bodies' memory %s, per-step values stacked %s (gradients' included)\n",
+                as.integer(x$loops$count), .format_bytes(x$loops$workspace_bytes),
+                .format_bytes(x$loops$stacked_bytes)))
+  }
   if (!is.null(x$placement) && (x$device != "cpu" || nrow(x$placement) > 1)) {
     cat(sprintf("  device %s: %s\n", x$device,
                 paste(sprintf("%d step%s on %s", as.integer(x$placement$steps),

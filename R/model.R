@@ -75,6 +75,8 @@
   group_of <- list()   # node id -> layer key, for variables of layers and joined ops
   for (rec in nodes) {
     if (rec$op == "constant") next
+    # a body's computation belongs to the node running the body (its row)
+    if (isTRUE(rec$in_body) && rec$op != "variable") next
     named <- grepl("/", rec$name, fixed = TRUE)
     if (named) {
       key <- .group_key(rec$name)

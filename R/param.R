@@ -66,6 +66,9 @@ new_initializer <- function(name, fn, args = list(), seed = NULL) {
 #'   standard deviation `sqrt(2 / (fan_in + fan_out)) / 0.8796`.
 #' * He (Kaiming): uniform with `l = sqrt(6 / fan_in)`, or truncated
 #'   normal with standard deviation `sqrt(2 / fan_in) / 0.8796`.
+#' * Orthogonal (the recurrent kernels' default): the weight, read as a
+#'   matrix with the last dimension as columns, has orthonormal rows or
+#'   columns, times `gain`.
 #'
 #' Fans follow the weight layouts of symnet's layers: a dense kernel
 #' `[in, out]` has `fan_in = in`, `fan_out = out`; a convolution weight
@@ -168,8 +171,28 @@ initializer_random_uniform <- function(minval = -0.05, maxval = 0.05, seed = NUL
                   list(minval = minval, maxval = maxval), seed = .check_seed(seed))
 }
 
+#' @rdname initializers
+#' @param gain Multiplier of the orthogonal matrix.
+#' @export
+initializer_orthogonal <- function(gain = 1, seed = NULL) {
+  gain <- .check_number(gain, "gain", finite = TRUE)
+  new_initializer("orthogonal", function(shape) {
+    # keras's construction: the Q of a normal matrix's QR decomposition, signs fixed by
+    # R's diagonal so the distribution is uniform; the weight is read as a matrix
+    # [prod(leading dims), last dim], transposed when it has fewer rows than columns.
+    shape <- as.double(shape)
+    cols <- if (length(shape)) shape[length(shape)] else 1
+    rows <- prod(shape) / cols
+    a <- matrix(stats::rnorm(rows * cols), max(rows, cols), min(rows, cols))
+    d <- qr(a)
+    q <- qr.Q(d) %*% diag(sign(diag(qr.R(d))), ncol(a))
+    if (rows < cols) q <- t(q)
+    gain * q
+  }, list(gain = gain), seed = .check_seed(seed))
+}
+
 .initializer_names <- c("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "zeros",
-                        "ones", "random_normal", "random_uniform")
+                        "ones", "random_normal", "random_uniform", "orthogonal")
 
 #' @export
 format.symnet_initializer <- function(x, ...) {
@@ -203,7 +226,8 @@ print.symnet_initializer <- function(x, ...) {
       glorot_uniform = initializer_glorot_uniform(), glorot_normal = initializer_glorot_normal(),
       he_uniform = initializer_he_uniform(), he_normal = initializer_he_normal(),
       zeros = initializer_zeros(), ones = initializer_ones(),
-      random_normal = initializer_random_normal(), random_uniform = initializer_random_uniform()))
+      random_normal = initializer_random_normal(), random_uniform = initializer_random_uniform(),
+      orthogonal = initializer_orthogonal()))
   }
   if (is.numeric(init) && length(init) == 1 && is.null(dim(init))) {
     if (!is.finite(init)) sym_abort("{.arg {arg}} must be finite.", call = call)

@@ -212,6 +212,67 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_scan_params
+Rcpp::List cpp_scan_params(Rcpp::List init, Rcpp::List sequences);
+RcppExport SEXP _symnet_cpp_scan_params(SEXP initSEXP, SEXP sequencesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type init(initSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type sequences(sequencesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_scan_params(init, sequences));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_sym_scan
+Rcpp::List cpp_sym_scan(Rcpp::List state_params, Rcpp::List slice_params, Rcpp::List step_outputs, double after, Rcpp::List init, Rcpp::List sequences, double n_steps, bool reverse, std::string name);
+RcppExport SEXP _symnet_cpp_sym_scan(SEXP state_paramsSEXP, SEXP slice_paramsSEXP, SEXP step_outputsSEXP, SEXP afterSEXP, SEXP initSEXP, SEXP sequencesSEXP, SEXP n_stepsSEXP, SEXP reverseSEXP, SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type state_params(state_paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type slice_params(slice_paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type step_outputs(step_outputsSEXP);
+    Rcpp::traits::input_parameter< double >::type after(afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type init(initSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type sequences(sequencesSEXP);
+    Rcpp::traits::input_parameter< double >::type n_steps(n_stepsSEXP);
+    Rcpp::traits::input_parameter< bool >::type reverse(reverseSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_scan(state_params, slice_params, step_outputs, after, init, sequences, n_steps, reverse, name));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_loop_var_params
+Rcpp::List cpp_loop_var_params(Rcpp::List init);
+RcppExport SEXP _symnet_cpp_loop_var_params(SEXP initSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type init(initSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_loop_var_params(init));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_sym_while_loop
+Rcpp::List cpp_sym_while_loop(Rcpp::List var_params, SEXP cond_output, double cond_after, Rcpp::List body_outputs, double body_after, Rcpp::List init, double max_iterations, bool error_at_max, std::string name);
+RcppExport SEXP _symnet_cpp_sym_while_loop(SEXP var_paramsSEXP, SEXP cond_outputSEXP, SEXP cond_afterSEXP, SEXP body_outputsSEXP, SEXP body_afterSEXP, SEXP initSEXP, SEXP max_iterationsSEXP, SEXP error_at_maxSEXP, SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type var_params(var_paramsSEXP);
+    Rcpp::traits::input_parameter< SEXP >::type cond_output(cond_outputSEXP);
+    Rcpp::traits::input_parameter< double >::type cond_after(cond_afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type body_outputs(body_outputsSEXP);
+    Rcpp::traits::input_parameter< double >::type body_after(body_afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type init(initSEXP);
+    Rcpp::traits::input_parameter< double >::type max_iterations(max_iterationsSEXP);
+    Rcpp::traits::input_parameter< bool >::type error_at_max(error_at_maxSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_while_loop(var_params, cond_output, cond_after, body_outputs, body_after, init, max_iterations, error_at_max, name));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_sym_input
 SEXP cpp_sym_input(std::string name, std::string dtype, SEXP shape);
 RcppExport SEXP _symnet_cpp_sym_input(SEXP nameSEXP, SEXP dtypeSEXP, SEXP shapeSEXP) {
@@ -596,6 +657,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_sym_call", (DL_FUNC) &_symnet_cpp_sym_call, 4},
     {"_symnet_cpp_last_node_id", (DL_FUNC) &_symnet_cpp_last_node_id, 0},
     {"_symnet_cpp_sym_cond", (DL_FUNC) &_symnet_cpp_sym_cond, 6},
+    {"_symnet_cpp_scan_params", (DL_FUNC) &_symnet_cpp_scan_params, 2},
+    {"_symnet_cpp_sym_scan", (DL_FUNC) &_symnet_cpp_sym_scan, 9},
+    {"_symnet_cpp_loop_var_params", (DL_FUNC) &_symnet_cpp_loop_var_params, 1},
+    {"_symnet_cpp_sym_while_loop", (DL_FUNC) &_symnet_cpp_sym_while_loop, 9},
     {"_symnet_cpp_sym_input", (DL_FUNC) &_symnet_cpp_sym_input, 3},
     {"_symnet_cpp_sym_const", (DL_FUNC) &_symnet_cpp_sym_const, 3},
     {"_symnet_cpp_sym_apply", (DL_FUNC) &_symnet_cpp_sym_apply, 4},

@@ -333,7 +333,10 @@ Rcpp::List cpp_function_summary(SEXP fp) {
       Rcpp::Named("passes") = Rcpp::List::create(Rcpp::Named("name") = pn, Rcpp::Named("nodes_before") = pb,
                                                  Rcpp::Named("nodes_after") = pa, Rcpp::Named("ms") = pm),
       Rcpp::Named("cached_shapes") = static_cast<double>(f.cache.size()), Rcpp::Named("input_shapes") = shapes,
-      Rcpp::Named("placement") = placement);
+      Rcpp::Named("placement") = placement,
+      Rcpp::Named("loops") = Rcpp::List::create(Rcpp::Named("count") = num(s.loops),
+                                                Rcpp::Named("workspace_bytes") = num(s.loop_workspace_bytes),
+                                                Rcpp::Named("stacked_bytes") = num(s.loop_stacked_bytes)));
   SN_R_END
   return Rcpp::List();
 }

@@ -197,6 +197,26 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     if (tn == "Ops.symnet_symbol(+)" || tn == "Ops.symnet_symbol(<)") { v$e1 <- x; v$e2 <- x }
     if (tn == "symnet_function()") { v$.compiled <- sym_compile(sym_sum(xin * 2)); v$fz_in <- matrix(1, 2, 3) }
     if (tn == "schedule_cosine") v$epochs <- 10
+    rseq <- sym_var("fz_rseq", c(NA, 4, 3))
+    if (tn %in% c("layer_lstm", "layer_gru", "layer_simple_rnn", "layer_masking", "layer_bidirectional",
+                  "layer_time_distributed")) v$x <- rseq
+    if (tn == "layer_bidirectional") v$layer <- layer_gru
+    if (tn == "layer_time_distributed") v$layer <- layer_dense
+    if (tn == "pad_sequences") v$sequences <- list(1:3, 4:5)
+    if (tn == "sym_scan") {
+      v$fn <- function(x_t, h) list(h + x_t, x_t * 2)
+      v$sequences <- x
+      v$init <- sym_zeros(3)
+    }
+    if (tn %in% c("sym_fori_loop", "sym_while_loop")) {
+      v$lower <- 1
+      v$upper <- 3
+      v$body_fn <- function(i, s) s * 2
+      v$init <- x
+      v$cond_fn <- function(s) sym_sum(s) < 100
+      v$loop_vars <- x
+    }
+    if (tn == "sym_while_loop") v$body_fn <- function(s) s * 2
     if (tn == "sym_cond") {
       v$pred <- sym_sum(x) > 0
       v$true_fn <- function() x * 2
@@ -208,7 +228,7 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
   # Valid feeds for the inputs a result depends on (by input name).
   feeds_by_name <- list(fz_x = matrix(0.5, 2, 3), fz_in = matrix(0.5, 2, 3),
                         fz_img = array(0.5, c(2, 1, 5, 5)), fz_seq = array(0.5, c(2, 2, 6)),
-                        fz_ids = matrix(1L, 2, 3), fz_w = matrix(0.5, 3, 2))
+                        fz_ids = matrix(1L, 2, 3), fz_w = matrix(0.5, 3, 2), fz_rseq = array(0.5, c(2, 4, 3)))
 
   deep_run <- function(res) {
     if (!inherits(res, "symnet_symbol")) return(invisible())

@@ -320,7 +320,8 @@ TEST_CASE("optimize records pass statistics", "[passes]") {
   std::vector<std::string> names;
   for (const PassStats& s : stats) names.push_back(s.name);
   CHECK(names ==
-        std::vector<std::string>{"inline", "simplify", "fold", "cse", "simplify", "dce", "per_sample", "fuse", "dce"});
+        std::vector<std::string>{"inline", "simplify", "fold", "cse", "share_loops", "simplify", "dce", "per_sample",
+                                 "fuse", "dce"});
   CHECK(stats.front().nodes_before == g.num_nodes());
   CHECK(stats.back().nodes_after == o.num_nodes());
   for (size_t i = 1; i < stats.size(); ++i) CHECK(stats[i].nodes_before == stats[i - 1].nodes_after);
@@ -329,7 +330,7 @@ TEST_CASE("optimize records pass statistics", "[passes]") {
 
   std::vector<PassStats> no_fuse;
   Graph u = optimize(g, &no_fuse, false);
-  CHECK(no_fuse.size() == 6);
+  CHECK(no_fuse.size() == 7);
   CHECK(count_op(u, "fused_elementwise") == 0);
 }
 

@@ -16,6 +16,7 @@ namespace {
 
 enum class SlotKind { arena, input, constant, variable, pinned };
 
+
 // Memory 0 is the host's; every non-host buffer type a step runs on adds one.
 constexpr int kHost = 0;
 
@@ -71,6 +72,18 @@ struct DeviceLoc {
 
 size_t type_bytes(const TensorType& t) {
   return static_cast<size_t>(shape_bytes(t.shape, dtype_size(t.dtype)));
+}
+
+// Loops in the planner's report: the working memory of their bodies (planned once, reused
+// by every iteration) and the per-step values they stack, those kept for a gradient
+// included (outputs after the carried states / loop variables).
+void count_loop(const Node& n, size_t workspace_bytes, CompileStats& st) {
+  const char* carried = n.op_name() == "scan" ? "n_states" : n.op_name() == "while_loop" ? "n_vars" : nullptr;
+  if (!carried) return;
+  ++st.loops;
+  st.loop_workspace_bytes += workspace_bytes;
+  for (size_t o = static_cast<size_t>(n.attrs.get_int(carried, 0)); o < n.outputs.size(); ++o)
+    st.loop_stacked_bytes += type_bytes(n.outputs[o]);
 }
 
 }  // namespace
@@ -347,8 +360,9 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       out.request = static_cast<int>(reqs.size());
       reqs.push_back(r);
     }
+    size_t ws = 0;
     if (step.impl && step.impl->workspace) {
-      size_t ws = step.impl->workspace(*step.node);
+      ws = step.impl->workspace(*step.node);
       if (ws > 0) {
         PlanRequest r;
         r.bytes = ws;
@@ -357,6 +371,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
         reqs.push_back(r);
       }
     }
+    if (step.node) count_loop(*step.node, ws, st);
   }
   for (size_t m = 0; m < im.memories.size(); ++m) {
     Memory& mem = im.memories[m];

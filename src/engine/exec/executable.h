@@ -39,6 +39,11 @@ struct CompileStats {
   std::vector<std::string> fallback_nodes;
   size_t transfers = 0;
   size_t transfer_bytes = 0;
+  // Loops (scan, while_loop): how many, their bodies' working memory and the per-step values
+  // they stack (saved for gradients included), all in the planned arena.
+  size_t loops = 0;
+  size_t loop_workspace_bytes = 0;
+  size_t loop_stacked_bytes = 0;
   // Planned arena per memory (buffer type name, bytes).
   std::vector<std::pair<std::string, size_t>> arenas;
   std::vector<PassStats> passes;

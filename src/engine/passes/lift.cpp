@@ -125,4 +125,59 @@ std::vector<Value> make_cond(const Value& pred, const std::vector<Value>& then_o
   return make_node("cond", ins, {{"then_branch", GraphPtr(then_body)}, {"else_branch", GraphPtr(else_body)}}, name);
 }
 
+std::vector<Value> make_scan(const std::vector<Value>& state_params, const std::vector<Value>& slice_params,
+                             const std::vector<Value>& step_outputs, uint64_t created_after,
+                             const std::vector<Value>& init, const std::vector<Value>& sequences, int64_t n_steps,
+                             bool reverse, const std::string& name) {
+  SN_CHECK(state_params.size() == init.size() && slice_params.size() == sequences.size(), ErrorKind::value,
+           "a scan needs one parameter per initial state and per sequence");
+  SN_CHECK(step_outputs.size() >= init.size(), ErrorKind::value,
+           "the step returns " << step_outputs.size() << " values but the scan carries " << init.size() << " states");
+  std::vector<Value> params = state_params;
+  params.insert(params.end(), slice_params.begin(), slice_params.end());
+  LiftOptions o;
+  o.lift_variables = true;
+  o.created_after = created_after;
+  LiftedBody b = lift_body(params, step_outputs, {}, o);
+  std::vector<Value> ins = init;
+  ins.insert(ins.end(), sequences.begin(), sequences.end());
+  ins.insert(ins.end(), b.captured.begin(), b.captured.end());
+  AttrMap attrs{{"body", GraphPtr(b.body)},
+                {"n_states", static_cast<int64_t>(init.size())},
+                {"n_sequences", static_cast<int64_t>(sequences.size())},
+                {"reverse", static_cast<int64_t>(reverse ? 1 : 0)}};
+  if (n_steps >= 0) attrs.set("n_steps", n_steps);
+  return make_node("scan", ins, attrs, name);
+}
+
+std::vector<Value> make_while_loop(const std::vector<Value>& var_params, const Value& cond_output, uint64_t cond_after,
+                                   const std::vector<Value>& body_outputs, uint64_t body_after,
+                                   const std::vector<Value>& init, int64_t max_iterations, bool error_at_max,
+                                   const std::string& name) {
+  SN_CHECK(var_params.size() == init.size(), ErrorKind::value, "a while loop needs one parameter per loop variable");
+  SN_CHECK(body_outputs.size() == init.size(), ErrorKind::value,
+           "the body returns " << body_outputs.size() << " values but the loop has " << init.size() << " variables");
+  LiftOptions o;
+  o.lift_variables = true;
+  o.created_after = cond_after;
+  LiftedBody c = lift_body(var_params, {cond_output}, {}, o);
+  o.created_after = body_after;
+  LiftedBody b = lift_body(var_params, body_outputs, {}, o);
+  // [vars..., cond's captured..., body's captured...] for both subgraphs
+  const size_t nv = var_params.size();
+  auto cond_g = std::make_shared<Graph>(*c.body);
+  for (size_t k = 0; k < b.captured.size(); ++k) cond_g->inputs.push_back(unused_input(b.captured[k], k));
+  auto body_g = std::make_shared<Graph>(*b.body);
+  std::vector<Value> mid;
+  for (size_t k = 0; k < c.captured.size(); ++k) mid.push_back(unused_input(c.captured[k], k));
+  body_g->inputs.insert(body_g->inputs.begin() + static_cast<std::ptrdiff_t>(nv), mid.begin(), mid.end());
+  std::vector<Value> ins = init;
+  ins.insert(ins.end(), c.captured.begin(), c.captured.end());
+  ins.insert(ins.end(), b.captured.begin(), b.captured.end());
+  AttrMap attrs{{"cond", GraphPtr(cond_g)}, {"body", GraphPtr(body_g)}, {"n_vars", static_cast<int64_t>(nv)}};
+  if (max_iterations >= 0) attrs.set("max_iterations", max_iterations);
+  if (error_at_max) attrs.set("error_at_max", int64_t{1});
+  return make_node("while_loop", ins, attrs, name);
+}
+
 }  // namespace symnet

@@ -48,4 +48,26 @@ LiftedBody lift_body(const std::vector<Value>& params, const std::vector<Value>&
 std::vector<Value> make_cond(const Value& pred, const std::vector<Value>& then_outputs, uint64_t then_after,
                              const std::vector<Value>& else_outputs, uint64_t else_after, const std::string& name = "");
 
+// A scan node (ops/scan.cpp) from a step traced by running user code after node
+// `created_after`: `state_params` and `slice_params` are the input nodes the code was given
+// for the carried states and for one step's slice of each sequence; `step_outputs` what it
+// returned (the new states first, then the per-step outputs). Lifted like a branch (its
+// nodes inside, so random ops draw per step; outer values and variables become
+// non-sequences). `n_steps` < 0: taken from the sequences. Returns the scan's outputs.
+std::vector<Value> make_scan(const std::vector<Value>& state_params, const std::vector<Value>& slice_params,
+                             const std::vector<Value>& step_outputs, uint64_t created_after,
+                             const std::vector<Value>& init, const std::vector<Value>& sequences, int64_t n_steps,
+                             bool reverse, const std::string& name = "");
+
+// A while_loop node (ops/while_loop.cpp) from a condition and a body traced by running user
+// code on the same loop-variable parameters `var_params`: `cond_output` (a scalar) made after
+// node `cond_after`, `body_outputs` (the new loop variables) after `body_after`. Each is
+// lifted like a branch; the node takes [init..., the condition's captured values..., the
+// body's...], and both subgraphs take all of them. max_iterations < 0: unbounded;
+// error_at_max: reaching it with the condition still true is an error, not a stop.
+std::vector<Value> make_while_loop(const std::vector<Value>& var_params, const Value& cond_output, uint64_t cond_after,
+                                   const std::vector<Value>& body_outputs, uint64_t body_after,
+                                   const std::vector<Value>& init, int64_t max_iterations, bool error_at_max,
+                                   const std::string& name = "");
+
 }  // namespace symnet

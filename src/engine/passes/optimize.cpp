@@ -16,6 +16,7 @@ Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vecto
       {"simplify", simplify_algebra},
       {"fold", [&eval](const Graph& x) { return fold_constants(x, eval); }},
       {"cse", eliminate_common_subexpressions},
+      {"share_loops", share_recorded_loops},  // after cse: the two loops' inputs are canonical
       {"simplify", simplify_algebra},  // folding and merging expose new x*1, neg(neg x), ...
       {"dce", eliminate_dead_code},
   };

@@ -41,6 +41,11 @@ Graph strip_identities(const Graph& g);
 // optimizes or not, so no backend ever meets a call.
 Graph inline_calls(const Graph& g);
 
+// Points the users of a scan at another scan that computes all its outputs and more (the
+// loop scan's gradient re-runs to record its states), so the loop runs once and the values
+// it saves for the gradient live in the planned arena (passes/share_loops.cpp).
+Graph share_recorded_loops(const Graph& g);
+
 // Sets the `training` attribute (0/1) of every node that has one (dropout, batch_norm):
 // one graph serves training and inference, compiled in the mode each needs.
 Graph set_training_mode(const Graph& g, bool training);
