@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 
+#include "engine/passes/lift.h"
 #include "engine/passes/passes.h"
 #include "harness.h"
 
@@ -222,4 +223,70 @@ TEST_CASE("training mode reaches a dropout in a scan inside a while_loop's body"
   CHECK(changed > n / 2);  // in training mode (6 is three kept of six: 20/64 of the elements)
   CHECK(extreme < n / 5);  // independent draws: 1/32 of the elements; the same draw six times: all
   CHECK(sum / n == Approx(6).margin(0.6));
+}
+
+TEST_CASE("a while_loop and the loop its gradient re-runs to record run as one loop", "[control_flow][while][passes]") {
+  PowerLoop p;
+  Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
+  Value a = op::input("a0", DType::f64, {2});
+  std::vector<Value> out = while_loop({n0, x0, a}, p.cond(4), p.body(), 2, 6);
+  // Another loop (a different cond) with its own gradient: not shared with the first.
+  std::vector<Value> other = while_loop({n0, x0, a}, p.cond(2), p.body(), 2, 6, -1, "other");
+  Value loss = op::add(op::reduce_sum(op::mul(out[1], out[1])), op::reduce_sum(other[1]));
+  std::vector<Value> g = gradients(loss, {x0, a});
+  Graph graph = graph_of({n0, x0, a}, {out[0], out[1], other[1], g[0], g[1]});
+  CHECK(count_op(graph, "while_loop") == 4);  // two loops, each with its recording rerun
+  Graph shared = eliminate_dead_code(share_recorded_loops(eliminate_common_subexpressions(graph)));
+  CHECK(count_op(shared, "while_loop") == 2);
+  std::vector<Tensor> feeds = {make_tensor(DType::i64, {}, {0}), random_tensor(DType::f64, {2}, 5),
+                               random_tensor(DType::f64, {2}, 6, 0.5, 1.5)};
+  std::vector<Tensor> plain = run_graph(graph, feeds, false);
+  std::vector<Tensor> opt = run_graph(graph, feeds, true);
+  REQUIRE(plain.size() == opt.size());
+  for (size_t i = 0; i < plain.size(); ++i) check_close(opt[i], plain[i], 0);
+}
+
+TEST_CASE("make_while_loop builds a while_loop from a traced cond and body; gradients reach variables in it",
+          "[control_flow][while]") {
+  // while n < k: n += 1, x = x * (w * exp(z)); w a variable, k and z outer inputs, the
+  // exp made by the body's code (so inside the body although it uses no loop variable).
+  // With z = 0: x0 w^k, and d/dw sum = k x0 w^(k-1).
+  auto w = Variable::create("w", make_tensor(DType::f64, {2}, {1.5, -0.5}));
+  Value wv = op::variable(w);
+  Value k = op::input("k", DType::i64, {}), z = op::input("z", DType::f64, {});
+  Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
+  Value n = op::input("n", DType::i64, {}), x = op::input("x", DType::f64, {2});
+  const uint64_t cond_after = last_node_id();
+  Value more = op::less(n, k);
+  const uint64_t body_after = last_node_id();
+  std::vector<Value> next = {op::add(n, op::scalar(1, DType::i64)), op::mul(x, op::mul(wv, op::exp(z)))};
+  for (bool error_at_max : {false, true}) {
+    std::vector<Value> out = make_while_loop({n, x}, more, cond_after, next, body_after, {n0, x0}, 6, error_at_max,
+                                             "loop");
+    REQUIRE(out.size() == 2);
+    const Node& loop = *out[1].node;
+    CHECK(loop.inputs.size() == 2 + 1 + 2);  // n0, x0; k for the cond; w and z for the body
+    CHECK(loop.attrs.get_int("max_iterations") == 6);
+    Graph g = graph_of({k, z, n0, x0}, {out[0], out[1], gradients(op::reduce_sum(out[1]), {wv})[0]});
+    CHECK(count_op(g, "exp") == 0);
+    CHECK(graph_variables(g).size() == 1);
+    Tensor xv = make_tensor(DType::f64, {2}, {0.8, 2});
+    auto feeds = [&](int64_t kv) {
+      return std::vector<Tensor>{make_tensor(DType::i64, {}, {double(kv)}), make_tensor(DType::f64, {}, {0}),
+                                 make_tensor(DType::i64, {}, {0}), xv};
+    };
+    std::vector<Tensor> r = run_graph(g, feeds(3));
+    CHECK(r[0].get_as_double(0) == 3);
+    for (int64_t e = 0; e < 2; ++e) {
+      const double x_ = xv.get_as_double(e), w_ = w->host().get_as_double(e);
+      CHECK(r[1].get_as_double(e) == Approx(x_ * std::pow(w_, 3)).epsilon(1e-12));
+      CHECK(r[2].get_as_double(e) == Approx(3 * x_ * w_ * w_).epsilon(1e-12));
+    }
+    // k = 9 wants more iterations than the bound of 6.
+    if (error_at_max) {
+      expect_error(ErrorKind::value, "max_iterations = 6", [&] { run_graph(g, feeds(9)); });
+    } else {
+      CHECK(run_graph(g, feeds(9))[0].get_as_double(0) == 6);
+    }
+  }
 }

@@ -42,7 +42,8 @@ Graph strip_identities(const Graph& g);
 Graph inline_calls(const Graph& g);
 
 // Points the users of a scan at another scan that computes all its outputs and more (the
-// loop scan's gradient re-runs to record its states), so the loop runs once and the values
+// loop scan's gradient re-runs to record its states; likewise a while_loop and its recording
+// rerun), so the loop runs once and the values
 // it saves for the gradient live in the planned arena (passes/share_loops.cpp).
 Graph share_recorded_loops(const Graph& g);
 

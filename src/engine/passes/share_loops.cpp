@@ -4,10 +4,13 @@
 // step's incoming states: same inputs, same attributes, the forward body's outputs followed
 // by more. When the forward scan is in the graph too, the recording scan computes all of its
 // outputs; pointing the forward's users at the recording scan runs the loop once, and the
-// states it stacks for the gradient are ordinary values in the planned arena.
+// states it stacks for the gradient are ordinary values in the planned arena. while_loop's
+// gradient (ops/while_loop.cpp) likewise re-runs the loop with record = 1: same inputs, cond
+// and body, its outputs the forward's followed by the trip count and the recorded values.
 //
 // Both bodies have been through the passes separately by then (each distinct body is
 // rewritten on its own), so they are compared by structure, not by identity.
+#include <initializer_list>
 #include <unordered_map>
 
 #include "engine/ops/registry.h"
@@ -52,19 +55,34 @@ class SameComputation {
   std::unordered_map<const Node*, const Node*> matched_;
 };
 
-// Whether scan `r` computes every output of scan `s` (at the same positions), and more.
-bool covers(const Node& r, const Node& s) {
-  if (r.inputs != s.inputs || r.outputs.size() <= s.outputs.size()) return false;
-  for (const char* k : {"n_states", "n_sequences", "reverse", "n_steps"}) {
+bool same_ints(const Node& r, const Node& s, std::initializer_list<const char*> keys) {
+  for (const char* k : keys) {
     if (r.attrs.has(k) != s.attrs.has(k)) return false;
     if (r.attrs.has(k) && r.attrs.get_int(k) != s.attrs.get_int(k)) return false;
   }
-  GraphPtr rb = r.attrs.get_graph("body"), sb = s.attrs.get_graph("body");
-  if (!rb || !sb || rb->inputs.size() != sb->inputs.size() || rb->outputs.size() <= sb->outputs.size()) return false;
+  return true;
+}
+
+// Whether graph attribute `key` of `r` computes every output of that of `s` (at the same
+// positions), from inputs matching by position; `more`: and has further outputs.
+bool body_covers(const Node& r, const Node& s, const char* key, bool more) {
+  GraphPtr rb = r.attrs.get_graph(key), sb = s.attrs.get_graph(key);
+  if (!rb || !sb || rb->inputs.size() != sb->inputs.size()) return false;
+  if (more ? rb->outputs.size() <= sb->outputs.size() : rb->outputs.size() != sb->outputs.size()) return false;
   SameComputation same(*sb, *rb);
   for (size_t i = 0; i < sb->outputs.size(); ++i)
     if (!same.values(sb->outputs[i], rb->outputs[i])) return false;
   return true;
+}
+
+// Whether loop `r` computes every output of loop `s` (at the same positions), and more: a
+// scan whose body has more outputs, or a while_loop that records.
+bool covers(const Node& r, const Node& s) {
+  if (r.op != s.op || r.inputs != s.inputs || r.outputs.size() <= s.outputs.size()) return false;
+  if (s.op_name() == "scan")
+    return same_ints(r, s, {"n_states", "n_sequences", "reverse", "n_steps"}) && body_covers(r, s, "body", true);
+  return same_ints(r, s, {"n_vars", "max_iterations", "error_at_max"}) && r.attrs.get_int("record", 0) == 1 &&
+         s.attrs.get_int("record", 0) == 0 && body_covers(r, s, "cond", false) && body_covers(r, s, "body", false);
 }
 
 }  // namespace
@@ -76,7 +94,7 @@ Graph share_recorded_loops(const Graph& g) {
   for (;;) {
     std::vector<NodePtr> scans;
     for (const NodePtr& n : cur.topo_order())
-      if (n->op_name() == "scan") scans.push_back(n);
+      if (n->op_name() == "scan" || n->op_name() == "while_loop") scans.push_back(n);
     std::unordered_map<const Node*, const Node*> by;  // covered scan -> the scan covering it
     for (const NodePtr& s : scans) {
       for (const NodePtr& r : scans) {
