@@ -125,7 +125,7 @@ TEST_CASE("the gradient of a while_loop needs max_iterations", "[control_flow][w
   Value n0 = op::input("n0", DType::i64, {}), x0 = op::input("x0", DType::f64, {2});
   Value a = op::input("a0", DType::f64, {2});
   Value y = op::reduce_sum(while_loop({n0, x0, a}, p.cond(3), p.body(), 2, -1, -1, "unbounded")[1]);
-  expect_error(ErrorKind::unsupported, "needs the attribute max_iterations", [&] { gradients(y, {x0, a}); });
+  expect_error(ErrorKind::unsupported, "needs max_iterations: set it", [&] { gradients(y, {x0, a}); });
   expect_error(ErrorKind::unsupported, "'unbounded'", [&] { gradients(y, {x0}); });
 }
 

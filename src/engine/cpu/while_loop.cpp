@@ -107,7 +107,7 @@ void while_kernel(KernelContext& k) {
     if (p.max_iterations >= 0 && it == p.max_iterations) {
       SN_CHECK(!(p.error_at_max && holds()), ErrorKind::value,
                p.node << " still holds its cond after max_iterations = " << p.max_iterations
-                      << " iterations (error_at_max = 1)");
+                      << " iterations, and was asked to fail there rather than stop");
       break;
     }
     if (!holds()) break;

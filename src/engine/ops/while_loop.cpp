@@ -233,8 +233,8 @@ std::vector<Value> while_grad(const GradContext& ctx) {
   if ((!any_final && !any_recorded) || fv.empty()) return grads;
   SN_CHECK(w.max_iterations >= 0, ErrorKind::unsupported,
            "the gradient of while_loop '" << node.name
-                                          << "' needs the attribute max_iterations: set it to a bound on the "
-                                             "iterations (the gradient keeps the loop variables of each one)");
+                                          << "' needs max_iterations: set it to a bound on the iterations (the "
+                                             "gradient keeps the loop variables of each one)");
   auto cot = [&](size_t o) { return ctx.out_grads[o].defined() ? ctx.out_grads[o] : op::zeros_like(ctx.outputs[o]); };
   if (w.max_iterations == 0) {  // the body never runs: the final variables are the initial ones
     for (size_t k : fv) grads[k] = ctx.out_grads[k];
