@@ -22,11 +22,14 @@
 // stacked [max_iterations, ...] (slot t for t < i; the slots from i on are zeros)].
 //
 // The gradient (TensorFlow's, bounded by max_iterations, which it needs: an `unsupported`
-// error otherwise) runs the loop again with record = 1, then a reverse scan over the
+// error otherwise) runs the loop again with record = 1 (compiling merges it with the
+// forward loop: passes/share_loops.cpp), then a reverse scan over the
 // max_iterations slots whose body applies the body's vjp at the slots below the trip count
 // (a cond, so the others cost a comparison) and passes the cotangents through at the
 // rest, accumulating the gradients of the non-loop values. Loop, scan and cond all
-// differentiate, so the gradient differentiates again.
+// differentiate, so the gradient differentiates again. As with scan, a gradient with
+// respect to a variable used inside cond or body is refused: pass it as a non-loop value
+// (passes/lift.h make_while_loop does).
 #include <memory>
 #include <sstream>
 
