@@ -214,6 +214,7 @@ const std::vector<OpCase>& all_cases() {
     add_call_cases(c);
     add_control_flow_cases(c);
     add_scan_cases(c);
+    add_rnn_cases(c);
     return c;
   }();
   return cases;

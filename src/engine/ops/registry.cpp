@@ -20,6 +20,7 @@ void register_all_ops(Registry& r) {
   register_conv_ops(r);
   register_pool_ops(r);
   register_norm_ops(r);
+  register_rnn_ops(r);
 }
 
 const Registry& registry() {
