@@ -10,6 +10,7 @@
 #include <random>
 
 #include "engine/exec/executable.h"
+#include "engine/kernels/cpu/blas.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/ops/builder.h"
 #include "engine/passes/passes.h"
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
   std::vector<TensorView> feeds{xt.view(), wt.view(), rt.view(), bt.view(), gt.view()};
   std::vector<TensorView> infer_feeds(feeds.begin(), feeds.end() - 1);
 
-  std::printf("symnet lstm: seq %lld, batch %lld, input %lld, hidden %lld, float32, best of %d\n",
+  std::printf("symnet lstm (%s GEMM): seq %lld, batch %lld, input %lld, hidden %lld, float32, best of %d\n",
+              gemm_backend_name(),
               static_cast<long long>(kSeq), static_cast<long long>(kBatch), static_cast<long long>(kIn),
               static_cast<long long>(kHidden), reps);
   for (int nt : threads) {
@@ -80,6 +82,12 @@ int main(int argc, char** argv) {
     const double tr = best_ms(*ex_train, feeds, reps), in = best_ms(*ex_infer, infer_feeds, reps);
     std::printf("threads %d: training %8.2f ms/step %8.0f seq/s | inference %8.2f ms %8.0f seq/s\n", nt, tr,
                 kBatch * 1000.0 / tr, in, kBatch * 1000.0 / in);
+  }
+  if (std::getenv("SYMNET_BENCH_PROFILE")) {  // per-kernel split of the training step
+    ex_train->set_profiling(true);
+    for (int i = 0; i < 3; ++i) ex_train->run(feeds);
+    for (const auto& p : ex_train->profile())
+      if (p.ms / 3 > 0.5) std::printf("  %-24s %8.2f ms\n", p.op.c_str(), p.ms / 3);
   }
   return 0;
 }

@@ -20,10 +20,10 @@ namespace {
 // LSTM row: gate gradients dg (i, o, f, c pre-activations) from the saved gates g, the
 // previous and new cell states; dh carries d loss / d h_t in (plus dy) and leaves zero
 // (the recurrent GEMM adds the rest); dc carries d loss / d c_t in and d c_{t-1} out.
-template <class T, class F, class Ga, class Ha>
+template <bool coupled, class T, class F, class Ga, class Ha>
 SN_EW_CLONES void lstm_row_grad(const T* g, const T* cp, const T* cn, const T* dy, T* dh, T* dc, T* dg, const T* pi,
-                                const T* po, const T* pf, int64_t H, Clip<T> cl, ClipMask<T> mf, ClipMask<T> mg,
-                                bool coupled, F f, Ga ga, Ha ha) {
+                                const T* po, const T* pf, int64_t H, Clip<T> cl, ClipMask<T> mf, ClipMask<T> mg, F f,
+                                Ga ga, Ha ha) {
   const T *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
@@ -31,7 +31,7 @@ SN_EW_CLONES void lstm_row_grad(const T* g, const T* cp, const T* cn, const T* d
     const T hc = ha(cl(c));
     const T dhj = dy[j] + dh[j];
     const T dao = dhj * hc * f.grad(o) * mf(o);
-    const T in_clip = c > cl.lo && c < cl.hi ? T(1) : T(0);
+    const T in_clip = (c > cl.lo) & (c < cl.hi) ? T(1) : T(0);
     const T dC = dc[j] + dhj * o * ha.grad(hc) * in_clip + dao * po[j];
     const T di = dC * cc, df = dC * c0;
     const T dai = (coupled ? di - df : di) * f.grad(i) * mf(i);
@@ -58,9 +58,9 @@ SN_EW_CLONES void rnn_row_grad(const T* g, const T* dy, T* dh, T* dg, int64_t H,
 
 // GRU, first pass: z and candidate gradients; with linear_before_reset also r's and the
 // gradient of q = R_h h + Rb_h (fourth slot). dh leaves holding the direct term dh * z.
-template <class T, class F, class Ga>
+template <bool lbr, class T, class F, class Ga>
 SN_EW_CLONES void gru_row_grad(const T* g, const T* hp, const T* dy, T* dh, T* dg, int64_t H, ClipMask<T> mf,
-                               ClipMask<T> mg, bool lbr, F f, Ga ga) {
+                               ClipMask<T> mg, F f, Ga ga) {
   const T *gz = g, *gr = g + H, *gh = g + 2 * H, *gq = g + 3 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
@@ -69,7 +69,7 @@ SN_EW_CLONES void gru_row_grad(const T* g, const T* hp, const T* dy, T* dh, T* d
     const T dah = dhj * (T(1) - z) * ga.grad(hh) * mg(hh);
     dg[j] = dhj * (hp[j] - hh) * f.grad(z) * mf(z);
     dg[2 * H + j] = dah;
-    if (lbr) {
+    if constexpr (lbr) {
       dg[H + j] = dah * gq[j] * f.grad(r) * mf(r);
       dg[3 * H + j] = dah * r;
     } else {
@@ -213,13 +213,18 @@ struct Backward {
           continue;
         }
         const T* dy = dY + g.y_at(t, d, b);
-        if (s.cell == RnnCell::lstm)
-          lstm_row_grad(gt + e * ldg, prev(d, 1, t, b), cs + (t * B + b) * H, dy, ch + b * H, cc + b * H, dgr, pi, po,
-                        pf, H, cl, mf, mg, s.input_forget, f, ga, ha);
+        if (s.cell == RnnCell::lstm && s.input_forget)
+          lstm_row_grad<true>(gt + e * ldg, prev(d, 1, t, b), cs + (t * B + b) * H, dy, ch + b * H, cc + b * H, dgr, pi,
+                              po, pf, H, cl, mf, mg, f, ga, ha);
+        else if (s.cell == RnnCell::lstm)
+          lstm_row_grad<false>(gt + e * ldg, prev(d, 1, t, b), cs + (t * B + b) * H, dy, ch + b * H, cc + b * H, dgr,
+                               pi, po, pf, H, cl, mf, mg, f, ga, ha);
         else if (s.cell == RnnCell::rnn)
           rnn_row_grad(gt + e * ldg, dy, ch + b * H, dgr, H, mf, f);
+        else if (s.linear_before_reset)
+          gru_row_grad<true>(gt + e * ldg, hp + e * H, dy, ch + b * H, dgr, H, mf, mg, f, ga);
         else
-          gru_row_grad(gt + e * ldg, hp + e * H, dy, ch + b * H, dgr, H, mf, mg, s.linear_before_reset, f, ga);
+          gru_row_grad<false>(gt + e * ldg, hp + e * H, dy, ch + b * H, dgr, H, mf, mg, f, ga);
       }
       T* chs = ch + b0 * H;
       if (s.cell == RnnCell::gru) {

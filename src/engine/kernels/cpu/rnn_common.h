@@ -142,7 +142,7 @@ struct GenericAct {
 template <class T>
 struct ClipMask {
   T lo = -std::numeric_limits<T>::infinity(), hi = std::numeric_limits<T>::infinity();
-  T operator()(T y) const { return y > lo && y < hi ? T(1) : T(0); }
+  T operator()(T y) const { return (y > lo) & (y < hi) ? T(1) : T(0); }  // & keeps the loops branch-free
 };
 template <class T>
 ClipMask<T> clip_mask(const RnnSpec& s, const RnnActivation& a) {

@@ -18,15 +18,17 @@ namespace {
 
 // One LSTM row (hidden units 0..H) of step t: g holds the pre-activations i, o, f, c
 // (input projection, bias and recurrent term) and receives the activated gates.
-template <class T, class F, class Ga, class Ha>
+template <bool coupled, class T, class F, class Ga, class Ha>
 SN_EW_CLONES void lstm_row(T* g, const T* cp, T* cn, T* hn, T* y, const T* pi, const T* po, const T* pf, int64_t H,
-                           Clip<T> cl, bool coupled, F f, Ga ga, Ha ha) {
+                           Clip<T> cl, F f, Ga ga, Ha ha) {
   T *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
     const T c0 = cp[j];
     const T i = f(cl(gi[j] + pi[j] * c0));
-    const T fg = coupled ? T(1) - i : f(cl(gf[j] + pf[j] * c0));
+    T fg;
+    if constexpr (coupled) fg = T(1) - i;
+    else fg = f(cl(gf[j] + pf[j] * c0));
     const T cc = ga(cl(gc[j]));
     const T c = fg * c0 + i * cc;
     const T o = f(cl(go[j] + po[j] * c));
@@ -54,9 +56,9 @@ SN_EW_CLONES void rnn_row(T* g, T* hn, T* y, int64_t H, Clip<T> cl, F f) {
 
 // GRU gates z, r from g + the recurrent terms in rec; with linear_before_reset the
 // candidate too (q = R_h h + Rb_h, kept in g's fourth slot), else r * h_prev into rh.
-template <class T, class F, class Ga>
+template <bool lbr, class T, class F, class Ga>
 SN_EW_CLONES void gru_row_zr(T* g, const T* rec, const T* hp, T* rh, const T* rbh, T* hn, T* y, int64_t H, Clip<T> cl,
-                             bool lbr, F f, Ga ga) {
+                             F f, Ga ga) {
   T *gz = g, *gr = g + H, *gh = g + 2 * H, *gq = g + 3 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
@@ -64,7 +66,7 @@ SN_EW_CLONES void gru_row_zr(T* g, const T* rec, const T* hp, T* rh, const T* rb
     const T r = f(cl(gr[j] + rec[H + j]));
     gz[j] = z;
     gr[j] = r;
-    if (lbr) {
+    if constexpr (lbr) {
       const T q = rec[2 * H + j] + rbh[j];
       const T hh = ga(cl(gh[j] + r * q));
       const T h = (T(1) - z) * hh + z * hp[j];
@@ -226,8 +228,13 @@ struct Forward {
             std::fill(rec + e * 3 * H + 2 * H, rec + e * 3 * H + 3 * H, T(0));
             continue;
           }
-          gru_row_zr(gt + e * ldg, rec + e * 3 * H, hp + e * H, rec + e * 3 * H + 2 * H, rbh, hn + e * H,
-                     Y + g.y_at(t, d, b), H, cl, s.linear_before_reset, f, ga);
+          if (s.linear_before_reset)
+            gru_row_zr<true>(gt + e * ldg, rec + e * 3 * H, hp + e * H, static_cast<T*>(nullptr), rbh, hn + e * H, Y + g.y_at(t, d, b), H,
+                             cl, f, ga);
+          else
+            gru_row_zr<false>(gt + e * ldg, rec + e * 3 * H, hp + e * H, rec + e * 3 * H + 2 * H, rbh, static_cast<T*>(nullptr),
+                              static_cast<T*>(nullptr),
+                              H, cl, f, ga);
         }
         if (!s.linear_before_reset) {
           // (r * h_prev) R_h^T into the fourth slot of each gate row.
@@ -242,9 +249,12 @@ struct Forward {
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t e = b - b0;
           if (!ok(t, b)) continue;
-          if (s.cell == RnnCell::lstm)
-            lstm_row(gt + e * ldg, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl,
-                     s.input_forget, f, ga, ha);
+          if (s.cell == RnnCell::lstm && s.input_forget)
+            lstm_row<true>(gt + e * ldg, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl, f,
+                           ga, ha);
+          else if (s.cell == RnnCell::lstm)
+            lstm_row<false>(gt + e * ldg, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl, f,
+                            ga, ha);
           else
             rnn_row(gt + e * ldg, hn + e * H, Y + g.y_at(t, d, b), H, cl, f);
         }
