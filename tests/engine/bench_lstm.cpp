@@ -1,6 +1,6 @@
 // One LSTM layer (ONNX lstm op, forward direction) on the shapes: seq 50, batch 64,
 // input 128, hidden 256, float32. Training step = forward + backward to X, W, R and B
-// (dY a fixed tensor, as PyTorch's y.backward(g)); inference = the forward alone.
+// (dY a fed tensor, as PyTorch's y.backward(g)); inference = the forward alone.
 // inst/benchmarks/lstm_torch.py measures nn.LSTM the same way.
 //   build/engine/bench_lstm [reps] [threads...]     (default: 30 reps, threads 1 and 2)
 #include <algorithm>
@@ -57,8 +57,8 @@ int main(int argc, char** argv) {
         r = op::input("r", DType::f32, rt.shape()), b = op::input("b", DType::f32, bt.shape()),
         gy = op::input("gy", DType::f32, gt.shape());
   std::vector<Value> o = make_node("lstm", {x, w, r, b}, {{"has_bias", int64_t{1}}});
-  Value loss = op::reduce_sum(op::mul(o[0], gy));
-  std::vector<Value> grads = gradients(loss, {x, w, r, b});
+  // dY = gy fed directly (vjp), as PyTorch's y.backward(g).
+  std::vector<Value> grads = vjp({o[0]}, {gy}, {x, w, r, b});
 
   Graph train;
   train.inputs = {x, w, r, b, gy};

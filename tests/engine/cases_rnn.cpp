@@ -115,7 +115,8 @@ OpCase forward_case(const RnnCase& rc) {
 
 // d/dinputs of sum(dY * Y) + sum(dY_h * Y_h) (+ sum(dY_c * Y_c)) by central differences of
 // the reference, absent bias / states / peepholes taken as present zeros: the _grad op
-// gives the gradient at the defaults the forward used.
+// gives the gradient at the zero initial states the forward used, and zeros for an absent
+// B or P (which it does not compute).
 std::vector<Tensor> grad_reference(const RnnCase& rc, const std::vector<Tensor>& in) {
   const size_t n = case_inputs(rc).size();
   const int ns = rc.cfg.op == "lstm" ? 2 : 1;
@@ -177,7 +178,8 @@ std::vector<Tensor> grad_reference(const RnnCase& rc, const std::vector<Tensor>&
       x[r].set_from_double(e, orig);
       gt.set_from_double(e, (fp - fm) / (2 * h));
     }
-    out.push_back(gt);
+    const bool skipped = (r == 3 && !rc.cfg.bias) || (full.op == "lstm" && r == hi + 2 && !rc.cfg.peep);
+    out.push_back(skipped ? Tensor(rc.t, x[r].shape()) : gt);
   }
   return out;
 }

@@ -10,12 +10,12 @@ namespace {
 
 RnnSpec spec_of(const Node& n) { return resolve_rnn(rnn_cell_of(n.op_name()), n.attrs, n.inputs.at(2).shape()[2]); }
 
-KernelImpl rnn_impl(KernelFn fn, size_t (*ws)(const RnnSpec&, int64_t, int64_t, DType)) {
+KernelImpl rnn_impl(KernelFn fn, size_t (*ws)(const RnnSpec&, int64_t, int64_t, int64_t, DType)) {
   KernelImpl k = with_params<RnnSpec>(fn, spec_of);
   k.workspace = [ws](const Node& n) {
     const RnnSpec s = spec_of(n);
     const Shape& x = n.inputs.at(0).shape();
-    return ws(s, s.layout == 0 ? x[0] : x[1], s.layout == 0 ? x[1] : x[0], n.inputs.at(0).dtype());
+    return ws(s, s.layout == 0 ? x[0] : x[1], s.layout == 0 ? x[1] : x[0], x[2], n.inputs.at(0).dtype());
   };
   return k;
 }

@@ -36,8 +36,9 @@
 //
 // <cell>_grad: inputs = the forward's inputs (same attributes), reserve, dY, dY_h (and
 // dY_c); outputs dX, dW, dR, dB [dirs, 2*G*hidden], d_initial_h (and d_initial_c, dP
-// [dirs, 3*hidden] for lstm) always; for an absent input, the gradient at the zeros the
-// forward used (the rule passes on only those of present inputs). No gradient
+// [dirs, 3*hidden] for lstm) always, shaped as if every input were present: for absent
+// initial states the gradient at the zeros the forward used, for absent B and P zeros
+// (not computed; the rule passes on only the gradients of present inputs). No gradient
 // reaches sequence_lens or mask. The _grad ops' gradient rule raises: a second derivative
 // through a recurrent layer is an unsupported error.
 #include <string>

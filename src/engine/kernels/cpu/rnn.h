@@ -3,7 +3,7 @@
 // everything else comes from the RnnSpec the binding resolved at compile time.
 //
 // Forward: per direction, the input projection of all steps is one GEMM written into the
-// reserve; then the batch is split over the threads and each thread runs the whole time
+// reserve (W and R transposed once into the workspace, so no GEMM transposes an operand); then the batch is split over the threads and each thread runs the whole time
 // loop on its slice (batch elements are independent, so steps need no synchronization):
 // per step one recurrent GEMM (two for gru without linear_before_reset) and one fused,
 // vectorizable pass of gate math per row. Backward: the same split over the batch for the
@@ -21,8 +21,8 @@ namespace symnet {
 void rnn_forward_kernel(KernelContext& k);   // params: RnnSpec
 void rnn_backward_kernel(KernelContext& k);  // params: RnnSpec
 
-// Scratch bytes for seq steps, batch elements and X's dtype.
-size_t rnn_forward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, DType t);
-size_t rnn_backward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, DType t);
+// Scratch bytes for seq steps, batch elements, input size and X's dtype.
+size_t rnn_forward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, int64_t input, DType t);
+size_t rnn_backward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, int64_t input, DType t);
 
 }  // namespace symnet

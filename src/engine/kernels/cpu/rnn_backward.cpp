@@ -276,16 +276,21 @@ struct Backward {
     T* dR = k.out[2].ptr<T>() + d * GH * H;
     T* dB = k.out[3].ptr<T>() + d * 2 * GH;
     gemm_rowmajor_parallel<T>(true, false, GH, I, rows, T(1), dG, GS, X, I, T(0), dW, I);
-    colsum(0, GH, dB);
+    // Absent B (or P): zeros, not computed; nothing reads them.
+    const bool bias = s.input_index(kRnnBias) >= 0;
+    if (bias) colsum(0, GH, dB);
+    else std::fill(dB, dB + 2 * GH, T(0));
     if (s.cell == RnnCell::gru) {
       gemm_rowmajor_parallel<T>(true, false, 2 * H, H, rows, T(1), dG, GS, hp_all, H, T(0), dR, H);
       gemm_rowmajor_parallel<T>(true, false, H, H, rows, T(1), dG + 3 * H, GS, s.linear_before_reset ? hp_all : aux,
                                 H, T(0), dR + 2 * H * H, H);
-      std::memcpy(dB + GH, dB, 2 * H * sizeof(T));
-      colsum(3 * H, H, dB + GH + 2 * H);
+      if (bias) {
+        std::memcpy(dB + GH, dB, 2 * H * sizeof(T));
+        colsum(3 * H, H, dB + GH + 2 * H);
+      }
     } else {
       gemm_rowmajor_parallel<T>(true, false, GH, H, rows, T(1), dG, GS, hp_all, H, T(0), dR, H);
-      std::memcpy(dB + GH, dB, GH * sizeof(T));
+      if (bias) std::memcpy(dB + GH, dB, GH * sizeof(T));
     }
     gemm_rowmajor_parallel<T>(false, false, rows, I, GH, T(1), dG, GS, W, I, d == 0 ? T(0) : T(1),
                               k.out[0].ptr<T>(), I);
@@ -297,6 +302,7 @@ struct Backward {
     const int64_t H = g.H, GS = g.GS;
     T* dP = k.out[6].ptr<T>() + d * 3 * H;
     std::fill(dP, dP + 3 * H, T(0));
+    if (s.input_index(kRnnPeep) < 0) return;
     const T* cs = g.cs(const_cast<T*>(reserve()), d);
     for (int64_t t = 0; t < g.S; ++t)
       for (int64_t b = 0; b < g.B; ++b) {
@@ -314,7 +320,7 @@ struct Backward {
 
 }  // namespace
 
-size_t rnn_backward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, DType t) {
+size_t rnn_backward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, int64_t /*input*/, DType t) {
   Carver c(nullptr);
   return t == DType::f64 ? Backward<double>::carve(c, s, seq, batch, nullptr)
                          : Backward<float>::carve(c, s, seq, batch, nullptr);

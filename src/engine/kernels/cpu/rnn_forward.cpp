@@ -17,21 +17,23 @@ using namespace rnn_detail;
 namespace {
 
 // One LSTM row (hidden units 0..H) of step t: g holds the pre-activations i, o, f, c
-// (input projection, bias and recurrent term) and receives the activated gates.
+// (input projection and recurrent term; the bias is added here, saving a pass over all
+// steps) and receives the activated gates.
 template <bool coupled, class T, class F, class Ga, class Ha>
-SN_EW_CLONES void lstm_row(T* g, const T* cp, T* cn, T* hn, T* y, const T* pi, const T* po, const T* pf, int64_t H,
-                           Clip<T> cl, F f, Ga ga, Ha ha) {
+SN_EW_CLONES void lstm_row(T* g, const T* bias, const T* cp, T* cn, T* hn, T* y, const T* pi, const T* po, const T* pf,
+                           int64_t H, Clip<T> cl, F f, Ga ga, Ha ha) {
   T *gi = g, *go = g + H, *gf = g + 2 * H, *gc = g + 3 * H;
+  const T *bi = bias, *bo = bias + H, *bf = bias + 2 * H, *bc = bias + 3 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
     const T c0 = cp[j];
-    const T i = f(cl(gi[j] + pi[j] * c0));
+    const T i = f(cl(gi[j] + bi[j] + pi[j] * c0));
     T fg;
     if constexpr (coupled) fg = T(1) - i;
-    else fg = f(cl(gf[j] + pf[j] * c0));
-    const T cc = ga(cl(gc[j]));
+    else fg = f(cl(gf[j] + bf[j] + pf[j] * c0));
+    const T cc = ga(cl(gc[j] + bc[j]));
     const T c = fg * c0 + i * cc;
-    const T o = f(cl(go[j] + po[j] * c));
+    const T o = f(cl(go[j] + bo[j] + po[j] * c));
     const T h = o * ha(cl(c));
     gi[j] = i;
     go[j] = o;
@@ -44,10 +46,10 @@ SN_EW_CLONES void lstm_row(T* g, const T* cp, T* cn, T* hn, T* y, const T* pi, c
 }
 
 template <class T, class F>
-SN_EW_CLONES void rnn_row(T* g, T* hn, T* y, int64_t H, Clip<T> cl, F f) {
+SN_EW_CLONES void rnn_row(T* g, const T* bias, T* hn, T* y, int64_t H, Clip<T> cl, F f) {
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
-    const T h = f(cl(g[j]));
+    const T h = f(cl(g[j] + bias[j]));
     g[j] = h;
     hn[j] = h;
     y[j] = h;
@@ -57,18 +59,19 @@ SN_EW_CLONES void rnn_row(T* g, T* hn, T* y, int64_t H, Clip<T> cl, F f) {
 // GRU gates z, r from g + the recurrent terms in rec; with linear_before_reset the
 // candidate too (q = R_h h + Rb_h, kept in g's fourth slot), else r * h_prev into rh.
 template <bool lbr, class T, class F, class Ga>
-SN_EW_CLONES void gru_row_zr(T* g, const T* rec, const T* hp, T* rh, const T* rbh, T* hn, T* y, int64_t H, Clip<T> cl,
-                             F f, Ga ga) {
+SN_EW_CLONES void gru_row_zr(T* g, const T* bias, const T* rec, const T* hp, T* rh, const T* rbh, T* hn, T* y, int64_t H,
+                             Clip<T> cl, F f, Ga ga) {
   T *gz = g, *gr = g + H, *gh = g + 2 * H, *gq = g + 3 * H;
+  const T *bz = bias, *br = bias + H, *bh = bias + 2 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
-    const T z = f(cl(gz[j] + rec[j]));
-    const T r = f(cl(gr[j] + rec[H + j]));
+    const T z = f(cl(gz[j] + bz[j] + rec[j]));
+    const T r = f(cl(gr[j] + br[j] + rec[H + j]));
     gz[j] = z;
     gr[j] = r;
     if constexpr (lbr) {
       const T q = rec[2 * H + j] + rbh[j];
-      const T hh = ga(cl(gh[j] + r * q));
+      const T hh = ga(cl(gh[j] + bh[j] + r * q));
       const T h = (T(1) - z) * hh + z * hp[j];
       gh[j] = hh;
       gq[j] = q;
@@ -82,11 +85,12 @@ SN_EW_CLONES void gru_row_zr(T* g, const T* rec, const T* hp, T* rh, const T* rb
 
 // GRU candidate without linear_before_reset: g's fourth slot holds (r * h_prev) R_h^T.
 template <class T, class Ga>
-SN_EW_CLONES void gru_row_h(T* g, const T* hp, T* hn, T* y, int64_t H, Clip<T> cl, Ga ga) {
+SN_EW_CLONES void gru_row_h(T* g, const T* bias, const T* hp, T* hn, T* y, int64_t H, Clip<T> cl, Ga ga) {
   T *gz = g, *gh = g + 2 * H, *gq = g + 3 * H;
+  const T* bh = bias + 2 * H;
   SN_EW_SIMD
   for (int64_t j = 0; j < H; ++j) {
-    const T hh = ga(cl(gh[j] + gq[j]));
+    const T hh = ga(cl(gh[j] + bh[j] + gq[j]));
     const T z = gz[j];
     const T h = (T(1) - z) * hh + z * hp[j];
     gh[j] = hh;
@@ -102,19 +106,23 @@ struct Forward {
   Geom g;
   bool masked = false;
   uint8_t* valid = nullptr;
-  T *h0 = nullptr, *c0 = nullptr, *bias = nullptr, *zeros = nullptr, *tmp = nullptr;
+  T *h0 = nullptr, *c0 = nullptr, *bias = nullptr, *zeros = nullptr, *tmp = nullptr, *wt = nullptr, *rt = nullptr;
 
   Forward(const KernelContext& kc, const RnnSpec& spec) : k(kc), s(spec), g(spec, kc.in[0].shape) {}
 
-  static size_t carve(Carver& c, const RnnSpec& s, int64_t S, int64_t B, Forward* f) {
-    const int64_t H = s.hidden;
+  static size_t carve(Carver& c, const RnnSpec& s, int64_t S, int64_t B, int64_t I, Forward* f) {
+    const int64_t H = s.hidden, GH = s.gates() * H;
     uint8_t* v = c.take<uint8_t>(S * B);
     T* a = c.take<T>(B * H);
     T* b = c.take<T>(B * H);
     T* bias = c.take<T>(s.gates() * H);
-    T* z = c.take<T>(3 * H);
+    T* z = c.take<T>(4 * H);
     T* t = c.take<T>(s.cell == RnnCell::gru ? B * 3 * H : 0);
+    T* w = c.take<T>(I * GH);
+    T* r = c.take<T>(H * GH);
     if (f) {
+      f->wt = w;
+      f->rt = r;
       f->valid = v;
       f->h0 = a;
       f->c0 = b;
@@ -129,9 +137,9 @@ struct Forward {
 
   void run() {
     Carver c(k.workspace);
-    carve(c, s, g.S, g.B, this);
+    carve(c, s, g.S, g.B, g.I, this);
     masked = fill_valid(k, s, g, valid);
-    std::fill(zeros, zeros + 3 * g.H, T(0));
+    std::fill(zeros, zeros + 4 * g.H, T(0));
     BlasSerialScope serial;
     for (int d = 0; d < g.dirs; ++d) direction(d);
   }
@@ -139,11 +147,14 @@ struct Forward {
   void direction(int d) {
     const int64_t H = g.H, GH = g.GH, GS = g.GS, rows = g.rows();
     const T* X = k.in[0].ptr<T>();
-    const T* W = k.in[1].ptr<T>() + d * GH * g.I;
     T* res = reinterpret_cast<T*>(k.out[k.out.size() - 1].data);
     T* G = g.gates(res, d);
+    // W and R transposed once per call: the GEMMs below then take them untransposed,
+    // which packs faster than transposing them on every call (every step for R).
+    transpose(k.in[1].ptr<T>() + d * GH * g.I, GH, g.I, wt);
+    transpose(k.in[2].ptr<T>() + d * GH * H, GH, H, rt);
     // Input projections of all steps: one GEMM.
-    gemm_rowmajor_parallel<T>(false, true, rows, GH, g.I, T(1), X, g.I, W, g.I, T(0), G, GS);
+    gemm_rowmajor_parallel<T>(false, false, rows, GH, g.I, T(1), X, g.I, wt, GH, T(0), G, GS);
     if (GS > GH) {  // GRU's fourth slot: written per valid step; zero elsewhere, so the reserve is deterministic
       parallel_for(rows, std::max<int64_t>(1, 16384 / GS), [&](int64_t r0, int64_t r1) {
         for (int64_t r = r0; r < r1; ++r) std::fill(G + r * GS + GH, G + (r + 1) * GS, T(0));
@@ -153,17 +164,12 @@ struct Forward {
     if (ib >= 0) {
       const T* wb = k.in[ib].ptr<T>() + d * 2 * GH;
       const T* rb = wb + GH;
-      // R's bias folds into the projection, except GRU's R_h bias under
+      // One bias per gate, added by the gate math: Wb + Rb, except GRU's R_h bias under
       // linear_before_reset (it sits inside r * (...)).
       const int64_t fold = s.cell == RnnCell::gru && s.linear_before_reset ? 2 * H : GH;
       for (int64_t j = 0; j < GH; ++j) bias[j] = wb[j] + (j < fold ? rb[j] : T(0));
-      parallel_for(rows, std::max<int64_t>(1, 16384 / std::max<int64_t>(GH, 1)), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) {
-          T* row = G + r * GS;
-          SN_EW_SIMD
-          for (int64_t j = 0; j < GH; ++j) row[j] += bias[j];
-        }
-      });
+    } else {
+      std::fill(bias, bias + GH, T(0));
     }
     load_state(kRnnInitH, d, h0);
     if (s.cell == RnnCell::lstm) load_state(kRnnInitC, d, c0);
@@ -189,6 +195,15 @@ struct Forward {
     }
   }
 
+  // dst [cols, rows] = src [rows, cols]^T, in cache-sized tiles.
+  static void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
+    constexpr int64_t kTile = 32;
+    for (int64_t r0 = 0; r0 < rows; r0 += kTile)
+      for (int64_t c0 = 0; c0 < cols; c0 += kTile)
+        for (int64_t r = r0; r < std::min(rows, r0 + kTile); ++r)
+          for (int64_t c = c0; c < std::min(cols, c0 + kTile); ++c) dst[c * rows + r] = src[r * cols + c];
+  }
+
   void load_state(int which, int d, T* dst) {
     const int i = s.input_index(which);
     for (int64_t b = 0; b < g.B; ++b) {
@@ -204,7 +219,6 @@ struct Forward {
     T* res = reinterpret_cast<T*>(k.out[k.out.size() - 1].data);
     T *G = g.gates(res, d), *hs = g.hs(res, d), *cs = s.cell == RnnCell::lstm ? g.cs(res, d) : nullptr;
     T* Y = k.out[0].ptr<T>();
-    const T* R = k.in[2].ptr<T>() + d * GH * H;
     const Clip<T> cl = clip_of<T>(s);
     const int ip = s.input_index(kRnnPeep), ib = s.input_index(kRnnBias);
     const T* P = ip >= 0 ? k.in[ip].ptr<T>() + d * 3 * H : nullptr;
@@ -221,7 +235,7 @@ struct Forward {
       if (s.cell == RnnCell::gru) {
         T* rec = tmp + b0 * 3 * H;
         const int64_t n_rec = s.linear_before_reset ? GH : 2 * H;
-        gemm_rowmajor(false, true, nb, n_rec, H, T(1), hp, H, R, H, T(0), rec, 3 * H);
+        gemm_rowmajor(false, false, nb, n_rec, H, T(1), hp, H, rt, GH, T(0), rec, 3 * H);
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t e = b - b0;
           if (!ok(t, b)) {  // keeps the R_h GEMM below off stale scratch
@@ -229,34 +243,34 @@ struct Forward {
             continue;
           }
           if (s.linear_before_reset)
-            gru_row_zr<true>(gt + e * ldg, rec + e * 3 * H, hp + e * H, static_cast<T*>(nullptr), rbh, hn + e * H, Y + g.y_at(t, d, b), H,
+            gru_row_zr<true>(gt + e * ldg, bias, rec + e * 3 * H, hp + e * H, static_cast<T*>(nullptr), rbh, hn + e * H, Y + g.y_at(t, d, b), H,
                              cl, f, ga);
           else
-            gru_row_zr<false>(gt + e * ldg, rec + e * 3 * H, hp + e * H, rec + e * 3 * H + 2 * H, rbh, static_cast<T*>(nullptr),
+            gru_row_zr<false>(gt + e * ldg, bias, rec + e * 3 * H, hp + e * H, rec + e * 3 * H + 2 * H, rbh, static_cast<T*>(nullptr),
                               static_cast<T*>(nullptr),
                               H, cl, f, ga);
         }
         if (!s.linear_before_reset) {
           // (r * h_prev) R_h^T into the fourth slot of each gate row.
-          gemm_rowmajor(false, true, nb, H, H, T(1), rec + 2 * H, 3 * H, R + 2 * H * H, H, T(0), gt + 3 * H, ldg);
+          gemm_rowmajor(false, false, nb, H, H, T(1), rec + 2 * H, 3 * H, rt + 2 * H, GH, T(0), gt + 3 * H, ldg);
           for (int64_t b = b0; b < b1; ++b) {
             const int64_t e = b - b0;
-            if (ok(t, b)) gru_row_h(gt + e * ldg, hp + e * H, hn + e * H, Y + g.y_at(t, d, b), H, cl, ga);
+            if (ok(t, b)) gru_row_h(gt + e * ldg, bias, hp + e * H, hn + e * H, Y + g.y_at(t, d, b), H, cl, ga);
           }
         }
       } else {
-        gemm_rowmajor(false, true, nb, GH, H, T(1), hp, H, R, H, T(1), gt, ldg);
+        gemm_rowmajor(false, false, nb, GH, H, T(1), hp, H, rt, GH, T(1), gt, ldg);
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t e = b - b0;
           if (!ok(t, b)) continue;
           if (s.cell == RnnCell::lstm && s.input_forget)
-            lstm_row<true>(gt + e * ldg, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl, f,
+            lstm_row<true>(gt + e * ldg, bias, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl, f,
                            ga, ha);
           else if (s.cell == RnnCell::lstm)
-            lstm_row<false>(gt + e * ldg, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl, f,
+            lstm_row<false>(gt + e * ldg, bias, cp + e * H, cn + e * H, hn + e * H, Y + g.y_at(t, d, b), pi, po, pf, H, cl, f,
                             ga, ha);
           else
-            rnn_row(gt + e * ldg, hn + e * H, Y + g.y_at(t, d, b), H, cl, f);
+            rnn_row(gt + e * ldg, bias, hn + e * H, Y + g.y_at(t, d, b), H, cl, f);
         }
       }
       // Invalid steps: the state carries over, Y is zero.
@@ -274,10 +288,10 @@ struct Forward {
 
 }  // namespace
 
-size_t rnn_forward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, DType t) {
+size_t rnn_forward_workspace(const RnnSpec& s, int64_t seq, int64_t batch, int64_t input, DType t) {
   Carver c(nullptr);
-  return t == DType::f64 ? Forward<double>::carve(c, s, seq, batch, nullptr)
-                         : Forward<float>::carve(c, s, seq, batch, nullptr);
+  return t == DType::f64 ? Forward<double>::carve(c, s, seq, batch, input, nullptr)
+                         : Forward<float>::carve(c, s, seq, batch, input, nullptr);
 }
 
 void rnn_forward_kernel(KernelContext& k) {
