@@ -172,3 +172,26 @@ TEST_CASE("recurrent ops: zero steps give empty Y and the initial states", "[rnn
   check_close(out[1], h, 0);
   check_close(out[2], c, 0);
 }
+
+TEST_CASE("recurrent ops: zero steps and an empty batch in the gradient", "[rnn]") {
+  // No step runs: d initial_h is dY_h, d initial_c is dY_c, the weight gradients are zero.
+  Tensor x(f32, {0, 2, 3});
+  Tensor w = random_tensor(f32, {1, 16, 3}, 41), r = random_tensor(f32, {1, 16, 4}, 42);
+  Tensor h = random_tensor(f32, {1, 2, 4}, 43), c = random_tensor(f32, {1, 2, 4}, 44);
+  AttrMap a{{"has_initial_h", int64_t{1}}, {"has_initial_c", int64_t{1}}};
+  std::vector<Tensor> fw = run_op("lstm", {x, w, r, h, c}, a);
+  Tensor dyh = random_tensor(f32, {1, 2, 4}, 45), dyc = random_tensor(f32, {1, 2, 4}, 46);
+  std::vector<Tensor> g = run_op("lstm_grad", {x, w, r, h, c, fw[3], Tensor(f32, {0, 1, 2, 4}), dyh, dyc}, a);
+  REQUIRE(g.size() == 7);
+  CHECK(g[0].shape() == Shape{0, 2, 3});
+  check_close(g[1], Tensor(f32, {1, 16, 3}), 0);
+  check_close(g[2], Tensor(f32, {1, 16, 4}), 0);
+  check_close(g[4], dyh, 0);
+  check_close(g[5], dyc, 0);
+  // Batch 0: every output is empty.
+  std::vector<Tensor> e = run_op("gru", {Tensor(f32, {3, 0, 3}), random_tensor(f32, {2, 12, 3}, 47),
+                                         random_tensor(f32, {2, 12, 4}, 48)},
+                                 {{"direction", std::string("bidirectional")}});
+  CHECK(e[0].shape() == Shape{3, 2, 0, 4});
+  CHECK(e[1].shape() == Shape{2, 0, 4});
+}
