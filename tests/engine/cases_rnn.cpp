@@ -145,7 +145,8 @@ std::vector<Tensor> grad_reference(const RnnCase& rc, const std::vector<Tensor>&
   if (m) src.push_back(m);
   REQUIRE(src.size() == x.size());
   for (size_t i = 0; i < x.size(); ++i) {
-    const bool to_f64 = is_float(x[i].dtype()) && src[i] != m;
+    const bool is_mask = m != nullptr && src[i] == m;
+    const bool to_f64 = is_float(x[i].dtype()) && !is_mask;
     Tensor d(to_f64 ? DType::f64 : x[i].dtype(), x[i].shape());
     if (src[i])
       for (int64_t e = 0; e < d.numel(); ++e) d.set_from_double(e, src[i]->get_as_double(e));

@@ -195,3 +195,24 @@ TEST_CASE("recurrent ops: zero steps and an empty batch in the gradient", "[rnn]
   CHECK(e[0].shape() == Shape{3, 2, 0, 4});
   CHECK(e[1].shape() == Shape{2, 0, 4});
 }
+
+TEST_CASE("recurrent ops: one activation list serves both directions; alphas default when the list runs out", "[rnn]") {
+  std::vector<Tensor> ins{random_tensor(DType::f64, {3, 2, 3}, 51), random_tensor(DType::f64, {2, 4, 3}, 52),
+                          random_tensor(DType::f64, {2, 4, 4}, 53)};
+  AttrMap a{{"direction", std::string("bidirectional")},
+            {"activations", std::vector<std::string>{"leakyrelu"}}};  // case-insensitive, alpha 0.01
+  std::vector<Tensor> out = run_op("rnn", ins, a);
+  RnnRefCfg c;
+  c.op = "rnn";
+  c.direction = "bidirectional";
+  c.acts = {{"LeakyRelu", 0.01}, {"LeakyRelu", 0.01}};
+  std::vector<Tensor> want = rnn_reference(c, ins);
+  check_close(out[0], want[0], 1e-12);
+  check_close(out[1], want[1], 1e-12);
+  // Two alphas for three activations that take one: the third gets its default (Elu: 1).
+  a.set("activations", std::vector<std::string>{"Elu", "LeakyRelu"});
+  a.set("activation_alpha", std::vector<double>{0.5, 0.2});
+  c.acts = {{"Elu", 0.5}, {"LeakyRelu", 0.2}};
+  out = run_op("rnn", ins, a);
+  check_close(out[0], rnn_reference(c, ins)[0], 1e-12);
+}

@@ -12,7 +12,8 @@
 //   initial_c (lstm)   has_initial_c      as initial_h; absent: zeros
 //   P (lstm)           has_peepholes      [dirs, 3*hidden] (i, o, f); absent: no peepholes
 //   mask               has_mask           [seq, batch] (layout 0) or [batch, seq]; bool or X's dtype, nonzero = valid
-// Attributes: hidden_size (optional, must match R), direction (forward | reverse |
+// X, W, R, B, the initial states and P share one float dtype (the CPU runs float32 and
+// float64). Attributes: hidden_size (optional, must match R), direction (forward | reverse |
 // bidirectional), layout (0 | 1), clip (> 0, applied to every activation's input),
 // activations (num_acts names per direction, or one list for both directions; ONNX
 // defaults), activation_alpha / activation_beta (taken in order by the activations that
@@ -32,7 +33,9 @@
 // them into each step's activated gates there, and adds every step's states (h, and c
 // for lstm); `<cell>_grad` reads it instead of recomputing (a cuDNN reserve space). It is
 // an output rather than a workspace because the memory planner keeps workspaces for one
-// kernel only; being uint8 it is not differentiable and no loss can reach it.
+// kernel only; being uint8 it is not differentiable and no loss can reach it. Inference
+// pays little for it: the gates of every step are materialized by the projection GEMM
+// anyway, only the per-step states are extra.
 //
 // <cell>_grad: inputs = the forward's inputs (same attributes), reserve, dY, dY_h (and
 // dY_c); outputs dX, dW, dR, dB [dirs, 2*G*hidden], d_initial_h (and d_initial_c, dP

@@ -97,7 +97,10 @@ RnnSpec resolve_rnn(RnnCell cell, const AttrMap& a, int64_t hidden_from_r) {
     names = a.get_strings("activations");
     SN_CHECK(static_cast<int>(names.size()) == na || static_cast<int>(names.size()) == na * s.dirs(), ErrorKind::attr,
              "'activations' needs " << na * s.dirs() << " names (" << na << " per direction), got " << names.size());
-    if (static_cast<int>(names.size()) == na && s.dirs() == 2) names.insert(names.end(), names.begin(), names.end());
+    if (static_cast<int>(names.size()) == na && s.dirs() == 2) {
+      const std::vector<std::string> one = names;  // inserting a vector's own range is undefined
+      names.insert(names.end(), one.begin(), one.end());
+    }
   } else {
     const char* def[3] = {"sigmoid", "tanh", "tanh"};
     if (cell == RnnCell::rnn) def[0] = "tanh";

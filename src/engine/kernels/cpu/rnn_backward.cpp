@@ -152,9 +152,9 @@ struct Backward {
 
   // The state before step t of element b (h, or c with which = 1).
   const T* prev(int d, int which, int64_t t, int64_t b) const {
-    const T* res = const_cast<T*>(reserve());
+    const T* res = reserve();
     if (t == g.first(d)) return (which ? c0 : h0) + b * g.H;
-    const T* st = which ? g.cs(const_cast<T*>(res), d) : g.hs(const_cast<T*>(res), d);
+    const T* st = which ? g.cs(res, d) : g.hs(res, d);
     return st + ((t - g.dt(d)) * g.B + b) * g.H;
   }
 
@@ -189,8 +189,8 @@ struct Backward {
     const int64_t ldg = GS * g.row_step();
     const int n = n_in();
     const T* res = reserve();
-    const T* G = g.gates(const_cast<T*>(res), d);
-    const T* cs = s.cell == RnnCell::lstm ? g.cs(const_cast<T*>(res), d) : nullptr;
+    const T* G = g.gates(res, d);
+    const T* cs = s.cell == RnnCell::lstm ? g.cs(res, d) : nullptr;
     const T* dY = k.in[n + 1].ptr<T>();
     const T* R = k.in[2].ptr<T>() + d * GH * H;
     const Clip<T> cl = clip_of<T>(s);
@@ -265,7 +265,7 @@ struct Backward {
         for (int64_t b = 0; b < g.B; ++b) {
           std::memcpy(hp_all + g.row(t, b) * H, prev(d, 0, t, b), H * sizeof(T));
           if (aux) {  // GRU: r * h_prev, the input of R_h
-            const T* r = g.gates(const_cast<T*>(reserve()), d) + g.row(t, b) * GS + H;
+            const T* r = g.gates(reserve(), d) + g.row(t, b) * GS + H;
             const T* hp = hp_all + g.row(t, b) * H;
             T* o = aux + g.row(t, b) * H;
             for (int64_t j = 0; j < H; ++j) o[j] = r[j] * hp[j];
@@ -303,7 +303,7 @@ struct Backward {
     T* dP = k.out[6].ptr<T>() + d * 3 * H;
     std::fill(dP, dP + 3 * H, T(0));
     if (s.input_index(kRnnPeep) < 0) return;
-    const T* cs = g.cs(const_cast<T*>(reserve()), d);
+    const T* cs = g.cs(reserve(), d);
     for (int64_t t = 0; t < g.S; ++t)
       for (int64_t b = 0; b < g.B; ++b) {
         const T* dg = dG + g.row(t, b) * GS;
