@@ -215,6 +215,7 @@ const std::vector<OpCase>& all_cases() {
     add_control_flow_cases(c);
     add_while_loop_cases(c);
     add_scan_cases(c);
+    add_rnn_cases(c);
     return c;
   }();
   return cases;

@@ -17,6 +17,7 @@ CpuBackend::CpuBackend() : Backend("cpu") {
   bind_conv_kernels(*this);
   bind_pool_kernels(*this);
   bind_norm_kernels(*this);
+  bind_rnn_kernels(*this);
   bind_internal_kernels(*this);
   bind_fused_kernels(*this);
   bind_per_sample_kernels(*this);

@@ -36,6 +36,7 @@ void bind_random_kernels(Backend& b);
 void bind_conv_kernels(Backend& b);
 void bind_pool_kernels(Backend& b);
 void bind_norm_kernels(Backend& b);
+void bind_rnn_kernels(Backend& b);
 void bind_internal_kernels(Backend& b);
 void bind_fused_kernels(Backend& b);
 void bind_per_sample_kernels(Backend& b);

@@ -21,6 +21,7 @@ void register_all_ops(Registry& r) {
   register_conv_ops(r);
   register_pool_ops(r);
   register_norm_ops(r);
+  register_rnn_ops(r);
 }
 
 const Registry& registry() {

@@ -20,6 +20,7 @@ void register_random_ops(Registry& r);       // random uniform/normal/bernoulli
 void register_conv_ops(Registry& r);         // conv, conv_transpose
 void register_pool_ops(Registry& r);         // max/avg/global pooling, lrn
 void register_norm_ops(Registry& r);         // batch_norm, layer_norm, dropout
+void register_rnn_ops(Registry& r);          // rnn, lstm, gru (ONNX) and their _grad ops
 void register_internal_ops(Registry& r);     // sum_to, broadcast_like, reshape_like, fill_like
 void register_fused_ops(Registry& r);        // fused_elementwise (made by the CPU's fusion)
 void register_per_sample_ops(Registry& r);   // fused_per_sample (made by the CPU's per-sample fusion)
