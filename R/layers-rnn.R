@@ -152,6 +152,7 @@ layer_simple_rnn <- function(x, units, activation = "tanh", use_bias = TRUE,
   }
   p$name <- nm
   p$initial <- .rnn_initial_state(a$initial_state, cell, x, units, nm, call)
+  p$initial_given <- !is.null(a$initial_state)
   x <- .rnn_input_dropout(x, p)
   why_not <- .rnn_fused_refusal(p)
   if (p$implementation == "fused" && !is.null(why_not)) {
@@ -304,7 +305,75 @@ layer_simple_rnn <- function(x, units, activation = "tanh", use_bias = TRUE,
 .rnn_fused_refusal <- function(p) {
   op <- .rnn_fused_op[[p$kind]]
   if (!op %in% cpp_op_names()) return(paste0("the engine has no ", op, " op"))
+  if (p$recurrent_dropout > 0) return("it has no recurrent dropout")
+  for (a in list(p$activation, p$recurrent_activation)) {
+    if (is.function(a)) return("it takes named activations only, not R functions")
+    if (!is.null(a) && !a %in% names(.onnx_activation)) {
+      return(paste0("it has no \"", a, "\" activation"))
+    }
+  }
   NULL
 }
 
 .rnn_fused_op <- c(simple_rnn = "rnn", lstm = "lstm", gru = "gru")
+
+# The fused kernels' names (ONNX's) of the activations they share with keras's.
+.onnx_activation <- c(tanh = "Tanh", sigmoid = "Sigmoid", relu = "Relu", hard_sigmoid = "HardSigmoid",
+                      softsign = "Softsign", softplus = "Softplus", elu = "Elu")
+
+# keras's gate blocks -> ONNX's: LSTM i, f, c, o -> i, o, f, c; GRU and RNN keep theirs.
+.onnx_gate_order <- list(simple_rnn = 1L, lstm = c(1L, 4L, 2L, 3L), gru = 1:3)
+
+# A keras weight [rows, gates * units] as ONNX's [1, gates * units, rows], gates reordered.
+.onnx_weight <- function(w, kind, units, name) {
+  wt <- sym_transpose(w)
+  order <- .onnx_gate_order[[kind]]
+  if (!identical(order, seq_along(order))) {
+    wt <- sym_concat(lapply(order, function(k) sym_slice(wt, (k - 1) * units + 1, k * units, axis = 1)), axis = 1)
+  }
+  sym_unsqueeze(wt, 1, name = name)
+}
+
+# The layer as one fused engine op (ops/rnn.cpp: ONNX's RNN/LSTM/GRU, batch-first layout).
+.rnn_fused <- function(x, p) {
+  u <- p$units
+  nm <- p$name
+  kind <- p$kind
+  ins <- list(x, .onnx_weight(p$kernel, kind, u, .nn(nm, "W")),
+              .onnx_weight(p$recurrent_kernel, kind, u, .nn(nm, "R")))
+  attrs <- list(hidden_size = as.integer(u), layout = 1L,
+                direction = if (p$go_backwards) "reverse" else "forward",
+                has_bias = as.integer(p$use_bias), has_sequence_lens = 0L,
+                has_initial_h = as.integer(p$initial_given), has_mask = as.integer(!is.null(p$mask)))
+  if (p$use_bias) {
+    order <- .onnx_gate_order[[kind]]
+    blocks <- function(b) if (identical(order, seq_along(order))) b else sym_concat(lapply(order, function(k) .gate(b, k, u)))
+    if (p$reset_after) {
+      b <- sym_concat(p$bias[1, ], p$bias[2, ])
+    } else {
+      b <- sym_concat(blocks(p$bias), sym_zeros_like(p$bias))
+    }
+    ins[[length(ins) + 1]] <- sym_unsqueeze(b, 1, name = .nn(nm, "B"))
+  }
+  if (p$initial_given) ins[[length(ins) + 1]] <- sym_unsqueeze(p$initial$h, 2)
+  if (kind == "lstm") {
+    attrs$has_initial_c <- as.integer(p$initial_given)
+    attrs$has_peepholes <- 0L
+    if (p$initial_given) ins[[length(ins) + 1]] <- sym_unsqueeze(p$initial$c, 2)
+  }
+  if (kind == "gru") attrs$linear_before_reset <- as.integer(p$reset_after)
+  if (!is.null(p$mask)) ins[[length(ins) + 1]] <- p$mask
+  acts <- .onnx_activation[c(if (kind != "simple_rnn") p$recurrent_activation, p$activation,
+                             if (kind == "lstm") p$activation)]
+  attrs$activations <- I(unname(acts))
+  outs <- .op(.rnn_fused_op[[kind]], ins, attrs, .nn(nm, kind), multi = TRUE)
+  squeeze <- function(v, axis, what) sym_squeeze(v, axis, name = .nn(nm, what))
+  res <- list(h = squeeze(outs[[2]], 2, "h"))
+  if (kind == "lstm") res$c <- squeeze(outs[[3]], 2, "c")
+  if (p$return_sequences) {
+    s <- squeeze(outs[[1]], 3, "sequence")  # [batch, steps, units]
+    if (p$go_backwards) s <- sym_slice(s, NULL, NULL, axis = 2, step = -1)
+    res$sequence <- s
+  }
+  res
+}

@@ -206,3 +206,60 @@ test_that("an LSTM classifier learns with fit() and survives saving", {
   save_model(m, path)
   expect_equal(predict(load_model(path), xs[1:4, , , drop = FALSE]), predict(m, xs[1:4, , , drop = FALSE]))
 })
+
+test_that("the fused kernel and the scan-built layer give the same numbers and gradients", {
+  set.seed(10)
+  xs <- array(rnorm(3 * 6 * 2), c(3, 6, 2))
+  mask <- rbind(rep(1, 6), c(0, 0, 1, 1, 1, 1), c(1, 1, 0, 1, 1, 0))
+  h0 <- matrix(rnorm(3 * 4), 3, 4)
+  c0 <- matrix(rnorm(3 * 4), 3, 4)
+  cases <- list(list(), list(go_backwards = TRUE), list(masked = TRUE), list(init = TRUE),
+                list(use_bias = FALSE), list(activation = "relu"))
+  for (kind in names(rnn_layer_fn)) for (cs in cases) for (reset_after in if (kind == "gru") c(TRUE, FALSE) else TRUE) {
+    build <- function(impl) {
+      x <- sym_var("x", c(NA, 6, 2))
+      mk <- sym_var("mk", c(NA, 6))
+      h <- sym_var("h", c(NA, 4))
+      cc <- sym_var("cc", c(NA, 4))
+      args <- list(x, 4, return_sequences = TRUE, return_state = TRUE, go_backwards = isTRUE(cs$go_backwards),
+                   mask = if (isTRUE(cs$masked)) mk, use_bias = !isFALSE(cs$use_bias),
+                   activation = cs$activation %||% "tanh", bias_initializer = "random_normal",
+                   kernel_initializer = initializer_glorot_uniform(seed = 1),
+                   recurrent_initializer = initializer_orthogonal(seed = 2),
+                   implementation = impl, name = paste0("cmp_", kind, "_", impl))
+      if (isTRUE(cs$init)) args$initial_state <- if (kind == "lstm") list(h, cc) else h
+      if (kind == "gru") args$reset_after <- reset_after
+      set.seed(3)
+      out <- do.call(rnn_layer_fn[[kind]], args)
+      used <- c(list(x = x), if (isTRUE(cs$masked)) list(mk = mk), if (isTRUE(cs$init)) list(h = h),
+                if (isTRUE(cs$init) && kind == "lstm") list(cc = cc))
+      w <- sym_model(used, out$h)$params
+      loss <- sym_sum(out$output * sym_const(array(seq(-1, 1, length.out = 72), c(3, 6, 4)))) + sym_sum(out$h^2)
+      wrt <- c(list(x = x), if (isTRUE(cs$init)) list(h = h), stats::setNames(w, sub(".*/", "", names(w))))
+      grads <- sym_grad(loss, wrt)
+      f <- sym_compile(c(out, stats::setNames(grads, paste0("d_", names(grads)))))
+      feeds <- list(x = xs, mk = mask, h = h0, cc = c0)
+      needed <- c("x", if (isTRUE(cs$masked)) "mk", if (isTRUE(cs$init)) "h",
+                  if (isTRUE(cs$init) && kind == "lstm") "cc")
+      list(res = do.call(f, feeds[needed]), ops = vapply(symnet:::.graph_walk(list(out$h$ptr)), `[[`, "", "op"))
+    }
+    fused <- build("fused")
+    scan <- build("scan")
+    label <- paste(kind, names(cs), reset_after)
+    expect_true(symnet:::.rnn_fused_op[[kind]] %in% fused$ops, info = label)
+    expect_false(symnet:::.rnn_fused_op[[kind]] %in% scan$ops, info = label)
+    expect_setequal(names(fused$res), names(scan$res))
+    for (nm in names(scan$res)) expect_close(fused$res[[nm]], scan$res[[nm]], tolerance = 1e-4)
+  }
+})
+
+test_that("auto picks the fused kernel where it applies and the scan otherwise", {
+  x <- sym_var("x", c(NA, 5, 2))
+  ops_of <- function(y) vapply(symnet:::.graph_walk(list(y$ptr)), `[[`, "", "op")
+  expect_true("lstm" %in% ops_of(layer_lstm(x, 3)))
+  expect_true("gru" %in% ops_of(layer_gru(x, 3, dropout = 0.2)))
+  expect_true("scan" %in% ops_of(layer_gru(x, 3, recurrent_dropout = 0.2)))
+  expect_true("scan" %in% ops_of(layer_simple_rnn(x, 3, activation = function(v) v * 2)))
+  expect_error(layer_lstm(x, 3, recurrent_dropout = 0.1, implementation = "fused"), "recurrent dropout",
+               class = "symnet_unsupported_error")
+})

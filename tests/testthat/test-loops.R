@@ -179,3 +179,89 @@ test_that("summary() reports loops; the forward loop is shared with its gradient
   g(x = matrix(0.1, 6, 4))
   expect_equal(summary(g)$loops$count, 1)
 })
+
+test_that("sym_while_loop decides its trip count when it runs, with gradients", {
+  x <- sym_var("x", integer())
+  res <- sym_while_loop(function(v, n) v >= 1, function(v, n) list(v / 2, n + 1), list(v = x, n = 0),
+                        max_iterations = 100)
+  expect_named(res, c("v", "n"))
+  f <- sym_compile(list(v = res$v, n = res$n, dv = sym_grad(res$v, x)))
+  r <- f(x = 37)
+  expect_equal(r$n, 6)
+  expect_equal(r$v, 37 / 64)
+  expect_equal(r$dv, 1 / 64)
+  r0 <- f(x = 0.5)  # zero iterations
+  expect_equal(c(r0$v, r0$n, r0$dv), c(0.5, 0, 1))
+
+  # a loop whose body uses a captured symbol and a parameter; gradients reach both
+  a <- sym_var("a", integer())
+  w <- sym_shared(0.7, name = "w_loop")
+  y <- sym_while_loop(function(v, k) k < 4, function(v, k) list(sin(v) * a + w * v, k + 1), list(x, 0),
+                      max_iterations = 10)[[1]]
+  g <- sym_compile(c(list(y = y), sym_grad(y, list(x = x, a = a, w = w))))
+  r_loop <- function(x, a, w) {
+    for (k in 1:4) x <- sin(x) * a + w * x
+    x
+  }
+  r <- g(x = 0.3, a = 1.2)
+  expect_equal(r$y, r_loop(0.3, 1.2, 0.7), tolerance = 1e-6)
+  expect_equal(r$x, fd_grad(function(v) r_loop(v, 1.2, 0.7), 0.3), tolerance = 1e-4)
+  expect_equal(r$a, fd_grad(function(v) r_loop(0.3, v, 0.7), 1.2), tolerance = 1e-4)
+  expect_equal(r$w, fd_grad(function(v) r_loop(0.3, 1.2, v), 0.7), tolerance = 1e-4)
+})
+
+test_that("max_iterations stops the loop, or fails it with on_max = 'error'", {
+  x <- sym_var("x", integer())
+  stop_at <- sym_compile(sym_while_loop(function(v) v < 1000, function(v) v * 2, x, max_iterations = 3))
+  expect_equal(stop_at(x = 1), 8)
+  fail_at <- sym_compile(sym_while_loop(function(v) v < 1000, function(v) v * 2, x, max_iterations = 3,
+                                        on_max = "error"))
+  expect_equal(fail_at(x = 200), 1600)
+  expect_error(fail_at(x = 1), "max_iterations", class = "symnet_value_error")
+  expect_equal(fail_at(x = 300), 1200)  # the function still works after the error
+  unbounded <- sym_while_loop(function(v) v < 10, function(v) v * 2, x)
+  expect_equal(sym_compile(unbounded)(x = 3), 12)
+  expect_error(sym_grad(unbounded, x), "max_iterations", class = "symnet_unsupported_error")
+})
+
+test_that("sym_fori_loop with symbolic bounds runs a while loop", {
+  lo <- sym_var("lo", integer(), dtype = "int32")
+  hi <- sym_var("hi", integer(), dtype = "int32")
+  x <- sym_var("x", integer())
+  s <- sym_fori_loop(lo, hi, function(i, s) s + sym_cast(i, "float32") * x, init = 0, max_iterations = 100)
+  f <- sym_compile(list(s = s, ds = sym_grad(s, x)))
+  expect_equal(f(lo = 3L, hi = 7L, x = 2), list(s = 2 * sum(3:7), ds = sum(3:7)))
+  expect_equal(f(lo = 5L, hi = 4L, x = 2), list(s = 0, ds = 0))
+  expect_error(sym_fori_loop(sym_var("v", 2), 3, function(i, s) s, init = 0), class = "symnet_shape_error")
+})
+
+test_that("bad while loops are classed errors", {
+  x <- sym_var("x", 3)
+  expect_error(sym_while_loop(function(v) v < 1, function(v) v, x), class = "symnet_shape_error")  # not a scalar
+  expect_error(sym_while_loop(function(v) sym_sum(v) < 1, function(v) sym_sum(v), x), class = "symnet_shape_error")
+  expect_error(sym_while_loop(function(v) sym_sum(v) < 1, function(v) list(v, v), x), "1 variable",
+               class = "symnet_value_error")
+  expect_error(sym_while_loop(function(v, w) TRUE, function(v) v, x), "takes 2", class = "symnet_value_error")
+  expect_error(sym_while_loop(function(v) sym_sum(v) < 1, function(v) v, list()), class = "symnet_value_error")
+  expect_error(sym_while_loop(function(v) sym_sum(v) < 1, function(v) v, x, max_iterations = -2),
+               class = "symnet_value_error")
+  expect_error(sym_while_loop(function(v) sym_sum(v) < 1, function(v) v, x, on_max = "never"),
+               class = "symnet_value_error")
+  expect_error(sym_while_loop(function(v) sym_sum(v) < 1, "body", x), class = "symnet_value_error")
+})
+
+test_that("random ops in a step draw new numbers each step, reproducibly, and again in the gradient", {
+  x <- sym_var("x", c(5, 3))
+  res <- sym_scan(function(x_t, s) {
+    keep <- sym_random_bernoulli(sym_fill(3, 0.5), dtype = "float32", seed = 7)
+    new <- s + x_t * keep
+    list(new, keep)
+  }, sequences = x, init = sym_zeros(3))
+  f <- sym_compile(list(state = res$state, keep = res$outputs[[1]], dx = sym_grad(sym_sum(res$state), x)))
+  r <- f(x = matrix(1, 5, 3))
+  expect_gt(nrow(unique(r$keep)), 1)                 # steps differ
+  f2 <- sym_compile(list(state = res$state, keep = res$outputs[[1]], dx = sym_grad(sym_sum(res$state), x)))
+  expect_equal(f2(x = matrix(1, 5, 3))$keep, r$keep)  # a fixed seed repeats in a new function
+  expect_equal(r$dx, r$keep)                         # the gradient saw the same draws
+  expect_equal(as.vector(r$state), colSums(r$keep))
+})
