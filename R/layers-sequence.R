@@ -97,11 +97,13 @@ layer_bidirectional <- function(x, layer, ..., merge_mode = c("concat", "sum", "
   fo <- if (states) fw[[1]] else fw
   bo <- if (states) bw[[1]] else bw
   if (identical(.rank(bo), 3L)) bo <- sym_slice(bo, NULL, NULL, axis = 2, step = -1)
+  merged <- .nn(nm, "merge")
   out <- switch(merge_mode,
-    concat = sym_concat(fo, bo, axis = -1),
-    sum = fo + bo,
-    mul = fo * bo,
-    ave = (fo + bo) / 2,
+    concat = sym_concat(fo, bo, axis = -1, name = merged),
+    sum = .op("add", list(fo, bo), name = merged),
+    mul = .op("mul", list(fo, bo), name = merged),
+    ave = .op("mul", list(.op("add", list(fo, bo), name = .nn(nm, "sum")), sym_const(0.5, dtype = fo$dtype)),
+              name = merged),
     none = list(forward = fo, backward = bo))
   if (merge_mode != "none") out <- sym_identity(out, name = .nn(nm, "output"))
   if (!states) return(out)
