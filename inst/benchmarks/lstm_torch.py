@@ -3,6 +3,8 @@
 # input and the parameters (y.backward(g) with a fixed g); inference = forward under no_grad.
 # Debian: apt install python3-torch.
 #   /usr/bin/python3 inst/benchmarks/lstm_torch.py [reps] [threads...]
+# Debian's torch uses the system BLAS: run it with the same OPENBLAS_CORETYPE as bench_lstm
+# (see that file's header).
 import sys, time, torch
 
 reps = int(sys.argv[1]) if len(sys.argv) > 1 else 30

@@ -3,6 +3,10 @@
 // (dY a fed tensor, as PyTorch's y.backward(g)); inference = the forward alone.
 // inst/benchmarks/lstm_torch.py measures nn.LSTM the same way.
 //   build/engine/bench_lstm [reps] [threads...]     (default: 30 reps, threads 1 and 2)
+// Both spend most of their time in the system BLAS's sgemm. On a VM whose CPU model
+// OpenBLAS does not recognize it falls back to its generic kernels (OPENBLAS_VERBOSE=2
+// prints "Core: Prescott", ~5x slower here); OPENBLAS_CORETYPE=SkylakeX (or Haswell)
+// selects the right ones for both programs. Compare the two in one session.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
