@@ -1,5 +1,6 @@
 #include "r_glue.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -36,7 +37,10 @@ Shape r_shape_of(SEXP x) {
 namespace {
 
 // Column-major (R) -> row-major (engine) element order for `shape`, calling
-// f(row_major_index, col_major_index) for every element.
+// f(row_major_index, col_major_index) for every element. The first axis is contiguous in R
+// and the last in the engine, so the pairs are visited in tiles of those two axes (for each
+// combination of the axes between them): both sides then read and write whole cache lines,
+// instead of one side striding by the product of all other axes at every element.
 template <typename F>
 void for_each_cm_rm(const Shape& shape, F&& f) {
   const int64_t n = shape_numel(shape);
@@ -46,19 +50,35 @@ void for_each_cm_rm(const Shape& shape, F&& f) {
     return;
   }
   if (n == 0) return;
-  std::vector<int64_t> cm_stride(r, 1);
+  std::vector<int64_t> rm_stride(r, 1), cm_stride(r, 1);
+  for (size_t k = r - 1; k-- > 0;) rm_stride[k] = rm_stride[k + 1] * shape[k + 1];
   for (size_t k = 1; k < r; ++k) cm_stride[k] = cm_stride[k - 1] * shape[k - 1];
-  std::vector<int64_t> idx(r, 0);
-  int64_t cm = 0;
-  for (int64_t rm = 0; rm < n; ++rm) {
-    f(rm, cm);
-    for (int64_t k = static_cast<int64_t>(r) - 1; k >= 0; --k) {
-      ++idx[k];
-      cm += cm_stride[k];
-      if (idx[k] < shape[k]) break;
-      cm -= cm_stride[k] * shape[k];
-      idx[k] = 0;
+  const int64_t rows = shape[0], cols = shape[r - 1];
+  const int64_t row_rm = rm_stride[0], col_cm = cm_stride[r - 1];
+  constexpr int64_t kTile = 16;
+  std::vector<int64_t> mid(r, 0);  // indices of axes 1 .. r-2
+  int64_t rm_base = 0, cm_base = 0;
+  for (;;) {
+    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+      const int64_t i1 = std::min(rows, i0 + kTile);
+      for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+        const int64_t j1 = std::min(cols, j0 + kTile);
+        for (int64_t i = i0; i < i1; ++i)
+          for (int64_t j = j0; j < j1; ++j) f(rm_base + i * row_rm + j, cm_base + i + j * col_cm);
+      }
     }
+    // next combination of the middle axes (none when r == 2)
+    size_t k = r - 2;
+    for (; k >= 1; --k) {
+      ++mid[k];
+      rm_base += rm_stride[k];
+      cm_base += cm_stride[k];
+      if (mid[k] < shape[k]) break;
+      rm_base -= rm_stride[k] * shape[k];
+      cm_base -= cm_stride[k] * shape[k];
+      mid[k] = 0;
+    }
+    if (k == 0) return;
   }
 }
 
