@@ -140,6 +140,9 @@ layer_simple_rnn <- function(x, units, activation = "tanh", use_bias = TRUE,
   mask <- a$mask %||% x$mask
   p$mask <- if (is.null(mask)) NULL else .check_rnn_mask(mask, x, call)
   nm <- .layer_name(kind, cell$type, a$name, call = call)
+  # the initial states are checked before any weight exists, so a mistake leaves nothing behind
+  p$initial <- .rnn_initial_state(a$initial_state, cell, x, units, nm, call)
+  p$initial_given <- !is.null(a$initial_state)
   f <- x$shape[3]
   g <- cell$gates * units
   p$kernel <- sym_param(.nn(nm, "kernel"), c(f, g), a$kernel_initializer, dtype = dt)
@@ -151,8 +154,6 @@ layer_simple_rnn <- function(x, units, activation = "tanh", use_bias = TRUE,
                         dtype = dt)
   }
   p$name <- nm
-  p$initial <- .rnn_initial_state(a$initial_state, cell, x, units, nm, call)
-  p$initial_given <- !is.null(a$initial_state)
   x <- .rnn_input_dropout(x, p)
   why_not <- .rnn_fused_refusal(p)
   if (p$implementation == "fused" && !is.null(why_not)) {

@@ -23,7 +23,7 @@ std::shared_ptr<const SubPlan> branch_plan(const Backend& cpu, const Node& n, co
   SN_CHECK(body != nullptr, ErrorKind::attr, "attribute '" << name << "' is empty");
   std::vector<TensorType> types;
   for (size_t i = 1; i < n.inputs.size(); ++i) types.push_back(n.inputs[i].type());
-  Graph g = strip_identities(inline_calls(specialize(*body, types)));
+  Graph g = body_for_plan(cpu, *body, types);
   SubPlanOptions opts;
   opts.what = std::string("the ") + name + " of " + n.describe();
   return std::make_shared<const SubPlan>(cpu, std::make_shared<const Graph>(std::move(g)), opts);

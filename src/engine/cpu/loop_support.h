@@ -5,10 +5,19 @@
 #include <chrono>
 #include <cstdint>
 
+#include "engine/backend/backend.h"
 #include "engine/backend/kernel.h"
 #include "engine/base/error.h"
+#include "engine/passes/passes.h"
 
 namespace symnet {
+
+// A body as its sub-plan runs it: specialised to the types it is given, calls inlined, and
+// lowered by the backend like a whole graph (on the CPU: elementwise fusion), so that a
+// loop's step runs as few, fused kernels as the outer graph would.
+inline Graph body_for_plan(const Backend& backend, const Graph& body, const std::vector<TensorType>& types) {
+  return backend.lower(strip_identities(inline_calls(specialize(body, types))), /*fuse=*/true, nullptr);
+}
 
 // The truth of a one-value predicate (non-zero is true). `what` names its source in errors.
 inline bool predicate_value(const TensorView& p, const char* what) {

@@ -70,7 +70,7 @@ ScanPlan scan_plan(const Backend& cpu, const Node& n) {
     t.shape.erase(t.shape.begin());
     p.step_out_bytes.push_back(type_bytes(t));
   }
-  Graph g = strip_identities(inline_calls(specialize(*body, types)));
+  Graph g = body_for_plan(cpu, *body, types);
   SubPlanOptions opts;
   opts.what = "the body of " + n.describe();
   p.plan = std::make_shared<const SubPlan>(cpu, std::make_shared<const Graph>(std::move(g)), opts);

@@ -43,7 +43,7 @@ std::shared_ptr<const SubPlan> plan_graph(const Backend& cpu, const Node& n, con
                                           const std::vector<TensorType>& types) {
   GraphPtr g = n.attrs.get_graph(name);
   SN_CHECK(g != nullptr, ErrorKind::attr, "attribute '" << name << "' is empty");
-  Graph s = strip_identities(inline_calls(specialize(*g, types)));
+  Graph s = body_for_plan(cpu, *g, types);
   SubPlanOptions opts;
   opts.what = std::string("the ") + name + " of " + n.describe();
   return std::make_shared<const SubPlan>(cpu, std::make_shared<const Graph>(std::move(s)), opts);
