@@ -263,3 +263,36 @@ test_that("auto picks the fused kernel where it applies and the scan otherwise",
   expect_error(layer_lstm(x, 3, recurrent_dropout = 0.1, implementation = "fused"), "recurrent dropout",
                class = "symnet_unsupported_error")
 })
+
+test_that("gradients through masked, bidirectional and return_state layers match finite differences", {
+  set.seed(11)
+  xs <- array(rnorm(2 * 4 * 2), c(2, 4, 2))
+  mask <- rbind(c(0, 1, 1, 1), c(1, 0, 1, 0))
+  wl <- array(seq(-1, 1, length.out = 2 * 4 * 6), c(2, 4, 6))
+  x <- sym_var("x", c(2, 4, 2))
+  mk <- sym_var("mk", c(2, 4))
+  out <- layer_bidirectional(x, layer_lstm, units = 3, return_sequences = TRUE, return_state = TRUE,
+                             mask = mk, name = "fdb")
+  loss <- sym_sum(out$output * sym_const(wl)) + sym_sum(out$forward_c * 0.5) + sym_sum(out$backward_h^2)
+  m <- sym_model(list(x = x, mk = mk), out$output)
+  wf <- layer_weights(m, "fdb_forward")
+  wb <- layer_weights(m, "fdb_backward")
+  r_loss <- function(xs, wf, wb) {
+    f <- ref_rnn("lstm", xs, wf, 3, mask = mask)
+    b <- ref_rnn("lstm", xs, wb, 3, mask = mask, backwards = TRUE)
+    seq_out <- array(0, c(2, 4, 6))
+    seq_out[, , 1:3] <- f$seq
+    seq_out[, , 4:6] <- b$seq[, 4:1, ]  # the backward outputs back in step order
+    sum(seq_out * wl) + sum(f$c * 0.5) + sum(b$h^2)
+  }
+  params <- m$params[c("fdb_forward/kernel", "fdb_backward/recurrent_kernel")]
+  f <- sym_compile(c(list(loss = loss), sym_grad(loss, c(list(x = x), params))))
+  r <- f(x = xs, mk = mask)
+  expect_equal(r$loss, r_loss(xs, wf, wb), tolerance = 1e-5)
+  expect_close(r$x, fd_grad(function(v) r_loss(v, wf, wb), xs), tolerance = 1e-3)
+  expect_close(r[["fdb_forward/kernel"]],
+               fd_grad(function(v) { wf$kernel <- v; r_loss(xs, wf, wb) }, wf$kernel), tolerance = 1e-3)
+  expect_close(r[["fdb_backward/recurrent_kernel"]],
+               fd_grad(function(v) { wb$recurrent_kernel <- v; r_loss(xs, wf, wb) }, wb$recurrent_kernel),
+               tolerance = 1e-3)
+})
