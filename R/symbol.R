@@ -207,6 +207,10 @@ sym_const <- function(value, dtype = NULL, name = NULL) {
 
 # Drops attributes other than dim (names, classes) before handing to C++.
 .strip <- function(value) {
+  # already bare (no attribute but dim): no copy -- a large feed would otherwise be
+  # duplicated on every call
+  a <- names(attributes(value))
+  if ((is.null(a) || identical(a, "dim")) && typeof(value) %in% c("double", "integer", "logical")) return(value)
   d <- dim(value)
   if (is.logical(value)) v <- as.logical(value)
   else if (is.integer(value)) v <- as.integer(value)
