@@ -291,6 +291,10 @@ layer_dropout <- function(x, rate, seed = NULL, name = NULL) {
 #' @param output_dim Size of each embedding vector.
 #' @param embeddings_initializer Initializer of the table (keras's default
 #'   is uniform on `[-0.05, 0.05]`).
+#' @param mask_zero If `TRUE`, id 0 is padding: the result carries the
+#'   `[batch, steps]` mask ([sym_mask()]) that recurrent layers such as
+#'   [layer_lstm()] use to skip those steps (keras's `mask_zero`; the
+#'   padding value of [pad_sequences()]).
 #' @return A float32 symbol.
 #' @family layers
 #' @examples
@@ -301,10 +305,11 @@ layer_dropout <- function(x, rate, seed = NULL, name = NULL) {
 #' sym_compile(e)(ids = matrix(c(0L, 1L, 9L), 1))
 #' @export
 layer_embedding <- function(x, input_dim, output_dim, embeddings_initializer = "random_uniform",
-                            name = NULL) {
+                            mask_zero = FALSE, name = NULL) {
   x <- .layer_input(x)
   input_dim <- .check_units(input_dim, "input_dim")
   output_dim <- .check_units(output_dim, "output_dim")
+  mask_zero <- .check_flag(mask_zero, "mask_zero")
   if (x$dtype %in% c("bool")) {
     sym_abort("{.fn layer_embedding} needs integer indices, not {x$dtype}.", kind = "dtype")
   }
@@ -312,7 +317,14 @@ layer_embedding <- function(x, input_dim, output_dim, embeddings_initializer = "
   base <- x$index_base %||% 0L
   if (!x$dtype %in% c("int32", "int64")) x <- sym_cast(x, "int32", name = .nn(nm, "cast"))
   table <- sym_param(.nn(nm, "embeddings"), c(input_dim, output_dim), embeddings_initializer)
-  .op("gather", list(table, x), list(axis = 0L, index_base = base), .nn(nm, "gather"))
+  out <- .op("gather", list(table, x), list(axis = 0L, index_base = base), .nn(nm, "gather"))
+  if (mask_zero) {
+    # keras's convention: id 0 is padding (pad_sequences' value); [batch, steps] ids give
+    # the [batch, steps] mask the recurrent layers read
+    out$mask <- sym_cast(.op("not_equal", list(x, sym_const(0L, dtype = x$dtype)), name = .nn(nm, "nonzero")),
+                         "float32", name = .nn(nm, "mask"))
+  }
+  out
 }
 
 # ---- merging ---------------------------------------------------------------------------------

@@ -296,3 +296,23 @@ test_that("gradients through masked, bidirectional and return_state layers match
                fd_grad(function(v) { wb$recurrent_kernel <- v; r_loss(xs, wf, wb) }, wb$recurrent_kernel),
                tolerance = 1e-3)
 })
+
+test_that("layer_embedding(mask_zero = TRUE) masks padded ids for the recurrent layer", {
+  set.seed(12)
+  ids <- sym_var("ids", c(NA, 5), dtype = "int32")
+  e <- layer_embedding(ids, 6, 3, mask_zero = TRUE, name = "mz_emb")
+  expect_false(is.null(sym_mask(e)))
+  h <- layer_gru(e, 2, name = "mz_gru")
+  m <- sym_model(ids, h)
+  padded <- pad_sequences(list(c(3L, 1L), c(5L, 2L, 4L, 1L, 2L)), maxlen = 5)
+  tab <- get_weights(m)[["mz_emb/embeddings"]]
+  xs <- array(0, c(2, 5, 3))
+  for (b in 1:2) for (t in 1:5) xs[b, t, ] <- tab[padded[b, t] + 1, ]
+  want <- ref_rnn("gru", xs, layer_weights(m, "mz_gru"), 2, mask = (padded != 0) * 1)$h
+  expect_close(predict(m, padded), want, tolerance = 1e-5)
+  # the short sequence's result does not depend on where its padding is
+  post <- pad_sequences(list(c(3L, 1L), c(5L, 2L, 4L, 1L, 2L)), maxlen = 5, padding = "post")
+  expect_close(predict(m, post), predict(m, padded), tolerance = 1e-5)
+  expect_null(sym_mask(layer_embedding(ids, 6, 3)))
+  expect_error(layer_embedding(ids, 6, 3, mask_zero = NA), class = "symnet_value_error")
+})
