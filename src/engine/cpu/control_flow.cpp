@@ -12,8 +12,6 @@ namespace symnet {
 
 namespace {
 
-constexpr size_t kAlign = SubPlan::scratch_alignment();
-
 struct CondPlans {
   std::shared_ptr<const SubPlan> then_plan, else_plan;
 };
@@ -37,8 +35,7 @@ void cond_kernel(KernelContext& k) {
   const CondPlans& plans = k.param<CondPlans>();
   const SubPlan& plan = predicate_value(k.in.at(0), "the predicate of cond") ? *plans.then_plan : *plans.else_plan;
   std::vector<TensorView> args(k.in.begin() + 1, k.in.end());
-  char* scratch = static_cast<char*>(k.workspace);
-  scratch += (kAlign - reinterpret_cast<uintptr_t>(scratch) % kAlign) % kAlign;
+  char* scratch = align_workspace(k.workspace);
   plan.run(args, k.out, scratch, k.run);
 }
 
@@ -53,7 +50,7 @@ void bind_control_flow_kernels(Backend& b) {
   };
   k.workspace = [self](const Node& n) {
     CondPlans p = cond_plans(*self, n);
-    return std::max(p.then_plan->scratch_bytes(), p.else_plan->scratch_bytes()) + kAlign;
+    return std::max(p.then_plan->scratch_bytes(), p.else_plan->scratch_bytes()) + kLoopAlign;
   };
   b.add_kernel("cond", std::move(k));
 }

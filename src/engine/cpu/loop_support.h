@@ -7,10 +7,27 @@
 
 #include "engine/backend/backend.h"
 #include "engine/backend/kernel.h"
+#include "engine/backend/sub_plan.h"
 #include "engine/base/error.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
+
+// The loop kernels' workspaces hold sub-plan scratch blocks and value buffers, each at the
+// sub-plans' alignment: block sizes are rounded up to it, and the workspace pointer (whose
+// own alignment is the arena's) is moved up to it.
+constexpr size_t kLoopAlign = SubPlan::scratch_alignment();
+inline size_t round_up_to_align(size_t n) { return (n + kLoopAlign - 1) / kLoopAlign * kLoopAlign; }
+inline char* align_workspace(void* workspace) {
+  char* p = static_cast<char*>(workspace);
+  return p + (kLoopAlign - reinterpret_cast<uintptr_t>(p) % kLoopAlign) % kLoopAlign;
+}
+
+// Bytes of a value a loop kernel copies; `op` names the kernel when the shape is unknown.
+inline size_t known_type_bytes(const TensorType& t, const char* op) {
+  SN_CHECK(t.known(), ErrorKind::shape, op << " needs known shapes on the CPU, got " << type_str(t));
+  return static_cast<size_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
+}
 
 // A body as its sub-plan runs it: specialised to the types it is given, calls inlined, and
 // lowered by the backend like a whole graph (on the CPU: elementwise fusion), so that a

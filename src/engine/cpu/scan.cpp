@@ -17,15 +17,6 @@ namespace symnet {
 
 namespace {
 
-constexpr size_t kAlign = SubPlan::scratch_alignment();
-
-size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
-size_t type_bytes(const TensorType& t) {
-  SN_CHECK(t.known(), ErrorKind::shape, "scan needs known shapes on the CPU, got " << type_str(t));
-  return static_cast<size_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
-}
-
 struct ScanPlan {
   std::shared_ptr<const SubPlan> plan;
   size_t states = 0, sequences = 0;
@@ -54,27 +45,27 @@ ScanPlan scan_plan(const Backend& cpu, const Node& n) {
       SN_CHECK(t.rank_known() && !t.shape.empty(), ErrorKind::shape,
                "sequence " << i - p.states + 1 << " of " << n.describe() << " is " << type_str(t));
       t.shape.erase(t.shape.begin());
-      p.slice_bytes.push_back(type_bytes(t));
+      p.slice_bytes.push_back(known_type_bytes(t, "scan"));
     }
     types.push_back(t);
   }
   for (size_t k = 0; k < p.states; ++k) {
     p.state_offset.push_back(p.buffer);
-    p.state_bytes.push_back(type_bytes(types[k]));
-    p.buffer += round_up(p.state_bytes.back());
+    p.state_bytes.push_back(known_type_bytes(types[k], "scan"));
+    p.buffer += round_up_to_align(p.state_bytes.back());
   }
   for (size_t m = p.states; m < n.outputs.size(); ++m) {
     TensorType t = n.outputs[m];
     SN_CHECK(t.rank_known() && !t.shape.empty(), ErrorKind::shape,
              "output " << m + 1 << " of " << n.describe() << " is " << type_str(t));
     t.shape.erase(t.shape.begin());
-    p.step_out_bytes.push_back(type_bytes(t));
+    p.step_out_bytes.push_back(known_type_bytes(t, "scan"));
   }
   Graph g = body_for_plan(cpu, *body, types);
   SubPlanOptions opts;
   opts.what = "the body of " + n.describe();
   p.plan = std::make_shared<const SubPlan>(cpu, std::make_shared<const Graph>(std::move(g)), opts);
-  p.scratch = round_up(p.plan->scratch_bytes());
+  p.scratch = round_up_to_align(p.plan->scratch_bytes());
   return p;
 }
 
@@ -82,8 +73,7 @@ void scan_kernel(KernelContext& k) {
   const ScanPlan& p = k.param<ScanPlan>();
   const size_t S = p.states, Q = p.sequences;
   const int64_t steps = Q > 0 ? k.in.at(S).shape.at(0) : p.n_steps;
-  char* base = static_cast<char*>(k.workspace);
-  base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
+  char* base = align_workspace(k.workspace);
   char* buffers[2] = {base + p.scratch, base + p.scratch + p.buffer};
   if (steps == 0) {
     for (size_t s = 0; s < S; ++s)
@@ -124,7 +114,7 @@ void bind_scan_kernels(Backend& b) {
   };
   k.workspace = [self](const Node& n) {
     ScanPlan p = scan_plan(*self, n);
-    return p.scratch + 2 * p.buffer + kAlign;
+    return p.scratch + 2 * p.buffer + kLoopAlign;
   };
   b.add_kernel("scan", std::move(k));
 }

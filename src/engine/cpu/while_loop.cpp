@@ -17,15 +17,6 @@ namespace symnet {
 
 namespace {
 
-constexpr size_t kAlign = SubPlan::scratch_alignment();
-
-size_t round_up(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
-
-size_t type_bytes(const TensorType& t) {
-  SN_CHECK(t.known(), ErrorKind::shape, "while_loop needs known shapes on the CPU, got " << type_str(t));
-  return static_cast<size_t>(shape_numel(t.shape)) * dtype_size(t.dtype);
-}
-
 struct WhilePlan {
   std::shared_ptr<const SubPlan> cond, body;
   std::string node;                   // for the max_iterations error
@@ -60,25 +51,24 @@ WhilePlan while_plan(const Backend& cpu, const Node& n) {
   for (const Value& v : n.inputs) types.push_back(v.type());
   for (size_t k = 0; k < p.vars; ++k) {
     p.var_offset.push_back(p.buffer);
-    p.var_bytes.push_back(type_bytes(types[k]));
-    p.buffer += round_up(p.var_bytes.back());
+    p.var_bytes.push_back(known_type_bytes(types[k], "while_loop"));
+    p.buffer += round_up_to_align(p.var_bytes.back());
   }
   p.cond = plan_graph(cpu, n, "cond", types);
   p.body = plan_graph(cpu, n, "body", types);
   p.pred = p.cond->body().outputs.at(0).type();
-  p.cond_scratch = round_up(p.cond->scratch_bytes());
-  p.body_scratch = round_up(p.body->scratch_bytes());
+  p.cond_scratch = round_up_to_align(p.cond->scratch_bytes());
+  p.body_scratch = round_up_to_align(p.body->scratch_bytes());
   return p;
 }
 
 // Room for the predicate (one value of at most 8 bytes), kept aligned.
-constexpr size_t kPredBytes = kAlign;
+constexpr size_t kPredBytes = kLoopAlign;
 
 void while_kernel(KernelContext& k) {
   const WhilePlan& p = k.param<WhilePlan>();
   const size_t V = p.vars;
-  char* base = static_cast<char*>(k.workspace);
-  base += (kAlign - reinterpret_cast<uintptr_t>(base) % kAlign) % kAlign;
+  char* base = align_workspace(k.workspace);
   char* cond_scratch = base;
   char* body_scratch = cond_scratch + p.cond_scratch;
   char* buffers[2] = {body_scratch + p.body_scratch, body_scratch + p.body_scratch + p.buffer};
@@ -146,7 +136,7 @@ void bind_while_loop_kernels(Backend& b) {
   };
   k.workspace = [self](const Node& n) {
     WhilePlan p = while_plan(*self, n);
-    return p.cond_scratch + p.body_scratch + 2 * p.buffer + kPredBytes + kAlign;
+    return p.cond_scratch + p.body_scratch + 2 * p.buffer + kPredBytes + kLoopAlign;
   };
   b.add_kernel("while_loop", std::move(k));
 }
