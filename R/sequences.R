@@ -66,6 +66,10 @@ pad_sequences <- function(sequences, maxlen = NULL, dtype = "int32", padding = c
     v <- s[rows, , drop = FALSE]
     if (anyNA(v)) sym_abort("Sequence {i} contains missing values.")
     if (dtype == "int32" && any(abs(v) > .Machine$integer.max)) sym_abort("Sequence {i} has values beyond int32's range.")
+    if (dtype == "int32" && any(v != round(v))) {
+      sym_abort(c("Sequence {i} has values that are not whole numbers; {.val int32} would truncate them.",
+                  i = "Use {.code dtype = \"float32\"} for real-valued sequences."))
+    }
     if (feats) out[i, at, ] <- as_type(v) else out[i, at] <- as_type(v)
   }
   out

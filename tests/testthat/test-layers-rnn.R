@@ -174,6 +174,8 @@ test_that("pad_sequences pads and truncates like keras", {
   expect_error(pad_sequences(list("a")), class = "symnet_value_error")
   expect_error(pad_sequences(list(c(1, NA))), "missing", class = "symnet_value_error")
   expect_error(pad_sequences(list(1), dtype = "bool"), class = "symnet_dtype_error")
+  expect_error(pad_sequences(list(c(1, 2.5))), "whole", class = "symnet_value_error")
+  expect_equal(pad_sequences(list(c(1, 2.5)), dtype = "float32"), rbind(c(1, 2.5)))
 })
 
 test_that("recurrent layers refuse bad arguments with classed errors", {
