@@ -61,8 +61,8 @@ TEST_CASE("conv cases on one thread and on two", "[conv]") {
   }
 }
 
-TEST_CASE("conv cases on the Eigen and BLAS backends", "[conv]") {
-  for (const char* b : {"eigen", "blas"}) {
+TEST_CASE("conv cases on the Eigen, BLAS and symnet GEMM backends", "[conv]") {
+  for (const char* b : {"eigen", "blas", "symnet"}) {
     BackendGuard g(b);
     if (!g.ok) continue;  // no BLAS linked
     DYNAMIC_SECTION("backend " << b) { run_conv_cases(false); }
@@ -202,7 +202,7 @@ TEST_CASE("conv rejects bad shapes and attributes", "[conv]") {
 
 TEST_CASE("row-major GEMM wrappers match a naive product", "[conv][gemm]") {
   ThreadsGuard tg(2);
-  for (const char* backend : {"eigen", "blas"}) {
+  for (const char* backend : {"eigen", "blas", "symnet"}) {
     BackendGuard bg(backend);
     if (!bg.ok) continue;
     for (auto mnk : {std::array<int64_t, 3>{37, 53, 29}, {150, 37, 100}, {37, 150, 100}})

@@ -15,6 +15,7 @@
 #endif
 
 #include "engine/kernels/cpu/parallel.h"
+#include "engine/kernels/cpu/sgemm_packed.h"
 
 // Fortran BLAS entry points (R always provides a BLAS: $(BLAS_LIBS)). The trailing
 // lengths are gfortran's hidden character lengths (ignored by C implementations such as
@@ -32,7 +33,8 @@ namespace symnet {
 
 namespace {
 
-enum class Backend { eigen, blas };
+// packed: symnet's own SGEMM (sgemm_packed.h) for float, the BLAS or Eigen for double.
+enum class Backend { eigen, blas, packed };
 
 struct BlasInfo {
   Backend backend = Backend::eigen;
@@ -102,9 +104,20 @@ BlasInfo& info() {
 
 std::atomic<int> g_forced{-1};  // -1 auto, else Backend
 
+// SYMNET_GEMM_BACKEND=eigen|blas|symnet at start-up, set_gemm_backend() later.
+Backend default_backend() {
+  static const Backend b = [] {
+    const char* env = std::getenv("SYMNET_GEMM_BACKEND");
+    if (env && std::strcmp(env, "eigen") == 0) return Backend::eigen;
+    if (env && std::strcmp(env, "blas") == 0 && info().backend == Backend::blas) return Backend::blas;
+    return sgemm_best_microkernel() ? Backend::packed : info().backend;
+  }();
+  return b;
+}
+
 Backend backend() {
   int f = g_forced.load(std::memory_order_relaxed);
-  return f >= 0 ? static_cast<Backend>(f) : info().backend;
+  return f >= 0 ? static_cast<Backend>(f) : default_backend();
 }
 
 template <typename T>
@@ -149,7 +162,8 @@ void blas_or_eigen(F fortran, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
   }
   lda = std::max<int64_t>(lda, 1);
   ldb = std::max<int64_t>(ldb, 1);
-  if (backend() == Backend::blas && fits_int(M) && fits_int(N) && fits_int(K) && fits_int(lda) && fits_int(ldb) &&
+  const Backend b = backend() == Backend::packed ? info().backend : backend();
+  if (b == Backend::blas && fits_int(M) && fits_int(N) && fits_int(K) && fits_int(lda) && fits_int(ldb) &&
       fits_int(ldc)) {
     // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: swap the operands.
     const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
@@ -165,6 +179,10 @@ void blas_or_eigen(F fortran, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 
 void sgemm_rowmajor(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (backend() == Backend::packed) {
+    sgemm_packed(*sgemm_best_microkernel(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   blas_or_eigen<float>(sgemm_, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -212,14 +230,20 @@ template void gemm_rowmajor_parallel<float>(bool, bool, int64_t, int64_t, int64_
 template void gemm_rowmajor_parallel<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                                              const double*, int64_t, double, double*, int64_t);
 
+const SgemmMicroKernel* active_sgemm_microkernel() {
+  return backend() == Backend::packed ? sgemm_best_microkernel() : nullptr;
+}
+
 const char* gemm_backend_name() {
+  if (backend() == Backend::packed) return sgemm_best_microkernel()->name;
   if (backend() != Backend::blas) return "eigen";
   return info().backend == Backend::blas ? info().name : "blas";
 }
 
 BlasSerialScope::BlasSerialScope() {
+  // Also under the packed backend: double-precision products still go to the library.
   const BlasInfo& i = info();
-  if (backend() != Backend::blas || !i.set_threads) return;
+  if (backend() == Backend::eigen || i.backend != Backend::blas || !i.set_threads) return;
   if (in_parallel_region()) return;
   int cur = i.get_threads();
   if (cur != 1) {
@@ -243,6 +267,10 @@ bool set_gemm_backend(const char* name) {
   }
   if (std::strcmp(name, "blas") == 0 && info().linked) {
     g_forced = static_cast<int>(Backend::blas);
+    return true;
+  }
+  if (std::strcmp(name, "symnet") == 0 && sgemm_best_microkernel()) {
+    g_forced = static_cast<int>(Backend::packed);
     return true;
   }
   return false;

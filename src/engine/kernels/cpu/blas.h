@@ -1,5 +1,7 @@
-// Row-major GEMM on the system BLAS (sgemm_/dgemm_) when it is an optimized one
-// (OpenBLAS, MKL, BLIS), else on Eigen (the reference BLAS is slower than Eigen).
+// Row-major GEMM. Single precision runs on symnet's own packed kernels (sgemm_packed.h)
+// where the CPU has AVX2 or AVX-512; double precision, and single precision elsewhere, on
+// the system BLAS (sgemm_/dgemm_) when it is an optimized one (OpenBLAS, MKL, BLIS), else
+// on Eigen (the reference BLAS is slower than Eigen).
 //
 // Threads: engine kernels run the BLAS library single-threaded (BlasSerialScope) and split
 // work over the engine's OpenMP threads themselves: two thread pools spinning on the same
@@ -48,10 +50,16 @@ class BlasSerialScope {
   int prev_ = -1;
 };
 
+struct SgemmMicroKernel;
+// The tile kernel sgemm_rowmajor runs on now, or null when it runs on the BLAS or Eigen.
+const SgemmMicroKernel* active_sgemm_microkernel();
+
+// "symnet-avx512", "symnet-avx2" (own kernels for float; doubles as the library below),
 // "openblas", "mkl", "blis", "blas" (another optimized library) or "eigen".
 const char* gemm_backend_name();
-// Forces a backend ("blas" or "eigen"; "auto" restores detection). Returns false when
-// "blas" is asked for but no BLAS is linked. For benchmarks and tests.
+// Forces a backend ("symnet", "blas" or "eigen"; "auto" restores the default, which the
+// environment variable SYMNET_GEMM_BACKEND can also set). Returns false when that backend
+// is not available here. For benchmarks and tests.
 bool set_gemm_backend(const char* name);
 
 }  // namespace symnet

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "engine/kernels/cpu/blas.h"
+#include "engine/kernels/cpu/gemm_reused_rhs.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/kernels/cpu/rnn.h"
 #include "engine/kernels/cpu/rnn_common.h"
@@ -101,6 +102,10 @@ struct Backward {
   uint8_t* valid = nullptr;
   T *dG = nullptr, *hp_all = nullptr, *aux = nullptr, *ch = nullptr, *cc = nullptr, *h0 = nullptr, *c0 = nullptr,
     *tmp = nullptr, *zeros = nullptr;
+  // R (stored [GH, H]) as the right operand of every step's state gradient: all gates,
+  // or for GRU the rows of z, r (rec) and of the candidate (rec_h) apart.
+  ReusedRhs<T> rec, rec_h;
+  void *rec_ws = nullptr, *rec_h_ws = nullptr;
 
   Backward(const KernelContext& kc, const RnnSpec& spec) : k(kc), s(spec), g(spec, kc.in[0].shape) {}
 
@@ -114,7 +119,12 @@ struct Backward {
     for (T*& q : p) q = c.take<T>(B * H);
     T* t = c.take<T>(s.cell == RnnCell::gru ? B * H : 0);
     T* z = c.take<T>(3 * H);
+    const bool gru = s.cell == RnnCell::gru;
+    char* r = c.take<char>(static_cast<int64_t>(ReusedRhs<T>::workspace_bytes(gru ? 2 * H : s.gates() * H, H)));
+    char* rh = c.take<char>(gru ? static_cast<int64_t>(ReusedRhs<T>::workspace_bytes(H, H)) : 0);
     if (b) {
+      b->rec_ws = r;
+      b->rec_h_ws = rh;
       b->valid = v;
       b->dG = dg;
       b->hp_all = hp;
@@ -169,6 +179,10 @@ struct Backward {
       std::memcpy(ch + b * H, k.in[n + 2].ptr<T>() + g.state_at(d, b), H * sizeof(T));
       if (lstm) std::memcpy(cc + b * H, k.in[n + 3].ptr<T>() + g.state_at(d, b), H * sizeof(T));
     }
+    const T* R = k.in[2].ptr<T>() + d * GH * H;
+    const bool gru = s.cell == RnnCell::gru;
+    rec.prepare(false, R, H, gru ? 2 * H : GH, H, rec_ws);
+    if (gru) rec_h.prepare(false, R + 2 * H * H, H, H, H, rec_h_ws);
     const int nt = batch_threads(B, 4.0 * g.S * B * GH * H, engine_num_threads());
     with_acts<T>(s, d, [&](auto f, auto ga, auto ha) {
       parallel_threads(nt, [&](int th) {
@@ -185,14 +199,13 @@ struct Backward {
 
   template <class F, class Ga, class Ha>
   void slice(int d, int64_t b0, int64_t b1, F f, Ga ga, Ha ha) {
-    const int64_t H = g.H, GH = g.GH, GS = g.GS, B = g.B, nb = b1 - b0;
+    const int64_t H = g.H, GS = g.GS, B = g.B, nb = b1 - b0;
     const int64_t ldg = GS * g.row_step();
     const int n = n_in();
     const T* res = reserve();
     const T* G = g.gates(res, d);
     const T* cs = s.cell == RnnCell::lstm ? g.cs(res, d) : nullptr;
     const T* dY = k.in[n + 1].ptr<T>();
-    const T* R = k.in[2].ptr<T>() + d * GH * H;
     const Clip<T> cl = clip_of<T>(s);
     const ClipMask<T> mf = clip_mask<T>(s, s.act[d][0]);
     const ClipMask<T> mg = clip_mask<T>(s, s.act[d][s.num_acts() > 1 ? 1 : 0]);
@@ -230,17 +243,17 @@ struct Backward {
       if (s.cell == RnnCell::gru) {
         if (!s.linear_before_reset) {
           T* drh = tmp + b0 * H;
-          gemm_rowmajor(false, false, nb, H, H, T(1), dgt + 2 * H, ldg, R + 2 * H * H, H, T(0), drh, H);
+          rec_h.multiply(nb, T(1), dgt + 2 * H, ldg, T(0), drh, H);
           for (int64_t b = b0; b < b1; ++b) {
             const int64_t e = b - b0;
             if (ok(t, b)) gru_row_grad_r(gt + e * ldg, hp + e * H, drh + e * H, ch + b * H, dgt + e * ldg, H, mf, f);
           }
         } else {
-          gemm_rowmajor(false, false, nb, H, H, T(1), dgt + 3 * H, ldg, R + 2 * H * H, H, T(1), chs, H);
+          rec_h.multiply(nb, T(1), dgt + 3 * H, ldg, T(1), chs, H);
         }
-        gemm_rowmajor(false, false, nb, H, 2 * H, T(1), dgt, ldg, R, H, T(1), chs, H);
+        rec.multiply(nb, T(1), dgt, ldg, T(1), chs, H);
       } else {
-        gemm_rowmajor(false, false, nb, H, GH, T(1), dgt, ldg, R, H, T(1), chs, H);
+        rec.multiply(nb, T(1), dgt, ldg, T(1), chs, H);
       }
     }
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "engine/kernels/cpu/blas.h"
+#include "engine/kernels/cpu/gemm_reused_rhs.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/kernels/cpu/rnn.h"
 #include "engine/kernels/cpu/rnn_common.h"
@@ -106,7 +107,12 @@ struct Forward {
   Geom g;
   bool masked = false;
   uint8_t* valid = nullptr;
-  T *h0 = nullptr, *c0 = nullptr, *bias = nullptr, *zeros = nullptr, *tmp = nullptr, *wt = nullptr, *rt = nullptr;
+  T *h0 = nullptr, *c0 = nullptr, *bias = nullptr, *zeros = nullptr, *tmp = nullptr, *wt = nullptr;
+  // The recurrent weights as right operands of every step's product: all gates, or for
+  // GRU without linear_before_reset z, r (rec) and the candidate's R_h (rec_h) apart,
+  // since r multiplies h_prev before R_h.
+  ReusedRhs<T> rec, rec_h;
+  void *rec_ws = nullptr, *rec_h_ws = nullptr;
 
   Forward(const KernelContext& kc, const RnnSpec& spec) : k(kc), s(spec), g(spec, kc.in[0].shape) {}
 
@@ -119,10 +125,13 @@ struct Forward {
     T* z = c.take<T>(4 * H);
     T* t = c.take<T>(s.cell == RnnCell::gru ? B * 3 * H : 0);
     T* w = c.take<T>(I * GH);
-    T* r = c.take<T>(H * GH);
+    const bool split = split_gru(s);
+    char* r = c.take<char>(static_cast<int64_t>(ReusedRhs<T>::workspace_bytes(H, split ? 2 * H : GH)));
+    char* rh = c.take<char>(split ? static_cast<int64_t>(ReusedRhs<T>::workspace_bytes(H, H)) : 0);
     if (f) {
       f->wt = w;
-      f->rt = r;
+      f->rec_ws = r;
+      f->rec_h_ws = rh;
       f->valid = v;
       f->h0 = a;
       f->c0 = b;
@@ -133,6 +142,7 @@ struct Forward {
     return c.used();
   }
 
+  static bool split_gru(const RnnSpec& s) { return s.cell == RnnCell::gru && !s.linear_before_reset; }
   bool ok(int64_t t, int64_t b) const { return !masked || valid[t * g.B + b]; }
 
   void run() {
@@ -149,10 +159,13 @@ struct Forward {
     const T* X = k.in[0].ptr<T>();
     T* res = reinterpret_cast<T*>(k.out[k.out.size() - 1].data);
     T* G = g.gates(res, d);
-    // W and R transposed once per call: the GEMMs below then take them untransposed,
-    // which packs faster than transposing them on every call (every step for R).
+    // W transposed once per call: the GEMM below then takes it untransposed, which the
+    // BLAS packs faster. R (stored [GH, H]) is prepared once for all steps' products.
     transpose(k.in[1].ptr<T>() + d * GH * g.I, GH, g.I, wt);
-    transpose(k.in[2].ptr<T>() + d * GH * H, GH, H, rt);
+    const T* R = k.in[2].ptr<T>() + d * GH * H;
+    const bool split = split_gru(s);
+    rec.prepare(true, R, H, H, split ? 2 * H : GH, rec_ws);
+    if (split) rec_h.prepare(true, R + 2 * H * H, H, H, H, rec_h_ws);
     // Input projections of all steps: one GEMM.
     gemm_rowmajor_parallel<T>(false, false, rows, GH, g.I, T(1), X, g.I, wt, GH, T(0), G, GS);
     if (GS > GH) {  // GRU's fourth slot: written per valid step; zero elsewhere, so the reserve is deterministic
@@ -235,33 +248,32 @@ struct Forward {
       T* hn = hs + (t * B + b0) * H;
       T* cn = cs ? cs + (t * B + b0) * H : nullptr;
       if (s.cell == RnnCell::gru) {
-        T* rec = tmp + b0 * 3 * H;
-        const int64_t n_rec = s.linear_before_reset ? GH : 2 * H;
-        gemm_rowmajor(false, false, nb, n_rec, H, T(1), hp, H, rt, GH, T(0), rec, 3 * H);
+        T* rec_out = tmp + b0 * 3 * H;
+        rec.multiply(nb, T(1), hp, H, T(0), rec_out, 3 * H);
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t e = b - b0;
           if (!ok(t, b)) {  // keeps the R_h GEMM below off stale scratch
-            std::fill(rec + e * 3 * H + 2 * H, rec + e * 3 * H + 3 * H, T(0));
+            std::fill(rec_out + e * 3 * H + 2 * H, rec_out + e * 3 * H + 3 * H, T(0));
             continue;
           }
           if (s.linear_before_reset)
-            gru_row_zr<true>(gt + e * ldg, bias, rec + e * 3 * H, hp + e * H, static_cast<T*>(nullptr), rbh, hn + e * H, Y + g.y_at(t, d, b), H,
+            gru_row_zr<true>(gt + e * ldg, bias, rec_out + e * 3 * H, hp + e * H, static_cast<T*>(nullptr), rbh, hn + e * H, Y + g.y_at(t, d, b), H,
                              cl, f, ga);
           else
-            gru_row_zr<false>(gt + e * ldg, bias, rec + e * 3 * H, hp + e * H, rec + e * 3 * H + 2 * H, rbh, static_cast<T*>(nullptr),
+            gru_row_zr<false>(gt + e * ldg, bias, rec_out + e * 3 * H, hp + e * H, rec_out + e * 3 * H + 2 * H, rbh, static_cast<T*>(nullptr),
                               static_cast<T*>(nullptr),
                               H, cl, f, ga);
         }
         if (!s.linear_before_reset) {
           // (r * h_prev) R_h^T into the fourth slot of each gate row.
-          gemm_rowmajor(false, false, nb, H, H, T(1), rec + 2 * H, 3 * H, rt + 2 * H, GH, T(0), gt + 3 * H, ldg);
+          rec_h.multiply(nb, T(1), rec_out + 2 * H, 3 * H, T(0), gt + 3 * H, ldg);
           for (int64_t b = b0; b < b1; ++b) {
             const int64_t e = b - b0;
             if (ok(t, b)) gru_row_h(gt + e * ldg, bias, hp + e * H, hn + e * H, Y + g.y_at(t, d, b), H, cl, ga);
           }
         }
       } else {
-        gemm_rowmajor(false, false, nb, GH, H, T(1), hp, H, rt, GH, T(1), gt, ldg);
+        rec.multiply(nb, T(1), hp, H, T(1), gt, ldg);
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t e = b - b0;
           if (!ok(t, b)) continue;
