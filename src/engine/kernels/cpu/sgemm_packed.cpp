@@ -11,6 +11,10 @@
 #include <cstddef>
 #include <cstdlib>
 #include <memory>
+#include <new>
+#if defined(_WIN32)
+#include <malloc.h>
+#endif
 
 namespace symnet {
 
