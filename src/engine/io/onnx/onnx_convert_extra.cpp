@@ -1,5 +1,7 @@
 // Converters composed from several engine ops: the loss operators, Trilu, Hardmax,
 // EyeLike, Shrink, DepthToSpace / SpaceToDepth, LayerNormalization with its statistics.
+#include <cmath>
+
 #include "engine/io/onnx/onnx_import_context.h"
 
 namespace symnet {
@@ -135,9 +137,41 @@ std::vector<Value> layer_norm_with_stats(ImportContext& c) {
   return {y, mean, inv};
 }
 
+// (x - mean) / (sqrt(E[x^2] - mean^2) + 1e-9), the specification's function body.
+std::vector<Value> mean_variance_normalization(ImportContext& c) {
+  Value x = c.in(0);
+  const std::vector<int64_t> axes = c.attr_ints("axes", {0, 2, 3});
+  Value mean = op::reduce_mean(x, axes, true);
+  Value ex2 = op::reduce_mean(op::square(x), axes, true);
+  Value sd = op::sqrt(op::sub(ex2, op::square(mean)));
+  return {op::div(op::sub(x, mean), op::add(sd, op::scalar_like(1e-9, x)))};
+}
+
+// Integer shifts through double arithmetic (exact below 2^53), wrapped to the declared
+// width of the unsigned type.
+std::vector<Value> bit_shift(ImportContext& c) {
+  Value x = c.in(0), y = c.in(1);
+  const std::string dir = c.attr_string("direction", "");
+  if (dir != "LEFT" && dir != "RIGHT") c.invalid("direction must be LEFT or RIGHT");
+  int bits = 0;
+  switch (c.declared_type(0)) {
+    case kUint8: bits = 8; break;
+    case kUint16: bits = 16; break;
+    case kUint32: bits = 32; break;
+    case kUint64: bits = 64; break;
+    default: c.unsupported("shifts of this element type are not supported (ONNX defines them for unsigned integers)");
+  }
+  Value xd = op::cast(x, DType::f64), p = op::pow(op::scalar_like(2, xd), op::cast(y, DType::f64));
+  Value r = dir == "LEFT" ? op::mul(xd, p) : op::floor(op::div(xd, p));
+  if (bits < 64 && dir == "LEFT") r = op::apply("mod", {r, op::scalar_like(std::ldexp(1.0, bits), r)}, {{"fmod", int64_t{1}}});
+  return {op::cast(r, x.dtype())};
+}
+
 }  // namespace
 
 void add_extra_converters(ConverterTable& t) {
+  t["MeanVarianceNormalization"] = mean_variance_normalization;
+  t["BitShift"] = bit_shift;
   t["NegativeLogLikelihoodLoss"] = nll_loss;
   t["SoftmaxCrossEntropyLoss"] = softmax_ce_loss;
   t["Trilu"] = trilu;

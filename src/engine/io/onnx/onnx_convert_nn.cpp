@@ -34,8 +34,35 @@ std::vector<Value> conv(ImportContext& c) {
 std::vector<Value> conv_transpose(ImportContext& c) {
   AttrMap a;
   copy_window_attrs(c, a, true);
-  if (c.has_attr("output_shape")) c.unsupported("attribute output_shape is not supported; give pads and output_padding");
-  if (c.has_attr("output_padding")) a.set("output_padding", c.attr_ints("output_padding"));
+  std::vector<int64_t> out_pad = c.attr_ints("output_padding");
+  if (c.has_attr("output_shape")) {
+    // The pads (and, where the shape is one longer than any padding gives, the output
+    // padding) that produce the requested spatial shape, split as the specification says.
+    Value x = c.in(0), w = c.in(1);
+    const Shape& xs = c.static_shape(x, "input");
+    const Shape& ws = c.static_shape(w, "weights");
+    std::vector<int64_t> out = c.attr_ints("output_shape");
+    const size_t nd = xs.size() - 2;
+    if (out.size() > nd) out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(out.size() - nd));
+    if (out.size() != nd) c.invalid("output_shape must give every spatial dimension");
+    std::vector<int64_t> strides = c.attr_ints("strides", std::vector<int64_t>(nd, 1));
+    std::vector<int64_t> dil = c.attr_ints("dilations", std::vector<int64_t>(nd, 1));
+    out_pad.resize(nd, 0);
+    std::vector<int64_t> pads(2 * nd, 0);
+    const bool upper = c.attr_string("auto_pad", "NOTSET") == "SAME_UPPER";
+    for (size_t i = 0; i < nd; ++i) {
+      const int64_t total = strides[i] * (xs[i + 2] - 1) + out_pad[i] + (ws[i + 2] - 1) * dil[i] + 1 - out[i];
+      if (total < 0) {
+        out_pad[i] -= total;
+        continue;
+      }
+      pads[i] = upper ? total / 2 : total - total / 2;
+      pads[i + nd] = upper ? total - total / 2 : total / 2;
+    }
+    a.set("pads", pads);
+    a.erase("auto_pad");
+  }
+  if (!out_pad.empty()) a.set("output_padding", out_pad);
   std::vector<Value> ins = {c.in(0), c.in(1)};
   if (c.has(2)) ins.push_back(c.in(2));
   return {op::apply("conv_transpose", ins, a)};

@@ -168,6 +168,7 @@ const ConverterTable& converters() {
     add_nn_converters(t);
     add_tensor_converters(t);
     add_extra_converters(t);
+    add_resize_converters(t);
     return t;
   }();
   return table;

@@ -21,6 +21,7 @@ void add_math_converters(ConverterTable& t);
 void add_nn_converters(ConverterTable& t);
 void add_tensor_converters(ConverterTable& t);
 void add_extra_converters(ConverterTable& t);
+void add_resize_converters(ConverterTable& t);
 
 // One named tensor of the graph during import: its engine value, and its value when known
 // at import time (initializers, constants and what folds from them).
