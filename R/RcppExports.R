@@ -53,6 +53,18 @@ cpp_raw_slice <- function(bytes, offset, len) {
     .Call(`_symnet_cpp_raw_slice`, bytes, offset, len)
 }
 
+cpp_onnx_available <- function() {
+    .Call(`_symnet_cpp_onnx_available`)
+}
+
+cpp_import_onnx <- function(path, input_shapes, bind, free_batch) {
+    .Call(`_symnet_cpp_import_onnx`, path, input_shapes, bind, free_batch)
+}
+
+cpp_onnx_read_tensor <- function(path) {
+    .Call(`_symnet_cpp_onnx_read_tensor`, path)
+}
+
 cpp_ptr_alive <- function(p) {
     .Call(`_symnet_cpp_ptr_alive`, p)
 }

@@ -161,6 +161,41 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_onnx_available
+bool cpp_onnx_available();
+RcppExport SEXP _symnet_cpp_onnx_available() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_onnx_available());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_import_onnx
+Rcpp::List cpp_import_onnx(std::string path, Rcpp::List input_shapes, Rcpp::List bind, bool free_batch);
+RcppExport SEXP _symnet_cpp_import_onnx(SEXP pathSEXP, SEXP input_shapesSEXP, SEXP bindSEXP, SEXP free_batchSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type input_shapes(input_shapesSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type bind(bindSEXP);
+    Rcpp::traits::input_parameter< bool >::type free_batch(free_batchSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_import_onnx(path, input_shapes, bind, free_batch));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_onnx_read_tensor
+SEXP cpp_onnx_read_tensor(std::string path);
+RcppExport SEXP _symnet_cpp_onnx_read_tensor(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_onnx_read_tensor(path));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_ptr_alive
 bool cpp_ptr_alive(SEXP p);
 RcppExport SEXP _symnet_cpp_ptr_alive(SEXP pSEXP) {
@@ -653,6 +688,9 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_idx_read", (DL_FUNC) &_symnet_cpp_idx_read, 1},
     {"_symnet_cpp_st_parse", (DL_FUNC) &_symnet_cpp_st_parse, 1},
     {"_symnet_cpp_raw_slice", (DL_FUNC) &_symnet_cpp_raw_slice, 3},
+    {"_symnet_cpp_onnx_available", (DL_FUNC) &_symnet_cpp_onnx_available, 0},
+    {"_symnet_cpp_import_onnx", (DL_FUNC) &_symnet_cpp_import_onnx, 4},
+    {"_symnet_cpp_onnx_read_tensor", (DL_FUNC) &_symnet_cpp_onnx_read_tensor, 1},
     {"_symnet_cpp_ptr_alive", (DL_FUNC) &_symnet_cpp_ptr_alive, 1},
     {"_symnet_cpp_sym_call", (DL_FUNC) &_symnet_cpp_sym_call, 4},
     {"_symnet_cpp_last_node_id", (DL_FUNC) &_symnet_cpp_last_node_id, 0},

@@ -98,6 +98,8 @@ std::vector<Value> batch_norm(ImportContext& c) {
   AttrMap a;
   a.set("epsilon", c.attr_float("epsilon", 1e-5));
   a.set("momentum", c.attr_float("momentum", 0.9));
+  // Declared (inference), so fitting switches it to training mode (passes/training.cpp).
+  a.set("training", int64_t{0});
   return {op::apply("batch_norm", {c.in(0), c.in(1), c.in(2), c.in(3), c.in(4)}, a)};
 }
 
@@ -141,7 +143,7 @@ std::vector<Value> dropout(ImportContext& c) {
   if (ratio <= 0) return {op::identity(x), mask};
   if (c.node().outputs.size() > 1 && !c.node().outputs[1].empty())
     c.unsupported("the mask output of a Dropout that drops is not supported");
-  return {op::apply("dropout", {x}, {{"ratio", ratio}}), mask};
+  return {op::apply("dropout", {x}, {{"ratio", ratio}, {"training", int64_t{0}}}), mask};
 }
 
 // RNN, LSTM, GRU: the engine's ops follow ONNX-14 semantics; optional inputs are flagged.

@@ -223,6 +223,7 @@ Value make_input(const ValueInfo& vi, const ImportOptions& opt) {
   }
   Shape s;
   for (int64_t d : vi.dims) s.push_back(d >= 0 ? d : kUnknownDim);
+  if (opt.free_batch && !s.empty()) s[0] = kUnknownDim;
   return op::input(vi.name, dt, s);
 }
 

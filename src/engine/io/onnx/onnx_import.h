@@ -16,6 +16,9 @@ namespace onnx {
 struct ImportOptions {
   // Shapes for graph inputs (replacing the declared ones, e.g. to fix a symbolic batch).
   std::map<std::string, Shape> input_shapes;
+  // Leave the first dimension of every graph input (not in input_shapes) unknown, so the
+  // model takes batches of any size.
+  bool free_batch = false;
   // Graph inputs bound to values at import time (they become constants; ops that need a
   // known shape, axes or sizes may read them).
   std::map<std::string, Tensor> bound_inputs;
