@@ -309,7 +309,10 @@ ImportedModel import_model(const ModelDef& m, const ImportOptions& opt) {
       }
       Entry e;
       e.value = outs[i];
-      if (all_known && e.value.type().known() && shape_numel(e.value.shape()) <= kFoldLimit) {
+      if (e.value.node->op_name() == "constant") {
+        // Computed at import by the converter (Shape of a static shape, Constant).
+        e.known = *e.value.node->attrs.get_tensor("value");
+      } else if (all_known && e.value.type().known() && shape_numel(e.value.shape()) <= kFoldLimit) {
         e.known = evaluate(e.value);
         e.value = op::constant(e.known, name);
       }
