@@ -185,6 +185,14 @@ cpp_shared_set_trainable <- function(vp, trainable) {
     invisible(.Call(`_symnet_cpp_shared_set_trainable`, vp, trainable))
 }
 
+cpp_shared_set_frozen <- function(vp, frozen) {
+    invisible(.Call(`_symnet_cpp_shared_set_frozen`, vp, frozen))
+}
+
+cpp_shared_set_lr_mult <- function(vp, mult) {
+    invisible(.Call(`_symnet_cpp_shared_set_lr_mult`, vp, mult))
+}
+
 cpp_op_names <- function() {
     .Call(`_symnet_cpp_op_names`)
 }

@@ -795,7 +795,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   cache <- .model_get(model, "cache")
   key <- paste("train", optimizer$id, paste(vapply(losses, .loss_key, character(1)), collapse = "|"),
                paste(vapply(metrics, .metric_key, character(1)), collapse = "|"), .spec_key(specs),
-               seed %||% "", weighted, guard, device)
+               seed %||% "", weighted, guard, device, .transfer_key(model))
   hit <- cache$train
   if (!is.null(hit) && identical(hit$key, key)) return(hit)
   outs <- .model_get(model, "outputs")
@@ -811,8 +811,16 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
     names(preds) <- paste0(".pred_", names(t_outs))
     g$outputs <- c(g$outputs, preds)
   }
-  params <- unname(.model_get(model, "params"))
-  if (!length(params)) sym_abort("The model has no trainable parameters.", call = NULL)
+  params <- unname(Filter(function(v) !.is_frozen(v), .model_get(model, "params")))
+  if (!length(params)) {
+    sym_abort(c("The model has no trainable parameters.",
+                i = if (length(.model_get(model, "params"))) "All of them are frozen: see {.fn unfreeze_weights}."),
+              call = NULL)
+  }
+  # frozen batch norms keep their running statistics (their nodes stay in inference mode)
+  live <- !vapply(aux, function(u) .is_frozen(u$var), logical(1))
+  aux <- aux[live]
+  aux_vals <- aux_vals[live]
   grads <- sym_grad(g$outputs$loss, params)
   vars <- .optimizer_vars(optimizer)
   ups <- optimizer$build(params, grads, vars$lr, vars$step)

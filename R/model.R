@@ -102,7 +102,8 @@
       } else {
         layer_types[[key]] %||% .layer_type(key) %||% "Layer"
       }
-      r <- list(name = key, type = type, shape = NULL, var_shape = NULL, params = 0, trainable = 0)
+      r <- list(name = key, type = type, shape = NULL, var_shape = NULL, params = 0, trainable = 0,
+                vars = character())
       keys <- c(keys, key)
     }
     if (rec$op == "variable") {
@@ -110,6 +111,7 @@
       n <- prod(as.double(rec$shape))
       r$params <- r$params + n
       if (!is.null(v) && isTRUE(v$trainable)) r$trainable <- r$trainable + n
+      if (!is.null(v)) r$vars <- c(r$vars, v$name)
       if (is.null(r$var_shape)) r$var_shape <- rec$shape
     } else {
       r$shape <- rec$shape
@@ -119,7 +121,7 @@
   }
   rows <- rows[keys]
   shapes <- lapply(rows, function(r) if (isTRUE(r$any_rank)) NULL else r$shape %||% r$var_shape %||% integer())
-  data.frame(
+  tab <- data.frame(
     name = keys,
     type = vapply(rows, function(r) r$type, character(1)),
     output_shape = vapply(shapes, .format_shape, character(1)),
@@ -127,6 +129,26 @@
     trainable_params = vapply(rows, function(r) r$trainable, numeric(1)),
     stringsAsFactors = FALSE, row.names = NULL
   )
+  # the variables of each row (by name), for freezing and lookup (R/transfer.R)
+  attr(tab, "variables") <- stats::setNames(lapply(rows, function(r) r$vars), keys)
+  tab
+}
+
+# The layer table with trainable counts as of now: frozen parameters are not trainable.
+.current_layers <- function(model) {
+  tab <- .model_get(model, "layers")
+  vars <- .model_get(model, "variables")
+  frozen <- names(Filter(function(v) isTRUE(v$trainable) && .is_frozen(v), vars))
+  if (!length(frozen)) return(tab)
+  per_row <- attr(tab, "variables")
+  for (i in seq_len(nrow(tab))) {
+    fz <- intersect(per_row[[tab$name[i]]], frozen)
+    if (length(fz)) {
+      n <- sum(vapply(vars[fz], function(v) prod(as.double(v$shape)), numeric(1)))
+      tab$trainable_params[i] <- tab$trainable_params[i] - n
+    }
+  }
+  tab
 }
 
 # ---- construction ---------------------------------------------------------------------------
@@ -414,6 +436,12 @@ sym_model <- function(inputs, outputs, name = NULL) {
   meta <- .model_get(model, ".meta")
   training <- .training_json(model)
   if (!is.null(training)) meta$training <- training
+  # transfer-learning state (R/transfer.R); changes after the model is built
+  info <- lapply(vars, function(v) cpp_shared_info(v$var))
+  frozen <- names(vars)[vapply(info, function(i) isTRUE(i$frozen), logical(1))]
+  mults <- vapply(info, function(i) i$lr_mult, numeric(1))
+  if (length(frozen)) meta$frozen <- .json_array(frozen)
+  if (any(mults != 1)) meta$lr_mult <- as.character(jsonlite::toJSON(as.list(mults[mults != 1]), auto_unbox = TRUE, digits = NA))
   .model_bytes(.st_header(unname(vars), meta), vars)
 }
 
@@ -445,7 +473,7 @@ sym_model <- function(inputs, outputs, name = NULL) {
 #' @export
 format.symnet_model <- function(x, width = getOption("width", 80), ...) {
   .check_model(x, "x")
-  .format_model_table(.model_get(x, "name"), .model_get(x, "layers"), width)
+  .format_model_table(.model_get(x, "name"), .current_layers(x), width)
 }
 
 .format_count <- function(n) formatC(n, format = "f", digits = 0, big.mark = ",")
@@ -485,7 +513,7 @@ print.symnet_model <- function(x, ...) {
 #' @export
 summary.symnet_model <- function(object, ...) {
   .check_model(object, "object")
-  tab <- .model_get(object, "layers")
+  tab <- .current_layers(object)
   structure(list(name = .model_get(object, "name"), layers = tab, total_params = sum(tab$params),
                  trainable_params = sum(tab$trainable_params),
                  non_trainable_params = sum(tab$params) - sum(tab$trainable_params)),
@@ -517,7 +545,9 @@ print.summary.symnet_model <- function(x, ...) {
 #' @export
 model_layers <- function(model) {
   .check_model(model)
-  .model_get(model, "layers")
+  tab <- .current_layers(model)
+  attr(tab, "variables") <- NULL
+  tab
 }
 
 # ---- weights ----------------------------------------------------------------------------------

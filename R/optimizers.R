@@ -136,6 +136,8 @@ NULL
     g <- grads[[i]]
     if (g$dtype != p$dtype) g <- sym_cast(g, p$dtype)
     lr <- if (lr_var$dtype != p$dtype) sym_cast(lr_var, p$dtype) else lr_var
+    mult <- cpp_shared_info(p$var)$lr_mult  # set_lr_mult()
+    if (!isTRUE(mult == 1)) lr <- lr * mult
     tt <- if (t$dtype != p$dtype) sym_cast(t, p$dtype) else t
     slot_updates <- list()
     slot <- function(what, init = 0) {

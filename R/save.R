@@ -176,6 +176,8 @@
   output_names <- as.character(unlist(json_field("outputs")))
   aux_map <- json_field("aux_updates")
   trainable <- as.character(unlist(json_field("trainable")))
+  frozen <- if (is.null(meta$frozen)) character() else as.character(unlist(json_field("frozen")))
+  lr_mult <- if (is.null(meta$lr_mult)) list() else json_field("lr_mult")
   layers <- json_field("layers")
   # the data buffer bounds what variables declared without values may allocate
   g <- tryCatch(cpp_graph_from_json(field("graph"), length(bytes) - st$data_start), symnet_error = function(e) e)
@@ -197,6 +199,9 @@
     }
     cpp_shared_set_raw(vp, .st_tensor_bytes(st, t))
     cpp_shared_set_trainable(vp, info$name %in% trainable)
+    cpp_shared_set_frozen(vp, info$name %in% frozen)
+    m <- lr_mult[[info$name]]
+    if (is.numeric(m) && length(m) == 1 && is.finite(m) && m >= 0) cpp_shared_set_lr_mult(vp, m)
   }
   miss <- setdiff(output_names, names(gouts))
   if (length(miss)) .format_abort("The graph lacks output {.val {miss}}.", what, call = call)

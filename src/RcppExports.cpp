@@ -567,6 +567,28 @@ BEGIN_RCPP
     return R_NilValue;
 END_RCPP
 }
+// cpp_shared_set_frozen
+void cpp_shared_set_frozen(SEXP vp, bool frozen);
+RcppExport SEXP _symnet_cpp_shared_set_frozen(SEXP vpSEXP, SEXP frozenSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type vp(vpSEXP);
+    Rcpp::traits::input_parameter< bool >::type frozen(frozenSEXP);
+    cpp_shared_set_frozen(vp, frozen);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_shared_set_lr_mult
+void cpp_shared_set_lr_mult(SEXP vp, double mult);
+RcppExport SEXP _symnet_cpp_shared_set_lr_mult(SEXP vpSEXP, SEXP multSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type vp(vpSEXP);
+    Rcpp::traits::input_parameter< double >::type mult(multSEXP);
+    cpp_shared_set_lr_mult(vp, mult);
+    return R_NilValue;
+END_RCPP
+}
 // cpp_op_names
 Rcpp::CharacterVector cpp_op_names();
 RcppExport SEXP _symnet_cpp_op_names() {
@@ -721,6 +743,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_shared_raw", (DL_FUNC) &_symnet_cpp_shared_raw, 1},
     {"_symnet_cpp_shared_set_raw", (DL_FUNC) &_symnet_cpp_shared_set_raw, 2},
     {"_symnet_cpp_shared_set_trainable", (DL_FUNC) &_symnet_cpp_shared_set_trainable, 2},
+    {"_symnet_cpp_shared_set_frozen", (DL_FUNC) &_symnet_cpp_shared_set_frozen, 2},
+    {"_symnet_cpp_shared_set_lr_mult", (DL_FUNC) &_symnet_cpp_shared_set_lr_mult, 2},
     {"_symnet_cpp_op_names", (DL_FUNC) &_symnet_cpp_op_names, 0},
     {"_symnet_cpp_threads_get", (DL_FUNC) &_symnet_cpp_threads_get, 0},
     {"_symnet_cpp_threads_set", (DL_FUNC) &_symnet_cpp_threads_set, 1},

@@ -283,6 +283,7 @@ SEXP data_state(void* box) {
   return Rcpp::List::create(Rcpp::Named("id") = static_cast<double>(v->id), Rcpp::Named("name") = v->name,
                             Rcpp::Named("dtype") = std::string(dtype_name(v->dtype())),
                             Rcpp::Named("shape") = shape, Rcpp::Named("trainable") = v->trainable,
+                            Rcpp::Named("frozen") = v->frozen, Rcpp::Named("lr_mult") = v->lr_mult,
                             Rcpp::Named("bytes") = bytes);
 }
 
@@ -306,6 +307,9 @@ void* data_restore(SEXP payload, RestoreMemo& memo) {
   if (t.bytes()) std::memcpy(t.data(), &bytes[0], t.bytes());
   VariablePtr v = Variable::create(Rcpp::as<std::string>(pl["name"]), std::move(t));
   v->trainable = Rcpp::as<bool>(pl["trainable"]);
+  // Absent from objects saved before transfer learning existed.
+  if (pl.containsElementNamed("frozen")) v->frozen = Rcpp::as<bool>(pl["frozen"]);
+  if (pl.containsElementNamed("lr_mult")) v->lr_mult = Rcpp::as<double>(pl["lr_mult"]);
   memo.variables.emplace(id, v);
   return new DataBox{v};
 }

@@ -1,6 +1,8 @@
 // Rcpp exports for building symbols, gradients and shared variables.
 #include "r_glue.h"
 
+#include <cmath>
+
 #include <cstring>
 #include <unordered_set>
 #include <variant>
@@ -235,7 +237,8 @@ Rcpp::List cpp_shared_info(SEXP vp) {
   return Rcpp::List::create(Rcpp::Named("name") = v->name,
                             Rcpp::Named("dtype") = std::string(dtype_name(v->dtype())),
                             Rcpp::Named("shape") = shape_to_r(v->shape()),
-                            Rcpp::Named("trainable") = v->trainable, Rcpp::Named("id") = static_cast<double>(v->id));
+                            Rcpp::Named("trainable") = v->trainable, Rcpp::Named("id") = static_cast<double>(v->id),
+                            Rcpp::Named("frozen") = v->frozen, Rcpp::Named("lr_mult") = v->lr_mult);
   SN_R_END
   return Rcpp::List();
 }
@@ -339,6 +342,23 @@ void cpp_shared_set_raw(SEXP vp, Rcpp::RawVector bytes) {
 void cpp_shared_set_trainable(SEXP vp, bool trainable) {
   SN_R_BEGIN
   variable_from_r(vp)->trainable = trainable;
+  SN_R_END
+}
+
+// Transfer learning: a frozen variable is left alone by optimizers; lr_mult scales the
+// learning rate optimizers use for it.
+// [[Rcpp::export]]
+void cpp_shared_set_frozen(SEXP vp, bool frozen) {
+  SN_R_BEGIN
+  variable_from_r(vp)->frozen = frozen;
+  SN_R_END
+}
+
+// [[Rcpp::export]]
+void cpp_shared_set_lr_mult(SEXP vp, double mult) {
+  SN_R_BEGIN
+  if (!(mult >= 0) || !std::isfinite(mult)) raise_error(ErrorKind::value, "lr_mult must be a finite number >= 0");
+  variable_from_r(vp)->lr_mult = mult;
   SN_R_END
 }
 

@@ -156,7 +156,8 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
       name = "fz_name", n = 3, rate = 0.5, target_shape = c(3, 2), filters = 2, kernel_size = 3,
       repeats = c(1, 2), dtype = "float64", from = 1, to = 5, updates = x, op = "add", activation = "relu",
       input_dim = 5, output_dim = 2, var = sym_shared(matrix(0, 2, 3), "fz_var"), wrt = list(x),
-      p = 0.5, pads = c(1, 1), units = 2, axis = 1, v = sym_shared(matrix(0, 2, 3), "fz_v"), i = 1, j = 1
+      p = 0.5, pads = c(1, 1), units = 2, axis = 1, v = sym_shared(matrix(0, 2, 3), "fz_v"), i = 1, j = 1,
+      mult = 0.5, layer = 1
     )
     tn <- target$name
     img <- sym_var("fz_img", c(NA, 1, 5, 5))

@@ -36,6 +36,10 @@ class Variable {
   std::string name;
   uint64_t id = 0;
   bool trainable = true;  // parameters: true; running statistics, optimizer state: false
+  // Set by the user (transfer learning): optimizers leave it alone, and a mode-dependent
+  // node reading it (batch norm's statistics) stays in inference mode while training.
+  bool frozen = false;
+  double lr_mult = 1.0;  // the optimizer's learning rate for it is multiplied by this
 
   static std::shared_ptr<Variable> create(std::string name, Tensor value);
 

@@ -48,7 +48,8 @@ Graph inline_calls(const Graph& g);
 Graph share_recorded_loops(const Graph& g);
 
 // Sets the `training` attribute (0/1) of every node that has one (dropout, batch_norm):
-// one graph serves training and inference, compiled in the mode each needs.
+// one graph serves training and inference, compiled in the mode each needs. Nodes reading
+// a frozen variable (Variable::frozen: a frozen batch-norm layer) stay in inference mode.
 Graph set_training_mode(const Graph& g, bool training);
 
 // Variables reachable from the graph's outputs, in topological order, each once; those used

@@ -10,6 +10,14 @@
 
 namespace symnet {
 
+namespace {
+bool reads_frozen_variable(const Node& n) {
+  for (const Value& in : n.inputs)
+    if (in.node->op_name() == "variable" && in.node->attrs.get_variable("var")->frozen) return true;
+  return false;
+}
+}  // namespace
+
 Graph set_training_mode(const Graph& g, bool training) {
   const int64_t mode = training ? 1 : 0;
   BodyRewriter bodies([training](const Graph& b) { return set_training_mode(b, training); });
@@ -17,6 +25,7 @@ Graph set_training_mode(const Graph& g, bool training) {
     std::vector<Value> rebodied = bodies.apply(orig, ins);
     const Node& n = rebodied.empty() ? orig : *rebodied[0].node;
     if (!n.attrs.has("training") || n.attrs.get_int("training") == mode) return rebodied;
+    if (training && reads_frozen_variable(n)) return rebodied;  // a frozen layer keeps inference behaviour
     AttrMap a = n.attrs;
     a.set("training", mode);
     std::vector<Value> outs = make_node(n.op_name(), ins, a, n.name);
