@@ -174,25 +174,29 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
     }, h)
   }
   neg <- gibbs(h)
+  # Statistics as accumulating products, so nothing of the weights' size is computed twice:
+  # W + lr * (v0'ph0 / B - vk'phk / M) is gemm(v0, ph0 * lr/B, c = gemm(vk, phk * -lr/M, c = W)).
   inv_b <- 1 / sym_sum(sym_fill_like(pre0[, 1], 1))
   inv_m <- if (cfg$persistent) 1 / cfg$batch_size else inv_b
-  gw <- sym_gemm(v0, ph0, trans_a = TRUE) * inv_b - sym_gemm(neg$v, neg$mean, trans_a = TRUE) * inv_m
-  if (cfg$weight_decay > 0) gw <- gw - cfg$weight_decay * p$w
+  lr <- cfg$learning_rate
+  mom <- cfg$momentum > 0
+  base_w <- if (mom) cfg$momentum * r$velocity$w else p$w
+  if (cfg$weight_decay > 0) base_w <- base_w - (lr * cfg$weight_decay) * p$w
+  step_w <- sym_gemm(v0, ph0 * (lr * inv_b), trans_a = TRUE,
+                     c = sym_gemm(neg$v, neg$mean * (-lr * inv_m), trans_a = TRUE, c = base_w))
   gb <- sym_mean(v0, axis = 1) - sym_mean(neg$v, axis = 1)
   q <- sym_mean(ph0, axis = 1)
   gc <- q - sym_mean(neg$mean, axis = 1)
   if (!is.null(cfg$sparsity_target)) gc <- gc + cfg$sparsity_cost * (cfg$sparsity_target - q)
-  grads <- list(w = gw, b = gb, c = gc)
   ups <- list()
-  for (nm in names(grads)) {
-    if (cfg$momentum > 0) {
-      vel <- r$velocity[[nm]]
-      new_vel <- cfg$momentum * vel + cfg$learning_rate * grads[[nm]]
-      ups[[length(ups) + 1L]] <- list(vel, new_vel)
-      ups[[length(ups) + 1L]] <- list(p[[nm]], p[[nm]] + new_vel)
-    } else {
-      ups[[length(ups) + 1L]] <- list(p[[nm]], p[[nm]] + cfg$learning_rate * grads[[nm]])
-    }
+  if (mom) {
+    new_vb <- cfg$momentum * r$velocity$b + lr * gb
+    new_vc <- cfg$momentum * r$velocity$c + lr * gc
+    ups <- list(list(r$velocity$w, step_w), list(p$w, p$w + step_w),
+                list(r$velocity$b, new_vb), list(p$b, p$b + new_vb),
+                list(r$velocity$c, new_vc), list(p$c, p$c + new_vc))
+  } else {
+    ups <- list(list(p$w, step_w), list(p$b, p$b + lr * gb), list(p$c, p$c + lr * gc))
   }
   if (cfg$persistent) {
     ups[[length(ups) + 1L]] <- list(r$chain, .rbm_hidden_sample(r, neg$pre, neg$mean, noise))

@@ -90,9 +90,10 @@ sample_rbm <- function(object, n = 1, n_steps = 1000, init = NULL, seed = NULL) 
   r <- .check_rbm(object)
   n_steps <- .check_int(n_steps, "n_steps", min = 1)
   seed <- .check_seed_arg(seed)
+  noise <- .philox_noise("sample_rbm")
   if (is.null(init)) {
     n <- .check_int(n, "n", min = 1)
-    v0 <- if (r$visible == "bernoulli") sym_random_uniform(c(n, r$n_visible)) else sym_random_normal(c(n, r$n_visible))
+    v0 <- if (r$visible == "bernoulli") noise$uniform(c(n, r$n_visible)) else noise$normal(c(n, r$n_visible))
   } else {
     init <- .rbm_data(init, r, "init")
     if (!missing(n) && .check_int(n, "n", min = 1) != nrow(init)) {
@@ -100,7 +101,6 @@ sample_rbm <- function(object, n = 1, n_steps = 1000, init = NULL, seed = NULL) 
     }
     v0 <- sym_const(init, dtype = "float32")
   }
-  noise <- .philox_noise("sample_rbm")
   p <- .rbm_params(r)
   step_h <- function(v) {
     pre <- .rbm_hidden_pre(r, v, p)
@@ -179,4 +179,39 @@ plot.symnet_rbm <- function(x, units = seq_len(min(64, x$n_hidden)), dims = NULL
                   axes = FALSE, useRaster = TRUE, main = sprintf("%s: filters of %d hidden units", r$name,
                                                                  length(units)), ...)
   invisible(x)
+}
+
+#' Evaluate an RBM on data
+#'
+#' `evaluate(rbm, x)` returns the monitoring figures of
+#' [fit()][fit.symnet_rbm] on data `x`, means over its examples: the
+#' reconstruction error, the pseudo-log-likelihood (scikit-learn's
+#' definition, Bernoulli visibles only; one random unit flipped per
+#' example) and the free energy.
+#'
+#' @param object A `symnet_rbm`.
+#' @param x Data, as for [fit()][fit.symnet_rbm].
+#' @param batch_size Examples per engine call.
+#' @param seed `NULL` or a whole number fixing the random draws (hidden
+#'   samples, flipped units).
+#' @param ... Nothing (an unknown argument is an error).
+#' @return A named numeric vector: `recon_error`, `pseudo_loglik` (Bernoulli
+#'   visibles), `free_energy`.
+#' @examples
+#' set.seed(1)
+#' r <- rbm(8, 4)
+#' x <- matrix(rbinom(80, 1, 0.5), 10, 8)
+#' evaluate(r, x, seed = 1)
+#' @export
+evaluate.symnet_rbm <- function(object, x, batch_size = 256, seed = NULL, ...) {
+  .check_dots(list(...), c("x", "batch_size", "seed"), "evaluate")
+  r <- .check_rbm(object)
+  if (missing(x)) sym_abort("{.arg x} is missing: give the data to evaluate.")
+  x <- .rbm_data(x, r, "x")
+  batch_size <- .check_int(batch_size, "batch_size", min = 1)
+  seed <- .check_seed_arg(seed)
+  mon <- .rbm_monitor_function(r, seed)
+  feeds <- .as_tensors(list(v = x), "float32")
+  on.exit(.rbm_release(feeds), add = TRUE)
+  .eval_pass(mon, .rbm_source(x, batch_size, FALSE, NULL), feeds)
 }

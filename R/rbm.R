@@ -143,7 +143,9 @@ set_weights.symnet_rbm <- function(model, weights, ...) {
     d <- dim(v) %||% length(v)
     if (nm != "weights") d <- length(v)
     if (length(d) != length(want[[nm]]) || any(d != want[[nm]])) {
-      sym_abort("{.field {nm}} has shape {.format_shape(d)}, but the RBM needs {.format_shape(want[[nm]])}.",
+      got <- .format_shape(d)
+      need_shape <- .format_shape(want[[nm]])
+      sym_abort("{.field {nm}} has shape {got}, but the RBM needs {need_shape}.",
                 kind = "shape", call = call)
     }
     if (anyNA(v) || any(!is.finite(v))) sym_abort("{.field {nm}} must be finite (no NA, NaN or Inf).", call = call)
@@ -218,7 +220,7 @@ set_weights.symnet_rbm <- function(model, weights, ...) {
 .rbm_params <- function(r) list(w = r$weights, b = r$visible_bias, c = r$hidden_bias)
 
 # Hidden pre-activation and mean given visible values.
-.rbm_hidden_pre <- function(r, v, p = .rbm_params(r)) sym_matmul(v, p$w) + p$c
+.rbm_hidden_pre <- function(r, v, p = .rbm_params(r)) sym_gemm(v, p$w, c = p$c)
 
 .rbm_hidden_mean <- function(r, pre) if (r$hidden == "bernoulli") sym_sigmoid(pre) else sym_relu(pre)
 
@@ -229,7 +231,7 @@ set_weights.symnet_rbm <- function(model, weights, ...) {
 }
 
 .rbm_visible_mean <- function(r, h, p = .rbm_params(r)) {
-  pre <- sym_gemm(h, p$w, trans_b = TRUE) + p$b
+  pre <- sym_gemm(h, p$w, c = p$b, trans_b = TRUE)
   if (r$visible == "bernoulli") sym_sigmoid(pre) else pre
 }
 
