@@ -123,14 +123,19 @@ sample_rbm <- function(object, n = 1, n_steps = 1000, init = NULL, seed = NULL) 
 #'
 #' `plot(rbm)` draws the weights of hidden units as images: one tile per
 #' hidden unit, its `n_visible` incoming weights arranged as an image of
-#' `dims` pixels (by rows, as images stored one per row are), on a grey scale
-#' stretched per tile. Base graphics.
+#' `dims` pixels, on a grey scale stretched per tile. Base graphics.
+#'
+#' The weights are laid out as [fit()][fit.symnet_rbm] flattens an array of
+#' images `[n, height, width]`, column by column (`matrix(images, n)`); use
+#' `byrow = TRUE` for images flattened row by row (as numpy or
+#' `t(apply(images, 1, function(im) t(im)))` do).
 #'
 #' @param x A `symnet_rbm`.
 #' @param units Which hidden units to show (default the first 64).
 #' @param dims Image height and width; default a square
 #'   (`sqrt(n_visible)` pixels a side), which must then be whole.
 #' @param ncol Tiles per row.
+#' @param byrow Whether each image was flattened row by row.
 #' @param ... Passed to [graphics::image()].
 #' @return `x`, invisibly.
 #' @examples
@@ -138,8 +143,10 @@ sample_rbm <- function(object, n = 1, n_steps = 1000, init = NULL, seed = NULL) 
 #' r <- rbm(64, 16)
 #' plot(r)
 #' @export
-plot.symnet_rbm <- function(x, units = seq_len(min(64, x$n_hidden)), dims = NULL, ncol = NULL, ...) {
+plot.symnet_rbm <- function(x, units = seq_len(min(64, x$n_hidden)), dims = NULL, ncol = NULL, byrow = FALSE,
+                            ...) {
   r <- .check_rbm(x, "x")
+  byrow <- .check_flag(byrow, "byrow")
   units <- .check_ints(units, "units")
   if (!length(units) || any(units < 1 | units > r$n_hidden)) {
     sym_abort("{.arg units} must be hidden units between 1 and {r$n_hidden}.", kind = "index")
@@ -167,7 +174,7 @@ plot.symnet_rbm <- function(x, units = seq_len(min(64, x$n_hidden)), dims = NULL
     f <- w[, units[j]]
     rg <- range(f)
     f <- if (rg[2] > rg[1]) (f - rg[1]) / (rg[2] - rg[1]) else f * 0 + 0.5
-    img <- matrix(f, dims[1], dims[2], byrow = TRUE)
+    img <- matrix(f, dims[1], dims[2], byrow = byrow)
     i0 <- ((j - 1L) %/% ncol) * hh
     j0 <- ((j - 1L) %% ncol) * ww
     canvas[i0 + seq_len(dims[1]), j0 + seq_len(dims[2])] <- img
