@@ -31,18 +31,23 @@
 #' the same `seed` gives the same samples, shuffles and results, whatever
 #' the thread count); one engine call per mini-batch.
 #'
-#' Figures per epoch (in the progress bar and the history), on the training
-#' batches before each update:
+#' Figures per epoch (in the history and the line printed per epoch), with
+#' the weights reached at the end of the epoch, on a fixed random subset of
+#' the training data (at most `monitor_size` examples, drawn once) -- as
+#' scikit-learn reports its pseudo-likelihood after each pass -- so that the
+#' training steps themselves compute nothing but the updates:
 #' * `recon_error`: squared reconstruction error per example,
 #'   `sum((v - E[v | h])^2)` with `h` sampled from `p(h | v)`;
 #' * `pseudo_loglik`: scikit-learn's pseudo-log-likelihood per example
 #'   (`score_samples()`: one random visible unit flipped per example,
 #'   `n_visible * log(sigmoid(F(v_flipped) - F(v)))`; Bernoulli visibles
 #'   only);
-#' * with `validation_data`: `val_recon_error`, `val_pseudo_loglik`, and
-#'   `free_energy_gap`, the mean free energy of the validation data minus
-#'   that of as many training examples (a fixed random subset); a growing
-#'   gap signals overfitting (Hinton's practical guide, section 6).
+#' * with `validation_data`: `val_recon_error`, `val_pseudo_loglik` (on all
+#'   the validation data), and `free_energy_gap`, the mean free energy of
+#'   the validation data minus that of the training subset; a growing gap
+#'   signals overfitting (Hinton's practical guide, section 6).
+#' The progress bar shows the throughput. [evaluate()][evaluate.symnet_rbm]
+#' gives the same figures on any data.
 #'
 #' @param object A `symnet_rbm` from [rbm()].
 #' @param x Training data: a matrix with one example per row and
@@ -61,6 +66,8 @@
 #' @param sparsity_cost Weight of the sparsity penalty.
 #' @param validation_data `NULL` or a matrix of held-out examples, shaped
 #'   like `x`.
+#' @param monitor_size Size of the training subset the per-epoch figures
+#'   are computed on.
 #' @param shuffle Shuffle the examples every epoch.
 #' @param verbose 0, 1 (progress bar and a line per epoch) or 2 (lines), as
 #'   for [fit()][fit.symnet_model].
@@ -90,13 +97,14 @@
 #' @export
 fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rate = 0.1, k = 1,
                            persistent = FALSE, momentum = 0, weight_decay = 0, sparsity_target = NULL,
-                           sparsity_cost = 0.1, validation_data = NULL, shuffle = TRUE,
+                           sparsity_cost = 0.1, validation_data = NULL, monitor_size = 2048, shuffle = TRUE,
                            verbose = getOption("symnet.verbose", 1), seed = NULL, ...) {
   .check_dots(list(...), names(formals(fit.symnet_rbm)), "fit")
   r <- .check_rbm(object)
   cfg <- .rbm_fit_config(epochs, batch_size, learning_rate, k, persistent, momentum, weight_decay,
                          sparsity_target, sparsity_cost)
   shuffle <- .check_flag(shuffle, "shuffle")
+  monitor_size <- .check_int(monitor_size, "monitor_size", min = 1)
   verbose <- .check_verbose(verbose)
   seed <- .check_seed_arg(seed)
   if (missing(x)) sym_abort("{.arg x} is missing: give the training data.")
@@ -104,8 +112,8 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
   vx <- if (!is.null(validation_data)) .rbm_data(validation_data, r, "validation_data")
   .rbm_prepare_state(r, cfg)
   step <- .rbm_step_function(r, cfg, seed)
-  mon <- if (!is.null(vx)) .rbm_monitor_function(r, seed)
-  .rbm_run(r, x, vx, step, mon, cfg, shuffle, verbose, seed)
+  mon <- .rbm_monitor_function(r, seed)
+  .rbm_run(r, x, vx, step, mon, cfg, shuffle, verbose, seed, monitor_size)
 }
 
 .rbm_fit_config <- function(epochs, batch_size, learning_rate, k, persistent, momentum, weight_decay,
@@ -151,21 +159,20 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
   invisible(r)
 }
 
-# The graph of one training step: outputs (recon_error, pseudo_loglik) and the list of updates.
+# The graph of one training step: no outputs, the list of updates.
 # `noise` supplies the random numbers (tests feed fixed ones).
 .rbm_step_graph <- function(r, cfg, noise = .philox_noise()) {
   p <- .rbm_params(r)
   v0 <- sym_var("v", c(NA, r$n_visible))
   pre0 <- .rbm_hidden_pre(r, v0, p)
   ph0 <- .rbm_hidden_mean(r, pre0)
-  h0 <- .rbm_hidden_sample(r, pre0, ph0, noise)
-  pv1 <- .rbm_visible_mean(r, h0, p)
   gibbs <- function(h) {
     v <- .rbm_visible_sample(r, .rbm_visible_mean(r, h, p), noise)
     pre <- .rbm_hidden_pre(r, v, p)
     list(v = v, pre = pre, mean = .rbm_hidden_mean(r, pre))
   }
-  h <- if (cfg$persistent) r$chain else h0
+  # CD starts the chain at hidden states sampled from the data, PCD where the last step left it
+  h <- if (cfg$persistent) r$chain else .rbm_hidden_sample(r, pre0, ph0, noise)
   if (cfg$k > 1) {
     # k - 1 full steps in a loop (its random ops draw anew at every iteration), then the last
     h <- .rbm_repeat(cfg$k - 1, function(h) {
@@ -201,10 +208,7 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
   if (cfg$persistent) {
     ups[[length(ups) + 1L]] <- list(r$chain, .rbm_hidden_sample(r, neg$pre, neg$mean, noise))
   }
-  d <- v0 - pv1
-  outs <- list(recon_error = sym_mean(sym_sum(d * d, axis = 2)))
-  if (r$visible == "bernoulli") outs$pseudo_loglik <- sym_mean(.rbm_pll(r, v0, pre0, noise, p))
-  list(outputs = outs, updates = ups)
+  list(outputs = list(), updates = ups)
 }
 
 # The compiled step with what .train_epoch() needs. Cached per configuration; with a seed,
@@ -216,17 +220,16 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
   if (is.null(seed) && !is.null(hit) && identical(hit$key, key) && cpp_ptr_alive(hit$ptr)) return(hit)
   g <- .rbm_step_graph(r, cfg)
   fn <- sym_compile(g$outputs, updates = g$updates, seed = seed)
-  entry <- list(key = key, fn = fn, ptr = .fn_state(fn)$ptr, output_names = names(g$outputs),
-                scalar = rep(TRUE, length(g$outputs)), rmetrics = list(), guard = FALSE)
+  entry <- list(key = key, fn = fn, ptr = .fn_state(fn)$ptr, output_names = character(),
+                scalar = logical(), rmetrics = list(), guard = FALSE)
   if (is.null(seed)) r$cache$step <- entry
   entry
 }
 
 # Per-example monitoring figures summed into batch means: reconstruction error,
 # pseudo-log-likelihood and free energy.
-.rbm_monitor_function <- function(r, seed = NULL) {
+.rbm_monitor_function <- function(r, seed = NULL, noise = .philox_noise("rbm_monitor")) {
   v <- sym_var("v", c(NA, r$n_visible))
-  noise <- .philox_noise("rbm_monitor")
   pre <- .rbm_hidden_pre(r, v)
   h <- .rbm_hidden_sample(r, pre, .rbm_hidden_mean(r, pre), noise)
   d <- v - .rbm_visible_mean(r, h)
@@ -246,27 +249,27 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
 
 .rbm_release <- function(feeds) for (f in feeds) if (inherits(f, "symnet_tensor_ptr")) cpp_tensor_release(f)
 
-.rbm_run <- function(r, x, vx, step, mon, cfg, shuffle, verbose, seed) {
+.rbm_run <- function(r, x, vx, step, mon, cfg, shuffle, verbose, seed, monitor_size) {
   train <- .rbm_source(x, cfg$batch_size, shuffle, seed)
   feeds <- .as_tensors(list(v = x), "float32")
   on.exit(.rbm_release(feeds), add = TRUE)
+  # a fixed random subset of the training data for the per-epoch figures
+  m <- min(nrow(x), monitor_size)
+  sub <- if (m < nrow(x)) sort(.rng_stream(seed)$perm(nrow(x))[seq_len(m)]) else seq_len(m)
+  sub_src <- .rbm_source(x[sub, , drop = FALSE], 256L, FALSE, NULL)
+  sub_feeds <- .as_tensors(list(v = x[sub, , drop = FALSE]), "float32")
+  on.exit(.rbm_release(sub_feeds), add = TRUE)
   if (!is.null(vx)) {
-    val <- .rbm_source(vx, max(cfg$batch_size, 256L), FALSE, NULL)
+    val <- .rbm_source(vx, 256L, FALSE, NULL)
     val_feeds <- .as_tensors(list(v = vx), "float32")
     on.exit(.rbm_release(val_feeds), add = TRUE)
-    # a fixed random subset of the training data, as large as the validation data
-    m <- min(nrow(x), nrow(vx))
-    sub <- if (m < nrow(x)) sort(.rng_stream(seed)$perm(nrow(x))[seq_len(m)]) else seq_len(m)
-    sub_src <- .rbm_source(x[sub, , drop = FALSE], val$batch_size, FALSE, NULL)
-    sub_feeds <- .as_tensors(list(v = x[sub, , drop = FALSE]), "float32")
-    on.exit(.rbm_release(sub_feeds), add = TRUE)
   }
   params <- list(epochs = cfg$epochs, initial_epoch = 0L, batch_size = cfg$batch_size, samples = nrow(x),
                  steps = train$steps, validation_samples = if (is.null(vx)) 0L else nrow(vx),
                  loss = if (cfg$persistent) sprintf("PCD-%d", cfg$k) else sprintf("CD-%d", cfg$k),
                  optimizer = sprintf("sgd (learning rate %s, momentum %s)", format(cfg$learning_rate),
                                      format(cfg$momentum)),
-                 metrics = step$output_names, verbose = verbose)
+                 metrics = setdiff(mon$output_names, "free_energy"), monitor_size = m, verbose = verbose)
   state <- new.env(parent = emptyenv())
   state$stop_training <- FALSE
   state$rate_unit <- "samples/s"
@@ -276,14 +279,14 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
     for (epoch in seq_len(cfg$epochs)) {
       state$epoch <- epoch
       ep <- .train_epoch(state, train, feeds, step, list(), epoch, cfg$epochs, verbose)
-      logs <- ep$logs
+      tl <- .eval_pass(mon, sub_src, sub_feeds)
+      logs <- tl[names(tl) != "free_energy"]
       if (!is.null(vx)) {
         vl <- .eval_pass(mon, val, val_feeds)
-        tf <- .eval_pass(mon, sub_src, sub_feeds)[["free_energy"]]
         vfe <- vl[["free_energy"]]
         vl <- vl[names(vl) != "free_energy"]
         names(vl) <- paste0("val_", names(vl))
-        logs <- c(logs, vl, free_energy_gap = vfe - tf)
+        logs <- c(logs, vl, free_energy_gap = vfe - tl[["free_energy"]])
       }
       rows[[length(rows) + 1L]] <- c(epoch = epoch, logs)
       r$epochs <- r$epochs + 1L

@@ -75,14 +75,30 @@ test_that("a CD-1 step matches a hand computation with the same random numbers",
   u2 <- safe_uniform(pv1, 4)
   v1 <- (u2 < pv1) * 1
   ph1 <- sigm(sweep(v1 %*% w, 2, c, "+"))
-  u3 <- matrix(c(0.05, 0.3, 0.55, 0.97), 4, 1)
-  out <- f(v = v, u1 = u1, u2 = u2, u3 = u3)
+  out <- f(v = v, u1 = u1, u2 = u2)
+  expect_length(out, 0)   # a step computes the updates only
   lr <- 0.3
   expect_close(sym_value(r$weights), w + lr * (t(v) %*% ph0 - t(v1) %*% ph1) / 4, tolerance = 1e-5)
   expect_close(sym_value(r$visible_bias), b + lr * colMeans(v - v1), tolerance = 1e-5)
   expect_close(sym_value(r$hidden_bias), c + lr * colMeans(ph0 - ph1), tolerance = 1e-5)
-  expect_close(out$recon_error, mean(rowSums((v - pv1)^2)), tolerance = 1e-5)
-  expect_close(out$pseudo_loglik, mean(pll_r(v, w, b, c, u3)), tolerance = 1e-4)
+})
+
+test_that("the monitoring figures match a hand computation with the same random numbers", {
+  r <- tiny_rbm(seed = 3)
+  p <- get_weights(r)
+  mon <- symnet:::.rbm_monitor_function(r, noise = fed_noise())
+  set.seed(6)
+  v <- matrix(rbinom(4 * 5, 1, 0.5), 4, 5)
+  v[1, 1] <- 0.4   # probabilities are valid data too
+  w <- p$weights; b <- p$visible_bias; c <- p$hidden_bias
+  ph <- sigm(sweep(v %*% w, 2, c, "+"))
+  u1 <- safe_uniform(ph, 7)
+  pv <- sigm(sweep(((u1 < ph) * 1) %*% t(w), 2, b, "+"))
+  u2 <- matrix(c(0.05, 0.3, 0.55, 0.97), 4, 1)
+  out <- mon$fn(v = v, u1 = u1, u2 = u2)
+  expect_close(out$recon_error, mean(rowSums((v - pv)^2)), tolerance = 1e-5)
+  expect_close(out$pseudo_loglik, mean(pll_r(v, w, b, c, u2)), tolerance = 1e-4)
+  expect_close(out$free_energy, mean(free_energy_r(v, w, b, c)), tolerance = 1e-5)
 })
 
 test_that("momentum, weight decay and the sparsity penalty follow the documented update", {
@@ -105,7 +121,7 @@ test_that("momentum, weight decay and the sparsity penalty follow the documented
     u2 <- safe_uniform(pv1, 30 + step)
     v1 <- (u2 < pv1) * 1
     ph1 <- sigm(sweep(v1 %*% w, 2, c, "+"))
-    f(v = v, u1 = u1, u2 = u2, u3 = matrix(0.5, 4, 1))
+    f(v = v, u1 = u1, u2 = u2)
     q <- colMeans(ph0)
     vw <- 0.5 * vw + 0.2 * ((t(v) %*% ph0 - t(v1) %*% ph1) / 4 - 0.01 * w)
     vb <- 0.5 * vb + 0.2 * colMeans(v - v1)
@@ -133,17 +149,16 @@ test_that("PCD chains persist across batches (hand computation of two steps)", {
     set.seed(40 + step)
     v <- matrix(rbinom(2 * 5, 1, 0.5), 2, 5)   # a batch of 2 against 3 chains
     ph0 <- sigm(sweep(v %*% w, 2, c, "+"))
-    u1 <- safe_uniform(ph0, 50 + step)
     pvc <- sigm(sweep(chain %*% t(w), 2, b, "+"))
-    u2 <- safe_uniform(pvc, 60 + step)
-    vn <- (u2 < pvc) * 1
+    u1 <- safe_uniform(pvc, 60 + step)
+    vn <- (u1 < pvc) * 1
     phn <- sigm(sweep(vn %*% w, 2, c, "+"))
-    u3 <- safe_uniform(phn, 70 + step)
-    f(v = v, u1 = u1, u2 = u2, u3 = u3, u4 = matrix(0.5, 2, 1))
+    u2 <- safe_uniform(phn, 70 + step)
+    f(v = v, u1 = u1, u2 = u2)
     w <- w + 0.1 * (t(v) %*% ph0 / 2 - t(vn) %*% phn / 3)
     b <- b + 0.1 * (colMeans(v) - colMeans(vn))
     c <- c + 0.1 * (colMeans(ph0) - colMeans(phn))
-    chain <- (u3 < phn) * 1
+    chain <- (u2 < phn) * 1
     # the next step starts from this chain: it is state of the RBM, not of the batch
     expect_close(sym_value(r$chain), chain)
     expect_close(sym_value(r$weights), w, tolerance = 1e-5)
