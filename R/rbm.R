@@ -177,11 +177,14 @@ set_weights.symnet_rbm <- function(model, weights, ...) {
               kind = "shape", call = call)
   }
   if (d[1] < 1) sym_abort("{.arg {arg}} has no examples.", call = call)
-  x <- matrix(as.double(x), d[1], width)
-  if (anyNA(x)) sym_abort("{.arg {arg}} contains NA or NaN values.", call = call)
-  if (any(!is.finite(x))) sym_abort("{.arg {arg}} contains infinite values.", call = call)
+  # datasets are big: copy only when the shape or type must change, and check in one pass
+  if (!is.double(x) || length(d) != 2 || !identical(names(attributes(x)), "dim")) {
+    x <- matrix(as.double(x), d[1], width)
+  }
+  rg <- range(x)
+  if (anyNA(rg)) sym_abort("{.arg {arg}} contains NA or NaN values.", call = call)
+  if (any(!is.finite(rg))) sym_abort("{.arg {arg}} contains infinite values.", call = call)
   if (r$visible == "bernoulli") {
-    rg <- range(x)
     if (rg[1] < 0 || rg[2] > 1) {
       sym_abort(c("The RBM has Bernoulli visible units, so {.arg {arg}} must lie in [0, 1]; its values range from {signif(rg[1], 4)} to {signif(rg[2], 4)}.",
                   i = "Scale the data (e.g. pixels / 255), or use {.code visible = \"gaussian\"} for real-valued data."),
