@@ -167,7 +167,7 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
   pre0 <- .rbm_hidden_pre(r, v0, p)
   ph0 <- .rbm_hidden_mean(r, pre0)
   gibbs <- function(h) {
-    v <- .rbm_visible_sample(r, .rbm_visible_mean(r, h, p), noise)
+    v <- .rbm_visible_draw(r, h, noise, p)
     pre <- .rbm_hidden_pre(r, v, p)
     list(v = v, pre = pre, mean = .rbm_hidden_mean(r, pre))
   }

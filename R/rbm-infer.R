@@ -109,7 +109,7 @@ sample_rbm <- function(object, n = 1, n_steps = 1000, init = NULL, seed = NULL) 
   h <- step_h(v0)
   if (n_steps > 1) {
     h <- .rbm_repeat(n_steps - 1, function(h) {
-      step_h(.rbm_visible_sample(r, .rbm_visible_mean(r, h, p), noise))
+      step_h(.rbm_visible_draw(r, h, noise, p))
     }, h)
   }
   out <- sym_compile(.rbm_visible_mean(r, h, p), seed = seed)()

@@ -225,22 +225,37 @@ set_weights.symnet_rbm <- function(model, weights, ...) {
 # Hidden pre-activation and mean given visible values.
 .rbm_hidden_pre <- function(r, v, p = .rbm_params(r)) sym_gemm(v, p$w, c = p$c)
 
-.rbm_hidden_mean <- function(r, pre) if (r$hidden == "bernoulli") sym_sigmoid(pre) else sym_relu(pre)
+# The logistic function as 1 / (1 + exp(-x)): the engine fuses it with the sampling comparison
+# that follows, which measured faster than its sigmoid op on [64, 784] (0.26 against 0.4 ms).
+# exp(-x) overflowing to Inf gives 0, the right limit.
+.rbm_logistic <- function(x) 1 / (1 + sym_exp(-x))
+
+.rbm_hidden_mean <- function(r, pre) if (r$hidden == "bernoulli") .rbm_logistic(pre) else sym_relu(pre)
 
 .rbm_hidden_sample <- function(r, pre, mean, noise) {
-  if (r$hidden == "bernoulli") return(sym_cast(noise$uniform(mean) < mean, "float32"))
+  # the uniforms take their shape from `pre`, so that `mean` has the comparison as its only
+  # consumer where it is not needed elsewhere, and the two fuse into one kernel
+  if (r$hidden == "bernoulli") return(sym_cast(noise$uniform(pre) < mean, "float32"))
   # noisy ReLU: max(0, x + N(0, sigmoid(x)))
   sym_relu(pre + noise$normal(pre) * sqrt(sym_sigmoid(pre)))
 }
 
-.rbm_visible_mean <- function(r, h, p = .rbm_params(r)) {
-  pre <- sym_gemm(h, p$w, c = p$b, trans_b = TRUE)
-  if (r$visible == "bernoulli") sym_sigmoid(pre) else pre
+.rbm_visible_pre <- function(r, h, p = .rbm_params(r)) sym_gemm(h, p$w, c = p$b, trans_b = TRUE)
+
+.rbm_visible_act <- function(r, pre) if (r$visible == "bernoulli") .rbm_logistic(pre) else pre
+
+.rbm_visible_mean <- function(r, h, p = .rbm_params(r)) .rbm_visible_act(r, .rbm_visible_pre(r, h, p))
+
+# `like`: a symbol of the same shape for the draws to take theirs from (see .rbm_hidden_sample()).
+.rbm_visible_sample <- function(r, mean, noise, like = mean) {
+  if (r$visible == "bernoulli") return(sym_cast(noise$uniform(like) < mean, "float32"))
+  mean + noise$normal(like)
 }
 
-.rbm_visible_sample <- function(r, mean, noise) {
-  if (r$visible == "bernoulli") return(sym_cast(noise$uniform(mean) < mean, "float32"))
-  mean + noise$normal(mean)
+# Visible samples given hidden states.
+.rbm_visible_draw <- function(r, h, noise, p = .rbm_params(r)) {
+  pre <- .rbm_visible_pre(r, h, p)
+  .rbm_visible_sample(r, .rbm_visible_act(r, pre), noise, like = pre)
 }
 
 # Free energy per example ([n]) from v and its hidden pre-activation.
