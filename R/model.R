@@ -562,9 +562,13 @@ model_layers <- function(model) {
 #' variable, in the order of `get_weights()`. Every value is checked
 #' (names, shapes, types) before any variable changes.
 #'
-#' @param model A `symnet_model`.
+#' Both are generics: for an RBM ([rbm()]) they take and return
+#' `list(weights = <n_visible x n_hidden>, visible_bias, hidden_bias)`.
+#'
+#' @param model A `symnet_model` (or a `symnet_rbm`).
 #' @param trainable_only Only the trainable parameters.
 #' @param weights A list of arrays, see above.
+#' @param ... Passed to methods.
 #' @return `get_weights()`: a named list of arrays (vectors for rank 1).
 #'   `set_weights()`: `model`, invisibly (changed in place).
 #' @examples
@@ -577,7 +581,12 @@ model_layers <- function(model) {
 #' set_weights(m, w)
 #' sym_compile(m$outputs[[1]])(x = matrix(1:4, 2))
 #' @export
-get_weights <- function(model, trainable_only = FALSE) {
+get_weights <- function(model, ...) UseMethod("get_weights")
+
+#' @rdname get_weights
+#' @export
+get_weights.default <- function(model, trainable_only = FALSE, ...) {
+  .check_dots(list(...), c("model", "trainable_only"), "get_weights")
   .check_model(model)
   trainable_only <- .check_flag(trainable_only, "trainable_only")
   vars <- .model_get(model, if (trainable_only) "params" else "variables")
@@ -586,7 +595,12 @@ get_weights <- function(model, trainable_only = FALSE) {
 
 #' @rdname get_weights
 #' @export
-set_weights <- function(model, weights) {
+set_weights <- function(model, weights, ...) UseMethod("set_weights")
+
+#' @rdname get_weights
+#' @export
+set_weights.default <- function(model, weights, ...) {
+  .check_dots(list(...), c("model", "weights"), "set_weights")
   .check_model(model)
   vars <- .model_get(model, "variables")
   if (!is.list(weights) || is.data.frame(weights)) {

@@ -361,11 +361,19 @@
 #' 3. The data buffer: each variable's elements in row-major (C) order,
 #'    little-endian, in the order of the header.
 #'
-#' @param model A `symnet_model`.
+#' RBMs ([rbm()]) and deep belief networks ([dbn()]) are saved and loaded
+#' the same way: the file holds their parameters (tensors
+#' `"<rbm>/weights"`, `"<rbm>/visible_bias"`, `"<rbm>/hidden_bias"`) and
+#' metadata with format `"symnet-rbm"` (`kind` `"rbm"` or `"dbn"`, and
+#' `rbms`, a JSON array of each RBM's name, unit types and sizes);
+#' `load_model()` returns a `symnet_rbm` or `symnet_dbn`. Training state
+#' (momentum, persistent chains) is kept by `saveRDS()` only.
+#'
+#' @param model A `symnet_model`, `symnet_rbm` or `symnet_dbn`.
 #' @param path File path (conventionally ending in `.safetensors`).
 #' @param overwrite Whether to replace an existing file.
 #' @return `save_model()`: `path`, invisibly. `load_model()`: a
-#'   `symnet_model`.
+#'   `symnet_model` (or the `symnet_rbm` / `symnet_dbn` saved).
 #' @seealso [sym_model()], [get_weights()].
 #' @examples
 #' set.seed(1)
@@ -379,7 +387,8 @@
 #' identical(sym_compile(model$outputs[[1]])(x = xx), sym_compile(model2$outputs[[1]])(x = xx))
 #' @export
 save_model <- function(model, path, overwrite = TRUE) {
-  .check_model(model)
+  # RBMs and DBNs have their own metadata (R/rbm-save.R)
+  if (!.is_rbm_object(model)) .check_model(model)
   path <- .check_string(path, "path")
   overwrite <- .check_flag(overwrite, "overwrite")
   path <- path.expand(path)
@@ -388,7 +397,7 @@ save_model <- function(model, path, overwrite = TRUE) {
   if (!overwrite && file.exists(path)) {
     .io_abort(c("File {.file {path}} exists.", i = "Use {.code overwrite = TRUE} to replace it."))
   }
-  .write_atomic(path, list(.model_snapshot_bytes(model)))
+  .write_atomic(path, list(if (.is_rbm_object(model)) .rbm_bytes(model) else .model_snapshot_bytes(model)))
   invisible(path)
 }
 
@@ -402,6 +411,7 @@ load_model <- function(path) {
   bytes <- tryCatch(readBin(path, "raw", n = size), error = function(e) e)
   if (inherits(bytes, "error")) .io_abort("Cannot read {.file {path}}.", parent = bytes)
   what <- paste0("'", path, "'")
+  if (.is_rbm_bytes(bytes)) return(.rbm_from_bytes(bytes, what))
   st <- .model_from_bytes(bytes, what)
   .layer_names_register(st$layer_types)
   model <- .new_model(st$inputs, st$outputs, aux = st$aux, name = st$name, layer_types = st$layer_types)

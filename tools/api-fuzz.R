@@ -109,6 +109,12 @@ fuzz_targets <- function(ns) {
   }
   add <- function(label, call, fm, skip = character()) t[[label]] <<- list(name = label, call = call, formals = fm, skip = skip)
   add("predict.symnet_model", "predict", formals(get("predict.symnet_model", envir = ns)))
+  for (m in c("fit.symnet_rbm", "fit.symnet_dbn", "predict.symnet_rbm", "evaluate.symnet_rbm",
+              "transform.symnet_rbm", "transform.symnet_dbn", "plot.symnet_rbm", "get_weights.symnet_rbm",
+              "set_weights.symnet_rbm")) {
+    add(m, sub("\\..*$", "", m), formals(get(m, envir = ns)))
+    t[[m]]$skip <- intersect(c("object", "_data", "x", "model"), names(t[[m]]$formals))[1]
+  }
   add("Ops.symnet_symbol(+)", "+", alist(e1 = , e2 = ))
   add("Ops.symnet_symbol(<)", "<", alist(e1 = , e2 = ))
   add("[.symnet_symbol", "[", alist(x = , i = , j = ))
@@ -198,6 +204,27 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     if (tn == "Ops.symnet_symbol(+)" || tn == "Ops.symnet_symbol(<)") { v$e1 <- x; v$e2 <- x }
     if (tn == "symnet_function()") { v$.compiled <- sym_compile(sym_sum(xin * 2)); v$fz_in <- matrix(1, 2, 3) }
     if (tn == "schedule_cosine") v$epochs <- 10
+    # RBMs and DBNs (rbm(), dbn(), their methods): a small machine and binary data
+    if (grepl("rbm|dbn", tn)) {
+      r <- rbm(6, 3)
+      d <- dbn(c(6, 3, 2))
+      is_dbn <- grepl("dbn", tn) && tn != "initializer_rbm"
+      v$object <- if (is_dbn) d else r
+      v$`_data` <- v$object
+      v$model <- r
+      v$rbm <- r
+      v$dbn <- d
+      v$x <- matrix(c(0, 1), 4, 6)
+      v$weights <- get_weights(r)
+      v$n_visible <- 6
+      v$n_hidden <- 3
+      v$sizes <- c(6, 3, 2)
+      v$n <- 2
+      v$n_steps <- 3
+      v$epochs <- 1
+      v$batch_size <- 2
+      if (tn == "plot.symnet_rbm") { v$x <- r; v$dims <- c(2, 3) }
+    }
     rseq <- sym_var("fz_rseq", c(NA, 4, 3))
     if (tn %in% c("layer_lstm", "layer_gru", "layer_simple_rnn", "layer_masking", "layer_bidirectional",
                   "layer_time_distributed")) v$x <- rseq
