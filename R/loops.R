@@ -125,7 +125,8 @@ sym_fori_loop <- function(lower, upper, body_fn, init, max_iterations = NULL, na
   lo <- .whole_arg(lower, "lower")
   hi <- .whole_arg(upper, "upper")
   n <- max(0, hi - lo + 1)
-  idx <- sym_const(if (n > 0) seq(lo, hi) else integer(), dtype = "int32")
+  # an array, not a plain vector: one step must stay a 1-element sequence, not a scalar
+  idx <- sym_const(array(if (n > 0) seq(lo, hi) else integer(), dim = n), dtype = "int32")
   res <- sym_scan(function(i, ...) body_fn(i, ...), sequences = idx, init = init, n_steps = n, name = name)
   res$state
 }

@@ -213,8 +213,8 @@ set_weights.symnet_rbm <- function(model, weights, ...) {
 }
 
 # `n` applications of fn to a state inside the graph, by sym_fori_loop() (whose random ops draw
-# anew at every iteration). One step is applied directly: sym_fori_loop(1, 1, ...) builds its
-# index as a scalar constant, which sym_scan() refuses as a sequence.
+# anew at every iteration). One step (CD-1, the common case) is applied directly: no loop
+# machinery for a single iteration.
 .rbm_repeat <- function(n, fn, init) {
   if (n == 1) return(fn(init))
   sym_fori_loop(1, n, function(i, h) fn(h), init = init)

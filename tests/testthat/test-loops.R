@@ -130,6 +130,9 @@ test_that("sym_fori_loop runs lower..upper inclusive, none when upper < lower", 
   expect_equal(abs(as.vector(r)), c(0, 1, 0), tolerance = 1e-6)
   s <- sym_fori_loop(3, 7, function(i, s) s + sym_cast(i, "float32"), init = 0)
   expect_equal(sym_compile(s)(), sum(3:7))
+  # one step: the index sequence stays a sequence of length 1
+  s1 <- sym_fori_loop(4, 4, function(i, s) s + sym_cast(i, "float32"), init = 1)
+  expect_equal(sym_compile(s1)(), 5)
   s0 <- sym_fori_loop(3, 2, function(i, s) s + sym_cast(i, "float32"), init = 0)
   expect_equal(sym_compile(s0)(), 0)
   two <- sym_fori_loop(1, 5, function(i, a, b) list(b, a + b), init = list(a = 0, b = 1))
