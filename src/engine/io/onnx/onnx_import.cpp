@@ -18,11 +18,11 @@ namespace onnx {
 
 Entry& ImportContext::entry(size_t i) {
   if (!has(i)) invalid("input " + std::to_string(i + 1) + " is required but missing");
-  auto it = env_.find(node_.inputs[i]);
-  if (it == env_.end())
+  Entry* e = env_.find(node_.inputs[i]);
+  if (!e)
     invalid("reads '" + node_.inputs[i] +
             "', which no earlier node, graph input or initializer defines (ONNX nodes must be in topological order)");
-  return it->second;
+  return *e;
 }
 
 Value ImportContext::in(size_t i) {
@@ -43,8 +43,8 @@ Value ImportContext::in(size_t i) {
 
 bool ImportContext::is_known(size_t i) const {
   if (!has(i)) return false;
-  auto it = env_.find(node_.inputs[i]);
-  return it != env_.end() && it->second.known.defined();
+  Entry* e = env_.find(node_.inputs[i]);
+  return e && e->known.defined();
 }
 
 const Tensor& ImportContext::known(size_t i, const char* what) {
@@ -73,14 +73,14 @@ std::vector<double> ImportContext::known_doubles(size_t i, const char* what) {
 
 int ImportContext::declared_type(size_t i) const {
   if (!has(i)) return kUndefined;
-  auto it = env_.find(node_.inputs[i]);
-  return it == env_.end() ? kUndefined : it->second.declared;
+  Entry* e = env_.find(node_.inputs[i]);
+  return e ? e->declared : kUndefined;
 }
 
 void ImportContext::mark_running_state(size_t i) {
   if (!has(i)) return;
-  auto it = env_.find(node_.inputs[i]);
-  if (it != env_.end() && it->second.initializer && !it->second.value.defined()) it->second.running_state = true;
+  Entry* e = env_.find(node_.inputs[i]);
+  if (e && e->initializer && !e->value.defined()) e->running_state = true;
 }
 
 namespace {
@@ -132,6 +132,38 @@ const Shape& ImportContext::static_shape(const Value& v, const char* what) const
   return v.shape();
 }
 
+void convert_nodes(const std::vector<Node>& nodes, Scope& env, int64_t opset, std::vector<VariablePtr>& variables,
+                   std::map<std::string, Value>* values);
+
+std::vector<Value> ImportContext::subgraph(const GraphDef& g, const std::vector<Value>& inputs) {
+  if (inputs.size() != g.inputs.size())
+    invalid("its subgraph '" + g.name + "' declares " + std::to_string(g.inputs.size()) + " inputs, not " +
+            std::to_string(inputs.size()));
+  Scope child(&env_);
+  for (const TensorData& t : g.initializers) {
+    Entry e;
+    e.known = t.value;
+    e.initializer = true;
+    e.declared = t.elem_type;
+    child.set(t.name, e);
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    Entry e;
+    e.value = inputs[i];
+    e.declared = g.inputs[i].elem_type;
+    child.set(g.inputs[i].name, e);
+  }
+  convert_nodes(g.nodes, child, opset_, variables_, nullptr);
+  std::vector<Value> outs;
+  for (const ValueInfo& vi : g.outputs) {
+    Entry* e = child.find(vi.name);
+    if (!e) invalid("its subgraph '" + g.name + "' has output '" + vi.name + "', which nothing computes");
+    if (!e->value.defined()) e->value = op::constant(e->known, vi.name);
+    outs.push_back(e->value);
+  }
+  return outs;
+}
+
 DType dtype_of_elem(int elem_type, const ImportContext& ctx) {
   switch (elem_type) {
     case kFloat: case kFloat16: case kBfloat16: return DType::f32;
@@ -169,6 +201,7 @@ const ConverterTable& converters() {
     add_tensor_converters(t);
     add_extra_converters(t);
     add_resize_converters(t);
+    add_control_converters(t);
     return t;
   }();
   return table;
@@ -229,56 +262,10 @@ Value make_input(const ValueInfo& vi, const ImportOptions& opt) {
 
 }  // namespace
 
-std::vector<std::string> supported_op_types() {
-  std::vector<std::string> out;
-  for (const auto& kv : converters()) out.push_back(kv.first);
-  return out;
-}
-
-ImportedModel import_model(const ModelDef& m, const ImportOptions& opt) {
-  ImportedModel out;
-  out.opset = m.opsets.count("") ? m.opsets.at("") : 1;
-  SN_CHECK(out.opset >= 1 && out.opset <= 21, ErrorKind::unsupported,
-           "the model imports ONNX opset " << out.opset << "; symnet reads opsets 1 to 21");
-  const GraphDef& g = m.graph;
-  std::map<std::string, Entry> env;
-  std::set<std::string> init_names;
-  for (const TensorData& t : g.initializers) {
-    SN_CHECK(!t.name.empty(), ErrorKind::value, "an initializer has no name");
-    SN_CHECK(!init_names.count(t.name), ErrorKind::value, "two initializers are named '" << t.name << "'");
-    init_names.insert(t.name);
-    Entry e;
-    e.known = t.value;
-    e.initializer = true;
-    e.declared = t.elem_type;
-    env[t.name] = e;
-  }
-  for (const ValueInfo& vi : g.inputs) {
-    auto bound = opt.bound_inputs.find(vi.name);
-    if (bound != opt.bound_inputs.end()) {
-      Entry e;
-      e.known = bound->second;
-      e.value = op::constant(bound->second, vi.name);
-      env[vi.name] = e;
-      continue;
-    }
-    // Before IR version 4 initializers were listed as inputs too (with a default value).
-    if (init_names.count(vi.name) && !opt.input_shapes.count(vi.name)) continue;
-    Entry e;
-    e.value = make_input(vi, opt);
-    e.declared = vi.elem_type;
-    env[vi.name] = e;
-    out.input_names.push_back(vi.name);
-    out.inputs.push_back(e.value);
-  }
-  for (const auto& kv : opt.bound_inputs) {
-    bool found = false;
-    for (const ValueInfo& vi : g.inputs) found = found || vi.name == kv.first;
-    SN_CHECK(found, ErrorKind::value, "'" << kv.first << "' is not an input of the model");
-  }
-
+void convert_nodes(const std::vector<Node>& nodes, Scope& env, int64_t opset, std::vector<VariablePtr>& variables,
+                   std::map<std::string, Value>* values) {
   const ConverterTable& table = converters();
-  for (const Node& n : g.nodes) {
+  for (const Node& n : nodes) {
     const std::string label = n.name.empty() ? n.op_type : n.name;
     if (!n.domain.empty() && n.domain != "ai.onnx")
       SN_THROW(ErrorKind::unsupported, "ONNX node '" << label << "' uses operator " << n.domain << "." << n.op_type
@@ -286,8 +273,8 @@ ImportedModel import_model(const ModelDef& m, const ImportOptions& opt) {
     auto conv = table.find(n.op_type);
     if (conv == table.end())
       SN_THROW(ErrorKind::unsupported, "ONNX operator '" << n.op_type << "' (node '" << label << "', opset "
-                                                         << out.opset << ") is not supported by symnet");
-    ImportContext ctx(n, out.opset, env, out.variables);
+                                                         << opset << ") is not supported by symnet");
+    ImportContext ctx(n, opset, env, variables);
     std::vector<Value> outs;
     try {
       outs = conv->second(ctx);
@@ -316,21 +303,72 @@ ImportedModel import_model(const ModelDef& m, const ImportOptions& opt) {
         e.known = evaluate(e.value);
         e.value = op::constant(e.known, name);
       }
-      env[name] = e;
-      out.values[name] = e.value;
+      env.set(name, e);
+      if (values) (*values)[name] = e.value;
     }
   }
+}
+
+std::vector<std::string> supported_op_types() {
+  std::vector<std::string> out;
+  for (const auto& kv : converters()) out.push_back(kv.first);
+  return out;
+}
+
+ImportedModel import_model(const ModelDef& m, const ImportOptions& opt) {
+  ImportedModel out;
+  out.opset = m.opsets.count("") ? m.opsets.at("") : 1;
+  SN_CHECK(out.opset >= 1 && out.opset <= 21, ErrorKind::unsupported,
+           "the model imports ONNX opset " << out.opset << "; symnet reads opsets 1 to 21");
+  const GraphDef& g = m.graph;
+  Scope env;
+  std::set<std::string> init_names;
+  for (const TensorData& t : g.initializers) {
+    SN_CHECK(!t.name.empty(), ErrorKind::value, "an initializer has no name");
+    SN_CHECK(!init_names.count(t.name), ErrorKind::value, "two initializers are named '" << t.name << "'");
+    init_names.insert(t.name);
+    Entry e;
+    e.known = t.value;
+    e.initializer = true;
+    e.declared = t.elem_type;
+    env.set(t.name, e);
+  }
+  for (const ValueInfo& vi : g.inputs) {
+    auto bound = opt.bound_inputs.find(vi.name);
+    if (bound != opt.bound_inputs.end()) {
+      Entry e;
+      e.known = bound->second;
+      e.value = op::constant(bound->second, vi.name);
+      env.set(vi.name, e);
+      continue;
+    }
+    // Before IR version 4 initializers were listed as inputs too (with a default value).
+    if (init_names.count(vi.name) && !opt.input_shapes.count(vi.name)) continue;
+    Entry e;
+    e.value = make_input(vi, opt);
+    e.declared = vi.elem_type;
+    env.set(vi.name, e);
+    out.input_names.push_back(vi.name);
+    out.inputs.push_back(e.value);
+  }
+  for (const auto& kv : opt.bound_inputs) {
+    bool found = false;
+    for (const ValueInfo& vi : g.inputs) found = found || vi.name == kv.first;
+    SN_CHECK(found, ErrorKind::value, "'" << kv.first << "' is not an input of the model");
+  }
+
+  convert_nodes(g.nodes, env, out.opset, out.variables, &out.values);
   for (const ValueInfo& vi : g.outputs) {
-    auto it = env.find(vi.name);
-    SN_CHECK(it != env.end(), ErrorKind::value,
+    Entry* found = env.find(vi.name);
+    SN_CHECK(found, ErrorKind::value,
              "graph output '" << vi.name << "' is computed by no node (or by an optional output symnet does not compute)");
-    Entry& e = it->second;
+    Entry& e = *found;
     if (!e.value.defined()) e.value = op::constant(e.known, vi.name);
     out.output_names.push_back(vi.name);
     out.outputs.push_back(e.value);
   }
   SN_CHECK(!out.outputs.empty(), ErrorKind::value, "the model's graph has no outputs");
-  for (const auto& kv : env)
+  for (const auto& kv : env.local())
     if (kv.second.value.defined() && !out.values.count(kv.first)) out.values[kv.first] = kv.second.value;
   return out;
 }

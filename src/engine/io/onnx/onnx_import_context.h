@@ -22,6 +22,7 @@ void add_nn_converters(ConverterTable& t);
 void add_tensor_converters(ConverterTable& t);
 void add_extra_converters(ConverterTable& t);
 void add_resize_converters(ConverterTable& t);
+void add_control_converters(ConverterTable& t);
 
 // One named tensor of the graph during import: its engine value, and its value when known
 // at import time (initializers, constants and what folds from them).
@@ -33,10 +34,30 @@ struct Entry {
   int declared = kUndefined;   // the ONNX element type a graph input declares
 };
 
+// Named tensors visible to a graph: its own, then (for a subgraph: an If branch, a Scan
+// body) those of the enclosing graphs, which ONNX lets a subgraph read by name.
+class Scope {
+ public:
+  explicit Scope(Scope* parent = nullptr) : parent_(parent) {}
+  Entry* find(const std::string& name) {
+    for (Scope* s = this; s; s = s->parent_) {
+      auto it = s->local_.find(name);
+      if (it != s->local_.end()) return &it->second;
+    }
+    return nullptr;
+  }
+  void set(const std::string& name, Entry e) { local_[name] = std::move(e); }
+  void erase(const std::string& name) { local_.erase(name); }
+  const std::map<std::string, Entry>& local() const { return local_; }
+
+ private:
+  Scope* parent_;
+  std::map<std::string, Entry> local_;
+};
+
 class ImportContext {
  public:
-  ImportContext(const Node& node, int64_t opset, std::map<std::string, Entry>& env,
-                std::vector<VariablePtr>& variables)
+  ImportContext(const Node& node, int64_t opset, Scope& env, std::vector<VariablePtr>& variables)
       : node_(node), opset_(opset), env_(env), variables_(variables) {}
 
   const Node& node() const { return node_; }
@@ -76,11 +97,15 @@ class ImportContext {
   // Static shape of a value, or an unsupported error naming `what`.
   const Shape& static_shape(const Value& v, const char* what) const;
 
+  // Converts a subgraph (an If branch, a Scan body) with its inputs bound to `inputs`, in a
+  // scope that sees this graph's tensors; returns its outputs' values.
+  std::vector<Value> subgraph(const GraphDef& g, const std::vector<Value>& inputs);
+
  private:
   Entry& entry(size_t i);
   const Node& node_;
   int64_t opset_;
-  std::map<std::string, Entry>& env_;
+  Scope& env_;
   std::vector<VariablePtr>& variables_;
 };
 
