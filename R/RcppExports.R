@@ -201,6 +201,10 @@ cpp_threads_get <- function() {
     .Call(`_symnet_cpp_threads_get`)
 }
 
+cpp_gemm_backend_name <- function() {
+    .Call(`_symnet_cpp_gemm_backend_name`)
+}
+
 cpp_threads_set <- function(n) {
     invisible(.Call(`_symnet_cpp_threads_set`, n))
 }

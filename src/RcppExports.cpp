@@ -609,6 +609,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_gemm_backend_name
+std::string cpp_gemm_backend_name();
+RcppExport SEXP _symnet_cpp_gemm_backend_name() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_gemm_backend_name());
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_threads_set
 void cpp_threads_set(int n);
 RcppExport SEXP _symnet_cpp_threads_set(SEXP nSEXP) {
@@ -747,6 +757,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_shared_set_lr_mult", (DL_FUNC) &_symnet_cpp_shared_set_lr_mult, 2},
     {"_symnet_cpp_op_names", (DL_FUNC) &_symnet_cpp_op_names, 0},
     {"_symnet_cpp_threads_get", (DL_FUNC) &_symnet_cpp_threads_get, 0},
+    {"_symnet_cpp_gemm_backend_name", (DL_FUNC) &_symnet_cpp_gemm_backend_name, 0},
     {"_symnet_cpp_threads_set", (DL_FUNC) &_symnet_cpp_threads_set, 1},
     {"_symnet_cpp_threads_shutdown", (DL_FUNC) &_symnet_cpp_threads_shutdown, 0},
     {"_symnet_cpp_malloc_trim", (DL_FUNC) &_symnet_cpp_malloc_trim, 0},

@@ -12,6 +12,7 @@
 
 #include "engine/ir/dot.h"
 #include "engine/ir/json.h"
+#include "engine/kernels/cpu/blas.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/ops/builder.h"
 #include "engine/backend/backend.h"
@@ -370,6 +371,11 @@ Rcpp::CharacterVector cpp_op_names() {
 
 // [[Rcpp::export]]
 int cpp_threads_get() { return engine_num_threads(); }
+
+// The library float32 matrix products run on ("symnet-avx512", "openblas", ...), for
+// benchmark headers.
+// [[Rcpp::export]]
+std::string cpp_gemm_backend_name() { return gemm_backend_name(); }
 
 // [[Rcpp::export]]
 void cpp_threads_set(int n) { set_engine_num_threads(n); }
