@@ -268,3 +268,31 @@ test_that("saving a model with an R-coded op says so; loading explains how to re
   expect_equal(predict(m2, X), want)
   expect_no_warning(load_model(path))
 })
+
+test_that("a second derivative through an R-coded op is a classed error", {
+  cube <- sym_custom_op("test_r_cube2", forward = function(x) x^3,
+                        backward = function(inputs, outputs, grads) 3 * inputs[[1]]^2 * grads[[1]])
+  x <- sym_var("x", 3)
+  g <- sym_grad(sym_sum(cube(x)), x)
+  expect_equal(sym_compile(g)(x = 1:3), 3 * (1:3)^2)
+  expect_error(sym_grad(sym_sum(g), x), class = "symnet_unsupported_error")
+})
+
+test_that("the operations check their arguments: hostile values are classed errors", {
+  ops <- list(sym_function(function(a) a * 2, name = "h_fn"),
+              sym_custom_gradient(function(a) a * 2, function(a, y, dy) dy, name = "h_cg"),
+              sym_custom_op("test_r_hostile", forward = function(x) x))
+  hostile <- list(NULL, NA, "abc", list(), list(1, "a"), new.env(), function(x) x, 1i, character(0))
+  for (op in ops) {
+    for (h in hostile) {
+      res <- tryCatch({ op(h); NULL }, error = function(e) e)
+      if (!is.null(res)) expect_s3_class(res, "symnet_error")
+    }
+  }
+  expect_error(sym_custom_op("a/b", forward = identity), "without", class = "symnet_value_error")
+  expect_error(sym_custom_op("ok_name", forward = 1), class = "symnet_value_error")
+  expect_error(sym_custom_op("ok_name", forward = identity, backward = 2), class = "symnet_value_error")
+  expect_error(sym_custom_op("ok_name", forward = identity, infer = "x"), class = "symnet_value_error")
+  expect_error(sym_custom_gradient(function(a) a, grad_fn = NULL), class = "symnet_value_error")
+  expect_error(sym_function(function(a) a, name = ""), class = "symnet_value_error")
+})
