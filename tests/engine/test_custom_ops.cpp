@@ -3,8 +3,10 @@
 #include <atomic>
 #include <cmath>
 #include <memory>
+#include <thread>
 
 #include "engine/cpu/sim_backend.h"
+#include "engine/kernels/cpu/parallel.h"
 #include "engine/exec/executable.h"
 #include "engine/ir/dot.h"
 #include "engine/ops/host_callback.h"
@@ -207,4 +209,33 @@ TEST_CASE("host_callback: infer, placement on the CPU, errors that leave the exe
   CHECK(kind_of([&] { gradients(op::reduce_sum(g1), {x64}); }) == "unsupported");
   register_host_callback("test_flaky", nullptr);
   CHECK(find_host_callback("test_flaky") == nullptr);
+}
+
+TEST_CASE("host_callback is never fused and runs on the thread that runs the executable",
+          "[custom][host_callback]") {
+  const int saved = engine_num_threads();
+  set_engine_num_threads(4);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int> calls{0}, elsewhere{0};
+  auto probe = std::make_shared<HostCallback>();
+  probe->run = [&](const std::vector<TensorView>& in, const std::vector<TensorView>& out) {
+    ++calls;
+    if (std::this_thread::get_id() != caller) ++elsewhere;
+    std::copy(in[0].ptr<float>(), in[0].ptr<float>() + in[0].numel(), out[0].ptr<float>());
+  };
+  register_host_callback("test_probe", probe);
+  // Between elementwise and batchwise ops that fuse into chunks run on the pool.
+  Value x = op::input("x", DType::f32, {256, 64});
+  Value h = op::tanh(op::mul(op::exp(x), op::scalar(0.5, DType::f32)));
+  Value c = make_node("host_callback", {h}, {{"callback", std::string("test_probe")},
+                                            {"output_like", std::vector<int64_t>{0}}})[0];
+  Value y = op::sigmoid(op::add(op::mul(c, c), op::scalar(1, DType::f32)));
+  std::unique_ptr<Executable> ex = Executable::compile(graph_of({x}, {y}), {TensorType{DType::f32, {256, 64}}});
+  CHECK(count_op(ex->graph(), "host_callback") == 1);  // a node of its own, not inside a fused body
+  Tensor xv = random_tensor(DType::f32, {256, 64}, 7);
+  for (int r = 0; r < 3; ++r) ex->run({xv.view()});
+  CHECK(calls == 3);
+  CHECK(elsewhere == 0);
+  register_host_callback("test_probe", nullptr);
+  set_engine_num_threads(saved);
 }

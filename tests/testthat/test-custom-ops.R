@@ -255,6 +255,12 @@ test_that("saving a model with an R-coded op says so; loading explains how to re
   x <- sym_var("x", c(NA, 2))
   m <- sym_model(x, layer_dense(op(x), 1, name = "out"))
   expect_true("test_r_square" %in% summary(m)$layers$type)
+  # trained through the op's backward
+  Xt <- matrix(rnorm(64), 32, 2)
+  Yt <- matrix(Xt[, 1]^2 - 2 * Xt[, 2]^2 + 1, 32, 1)
+  before <- evaluate(m, Xt, Yt, loss = "mse")[["loss"]]
+  fit(m, Xt, Yt, loss = "mse", optimizer = optimizer_adam(0.05), epochs = 40, batch_size = 8, verbose = 0, seed = 1)
+  expect_lt(evaluate(m, Xt, Yt, loss = "mse")[["loss"]], before * 0.1)
   X <- matrix(rnorm(6), 3, 2)
   want <- predict(m, X)
   path <- withr::local_tempfile(fileext = ".safetensors")
