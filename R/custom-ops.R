@@ -106,7 +106,7 @@ sym_custom_gradient <- function(fn, grad_fn, name = NULL) {
   op <- function(..., name = NULL) {
     args <- .symbols_arg(list(...), "...")
     if (!length(args)) sym_abort("{.val {label}} needs at least one argument.")
-    node_name <- .node_name(name)
+    node_name <- .node_name(name) %|e|% .op_node_name(label)
     key <- paste(vapply(args, function(a) .format_type(a$dtype, a$shape), character(1)), collapse = ";")
     tr <- traces[[key]] %||% (traces[[key]] <- .trace_op(fn, grad_fn, args, label))
     ptrs <- function(l) lapply(unname(l), function(s) if (is.null(s)) NULL else .ptr(s))
@@ -124,6 +124,13 @@ sym_custom_gradient <- function(fn, grad_fn, name = NULL) {
   structure(op, class = c("symnet_op_function", "function"), op_name = label,
             custom_gradient = !is.null(grad_fn))
 }
+
+# A node name for an operation's node when none is given: its name and a number no other
+# node has, so summaries show it and random ops inside (named after the node) stay distinct.
+.op_node_name <- function(label) {
+  paste0(gsub("[^A-Za-z0-9_.]", "_", label), "_", format(cpp_last_node_id() + 1, scientific = FALSE))
+}
+`%|e|%` <- function(a, b) if (nzchar(a)) a else b
 
 #' @export
 print.symnet_op_function <- function(x, ...) {
@@ -270,7 +277,7 @@ sym_custom_op <- function(name, forward, backward = NULL, infer = NULL) {
   op_name <- name
   op <- function(..., name = NULL) {
     inputs <- .symbols_arg(list(...), "...")
-    .custom_op_node(op_name, inputs, .node_name(name))
+    .custom_op_node(op_name, inputs, .node_name(name) %|e|% .op_node_name(op_name))
   }
   structure(op, class = c("symnet_custom_op", "function"), op_name = op_name)
 }

@@ -154,6 +154,7 @@ TEST_CASE("host_callback: infer, placement on the CPU, errors that leave the exe
   Value x = op::input("x", DType::f32, {-1, 3});
   Value y = make_node("host_callback", {x}, {{"callback", std::string("test_cube")}})[0];
   CHECK(y.shape() == Shape{-1, 3});  // from the registered infer function
+  CHECK(graph_to_dot(graph_of({x}, {y}), "").find("test_cube (host callback)") != std::string::npos);
   Value z = op::add(y, op::scalar(1, DType::f32));
   Graph g = graph_of({x}, {z});
   Tensor xv = make_tensor(DType::f32, {2, 3}, {1, 2, 3, -1, 0, 0.5});
