@@ -340,12 +340,36 @@ print.symnet_custom_op <- function(x, ...) {
 
 # Called by the engine (src/r_custom_op.cpp) inside R_ToplevelExec for every run of a
 # custom op's forward or backward ("<name>/backward") and for inference. Never signals:
-# returns list(TRUE, value) or list(FALSE, kind, message), and keeps the R condition of a
-# failure for the error the engine raises (.raise_engine_error()).
+# returns list(TRUE, value, "", replay) or list(FALSE, kind, message, replay); keeps the R
+# condition of a failure for the error the engine raises (.raise_engine_error()), and the
+# warnings and messages for .custom_op_replay() (`replay` says there are some).
 .custom_op_dispatch <- function(op, phase, inputs, shapes, dtypes) {
+  .custom_op_state$last_error <- NULL
+  .custom_op_state$pending <- list()
+  keep <- function(cond) {
+    .custom_op_state$pending <- c(.custom_op_state$pending, list(cond))
+    restart <- if (inherits(cond, "warning")) "muffleWarning" else "muffleMessage"
+    if (!is.null(findRestart(restart))) invokeRestart(restart)
+  }
+  res <- withCallingHandlers(.custom_op_call(op, phase, inputs, shapes, dtypes),
+                             warning = keep, message = keep)
+  c(res, list(length(.custom_op_state$pending) > 0L))
+}
+
+# Signals the warnings and messages the last dispatch kept, where the caller's handlers see
+# them (called by the engine glue after the op ran).
+.custom_op_replay <- function() {
+  pending <- .custom_op_state$pending
+  .custom_op_state$pending <- list()
+  for (cond in pending) {
+    if (inherits(cond, "warning")) warning(cond) else message(cond)
+  }
+  invisible()
+}
+
+.custom_op_call <- function(op, phase, inputs, shapes, dtypes) {
   backward <- endsWith(op, "/backward")
   name <- if (backward) substr(op, 1L, nchar(op) - nchar("/backward")) else op
-  .custom_op_state$last_error <- NULL
   fail <- function(kind, message, cond = NULL) {
     .custom_op_state$last_error <- cond
     list(FALSE, kind, message)
@@ -357,7 +381,7 @@ print.symnet_custom_op <- function(x, ...) {
     }
     if (phase == "infer") {
       types <- .custom_op_infer(entry, lapply(shapes, function(s) if (is.null(s)) NULL else as.integer(s)), dtypes)
-      return(list(TRUE, list(types$dtypes, types$shapes)))
+      return(list(TRUE, list(types$dtypes, types$shapes), ""))
     }
     res <- if (backward) {
       n_in <- length(shapes)
@@ -387,7 +411,7 @@ print.symnet_custom_op <- function(x, ...) {
       }
       out[[k]] <- .custom_op_row_major(x, dtypes[[k]])
     }
-    list(TRUE, out)
+    list(TRUE, out, "")
   }, error = function(e) {
     fail(if (inherits(e, "symnet_error")) e$kind %||% "value" else "value",
          sprintf("%s of custom op '%s' failed: %s", if (backward) "backward" else "forward", name,

@@ -7,7 +7,11 @@
 // calling symnet:::.custom_op_dispatch(), which catches errors and interrupts and returns a
 // status) inside R_ToplevelExec, in a C-style function with no C++ objects alive across an
 // R call. Whatever went wrong becomes a symnet::Error naming the op, which the executor
-// passes up like any engine error; the executable stays usable.
+// passes up like any engine error; the executable stays usable. Warnings and messages the
+// R code signals are kept by the dispatcher (R_ToplevelExec hides the caller's handlers)
+// and signalled again afterwards through Rcpp, whose unwind protection turns a handler that
+// jumps out (tryCatch(warning = ), options(warn = 2)) into a C++ exception that unwinds the
+// executor's frames before R's jump resumes.
 #include "r_glue.h"
 
 #include <cstring>
@@ -41,7 +45,16 @@ struct DispatchCall {
   const std::vector<TensorView>* views = nullptr;  // run: the inputs
   const std::vector<TensorType>* types = nullptr;  // run: the outputs; infer: the inputs
   SEXP result = R_NilValue;
+  bool replay = false;  // the R code signalled warnings or messages, kept for replay()
 };
+
+// Signals again the warnings and messages the last dispatch kept (see the top comment).
+void replay(const DispatchCall& d) {
+  if (!d.replay) return;
+  Rcpp::Environment ns = Rcpp::Environment::namespace_env("symnet");
+  Rcpp::Function f = ns[".custom_op_replay"];
+  f();
+}
 
 SEXP types_shapes(const std::vector<TensorType>& ts) {
   SEXP l = PROTECT(Rf_allocVector(VECSXP, static_cast<R_xlen_t>(ts.size())));
@@ -95,7 +108,10 @@ SEXP dispatch(DispatchCall& d) {
                 d.op);
   }
   SEXP res = d.result;
-  R_ReleaseObject(res);  // no R allocation below, so it cannot be collected meanwhile
+  // Not collected before the caller is done with the value: neither this function nor the
+  // callers allocate R memory until they call replay().
+  R_ReleaseObject(res);
+  d.replay = LOGICAL(VECTOR_ELT(res, 3))[0] != 0;
   SEXP ok = VECTOR_ELT(res, 0);
   if (LOGICAL(ok)[0]) return VECTOR_ELT(res, 1);
   std::string kind = CHAR(STRING_ELT(VECTOR_ELT(res, 1), 0));
@@ -104,6 +120,7 @@ SEXP dispatch(DispatchCall& d) {
   for (ErrorKind c : {ErrorKind::shape, ErrorKind::dtype, ErrorKind::value, ErrorKind::interrupt,
                       ErrorKind::unsupported, ErrorKind::index})
     if (kind == error_kind_name(c)) k = c;
+  replay(d);
   throw Error(k, msg, d.op);
 }
 
@@ -140,6 +157,7 @@ std::shared_ptr<HostCallback> make_callback(const std::string& engine_name, bool
                ErrorKind::internal, "the dispatcher of '" << engine_name << "' returned a malformed output");
       copy_result(x, out[k]);
     }
+    replay(d);
   };
   if (with_infer) {
     cb->infer = [engine_name](const std::vector<TensorType>& in) {
@@ -155,6 +173,7 @@ std::shared_ptr<HostCallback> make_callback(const std::string& engine_name, bool
           t.shape.push_back(ISNAN(REAL(s)[j]) ? -1 : static_cast<int64_t>(REAL(s)[j]));
         outs.push_back(t);
       }
+      replay(d);
       return outs;
     };
   }

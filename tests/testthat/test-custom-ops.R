@@ -304,3 +304,18 @@ test_that("the operations check their arguments: hostile values are classed erro
   expect_error(sym_custom_gradient(function(a) a, grad_fn = NULL), class = "symnet_value_error")
   expect_error(sym_function(function(a) a, name = ""), class = "symnet_value_error")
 })
+
+test_that("warnings and messages of the R code reach the caller's handlers", {
+  chatty <- sym_custom_op("test_r_chatty", forward = function(x) {
+    warning("careful with ", length(x))
+    message("computing")
+    x * 2
+  })
+  f <- sym_compile(chatty(sym_var("x", 2)))
+  expect_warning(expect_message(r <- f(x = 1:2), "computing"), "careful with 2")
+  expect_equal(r, c(2, 4))
+  # an exiting handler leaves through the engine's frames; the function stays usable
+  caught <- tryCatch(f(x = 1:2), warning = function(w) conditionMessage(w))
+  expect_equal(caught, "careful with 2")
+  expect_equal(suppressWarnings(suppressMessages(f(x = 3:4))), c(6, 8))
+})
