@@ -235,7 +235,9 @@ print.symnet_op_function <- function(x, ...) {
 #' [save_model()] files. Saving such a model says so; in a new session, call
 #' `sym_custom_op()` with the same name and functions again before
 #' compiling or running the loaded model (loading reminds you when the op is
-#' missing). Calling `sym_custom_op()` again with a name already registered
+#' missing). The function `sym_custom_op()` returns holds the R functions: read
+#' back with `readRDS()` in another session, its first call registers the op
+#' again. Calling `sym_custom_op()` again with a name already registered
 #' replaces its functions, also in functions compiled before.
 #'
 #' @param name The op's name: a string without `/`.
@@ -272,14 +274,23 @@ sym_custom_op <- function(name, forward, backward = NULL, infer = NULL) {
   if (!is.null(infer) && !is.function(infer)) {
     sym_abort("{.arg infer} must be {.code NULL} or a function {.code (shapes, dtypes)}.")
   }
-  assign(name, list(name = name, forward = forward, backward = backward, infer = infer), envir = .custom_ops)
-  cpp_register_custom_op(name, !is.null(infer), !is.null(backward))
+  .register_custom_op(name, forward, backward, infer)
   op_name <- name
   op <- function(..., name = NULL) {
+    # The op function holds its R functions: read back (readRDS()) into a session that does
+    # not know the op, it registers it again.
+    if (!exists(op_name, envir = .custom_ops, inherits = FALSE)) {
+      .register_custom_op(op_name, forward, backward, infer)
+    }
     inputs <- .symbols_arg(list(...), "...")
     .custom_op_node(op_name, inputs, .node_name(name) %|e|% .op_node_name(op_name))
   }
   structure(op, class = c("symnet_custom_op", "function"), op_name = op_name)
+}
+
+.register_custom_op <- function(name, forward, backward, infer) {
+  assign(name, list(name = name, forward = forward, backward = backward, infer = infer), envir = .custom_ops)
+  cpp_register_custom_op(name, !is.null(infer), !is.null(backward))
 }
 
 #' @export
@@ -429,7 +440,7 @@ print.symnet_custom_op <- function(x, ...) {
   }
   given <- if (is.null(dim(x))) length(x) else dim(x)
   want <- as.integer(shape)
-  ok <- if (!length(want)) length(x) == 1L else if (length(want) == 1L) length(x) == want else identical(as.integer(given), want)
+  ok <- if (length(want) <= 1L) length(x) == prod(want) else identical(as.integer(given), want)
   if (!ok) {
     return(list(kind = "shape", message = sprintf("has shape [%s] but the op declares [%s]",
                                                   paste(given, collapse = ", "), paste(want, collapse = ", "))))

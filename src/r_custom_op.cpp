@@ -71,7 +71,8 @@ SEXP types_shapes(const std::vector<TensorType>& ts) {
 
 SEXP types_dtypes(const std::vector<TensorType>& ts) {
   SEXP v = PROTECT(Rf_allocVector(STRSXP, static_cast<R_xlen_t>(ts.size())));
-  for (size_t k = 0; k < ts.size(); ++k) SET_STRING_ELT(v, static_cast<R_xlen_t>(k), Rf_mkChar(dtype_name(ts[k].dtype)));
+  for (size_t k = 0; k < ts.size(); ++k)
+    SET_STRING_ELT(v, static_cast<R_xlen_t>(k), Rf_mkChar(dtype_name(ts[k].dtype)));
   UNPROTECT(1);
   return v;
 }
@@ -84,7 +85,8 @@ void dispatch_in_r(void* data) {
   SEXP arg1, arg2, arg3;
   if (d->views) {
     arg1 = PROTECT(Rf_allocVector(VECSXP, static_cast<R_xlen_t>(d->views->size())));
-    for (size_t i = 0; i < d->views->size(); ++i) SET_VECTOR_ELT(arg1, static_cast<R_xlen_t>(i), tensor_to_r((*d->views)[i]));
+    for (size_t i = 0; i < d->views->size(); ++i)
+      SET_VECTOR_ELT(arg1, static_cast<R_xlen_t>(i), tensor_to_r((*d->views)[i]));
   } else {
     arg1 = PROTECT(Rf_allocVector(VECSXP, 0));
   }

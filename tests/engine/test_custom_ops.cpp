@@ -176,7 +176,8 @@ TEST_CASE("host_callback: infer, placement on the CPU, errors that leave the exe
     std::copy(in[0].ptr<float>(), in[0].ptr<float>() + in[0].numel(), out[0].ptr<float>());
   };
   register_host_callback("test_flaky", flaky);
-  Value f = make_node("host_callback", {x}, {{"callback", std::string("test_flaky")}, {"output_like", std::vector<int64_t>{0}}})[0];
+  Value f = make_node("host_callback", {x},
+                      {{"callback", std::string("test_flaky")}, {"output_like", std::vector<int64_t>{0}}})[0];
   std::unique_ptr<Executable> fx = compile_on_target(graph_of({x}, {op::mul(f, op::scalar(2, DType::f32))}),
                                                      {TensorType{DType::f32, {2, 3}}});
   try {

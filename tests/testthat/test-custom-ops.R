@@ -275,6 +275,14 @@ test_that("saving a model with an R-coded op says so; loading explains how to re
   sym_custom_op("test_r_square", forward = sq, backward = sq_back)
   expect_equal(predict(m2, X), want)
   expect_no_warning(load_model(path))
+  # the op function itself survives saveRDS() and registers the op again when called
+  rds <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(op, rds)
+  rm("test_r_square", envir = symnet:::.custom_ops)
+  cpp_unregister_custom_op("test_r_square")
+  op2 <- readRDS(rds)
+  expect_equal(sym_compile(op2(sym_var("z", 2)))(z = c(3, 4)), c(9, 16))
+  expect_equal(predict(m2, X), want)
 })
 
 test_that("a second derivative through an R-coded op is a classed error", {

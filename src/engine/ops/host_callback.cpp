@@ -136,7 +136,8 @@ void register_host_callback_ops(Registry& r) {
                 {"output_like", AttrKind::ints, false, "output k has the type of input output_like[k]"},
                 {"output_dtypes", AttrKind::strings, false, "declared output dtypes (used without an infer function)"},
                 {"output_ranks", AttrKind::ints, false, "rank of each declared output (-1: unknown)"},
-                {"output_shapes", AttrKind::ints, false, "the declared outputs' dimensions, concatenated (-1: unknown)"}});
+                {"output_shapes", AttrKind::ints, false,
+                 "the declared outputs' dimensions, concatenated (-1: unknown)"}});
   r.add(s);
 }
 
