@@ -118,6 +118,9 @@ sym_custom_gradient <- function(fn, grad_fn, name = NULL) {
                                    ptrs(args), label, node_name)
     }
     outs <- lapply(res, new_symbol)
+    # State updates (batch norm statistics) computed before the op travel on, as through any op.
+    ups <- .updates_of(args)
+    if (length(ups)) outs <- lapply(outs, function(o) { o$updates <- ups; o })
     if (tr$single) return(outs[[1L]])
     stats::setNames(outs, tr$names)
   }

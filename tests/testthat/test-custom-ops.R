@@ -64,6 +64,17 @@ test_that("sym_function() names its node in DOT and in a model's summary, and su
   expect_equal(predict(readRDS(rds), X), predict(m, X))
 })
 
+test_that("state updates attached before an operation travel on through it", {
+  x <- sym_var("x", c(NA, 2))
+  m <- sym_param("fn_track/mean", 2, init = "zeros", trainable = FALSE)
+  h <- sym_with_update(x, m, 0.5 * m + 0.5 * sym_mean(x, axis = 1))
+  y <- sym_function(function(a) a * 2, name = "double")(h)
+  expect_gt(length(y$updates), 0)
+  expect_identical(y$updates, h$updates)
+  model <- sym_model(x, y)
+  expect_equal(vapply(model$aux_updates, function(u) u$name, ""), "fn_track/mean")
+})
+
 test_that("sym_function() errors are classed and say what was recorded", {
   expect_error(sym_function(1), class = "symnet_value_error")
   two <- sym_function(function(a, b) a + b)
