@@ -38,8 +38,11 @@ sym_abort <- function(message, kind = "value", ..., call = parent.frame(),
   if (kind == "internal") {
     where <- c(where, i = "This is a bug in symnet; please report it.")
   }
+  # An error of an R-coded op (sym_custom_op()) carries its name and the R condition.
+  custom <- .custom_op_of(op)
   cli::cli_abort(c("{msg}", where),
-                 class = .error_classes(kind),
-                 kind = kind, op = op, node = node, engine_message = msg,
+                 class = c(if (!is.null(custom)) "symnet_custom_op_error", .error_classes(kind)),
+                 kind = kind, op = op, node = node, engine_message = msg, custom_op = custom,
+                 parent = if (!is.null(custom)) .custom_op_state$last_error,
                  call = NULL)
 }

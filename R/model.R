@@ -98,7 +98,7 @@
       type <- if (rec$op == "input") {
         "Input"
       } else if (!named) {
-        if (rec$op == "variable") "Variable" else rec$op
+        if (rec$op == "variable") "Variable" else .op_display(cpp_sym_info(rec$ptr))
       } else {
         layer_types[[key]] %||% .layer_type(key) %||% "Layer"
       }

@@ -397,7 +397,12 @@ save_model <- function(model, path, overwrite = TRUE) {
   if (!overwrite && file.exists(path)) {
     .io_abort(c("File {.file {path}} exists.", i = "Use {.code overwrite = TRUE} to replace it."))
   }
-  .write_atomic(path, list(if (.is_rbm_object(model)) .rbm_bytes(model) else .model_snapshot_bytes(model)))
+  if (.is_rbm_object(model)) {
+    .write_atomic(path, list(.rbm_bytes(model)))
+  } else {
+    .write_atomic(path, list(.model_snapshot_bytes(model)))
+    .note_custom_ops_saved(lapply(unname(model$outputs), .ptr))
+  }
   invisible(path)
 }
 
@@ -416,5 +421,6 @@ load_model <- function(path) {
   .layer_names_register(st$layer_types)
   model <- .new_model(st$inputs, st$outputs, aux = st$aux, name = st$name, layer_types = st$layer_types)
   if (!is.null(st$training)) assign("fit_config", st$training, envir = .model_get(model, "cache"))
+  .check_custom_ops_loaded(lapply(unname(model$outputs), .ptr))
   model
 }

@@ -320,7 +320,7 @@ format.symnet_symbol <- function(x, ...) {
     i <- cpp_sym_info(p)
     if (i$n_outputs > 1) paste0(i$name, ":", i$index + 1) else i$name
   }, character(1))
-  sprintf("<symbol %s = %s(%s) %s>", nm, info$op, paste(ins, collapse = ", "), type)
+  sprintf("<symbol %s = %s(%s) %s>", nm, .op_display(info), paste(ins, collapse = ", "), type)
 }
 
 #' @rdname format.symnet_symbol

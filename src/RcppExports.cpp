@@ -11,6 +11,77 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpp_register_custom_op
+void cpp_register_custom_op(std::string name, bool with_infer, bool with_backward);
+RcppExport SEXP _symnet_cpp_register_custom_op(SEXP nameSEXP, SEXP with_inferSEXP, SEXP with_backwardSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    Rcpp::traits::input_parameter< bool >::type with_infer(with_inferSEXP);
+    Rcpp::traits::input_parameter< bool >::type with_backward(with_backwardSEXP);
+    cpp_register_custom_op(name, with_infer, with_backward);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_unregister_custom_op
+void cpp_unregister_custom_op(std::string name);
+RcppExport SEXP _symnet_cpp_unregister_custom_op(SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    cpp_unregister_custom_op(name);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_function_params
+Rcpp::List cpp_function_params(Rcpp::List args, std::vector<std::string> names);
+RcppExport SEXP _symnet_cpp_function_params(SEXP argsSEXP, SEXP namesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type args(argsSEXP);
+    Rcpp::traits::input_parameter< std::vector<std::string> >::type names(namesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_function_params(args, names));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_sym_function_call
+Rcpp::List cpp_sym_function_call(Rcpp::List params, Rcpp::List outputs, double after, Rcpp::List args, std::string fn_name, std::string name);
+RcppExport SEXP _symnet_cpp_sym_function_call(SEXP paramsSEXP, SEXP outputsSEXP, SEXP afterSEXP, SEXP argsSEXP, SEXP fn_nameSEXP, SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type params(paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    Rcpp::traits::input_parameter< double >::type after(afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type args(argsSEXP);
+    Rcpp::traits::input_parameter< std::string >::type fn_name(fn_nameSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_function_call(params, outputs, after, args, fn_name, name));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_sym_custom_gradient_call
+Rcpp::List cpp_sym_custom_gradient_call(Rcpp::List params, Rcpp::List outputs, double fn_after, Rcpp::List grad_params, Rcpp::List out_params, Rcpp::List cot_params, Rcpp::List grads, double grad_after, Rcpp::List args, std::string fn_name, std::string name);
+RcppExport SEXP _symnet_cpp_sym_custom_gradient_call(SEXP paramsSEXP, SEXP outputsSEXP, SEXP fn_afterSEXP, SEXP grad_paramsSEXP, SEXP out_paramsSEXP, SEXP cot_paramsSEXP, SEXP gradsSEXP, SEXP grad_afterSEXP, SEXP argsSEXP, SEXP fn_nameSEXP, SEXP nameSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type params(paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    Rcpp::traits::input_parameter< double >::type fn_after(fn_afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type grad_params(grad_paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type out_params(out_paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type cot_params(cot_paramsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type grads(gradsSEXP);
+    Rcpp::traits::input_parameter< double >::type grad_after(grad_afterSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type args(argsSEXP);
+    Rcpp::traits::input_parameter< std::string >::type fn_name(fn_nameSEXP);
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sym_custom_gradient_call(params, outputs, fn_after, grad_params, out_params, cot_params, grads, grad_after, args, fn_name, name));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_compile
 SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp::List update_vars, Rcpp::List update_values, Rcpp::List options);
 RcppExport SEXP _symnet_cpp_compile(SEXP outputsSEXP, SEXP output_namesSEXP, SEXP update_varsSEXP, SEXP update_valuesSEXP, SEXP optionsSEXP) {
@@ -707,6 +778,11 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_symnet_cpp_register_custom_op", (DL_FUNC) &_symnet_cpp_register_custom_op, 3},
+    {"_symnet_cpp_unregister_custom_op", (DL_FUNC) &_symnet_cpp_unregister_custom_op, 1},
+    {"_symnet_cpp_function_params", (DL_FUNC) &_symnet_cpp_function_params, 2},
+    {"_symnet_cpp_sym_function_call", (DL_FUNC) &_symnet_cpp_sym_function_call, 6},
+    {"_symnet_cpp_sym_custom_gradient_call", (DL_FUNC) &_symnet_cpp_sym_custom_gradient_call, 11},
     {"_symnet_cpp_compile", (DL_FUNC) &_symnet_cpp_compile, 5},
     {"_symnet_cpp_backend_names", (DL_FUNC) &_symnet_cpp_backend_names, 0},
     {"_symnet_cpp_function_inputs", (DL_FUNC) &_symnet_cpp_function_inputs, 1},

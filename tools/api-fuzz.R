@@ -247,6 +247,15 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     if (tn == "sym_while_loop") v$body_fn <- function(s) s * 2
     if (tn == "import_onnx") v$path <- system.file("extdata", "onnx", "mlp.onnx", package = "symnet")
     if (tn == "read_onnx_tensor") v$path <- system.file("extdata", "onnx", "mlp_input_0.pb", package = "symnet")
+    if (tn %in% c("sym_function", "sym_custom_gradient")) {
+      v$fn <- function(a) a * 2
+      v$grad_fn <- function(a, y, dy) dy * 2
+    }
+    if (tn == "sym_custom_op") {
+      v$forward <- function(x) x * 2
+      v$backward <- function(inputs, outputs, grads) grads[[1]] * 2
+      v$infer <- function(shapes, dtypes) list(shape = shapes[[1]], dtype = dtypes[[1]])
+    }
     if (tn == "sym_cond") {
       v$pred <- sym_sum(x) > 0
       v$true_fn <- function() x * 2

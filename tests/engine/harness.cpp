@@ -212,6 +212,7 @@ const std::vector<OpCase>& all_cases() {
     add_pool_cases(c);
     add_norm_cases(c);
     add_call_cases(c);
+    add_host_callback_cases(c);
     add_control_flow_cases(c);
     add_while_loop_cases(c);
     add_scan_cases(c);

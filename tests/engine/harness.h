@@ -75,6 +75,10 @@ void add_conv_cases(std::vector<OpCase>& cases);
 void add_pool_cases(std::vector<OpCase>& cases);
 void add_norm_cases(std::vector<OpCase>& cases);
 void add_call_cases(std::vector<OpCase>& cases);
+void add_host_callback_cases(std::vector<OpCase>& cases);
+// Registers the host callbacks the host_callback cases use: "test_cube" (x^3, with infer),
+// "test_cube_grad" (3 x^2 dy) and "test_scale_sum" (two outputs: 2x and sum(x), declared types).
+void register_test_host_callbacks();
 void add_control_flow_cases(std::vector<OpCase>& cases);
 void add_while_loop_cases(std::vector<OpCase>& cases);
 void add_scan_cases(std::vector<OpCase>& cases);

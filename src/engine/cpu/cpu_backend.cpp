@@ -19,6 +19,7 @@ CpuBackend::CpuBackend() : Backend("cpu") {
   bind_norm_kernels(*this);
   bind_rnn_kernels(*this);
   bind_internal_kernels(*this);
+  bind_host_callback_kernels(*this);
   bind_fused_kernels(*this);
   bind_per_sample_kernels(*this);
   bind_control_flow_kernels(*this);

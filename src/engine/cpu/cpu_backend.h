@@ -38,6 +38,7 @@ void bind_pool_kernels(Backend& b);
 void bind_norm_kernels(Backend& b);
 void bind_rnn_kernels(Backend& b);
 void bind_internal_kernels(Backend& b);
+void bind_host_callback_kernels(Backend& b);  // host_callback: functions the host registers
 void bind_fused_kernels(Backend& b);
 void bind_per_sample_kernels(Backend& b);
 void bind_control_flow_kernels(Backend& b);

@@ -60,6 +60,12 @@ std::string label_of(const Node& n) {
       }
     }
     o << "[" << ops << "]\n" << types_str(n);
+  } else if (op == "call" && n.attrs.has("function")) {
+    // An operation made from a traced function (R's sym_function()): its own name first.
+    o << n.attrs.get_string("function") << (n.attrs.has("grad") ? " (call, custom gradient)" : " (call)") << "\n"
+      << n.name << "\n" << types_str(n);
+  } else if (op == "host_callback" && n.attrs.has("callback")) {
+    o << n.attrs.get_string("callback") << " (host callback)\n" << n.name << "\n" << types_str(n);
   } else {
     o << op << "\n" << n.name << "\n" << types_str(n);
   }

@@ -8,6 +8,7 @@
 
 #include "engine/base/error.h"
 #include "engine/ops/builder.h"
+#include "engine/ops/infer_util.h"
 #include "engine/ops/registry.h"
 
 namespace symnet {
@@ -34,10 +35,44 @@ std::vector<TensorType> call_infer(const InferContext& c) {
   SN_CHECK(body != nullptr, ErrorKind::attr, "attribute 'body' is empty");
   std::vector<TensorType> args;
   for (size_t i = 0; i < c.num_inputs(); ++i) args.push_back(c.in(i));
-  return infer_body(*body, args, "the body");
+  std::vector<TensorType> outs = infer_body(*body, args, "the body");
+  if (GraphPtr grad = c.attrs.has("grad") ? c.attrs.get_graph("grad") : nullptr) {
+    // The gradient body is checked now, on the types it will be given, so a wrong one fails
+    // where the op is made rather than where a gradient is first taken.
+    std::vector<TensorType> gargs = args;
+    gargs.insert(gargs.end(), outs.begin(), outs.end());
+    gargs.insert(gargs.end(), outs.begin(), outs.end());
+    std::vector<TensorType> g = infer_body(*grad, gargs, "the gradient body");
+    SN_CHECK(g.size() == args.size(), ErrorKind::attr,
+             "the gradient body gives " << g.size() << " values for " << args.size() << " arguments");
+    for (size_t i = 0; i < g.size(); ++i)
+      SN_CHECK(g[i].dtype == args[i].dtype && (g[i].unknown_rank || args[i].unknown_rank ||
+                                               shapes_compatible(g[i].shape, args[i].shape)),
+               g[i].dtype != args[i].dtype ? ErrorKind::dtype : ErrorKind::shape,
+               "the gradient body gives " << type_str(g[i]) << " for argument " << i + 1 << " of type "
+                                          << type_str(args[i]));
+  }
+  return outs;
+}
+
+// A call with a "grad" body: the gradient is that body expanded on [arguments, outputs,
+// output gradients] instead of the forward body's derivative. The expansion is made of
+// plain ops, so a second derivative differentiates the given gradient.
+std::vector<Value> custom_call_grad(const GradContext& ctx, const Graph& grad) {
+  std::vector<Value> args = ctx.node.inputs;
+  args.insert(args.end(), ctx.outputs.begin(), ctx.outputs.end());
+  for (size_t k = 0; k < ctx.out_grads.size(); ++k)
+    args.push_back(ctx.out_grads[k].defined() ? ctx.out_grads[k] : op::zeros_like(ctx.outputs[k]));
+  std::vector<Value> g = splice_body(grad, args, ctx.node.name + "/grad/");
+  std::vector<Value> grads(ctx.node.inputs.size());
+  for (size_t i = 0; i < grads.size(); ++i)
+    if (is_float(ctx.node.inputs[i].dtype())) grads[i] = g.at(i);
+  return grads;
 }
 
 std::vector<Value> call_grad(const GradContext& ctx) {
+  if (ctx.node.attrs.has("grad") && ctx.node.attrs.get_graph("grad"))
+    return custom_call_grad(ctx, *ctx.node.attrs.get_graph("grad"));
   SN_CHECK(ctx.vjp, ErrorKind::internal, "the gradient of a call needs autodiff's vjp");
   // The body is expanded on identities of the arguments: the rule must give the partial
   // derivative for each argument, and one argument may be computed from another (x and
@@ -170,7 +205,13 @@ void register_call_ops(Registry& r) {
   c.grad = call_grad;
   c.decompose = [](const Node& n, const std::vector<Value>& ins) { return expand_call(n, ins); };
   c.with_attrs({{"body", AttrKind::graph, true,
-                 "the closed graph to run: its inputs take the arguments in order, its outputs are the node's"}});
+                 "the closed graph to run: its inputs take the arguments in order, its outputs are the node's"},
+                {"grad", AttrKind::graph, false,
+                 "a closed graph giving the gradient instead of the body's derivative: inputs [arguments, outputs, "
+                 "output gradients], one output per argument (absent: differentiate the body)"},
+                {"function", AttrKind::string, false,
+                 "the name of the operation the body implements (R's sym_function()), shown by DOT and summaries "
+                 "(absent: 'call')"}});
   r.add(c);
 }
 

@@ -8,6 +8,7 @@ void register_all_ops(Registry& r) {
   register_fused_ops(r);
   register_per_sample_ops(r);
   register_call_ops(r);
+  register_host_callback_ops(r);
   register_control_flow_ops(r);
   register_while_loop_ops(r);
   register_scan_ops(r);

@@ -24,6 +24,7 @@ void register_rnn_ops(Registry& r);          // rnn, lstm, gru (ONNX) and their 
 void register_internal_ops(Registry& r);     // sum_to, broadcast_like, reshape_like, fill_like
 void register_fused_ops(Registry& r);        // fused_elementwise (made by the CPU's fusion)
 void register_per_sample_ops(Registry& r);   // fused_per_sample (made by the CPU's per-sample fusion)
+void register_host_callback_ops(Registry& r);  // host_callback (a function the host registers by name)
 void register_call_ops(Registry& r);         // call (a body run on the node's inputs; inlined by optimize)
 void register_control_flow_ops(Registry& r);  // cond (one of two bodies, by a predicate)
 void register_while_loop_ops(Registry& r);    // while_loop (a body run while a cond holds)

@@ -74,6 +74,13 @@ bool body_holds_wrt(const std::vector<NodePtr>& order, const std::unordered_set<
                  "the gradient with respect to '" << m->name << "', which is used inside the body of "
                                                   << n->describe() << ", is not supported; pass it to the "
                                                   << n->op_name() << " as an argument instead");
+        // A call with its own gradient body gives gradients for its arguments only; inlining
+        // it would silently differentiate the body instead of using the given gradient.
+        SN_CHECK(!n->attrs.has("grad"), ErrorKind::unsupported,
+                 "the gradient with respect to '" << m->name << "', which is used inside the body of "
+                                                  << n->describe()
+                                                  << ", is not supported: that call has a custom gradient, which "
+                                                     "gives gradients for its arguments only; pass it as an argument");
         found = true;
       }
     });

@@ -7,6 +7,7 @@
 #include "engine/base/error.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/call.h"
+#include "engine/ops/infer_util.h"
 
 namespace symnet {
 
@@ -178,6 +179,85 @@ std::vector<Value> make_while_loop(const std::vector<Value>& var_params, const V
   if (max_iterations >= 0) attrs.set("max_iterations", max_iterations);
   if (error_at_max) attrs.set("error_at_max", int64_t{1});
   return make_node("while_loop", ins, attrs, name);
+}
+
+std::vector<Value> make_function_call(const std::vector<Value>& params, const std::vector<Value>& outputs,
+                                      uint64_t created_after, const std::vector<Value>& args,
+                                      const std::string& function, const std::string& name) {
+  SN_CHECK(params.size() == args.size(), ErrorKind::value,
+           "the function takes " << params.size() << " arguments but is called with " << args.size());
+  LiftOptions o;
+  o.lift_variables = true;
+  o.created_after = created_after;
+  LiftedBody b = lift_body(params, outputs, {}, o);
+  std::vector<Value> ins = args;
+  ins.insert(ins.end(), b.captured.begin(), b.captured.end());
+  AttrMap attrs{{"body", GraphPtr(b.body)}};
+  if (!function.empty()) attrs.set("function", function);
+  return make_node("call", ins, attrs, name);
+}
+
+std::vector<Value> make_custom_gradient_call(const CustomGradientTrace& t, const std::vector<Value>& args,
+                                             const std::string& function, const std::string& name) {
+  const size_t np = t.params.size(), no = t.outputs.size();
+  SN_CHECK(args.size() == np && t.grad_params.size() == np && t.grads.size() == np, ErrorKind::value,
+           "a function with a custom gradient needs one argument, gradient parameter and gradient per parameter");
+  SN_CHECK(t.out_params.size() == no && t.cot_params.size() == no, ErrorKind::value,
+           "the gradient needs one output parameter and one output-gradient parameter per output");
+  LiftOptions o;
+  o.lift_variables = true;
+  o.created_after = t.fn_after;
+  LiftedBody f = lift_body(t.params, t.outputs, {}, o);
+  for (const Value& c : f.captured)
+    SN_CHECK(c.node->op_name() != "variable", ErrorKind::unsupported,
+             "the function uses the parameter '" << c.node->name
+                                                 << "', which is not among its arguments; a custom gradient gives"
+                                                    " gradients for the arguments only: pass it as an argument");
+  std::vector<Value> grads;
+  for (size_t i = 0; i < np; ++i) {
+    const TensorType& want = t.grad_params[i].type();
+    Value g = t.grads[i].defined() ? t.grads[i] : op::zeros_like(t.grad_params[i]);
+    const TensorType& got = g.type();
+    SN_CHECK(got.dtype == want.dtype, ErrorKind::dtype,
+             "the gradient for argument " << i + 1 << " ('" << t.params[i].node->name << "') is " << type_str(got)
+                                          << " but the argument is " << type_str(want));
+    SN_CHECK(got.unknown_rank || want.unknown_rank || shapes_compatible(got.shape, want.shape), ErrorKind::shape,
+             "the gradient for argument " << i + 1 << " ('" << t.params[i].node->name << "') is " << type_str(got)
+                                          << " but the argument is " << type_str(want));
+    grads.push_back(g);
+  }
+  std::vector<Value> gparams = t.grad_params;
+  gparams.insert(gparams.end(), t.out_params.begin(), t.out_params.end());
+  gparams.insert(gparams.end(), t.cot_params.begin(), t.cot_params.end());
+  o.created_after = t.grad_after;
+  LiftedBody g = lift_body(gparams, grads, {}, o);
+
+  // Call inputs: [args, the function's captured values, the gradient's captured values].
+  auto fn_body = std::make_shared<Graph>(*f.body);
+  for (size_t k = 0; k < g.captured.size(); ++k) fn_body->inputs.push_back(unused_input(g.captured[k], k));
+  // The gradient body: [those inputs, outputs, output gradients] -> one gradient per input;
+  // captured values get zeros.
+  auto grad_body = std::make_shared<Graph>();
+  grad_body->inputs.assign(g.body->inputs.begin(), g.body->inputs.begin() + static_cast<std::ptrdiff_t>(np));
+  grad_body->outputs = g.body->outputs;
+  for (size_t k = 0; k < f.captured.size(); ++k) {
+    Value in = unused_input(f.captured[k], k);
+    grad_body->inputs.push_back(in);
+    grad_body->outputs.push_back(op::zeros_like(in));
+  }
+  const auto lifted = g.body->inputs.begin() + static_cast<std::ptrdiff_t>(np + 2 * no);
+  for (auto it = lifted; it != g.body->inputs.end(); ++it) {
+    grad_body->inputs.push_back(*it);
+    grad_body->outputs.push_back(op::zeros_like(*it));
+  }
+  grad_body->inputs.insert(grad_body->inputs.end(), g.body->inputs.begin() + static_cast<std::ptrdiff_t>(np),
+                           lifted);
+  std::vector<Value> ins = args;
+  ins.insert(ins.end(), f.captured.begin(), f.captured.end());
+  ins.insert(ins.end(), g.captured.begin(), g.captured.end());
+  AttrMap attrs{{"body", GraphPtr(fn_body)}, {"grad", GraphPtr(grad_body)}};
+  if (!function.empty()) attrs.set("function", function);
+  return make_node("call", ins, attrs, name);
 }
 
 }  // namespace symnet

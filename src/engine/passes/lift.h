@@ -70,4 +70,30 @@ std::vector<Value> make_while_loop(const std::vector<Value>& var_params, const V
                                    const std::vector<Value>& init, int64_t max_iterations, bool error_at_max,
                                    const std::string& name = "");
 
+// A call node (ops/call.h) of a function traced by running user code on `params` after node
+// `created_after` (R's sym_function()): lifted like a branch (its nodes inside, outer values
+// and variables as extra arguments after `args`, so gradients reach variables through the
+// call's arguments). `function` names the operation (DOT, summaries, saved graphs).
+std::vector<Value> make_function_call(const std::vector<Value>& params, const std::vector<Value>& outputs,
+                                      uint64_t created_after, const std::vector<Value>& args,
+                                      const std::string& function, const std::string& name = "");
+
+// The traced pieces of a function with a custom gradient (R's sym_custom_gradient()).
+struct CustomGradientTrace {
+  std::vector<Value> params, outputs;  // the function traced on params (after fn_after)
+  uint64_t fn_after = 0;
+  // The gradient traced on grad_params (one per param), out_params (one per output) and
+  // cot_params (one per output) after grad_after: grads holds one value per param, an
+  // undefined one meaning zero.
+  std::vector<Value> grad_params, out_params, cot_params, grads;
+  uint64_t grad_after = 0;
+};
+
+// A call node with a "grad" body from such a trace, on `args` (one per param). Values either
+// function captures become extra arguments; the gradient gives them zero, so a variable
+// (trainable parameter) captured by the function is an `unsupported` error: it must be an
+// argument for the gradient to reach it. Each gradient must have its param's type.
+std::vector<Value> make_custom_gradient_call(const CustomGradientTrace& t, const std::vector<Value>& args,
+                                             const std::string& function, const std::string& name = "");
+
 }  // namespace symnet
