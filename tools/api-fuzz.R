@@ -219,6 +219,7 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     if (tn == "sym_while_loop") v$body_fn <- function(s) s * 2
     if (tn == "import_onnx") v$path <- system.file("extdata", "onnx", "mlp.onnx", package = "symnet")
     if (tn == "read_onnx_tensor") v$path <- system.file("extdata", "onnx", "mlp_input_0.pb", package = "symnet")
+    if (tn == "export_onnx") v$path <- file.path(wd, "m.onnx")
     if (tn == "sym_cond") {
       v$pred <- sym_sum(x) > 0
       v$true_fn <- function() x * 2

@@ -286,7 +286,6 @@ OpExporter recurrent(const char* op_type, int n_states) {
     if (hidden <= 0) c.unsupported("hidden_size must be known");
     at.push_back(attr_i("hidden_size", hidden));
     at.push_back(attr_s("direction", a.get_string("direction", "forward")));
-    if (layout != 0) at.push_back(attr_i("layout", layout));
     if (a.has("clip")) at.push_back(attr_f("clip", a.get_float("clip")));
     if (a.has("activations")) {
       std::vector<std::string> acts = a.get_strings("activations");
@@ -298,8 +297,14 @@ OpExporter recurrent(const char* op_type, int n_states) {
     const std::string op(op_type);
     if (op == "GRU") at.push_back(attr_i("linear_before_reset", a.get_int("linear_before_reset", 0)));
     if (op == "LSTM") at.push_back(attr_i("input_forget", a.get_int("input_forget", 0)));
+    // Batch-major values (layout 1) are transposed around a sequence-major op: ONNX
+    // Runtime runs recurrent ops in layout 0 only.
+    const std::string base = c.label();
+    auto to_seq_major = [&](const std::string& v, const char* what) {
+      return layout ? c.b.tmp("Transpose", {v}, base + "/" + what, {attr_ints("perm", {1, 0, 2})}) : v;
+    };
     // ONNX positions: X W R B sequence_lens initial_h (initial_c P).
-    std::vector<std::string> ins = {c.in[0], c.in[1], c.in[2]};
+    std::vector<std::string> ins = {to_seq_major(c.in[0], "x_seq_major"), c.in[1], c.in[2]};
     const char* flags[] = {"has_bias", "has_sequence_lens", "has_initial_h", "has_initial_c", "has_peepholes"};
     const size_t n_opt = op == "LSTM" ? 5 : 3;
     size_t next = 3;
@@ -312,11 +317,23 @@ OpExporter recurrent(const char* op_type, int n_states) {
       // sequence_lens is int32 in ONNX.
       if (f == 1 && in_dtype(c, next) != DType::i32)
         v = c.b.tmp("Cast", {v}, c.label() + "/sequence_lens", {attr_i("to", kInt32)});
+      if (f == 2 || f == 3) v = to_seq_major(v, f == 2 ? "initial_h_seq_major" : "initial_c_seq_major");
       ins.push_back(v);
       ++next;
     }
     std::vector<std::string> outs(c.out.begin(), c.out.begin() + 1 + n_states);
-    c.b.node(op_type, ins, outs, at);
+    if (!layout) {
+      c.b.node(op_type, ins, outs, at);
+      return;
+    }
+    // Y [seq, dirs, batch, hidden] -> [batch, seq, dirs, hidden]; states [dirs, batch,
+    // hidden] -> [batch, dirs, hidden].
+    std::vector<std::string> seq_major;
+    for (size_t i = 0; i < outs.size(); ++i) seq_major.push_back(c.b.fresh(outs[i] + "/seq_major"));
+    c.b.node(op_type, ins, seq_major, at);
+    for (size_t i = 0; i < outs.size(); ++i)
+      c.b.node("Transpose", {seq_major[i]}, {outs[i]},
+               {attr_ints("perm", i == 0 ? std::vector<int64_t>{2, 0, 1, 3} : std::vector<int64_t>{1, 0, 2})});
   };
 }
 
