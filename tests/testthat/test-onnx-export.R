@@ -64,7 +64,8 @@ ort_run <- function(path, inputs) {
   spec <- vapply(names(inputs), function(nm) {
     x <- inputs[[nm]]
     d <- if (is.null(dim(x))) length(x) else dim(x)
-    sprintf("%s: {\"type\": \"float32\", \"dims\": [%s], \"data\": [%s]}", encodeString(nm, quote = "\""),
+    type <- if (is.integer(x)) "int32" else "float32"
+    sprintf("%s: {\"type\": \"%s\", \"dims\": [%s], \"data\": [%s]}", encodeString(nm, quote = "\""), type,
             paste(d, collapse = ","), paste(format(row_major(x), digits = 17, scientific = TRUE, trim = TRUE),
                                             collapse = ","))
   }, character(1))
@@ -155,6 +156,53 @@ test_that("LSTM and GRU models built with symnet layers round-trip", {
   }
 })
 
+# Small models over the other layers: each returns list(model, input).
+layer_zoo <- function() {
+  set.seed(5)
+  list(
+    conv1d = local({
+      x <- sym_var("x", c(NA, 2, 10))
+      y <- x |> layer_conv1d(3, 3, padding = "same", activation = "elu") |> layer_flatten() |>
+        layer_dense(2, activation = "sigmoid")
+      list(model = sym_model(x, y), x = array(rnorm(40), c(2, 2, 10)))
+    }),
+    conv_transpose = local({
+      x <- sym_var("img", c(NA, 1, 6, 6))
+      y <- x |> layer_conv2d(3, 3, strides = 2, padding = "same", activation = "gelu") |>
+        layer_conv2d_transpose(2, 3, strides = 2, padding = "same") |> layer_avg_pool2d(2) |>
+        layer_global_max_pool2d() |> layer_dense(2, activation = "softmax")
+      list(model = sym_model(x, y), x = array(rnorm(72), c(2, 1, 6, 6)))
+    }),
+    embedding = local({
+      x <- sym_var("ids", c(NA, 5), "int32")
+      y <- x |> layer_embedding(10, 4) |> layer_lstm(3) |> layer_dense(1)
+      list(model = sym_model(x, y), x = matrix(sample(0:9, 10, TRUE), 2, 5))
+    }),
+    bidirectional = local({
+      x <- sym_var("s", c(NA, 4, 3))
+      y <- x |> layer_bidirectional(layer_gru, 3, return_sequences = TRUE) |>
+        layer_simple_rnn(2, go_backwards = TRUE) |> layer_dense(2)
+      list(model = sym_model(x, y), x = array(rnorm(24), c(2, 4, 3)))
+    }),
+    merge = local({
+      x <- sym_var("v", c(NA, 6))
+      a <- x |> layer_dense(4) |> layer_layer_norm()
+      b <- x |> layer_dense(4, activation = "swish")
+      y <- layer_concatenate(layer_add(a, b), layer_rescaling(a, 2, 1)) |> layer_reshape(c(2, 4)) |>
+        layer_time_distributed(layer_dense, 3) |> layer_flatten()
+      list(model = sym_model(x, y), x = matrix(rnorm(12), 2, 6))
+    })
+  )
+}
+
+test_that("the other layers round-trip too: conv1d, transposed conv, pooling, embedding, bidirectional, merges", {
+  for (nm in names(zoo <- layer_zoo())) {
+    z <- zoo[[nm]]
+    rt <- round_trip(z$model)
+    expect_identical(predict(rt$model, z$x), predict(z$model, z$x), label = nm)
+  }
+})
+
 test_that("an imported ONNX model exports and imports again with the same outputs", {
   m <- import_onnx(fixture("small_cnn.onnx"))
   x <- read_onnx_tensor(fixture("small_cnn_input_0.pb"))
@@ -177,8 +225,9 @@ test_that("older opsets export too (layer norm composed before 17)", {
 
 test_that("exported files pass onnx.checker", {
   skip_if_not(python_onnx(), "python3-onnx is not installed (/usr/bin/python3 -c 'import onnx')")
-  models <- list(mlp = mlp(), cnn = fitted_cnn(), lstm = rnn_model("lstm"), gru = rnn_model("gru"),
-                 small_cnn = import_onnx(fixture("small_cnn.onnx")))
+  models <- c(list(mlp = mlp(), cnn = fitted_cnn(), lstm = rnn_model("lstm"), gru = rnn_model("gru"),
+                   small_cnn = import_onnx(fixture("small_cnn.onnx"))),
+              lapply(layer_zoo(), `[[`, "model"))
   for (nm in names(models)) {
     f <- tempfile(fileext = ".onnx")
     export_onnx(models[[nm]], f)
@@ -199,6 +248,7 @@ test_that("ONNX Runtime computes what symnet computes from the exported files", 
     list(model = rnn_model("gru"), x = array(rnorm(2 * 15), c(2, 5, 3))),
     list(model = import_onnx(fixture("small_cnn.onnx")), x = read_onnx_tensor(fixture("small_cnn_input_0.pb")))
   )
+  cases <- c(cases, unname(layer_zoo()))
   for (case in cases) {
     m <- case$model
     f <- tempfile(fileext = ".onnx")
