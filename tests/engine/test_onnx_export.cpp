@@ -241,3 +241,43 @@ TEST_CASE("ONNX export refuses internal outputs and writes files atomically", "[
 }
 
 #endif
+
+#ifdef SYMNET_HAVE_PROTOBUF
+TEST_CASE("ONNX export writes cond as If and scan as Scan with their bodies as subgraphs", "[onnx_export]") {
+  // The importer reads neither yet: the written bytes are parsed back and their
+  // structure checked here; ONNX Runtime runs them in tests/testthat/test-onnx-export.R.
+  const std::map<std::string, std::string> want = {{"cond", "If"}, {"scan", "Scan"}};
+  std::set<std::string> seen;
+  for (const OpCase& c : all_cases()) {
+    if (!want.count(c.op) || seen.count(c.op)) continue;
+    if (c.op == "scan" && c.attrs.get_int("n_sequences", 0) == 0) continue;
+    Graph g = op_graph(c.op, c.inputs, c.attrs);
+    onnx::ModelDef m = onnx::parse_model(onnx::serialize_model(onnx::export_model(g)), "");
+    const onnx::Node* node = nullptr;
+    for (const auto& n : m.graph.nodes)
+      if (n.op_type == want.at(c.op)) node = &n;
+    INFO(case_name(c));
+    REQUIRE(node != nullptr);
+    REQUIRE(node->outputs.size() == g.outputs.size());
+    for (const char* body : {"then_branch", "else_branch", "body"}) {
+      const onnx::Attribute* a = node->attr(body);
+      if (!a) continue;
+      REQUIRE(a->type == onnx::Attribute::g);
+      const onnx::GraphDef& sub = *a->g_value;
+      REQUIRE(!sub.nodes.empty());
+      if (c.op == "cond") {
+        // Branches read the arguments by name: no inputs of their own.
+        REQUIRE(sub.inputs.empty());
+        REQUIRE(sub.outputs.size() == g.outputs.size());
+      } else {
+        const int64_t S = c.attrs.get_int("n_states"), Q = c.attrs.get_int("n_sequences");
+        REQUIRE(static_cast<int64_t>(sub.inputs.size()) == S + Q);
+        REQUIRE(node->inputs.size() == static_cast<size_t>(S + Q));
+        REQUIRE(node->attr("num_scan_inputs")->i_value == Q);
+      }
+    }
+    seen.insert(c.op);
+  }
+  REQUIRE(seen.size() == 2);
+}
+#endif

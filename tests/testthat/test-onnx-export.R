@@ -271,12 +271,12 @@ test_that("bad arguments and ops without an ONNX equivalent are classed errors; 
   expect_error(export_onnx("m", f), class = "symnet_value_error")
   expect_error(export_onnx(m, file.path(tempfile(), "none", "m.onnx")), class = "symnet_io_error")
   expect_false(file.exists(f))
-  # a scan has no ONNX form symnet writes: refused, naming the op
+  # a while loop has no ONNX form symnet writes: refused, naming the op
   x <- sym_var("x", c(4, 3))
-  s <- sym_scan(function(x_t, h) list(h + x_t, x_t * 2), sequences = x, init = sym_zeros(3))
-  ms <- sym_model(x, s[[1]])
+  s <- sym_while_loop(function(s) sym_sum(s) < 100, function(s) s * 2, x, max_iterations = 20)
+  ms <- sym_model(x, s)
   e <- expect_error(export_onnx(ms, f), class = "symnet_unsupported_error")
-  expect_match(conditionMessage(e), "scan")
+  expect_match(conditionMessage(e), "while_loop")
   expect_false(file.exists(f))
   # an existing file is left alone by a failed export and replaced by a good one
   writeLines("old", f)
@@ -285,4 +285,33 @@ test_that("bad arguments and ops without an ONNX equivalent are classed errors; 
   export_onnx(m, f)
   expect_gt(file.size(f), 100)
   expect_length(list.files(dirname(f), pattern = paste0("^\\.", basename(f))), 0)
+})
+
+test_that("sym_cond() and sym_scan() export as If and Scan that ONNX Runtime runs", {
+  skip_if_no_ort()
+  set.seed(13)
+  x <- sym_var("x", c(NA, 3))
+  w <- sym_param("w", c(3, 3))
+  mc <- sym_model(x, sym_cond(sym_sum(x) > 0, function() sym_matmul(x, w) * 2, function() -x))
+  s <- sym_var("s", c(5, 2, 3))
+  v <- sym_param("v", 3)
+  step <- function(x_t, h) list(h * v + x_t, sym_tanh(h + x_t))
+  fwd <- sym_scan(step, sequences = s, init = sym_zeros(c(2, 3)))
+  rev <- sym_scan(step, sequences = s, init = sym_zeros(c(2, 3)), reverse = TRUE)
+  ms <- sym_model(s, list(final = fwd$state, steps = fwd$outputs[[1]], rfinal = rev$state, rsteps = rev$outputs[[1]]))
+  fc <- tempfile(fileext = ".onnx")
+  fs <- tempfile(fileext = ".onnx")
+  export_onnx(mc, fc)
+  export_onnx(ms, fs)
+  if (python_onnx()) {
+    expect_identical(onnx_check(fc), "ok")
+    expect_identical(onnx_check(fs), "ok")
+  }
+  for (xs in list(matrix(rnorm(6) + 2, 2, 3), matrix(rnorm(6) - 2, 2, 3))) {
+    expect_lt(max(abs(ort_run(fc, list(x = xs))$output - predict(mc, xs))), 1e-5)
+  }
+  xs <- array(rnorm(30), c(5, 2, 3))
+  got <- ort_run(fs, list(s = xs))
+  want <- predict(ms, xs)
+  for (k in names(want)) expect_lt(max(abs(got[[k]] - want[[k]])), 1e-5, label = k)
 })

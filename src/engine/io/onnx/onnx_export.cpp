@@ -31,8 +31,8 @@ int elem_type_of(DType t) {
 std::string ExportBuilder::fresh(const std::string& base) {
   std::string b = base.empty() ? std::string("value") : base;
   std::string name = b;
-  for (int k = 1; used_.count(name); ++k) name = b + "_" + std::to_string(k);
-  used_.insert(name);
+  for (int k = 1; shared_->used.count(name); ++k) name = b + "_" + std::to_string(k);
+  shared_->used.insert(name);
   return name;
 }
 
@@ -42,9 +42,15 @@ std::string ExportBuilder::initializer(const std::string& base, const Tensor& va
   t.elem_type = elem_type_of(value.dtype());
   t.dims = value.shape();
   t.value = value;
-  graph_.initializers.push_back(t);
+  root_.initializers.push_back(t);
   define(t.name);
   return t.name;
+}
+
+std::string ExportBuilder::variable(const VariablePtr& var) {
+  auto it = shared_->variables.find(var.get());
+  if (it == shared_->variables.end()) it = shared_->variables.emplace(var.get(), initializer(var->name, var->host())).first;
+  return it->second;
 }
 
 std::string ExportBuilder::ints(const std::string& base, const std::vector<int64_t>& v) {
@@ -135,6 +141,14 @@ Attribute attr_t(const std::string& name, const Tensor& v) {
   return a;
 }
 
+Attribute attr_g(const std::string& name, std::shared_ptr<GraphDef> g) {
+  Attribute a;
+  a.name = name;
+  a.type = Attribute::g;
+  a.g_value = std::move(g);
+  return a;
+}
+
 void ExportContext::unsupported(const std::string& what) const {
   SN_THROW(ErrorKind::unsupported, "ONNX export of node '" << n.name << "' (op '" << n.op_name() << "', opset "
                                                            << b.opset() << "): " << what);
@@ -170,76 +184,19 @@ void check_defined(const ExportBuilder& b, const std::string& name, const Value&
                                                             << "') is internal to symnet and has no ONNX equivalent");
 }
 
-}  // namespace
-
-ModelDef export_model(const Graph& graph_in, const ExportOptions& opt) {
-  SN_CHECK(opt.opset >= kMinExportOpset && opt.opset <= kMaxExportOpset, ErrorKind::value,
-           "ONNX export writes opsets " << kMinExportOpset << " to " << kMaxExportOpset << ", not " << opt.opset);
-  SN_CHECK(!graph_in.outputs.empty(), ErrorKind::value, "the graph to export has no outputs");
-  // Inference mode, as a deployed model runs; calls inlined so every node is a plain op.
-  Graph g = strip_identities(set_training_mode(inline_calls(graph_in), false));
-
-  ModelDef m;
-  m.ir_version = opt.opset >= 15 ? 8 : 7;
-  m.opsets[""] = opt.opset;
-  m.producer_name = "symnet";
-  m.producer_version = opt.producer_version;
-  m.graph.name = opt.graph_name.empty() ? std::string("symnet") : opt.graph_name;
-  ExportBuilder b(m.graph, opt.opset);
-
-  std::vector<std::string> out_names = opt.output_names;
-  if (out_names.empty()) out_names = g.output_names;
-  SN_CHECK(out_names.empty() || out_names.size() == g.outputs.size(), ErrorKind::value,
-           "the graph has " << g.outputs.size() << " outputs but " << out_names.size() << " output names");
-  out_names.resize(g.outputs.size());
-  for (size_t k = 0; k < out_names.size(); ++k)
-    if (out_names[k].empty()) out_names[k] = "output" + std::to_string(k + 1);
-
-  std::map<ValueKey, std::string> names;
-  const std::vector<NodePtr> order = g.topo_order();
-  // Graph inputs keep their names; they and the output names are claimed first.
-  std::vector<NodePtr> input_nodes;
-  for (const Value& v : g.inputs) input_nodes.push_back(v.node);
-  for (const NodePtr& n : order)
-    if (n->op_name() == "input" && std::find(input_nodes.begin(), input_nodes.end(), n) == input_nodes.end())
-      input_nodes.push_back(n);
-  for (const NodePtr& n : input_nodes) {
-    const std::string name = n->attrs.get_string("name");
-    SN_CHECK(!b.taken(name), ErrorKind::value, "two graph inputs are named '" << name << "'");
-    b.reserve(name);
-    b.define(name);
-    names[{n.get(), 0}] = name;
-    m.graph.inputs.push_back(value_info(name, n->outputs[0], true));
-  }
-  for (const std::string& name : out_names) {
-    SN_CHECK(!b.taken(name), ErrorKind::value,
-             "output name '" << name << "' is used twice (or is also an input's name)");
-    b.reserve(name);
-  }
-  // An output computed by a node takes the output's name; one that is an input, an
-  // initializer or another output's value is copied by an Identity.
-  std::vector<bool> via_identity(g.outputs.size(), true);
-  for (size_t k = 0; k < g.outputs.size(); ++k) {
-    const Value& v = g.outputs[k];
-    const std::string& op = v.node->op_name();
-    if (op == "input" || op == "variable" || op == "constant") continue;
-    if (names.count({v.node.get(), v.index})) continue;
-    names[{v.node.get(), v.index}] = out_names[k];
-    via_identity[k] = false;
-  }
-
+// Converts every node of g but its inputs (already named in `names`) into b's graph.
+void convert_nodes(ExportBuilder& b, const Graph& g, std::map<ValueKey, std::string>& names) {
   const auto uses = count_uses(g);
-  std::map<const Variable*, std::string> var_names;
   const auto& table = op_exporters();
-  for (const NodePtr& np : order) {
+  for (const NodePtr& np : g.topo_order()) {
     const symnet::Node& n = *np;
     const std::string& op = n.op_name();
-    if (op == "input") continue;
+    if (op == "input") {
+      SN_CHECK(names.count({np.get(), 0}), ErrorKind::internal, "ONNX export: input '" << n.name << "' is not bound");
+      continue;
+    }
     if (op == "variable") {
-      VariablePtr var = n.attrs.get_variable("var");
-      auto it = var_names.find(var.get());
-      if (it == var_names.end()) it = var_names.emplace(var.get(), b.initializer(var->name, var->host())).first;
-      names[{np.get(), 0}] = it->second;
+      names[{np.get(), 0}] = b.variable(n.attrs.get_variable("var"));
       continue;
     }
     if (op == "constant") {
@@ -271,6 +228,99 @@ ModelDef export_model(const Graph& graph_in, const ExportOptions& opt) {
     }
     conv->second(c);
   }
+}
+
+}  // namespace
+
+std::shared_ptr<GraphDef> export_body(ExportBuilder& parent, const Graph& body, const std::vector<std::string>& bound,
+                                      const std::string& label) {
+  auto def = std::make_shared<GraphDef>();
+  def->name = parent.fresh(label);
+  ExportBuilder b = parent.child(*def);
+  std::map<ValueKey, std::string> names;
+  for (size_t i = 0; i < body.inputs.size(); ++i) {
+    const Value& in = body.inputs[i];
+    if (i < bound.size() && !bound[i].empty()) {
+      names[{in.node.get(), in.index}] = bound[i];
+      continue;
+    }
+    const std::string name = b.fresh(label + "/in" + std::to_string(i));
+    b.define(name);
+    names[{in.node.get(), in.index}] = name;
+    def->inputs.push_back(value_info(name, in.type(), false));
+  }
+  // Closed bodies name their own inputs; others (if any) are left for convert_nodes to refuse.
+  convert_nodes(b, body, names);
+  for (size_t k = 0; k < body.outputs.size(); ++k) {
+    const Value& v = body.outputs[k];
+    const std::string src = names.at({v.node.get(), v.index});
+    check_defined(b, src, v);
+    // Every body output is its own name (an input or an outer value read directly is copied).
+    const std::string out = b.fresh(label + "/out" + std::to_string(k));
+    b.node("Identity", {src}, {out});
+    def->outputs.push_back(value_info(out, v.type(), false));
+  }
+  return def;
+}
+
+ModelDef export_model(const Graph& graph_in, const ExportOptions& opt) {
+  SN_CHECK(opt.opset >= kMinExportOpset && opt.opset <= kMaxExportOpset, ErrorKind::value,
+           "ONNX export writes opsets " << kMinExportOpset << " to " << kMaxExportOpset << ", not " << opt.opset);
+  SN_CHECK(!graph_in.outputs.empty(), ErrorKind::value, "the graph to export has no outputs");
+  // Inference mode, as a deployed model runs; calls inlined so every node is a plain op.
+  Graph g = strip_identities(set_training_mode(inline_calls(graph_in), false));
+
+  ModelDef m;
+  m.ir_version = opt.opset >= 15 ? 8 : 7;
+  m.opsets[""] = opt.opset;
+  m.producer_name = "symnet";
+  m.producer_version = opt.producer_version;
+  m.graph.name = opt.graph_name.empty() ? std::string("symnet") : opt.graph_name;
+  ExportBuilder b(m.graph, opt.opset);
+
+  std::vector<std::string> out_names = opt.output_names;
+  if (out_names.empty()) out_names = g.output_names;
+  SN_CHECK(out_names.empty() || out_names.size() == g.outputs.size(), ErrorKind::value,
+           "the graph has " << g.outputs.size() << " outputs but " << out_names.size() << " output names");
+  out_names.resize(g.outputs.size());
+  for (size_t k = 0; k < out_names.size(); ++k)
+    if (out_names[k].empty()) out_names[k] = "output" + std::to_string(k + 1);
+
+  std::map<ValueKey, std::string> names;
+  const std::vector<NodePtr> order = g.topo_order();
+
+  // Graph inputs keep their names; they and the output names are claimed first.
+  std::vector<NodePtr> input_nodes;
+  for (const Value& v : g.inputs) input_nodes.push_back(v.node);
+  for (const NodePtr& n : order)
+    if (n->op_name() == "input" && std::find(input_nodes.begin(), input_nodes.end(), n) == input_nodes.end())
+      input_nodes.push_back(n);
+  for (const NodePtr& n : input_nodes) {
+    const std::string name = n->attrs.get_string("name");
+    SN_CHECK(!b.taken(name), ErrorKind::value, "two graph inputs are named '" << name << "'");
+    b.reserve(name);
+    b.define(name);
+    names[{n.get(), 0}] = name;
+    m.graph.inputs.push_back(value_info(name, n->outputs[0], true));
+  }
+  for (const std::string& name : out_names) {
+    SN_CHECK(!b.taken(name), ErrorKind::value,
+             "output name '" << name << "' is used twice (or is also an input's name)");
+    b.reserve(name);
+  }
+  // An output computed by a node takes the output's name; one that is an input, an
+  // initializer or another output's value is copied by an Identity.
+  std::vector<bool> via_identity(g.outputs.size(), true);
+  for (size_t k = 0; k < g.outputs.size(); ++k) {
+    const Value& v = g.outputs[k];
+    const std::string& op = v.node->op_name();
+    if (op == "input" || op == "variable" || op == "constant") continue;
+    if (names.count({v.node.get(), v.index})) continue;
+    names[{v.node.get(), v.index}] = out_names[k];
+    via_identity[k] = false;
+  }
+
+  convert_nodes(b, g, names);
   for (size_t k = 0; k < g.outputs.size(); ++k) {
     const Value& v = g.outputs[k];
     check_defined(b, names.at({v.node.get(), v.index}), v);

@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -18,18 +19,25 @@ int elem_type_of(DType t);
 
 class ExportBuilder {
  public:
-  ExportBuilder(GraphDef& graph, int64_t opset) : graph_(graph), opset_(opset) {}
+  ExportBuilder(GraphDef& graph, int64_t opset)
+      : graph_(graph), root_(graph), opset_(opset), shared_(std::make_shared<Shared>()) {}
+  // A builder of a subgraph (a body): its own nodes, the same name space (ONNX names are
+  // unique across nested graphs) and the root graph's initializers (visible everywhere).
+  ExportBuilder child(GraphDef& body) const { return ExportBuilder(body, *this); }
   int64_t opset() const { return opset_; }
+  GraphDef& graph() { return graph_; }
 
   // A name not used yet in the model, from `base` (made unique with a suffix).
   std::string fresh(const std::string& base);
   // Marks a name as taken (graph inputs and outputs, claimed before anything else).
-  void reserve(const std::string& name) { used_.insert(name); }
-  bool taken(const std::string& name) const { return used_.count(name) > 0; }
+  void reserve(const std::string& name) { shared_->used.insert(name); }
+  bool taken(const std::string& name) const { return shared_->used.count(name) > 0; }
   // Whether a node, initializer or graph input defines `name` (an engine output that no
   // ONNX operator computes, such as a recurrent op's reserve, is never defined).
-  void define(const std::string& name) { defined_.insert(name); }
-  bool defined(const std::string& name) const { return defined_.count(name) > 0; }
+  void define(const std::string& name) { shared_->defined.insert(name); }
+  bool defined(const std::string& name) const { return shared_->defined.count(name) > 0; }
+  // The initializer of a variable, written once however many graphs use it.
+  std::string variable(const VariablePtr& var);
 
   // Adds an initializer named after `base`; returns its name.
   std::string initializer(const std::string& base, const Tensor& value);
@@ -45,10 +53,23 @@ class ExportBuilder {
                   std::vector<Attribute> attrs = {});
 
  private:
+  struct Shared {
+    std::set<std::string> used, defined;
+    std::map<const Variable*, std::string> variables;
+  };
+  ExportBuilder(GraphDef& body, const ExportBuilder& parent)
+      : graph_(body), root_(parent.root_), opset_(parent.opset_), shared_(parent.shared_) {}
   GraphDef& graph_;
+  GraphDef& root_;
   int64_t opset_;
-  std::set<std::string> used_, defined_;
+  std::shared_ptr<Shared> shared_;
 };
+
+// Exports a closed body as an ONNX subgraph. Its formal inputs take the names in
+// `bound` where one is given (values of the enclosing graph, which ONNX bodies read by
+// name) and are declared as the subgraph's inputs otherwise; its outputs get new names.
+std::shared_ptr<GraphDef> export_body(ExportBuilder& parent, const Graph& body, const std::vector<std::string>& bound,
+                                      const std::string& label);
 
 // Attribute constructors.
 Attribute attr_i(const std::string& name, int64_t v);
@@ -58,6 +79,7 @@ Attribute attr_ints(const std::string& name, const std::vector<int64_t>& v);
 Attribute attr_floats(const std::string& name, const std::vector<double>& v);
 Attribute attr_strings(const std::string& name, const std::vector<std::string>& v);
 Attribute attr_t(const std::string& name, const Tensor& v);
+Attribute attr_g(const std::string& name, std::shared_ptr<GraphDef> g);
 
 // One engine node being exported.
 struct ExportContext {

@@ -529,6 +529,37 @@ void bernoulli(Ctx& c) {
   c.b.node("Bernoulli", c.in, c.out, at);
 }
 
+// --- control flow -------------------------------------------------------------------------
+
+// cond(pred, args...) -> If: ONNX branches take no inputs and read the arguments by name.
+void cond(Ctx& c) {
+  std::vector<std::string> args(c.in.begin() + 1, c.in.end());
+  std::string pred = c.in[0];
+  if (in_dtype(c, 0) != DType::boolean) pred = c.b.tmp("Cast", {pred}, c.label() + "/pred", {attr_i("to", kBool)});
+  auto then_g = export_body(c.b, *c.a().get_graph("then_branch"), args, c.label() + "/then");
+  auto else_g = export_body(c.b, *c.a().get_graph("else_branch"), args, c.label() + "/else");
+  c.b.node("If", {pred}, c.out, {attr_g("then_branch", then_g), attr_g("else_branch", else_g)});
+}
+
+// scan([states, sequences, non-sequences]) -> Scan: the body declares the states and the
+// slices as its inputs and reads the non-sequences by name.
+void scan(Ctx& c) {
+  const int64_t S = c.a().get_int("n_states"), Q = c.a().get_int("n_sequences");
+  if (Q == 0) c.unsupported("a scan without sequences (n_steps only) is not exported");
+  std::vector<std::string> bound(static_cast<size_t>(S + Q), "");
+  for (size_t i = static_cast<size_t>(S + Q); i < c.in.size(); ++i) bound.push_back(c.in[i]);
+  auto body = export_body(c.b, *c.a().get_graph("body"), bound, c.label() + "/body");
+  std::vector<Attribute> at = {attr_g("body", body), attr_i("num_scan_inputs", Q)};
+  if (c.a().get_int("reverse", 0)) {
+    // Sequences walked from their end; each stacked output still in sequence order.
+    const size_t n_out = c.out.size() - static_cast<size_t>(S);
+    at.push_back(attr_ints("scan_input_directions", std::vector<int64_t>(static_cast<size_t>(Q), 1)));
+    at.push_back(attr_ints("scan_output_directions", std::vector<int64_t>(n_out, 1)));
+  }
+  std::vector<std::string> ins(c.in.begin(), c.in.begin() + S + Q);
+  c.b.node("Scan", ins, c.out, at);
+}
+
 std::map<std::string, OpExporter> make_table() {
   std::map<std::string, OpExporter> t;
   const std::pair<const char*, const char*> plain[] = {
@@ -612,6 +643,8 @@ std::map<std::string, OpExporter> make_table() {
   t["random_uniform_like"] = random_op("RandomUniformLike", false, true);
   t["random_normal_like"] = random_op("RandomNormalLike", true, true);
   t["random_bernoulli"] = bernoulli;
+  t["cond"] = cond;
+  t["scan"] = scan;
   return t;
 }
 
