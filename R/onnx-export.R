@@ -10,13 +10,14 @@
 #'
 #' Every symnet op with an ONNX equivalent at the opset is exported (elementwise
 #' math and activations, matrix products, convolutions, pooling, normalization,
-#' recurrent layers, reductions, shape and indexing ops, [sym_cond()] as `If` and
-#' [sym_scan()] with sequences as `Scan`); ops ONNX lacks at the opset are written
-#' as their ONNX compositions (for example GELU, and layer normalization before
-#' opset 17). Ops without one (losses, [sym_while_loop()], gradient ops, and the
-#' `mask` input of recurrent layers) raise a `symnet_unsupported_error` naming the
-#' op, and nothing is written. [import_onnx()] does not read `If` and `Scan` yet, so
-#' models with them round-trip through ONNX Runtime but not back into symnet.
+#' recurrent layers, reductions, shape and indexing ops; [sym_cond()] as `If`,
+#' [sym_scan()] with sequences as `Scan`, [sym_while_loop()] as `Loop`); ops ONNX
+#' lacks at the opset are written as their ONNX compositions (for example GELU, and
+#' layer normalization before opset 17). Ops without one (losses, gradient ops, a
+#' loop with `on_max = "error"`, the `mask` input of recurrent layers) raise a
+#' `symnet_unsupported_error` naming the op, and nothing is written.
+#' [import_onnx()] does not read `If`, `Scan` and `Loop` yet: models with control
+#' flow run in ONNX Runtime but do not import back into symnet.
 #'
 #' The file is written to a temporary file next to `path` and renamed over it
 #' only when complete, so a failure leaves an existing file unchanged. Writing

@@ -243,14 +243,16 @@ TEST_CASE("ONNX export refuses internal outputs and writes files atomically", "[
 #endif
 
 #ifdef SYMNET_HAVE_PROTOBUF
-TEST_CASE("ONNX export writes cond as If and scan as Scan with their bodies as subgraphs", "[onnx_export]") {
-  // The importer reads neither yet: the written bytes are parsed back and their
+TEST_CASE("ONNX export writes cond as If, scan as Scan and while_loop as Loop with their bodies as subgraphs",
+          "[onnx_export]") {
+  // The importer reads none of them yet: the written bytes are parsed back and their
   // structure checked here; ONNX Runtime runs them in tests/testthat/test-onnx-export.R.
-  const std::map<std::string, std::string> want = {{"cond", "If"}, {"scan", "Scan"}};
+  const std::map<std::string, std::string> want = {{"cond", "If"}, {"scan", "Scan"}, {"while_loop", "Loop"}};
   std::set<std::string> seen;
   for (const OpCase& c : all_cases()) {
     if (!want.count(c.op) || seen.count(c.op)) continue;
     if (c.op == "scan" && c.attrs.get_int("n_sequences", 0) == 0) continue;
+    if (c.op == "while_loop" && (c.attrs.get_int("error_at_max", 0) || c.attrs.get_int("record", 0))) continue;
     Graph g = op_graph(c.op, c.inputs, c.attrs);
     onnx::ModelDef m = onnx::parse_model(onnx::serialize_model(onnx::export_model(g)), "");
     const onnx::Node* node = nullptr;
@@ -269,6 +271,13 @@ TEST_CASE("ONNX export writes cond as If and scan as Scan with their bodies as s
         // Branches read the arguments by name: no inputs of their own.
         REQUIRE(sub.inputs.empty());
         REQUIRE(sub.outputs.size() == g.outputs.size());
+      } else if (c.op == "while_loop") {
+        // (iteration, condition, loop variables...) -> (condition, new variables...)
+        const int64_t V = c.attrs.get_int("n_vars");
+        REQUIRE(static_cast<int64_t>(sub.inputs.size()) == V + 2);
+        REQUIRE(static_cast<int64_t>(sub.outputs.size()) == V + 1);
+        REQUIRE(sub.outputs[0].elem_type == onnx::kBool);
+        REQUIRE(node->inputs.size() == static_cast<size_t>(V + 2));
       } else {
         const int64_t S = c.attrs.get_int("n_states"), Q = c.attrs.get_int("n_sequences");
         REQUIRE(static_cast<int64_t>(sub.inputs.size()) == S + Q);
@@ -278,6 +287,6 @@ TEST_CASE("ONNX export writes cond as If and scan as Scan with their bodies as s
     }
     seen.insert(c.op);
   }
-  REQUIRE(seen.size() == 2);
+  REQUIRE(seen.size() == 3);
 }
 #endif

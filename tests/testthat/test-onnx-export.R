@@ -271,9 +271,9 @@ test_that("bad arguments and ops without an ONNX equivalent are classed errors; 
   expect_error(export_onnx("m", f), class = "symnet_value_error")
   expect_error(export_onnx(m, file.path(tempfile(), "none", "m.onnx")), class = "symnet_io_error")
   expect_false(file.exists(f))
-  # a while loop has no ONNX form symnet writes: refused, naming the op
+  # a while loop that fails at its bound has no ONNX form: refused, naming the op
   x <- sym_var("x", c(4, 3))
-  s <- sym_while_loop(function(s) sym_sum(s) < 100, function(s) s * 2, x, max_iterations = 20)
+  s <- sym_while_loop(function(s) sym_sum(s) < 100, function(s) s * 2, x, max_iterations = 20, on_max = "error")
   ms <- sym_model(x, s)
   e <- expect_error(export_onnx(ms, f), class = "symnet_unsupported_error")
   expect_match(conditionMessage(e), "while_loop")
@@ -287,7 +287,7 @@ test_that("bad arguments and ops without an ONNX equivalent are classed errors; 
   expect_length(list.files(dirname(f), pattern = paste0("^\\.", basename(f))), 0)
 })
 
-test_that("sym_cond() and sym_scan() export as If and Scan that ONNX Runtime runs", {
+test_that("sym_cond(), sym_scan() and sym_while_loop() export as If, Scan and Loop that ONNX Runtime runs", {
   skip_if_no_ort()
   set.seed(13)
   x <- sym_var("x", c(NA, 3))
@@ -314,4 +314,18 @@ test_that("sym_cond() and sym_scan() export as If and Scan that ONNX Runtime run
   got <- ort_run(fs, list(s = xs))
   want <- predict(ms, xs)
   for (k in names(want)) expect_lt(max(abs(got[[k]] - want[[k]])), 1e-5, label = k)
+  # a loop whose trip count depends on the data, bounded or not
+  z <- sym_var("z", c(2, 3))
+  k <- sym_param("k", 3)
+  bounded <- sym_while_loop(function(s) sym_sum(sym_abs(s)) < 50, function(s) s * 1.5 + k, z, max_iterations = 6)
+  free <- sym_while_loop(function(s) sym_sum(sym_abs(s)) < 50, function(s) s * 1.5 + k, z)
+  ml <- sym_model(z, list(bounded = bounded, free = free))
+  fl <- tempfile(fileext = ".onnx")
+  export_onnx(ml, fl)
+  if (python_onnx()) expect_identical(onnx_check(fl), "ok")
+  for (zs in list(matrix(0.1, 2, 3), matrix(3, 2, 3), matrix(60, 2, 3))) {
+    got <- ort_run(fl, list(z = zs))
+    want <- predict(ml, zs)
+    for (nm in names(want)) expect_lt(max(abs(got[[nm]] - want[[nm]])), 1e-4, label = nm)
+  }
 })

@@ -232,6 +232,20 @@ void convert_nodes(ExportBuilder& b, const Graph& g, std::map<ValueKey, std::str
 
 }  // namespace
 
+std::vector<std::string> export_inline(ExportBuilder& b, const Graph& g, const std::vector<std::string>& bound) {
+  SN_CHECK(bound.size() == g.inputs.size(), ErrorKind::internal, "ONNX export: a body needs " << g.inputs.size()
+                                                                   << " inputs, got " << bound.size());
+  std::map<ValueKey, std::string> names;
+  for (size_t i = 0; i < g.inputs.size(); ++i) names[{g.inputs[i].node.get(), g.inputs[i].index}] = bound[i];
+  convert_nodes(b, g, names);
+  std::vector<std::string> out;
+  for (const Value& v : g.outputs) {
+    out.push_back(names.at({v.node.get(), v.index}));
+    check_defined(b, out.back(), v);
+  }
+  return out;
+}
+
 std::shared_ptr<GraphDef> export_body(ExportBuilder& parent, const Graph& body, const std::vector<std::string>& bound,
                                       const std::string& label) {
   auto def = std::make_shared<GraphDef>();

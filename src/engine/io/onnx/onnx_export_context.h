@@ -72,6 +72,10 @@ std::shared_ptr<GraphDef> export_body(ExportBuilder& parent, const Graph& body, 
                                       const std::string& label);
 
 // Attribute constructors.
+// Exports a closed graph's nodes into b's graph (not as a subgraph), its inputs taking
+// the names `bound`; returns the names of its outputs.
+std::vector<std::string> export_inline(ExportBuilder& b, const Graph& g, const std::vector<std::string>& bound);
+
 Attribute attr_i(const std::string& name, int64_t v);
 Attribute attr_f(const std::string& name, double v);
 Attribute attr_s(const std::string& name, const std::string& v);

@@ -8,6 +8,8 @@
 #include <cmath>
 
 #include "engine/io/onnx/onnx_export_context.h"
+#include "engine/ops/builder.h"
+#include "engine/passes/passes.h"
 
 namespace symnet {
 namespace onnx {
@@ -560,6 +562,57 @@ void scan(Ctx& c) {
   c.b.node("Scan", ins, c.out, at);
 }
 
+// A closed graph applying `g` (closed, inputs of `types`) through an inlined call: the
+// composition of bodies below is built as engine ops, then flattened.
+std::vector<Value> apply_body(const GraphPtr& g, const std::vector<Value>& ins) {
+  return make_node("call", ins, {{"body", g}});
+}
+
+Value as_bool(const Value& v) { return v.dtype() == DType::boolean ? v : op::cast(v, DType::boolean); }
+
+// while_loop -> Loop. ONNX tests the condition before each iteration from the value the
+// previous iteration computed: the first from the initial variables (written inline),
+// the others at the end of the body (the engine's body followed by its cond).
+void while_loop(Ctx& c) {
+  const AttrMap& a = c.a();
+  if (a.get_int("error_at_max", 0)) c.unsupported("error_at_max has no ONNX equivalent");
+  if (a.get_int("record", 0)) c.unsupported("a recording loop (made by gradients) has no ONNX equivalent");
+  const int64_t V = a.get_int("n_vars");
+  GraphPtr cond = a.get_graph("cond"), body = a.get_graph("body");
+  // The first test, in the enclosing graph.
+  std::vector<Value> formal;
+  for (const Value& v : c.n.inputs) {
+    if (!v.rank_known()) c.unsupported("the loop's values must have a known rank");
+    formal.push_back(op::input("arg" + std::to_string(formal.size()), v.dtype(), v.shape()));
+  }
+  Graph first = inline_calls(Graph::from_outputs({as_bool(apply_body(cond, formal)[0])}));
+  first.inputs = formal;
+  const std::string cond0 = export_inline(c.b, first, c.in)[0];
+  // The body: (iteration, condition, variables...) -> (condition, new variables...), the
+  // non-loop values read by name.
+  std::vector<Value> vars, outer;
+  for (int64_t i = 0; i < V; ++i) vars.push_back(formal[static_cast<size_t>(i)]);
+  for (size_t i = static_cast<size_t>(V); i < formal.size(); ++i) outer.push_back(formal[i]);
+  std::vector<Value> next = apply_body(body, formal);
+  std::vector<Value> cond_in = next;
+  cond_in.insert(cond_in.end(), outer.begin(), outer.end());
+  std::vector<Value> outs = {op::reshape(as_bool(apply_body(cond, cond_in)[0]), std::vector<int64_t>{})};
+  outs.insert(outs.end(), next.begin(), next.end());
+  Graph loop = inline_calls(Graph::from_outputs(outs));
+  Value iter = op::input("iteration", DType::i64, {}), keep_going = op::input("condition", DType::boolean, {});
+  loop.inputs = {iter, keep_going};
+  loop.inputs.insert(loop.inputs.end(), formal.begin(), formal.end());
+  std::vector<std::string> bound = {"", ""};
+  for (int64_t i = 0; i < V; ++i) bound.push_back("");
+  for (size_t i = static_cast<size_t>(V); i < c.in.size(); ++i) bound.push_back(c.in[i]);
+  auto g = export_body(c.b, loop, bound, c.label() + "/body");
+  const std::string max_iter =
+      a.has("max_iterations") ? c.b.int_scalar(c.label() + "/max_iterations", a.get_int("max_iterations")) : std::string();
+  std::vector<std::string> ins = {max_iter, cond0};
+  ins.insert(ins.end(), c.in.begin(), c.in.begin() + V);
+  c.b.node("Loop", ins, c.out, {attr_g("body", g)});
+}
+
 std::map<std::string, OpExporter> make_table() {
   std::map<std::string, OpExporter> t;
   const std::pair<const char*, const char*> plain[] = {
@@ -645,6 +698,7 @@ std::map<std::string, OpExporter> make_table() {
   t["random_bernoulli"] = bernoulli;
   t["cond"] = cond;
   t["scan"] = scan;
+  t["while_loop"] = while_loop;
   return t;
 }
 
