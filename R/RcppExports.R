@@ -85,6 +85,10 @@ cpp_onnx_read_tensor <- function(path) {
     .Call(`_symnet_cpp_onnx_read_tensor`, path)
 }
 
+cpp_export_onnx <- function(inputs, outputs, output_names, opset, graph_name, producer_version) {
+    .Call(`_symnet_cpp_export_onnx`, inputs, outputs, output_names, opset, graph_name, producer_version)
+}
+
 cpp_ptr_alive <- function(p) {
     .Call(`_symnet_cpp_ptr_alive`, p)
 }

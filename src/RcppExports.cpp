@@ -267,6 +267,22 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_export_onnx
+Rcpp::RawVector cpp_export_onnx(Rcpp::List inputs, Rcpp::List outputs, std::vector<std::string> output_names, int opset, std::string graph_name, std::string producer_version);
+RcppExport SEXP _symnet_cpp_export_onnx(SEXP inputsSEXP, SEXP outputsSEXP, SEXP output_namesSEXP, SEXP opsetSEXP, SEXP graph_nameSEXP, SEXP producer_versionSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type inputs(inputsSEXP);
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    Rcpp::traits::input_parameter< std::vector<std::string> >::type output_names(output_namesSEXP);
+    Rcpp::traits::input_parameter< int >::type opset(opsetSEXP);
+    Rcpp::traits::input_parameter< std::string >::type graph_name(graph_nameSEXP);
+    Rcpp::traits::input_parameter< std::string >::type producer_version(producer_versionSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_export_onnx(inputs, outputs, output_names, opset, graph_name, producer_version));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_ptr_alive
 bool cpp_ptr_alive(SEXP p);
 RcppExport SEXP _symnet_cpp_ptr_alive(SEXP pSEXP) {
@@ -799,6 +815,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_onnx_available", (DL_FUNC) &_symnet_cpp_onnx_available, 0},
     {"_symnet_cpp_import_onnx", (DL_FUNC) &_symnet_cpp_import_onnx, 4},
     {"_symnet_cpp_onnx_read_tensor", (DL_FUNC) &_symnet_cpp_onnx_read_tensor, 1},
+    {"_symnet_cpp_export_onnx", (DL_FUNC) &_symnet_cpp_export_onnx, 6},
     {"_symnet_cpp_ptr_alive", (DL_FUNC) &_symnet_cpp_ptr_alive, 1},
     {"_symnet_cpp_sym_call", (DL_FUNC) &_symnet_cpp_sym_call, 4},
     {"_symnet_cpp_last_node_id", (DL_FUNC) &_symnet_cpp_last_node_id, 0},

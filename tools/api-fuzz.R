@@ -256,6 +256,7 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
       v$backward <- function(inputs, outputs, grads) grads[[1]] * 2
       v$infer <- function(shapes, dtypes) list(shape = shapes[[1]], dtype = dtypes[[1]])
     }
+    if (tn == "export_onnx") v$path <- file.path(wd, "m.onnx")
     if (tn == "sym_cond") {
       v$pred <- sym_sum(x) > 0
       v$true_fn <- function() x * 2
