@@ -329,3 +329,29 @@ test_that("sym_cond(), sym_scan() and sym_while_loop() export as If, Scan and Lo
     for (nm in names(want)) expect_lt(max(abs(got[[nm]] - want[[nm]])), 1e-4, label = nm)
   }
 })
+
+test_that("sym_cond() and sym_scan() models come back through import_onnx() as If and Scan", {
+  skip_if_not(onnx_available())
+  set.seed(14)
+  x <- sym_var("x", c(NA, 3))
+  w <- sym_param("w", c(3, 3))
+  mc <- sym_model(x, sym_cond(sym_sum(x) > 0, function() sym_matmul(x, w) * 2, function() -x))
+  s <- sym_var("s", c(5, 2, 3))
+  v <- sym_param("v", 3)
+  step <- function(x_t, h) list(h * v + x_t, sym_tanh(h + x_t))
+  fwd <- sym_scan(step, sequences = s, init = sym_zeros(c(2, 3)))
+  ms <- sym_model(s, list(final = fwd$state, steps = fwd$outputs[[1]]))
+  fc <- tempfile(fileext = ".onnx")
+  fs <- tempfile(fileext = ".onnx")
+  export_onnx(mc, fc)
+  export_onnx(ms, fs)
+  mc2 <- import_onnx(fc)
+  ms2 <- import_onnx(fs)
+  for (xs in list(matrix(rnorm(6) + 2, 2, 3), matrix(rnorm(6) - 2, 2, 3))) {
+    expect_equal(unname(predict(mc2, xs)), unname(predict(mc, xs)), tolerance = 1e-6)
+  }
+  xs <- array(rnorm(30), c(5, 2, 3))
+  got <- predict(ms2, xs)
+  want <- predict(ms, xs)
+  expect_equal(unname(got), unname(want), tolerance = 1e-6)
+})

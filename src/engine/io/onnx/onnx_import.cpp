@@ -59,8 +59,19 @@ const Tensor& ImportContext::known(size_t i, const char* what) {
 std::vector<int64_t> ImportContext::known_ints(size_t i, const char* what) {
   const Tensor& t = known(i, what);
   if (is_float(t.dtype())) invalid(std::string(what) + " must hold integers");
+  // Read as integers, not through double: INT64_MAX (Slice's "to the end") is not a double.
   std::vector<int64_t> out(static_cast<size_t>(t.numel()));
-  for (int64_t k = 0; k < t.numel(); ++k) out[static_cast<size_t>(k)] = static_cast<int64_t>(t.get_as_double(k));
+  for (int64_t k = 0; k < t.numel(); ++k) {
+    int64_t v;
+    switch (t.dtype()) {
+      case DType::i64: v = t.ptr<int64_t>()[k]; break;
+      case DType::i32: v = t.ptr<int32_t>()[k]; break;
+      case DType::u8: v = t.ptr<uint8_t>()[k]; break;
+      case DType::boolean: v = t.ptr<bool>()[k] ? 1 : 0; break;
+      default: v = static_cast<int64_t>(t.get_as_double(k));
+    }
+    out[static_cast<size_t>(k)] = v;
+  }
   return out;
 }
 
