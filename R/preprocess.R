@@ -60,9 +60,11 @@
 #'
 #' * `image_resize(x, size)` resizes by bilinear interpolation (half-pixel centers, no
 #'   antialiasing). `size` is `c(height, width)`, or one number: the new length of the
-#'   shorter side, keeping the aspect ratio (as torchvision's `Resize(256)`).
+#'   shorter side, keeping the aspect ratio (the longer side truncated to a whole number,
+#'   as torchvision's `Resize(256)`).
 #' * `image_center_crop(x, size)` cuts the central `size` (`c(height, width)` or one number
-#'   for a square); the image must be at least that large.
+#'   for a square); the image must be at least that large. An odd margin is split as
+#'   torchvision splits it (its half rounded to even).
 #' * `image_normalize(x, mean, sd)` computes `(x - mean) / sd` per channel (`mean` and `sd`
 #'   of length 1 or the number of channels).
 #' * `image_load(path, channels)` reads a PNG or JPEG file (needs the \pkg{png} or
@@ -76,6 +78,11 @@
 #'   mean (0.485, 0.456, 0.406) and sd (0.229, 0.224, 0.225), and `"caffe"` scales to 0-255,
 #'   reorders the channels to BGR and subtracts (104, 117, 123). The `preprocess` field of
 #'   a model's registry entry (`model$zoo$preprocess`) names its style.
+#'
+#' Resizing, cropping and normalizing give what torchvision's `Resize`, `CenterCrop` and
+#' `Normalize` give on tensors with `antialias = False`. torchvision's default on PIL images
+#' antialiases when it shrinks an image, so for large reductions the values differ a little
+#' from those the models were evaluated with.
 #'
 #' @param x An image or batch (see Details); for `preprocess_imagenet()` also file paths.
 #' @param size Output size, see Details.
@@ -106,9 +113,10 @@ image_resize <- function(x, size) {
   info <- .image_dims(x, "x", environment())
   size <- .image_size_arg(size, "size", environment())
   if (length(size) == 1) {
+    # the longer side truncated, as torchvision's Resize(int) computes it
     short <- min(info$h, info$w)
-    size <- if (info$h <= info$w) c(size, max(1L, as.integer(round(info$w * size / short))))
-            else c(max(1L, as.integer(round(info$h * size / short))), size)
+    size <- if (info$h <= info$w) c(size, max(1L, as.integer(floor(info$w * size / short))))
+            else c(max(1L, as.integer(floor(info$h * size / short))), size)
   }
   ay <- .bilinear_axis(info$h, size[1])
   ax <- .bilinear_axis(info$w, size[2])
@@ -132,8 +140,9 @@ image_center_crop <- function(x, size) {
     sym_abort(c("Cannot crop {size[1]} x {size[2]} from an image of {info$h} x {info$w}.",
                 i = "Resize it first ({.fn image_resize})."), kind = "shape")
   }
-  top <- (info$h - size[1]) %/% 2
-  left <- (info$w - size[2]) %/% 2
+  # an odd margin rounds half to even (R's round(), Python's too): torchvision's offsets
+  top <- round((info$h - size[1]) / 2)
+  left <- round((info$w - size[2]) / 2)
   rows <- top + seq_len(size[1])
   cols <- left + seq_len(size[2])
   switch(length(dim(x)) - 1,

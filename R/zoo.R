@@ -200,7 +200,7 @@ pretrained_models <- function(cache_dir = NULL) {
   data.frame(
     name = names(reg),
     title = col(function(e) e$title),
-    size = col(function(e) as.double(e$size)),
+    size = col(function(e) if (e$format == "symnet") .zoo_shipped_size(e) else as.double(e$size)),
     input = col(function(e) paste(e$input_shape[-1], collapse = "x")),
     preprocess = col(function(e) e$preprocess),
     labels = col(function(e) e$labels),
@@ -208,6 +208,11 @@ pretrained_models <- function(cache_dir = NULL) {
     cached = col(function(e) e$format == "symnet" || file.exists(file.path(dir, e$file))),
     stringsAsFactors = FALSE, row.names = NULL
   )
+}
+
+.zoo_shipped_size <- function(entry) {
+  f <- system.file("extdata", entry$file, package = "symnet")
+  if (nzchar(f)) as.double(file.size(f)) else NA_real_
 }
 
 .zoo_labels <- function(kind) {

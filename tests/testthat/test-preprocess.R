@@ -41,7 +41,7 @@ test_that("image_center_crop() cuts the middle of each layout", {
   expect_equal(image_center_crop(m, c(3, 2)), m[2:4, 3:4])
   expect_equal(image_center_crop(m, 4), m[1:4, 2:5])
   img <- array(seq_len(5 * 6 * 3), c(5, 6, 3))
-  expect_equal(image_center_crop(img, 3), img[2:4, 2:4, , drop = FALSE])
+  expect_equal(image_center_crop(img, 3), img[2:4, 3:5, , drop = FALSE])  # margin 1.5 rounds to 2
   b <- array(seq_len(2 * 3 * 5 * 6), c(2, 3, 5, 6))
   expect_equal(image_center_crop(b, c(1, 6)), b[, , 3, , drop = FALSE])
   expect_error(image_center_crop(m, 7), class = "symnet_shape_error")
@@ -140,4 +140,28 @@ test_that("preprocess_imagenet() reads files into one batch", {
   expect_equal(dim(x), c(2, 3, 224, 224))
   expect_equal(x[1, , , ], preprocess_imagenet(image_load(fa))[1, , , ])
   expect_equal(x[2, , , ], preprocess_imagenet(image_load(fb))[1, , , ])
+})
+
+test_that("resize, crop and normalize match torchvision (antialias off) on a reference image", {
+  # fixtures/images/make_resize_reference.py wrote these with torchvision
+  lines <- readLines(test_path("fixtures", "images", "resize_reference.txt"))
+  ref <- list()
+  for (l in lines) {
+    parts <- strsplit(l, " : ", fixed = TRUE)[[1]]
+    head <- strsplit(parts[1], " ", fixed = TRUE)[[1]]
+    d <- as.integer(head[-1])
+    v <- as.double(strsplit(parts[2], " ", fixed = TRUE)[[1]])
+    ref[[head[1]]] <- array(aperm(array(v, rev(d)), rev(seq_along(d))), c(1, d))  # [1, C, H, W]
+  }
+  x <- ref$image
+  expect_equal(image_resize(x, c(11, 13)), ref$up_11x13, tolerance = 1e-12)
+  expect_equal(image_resize(x, c(4, 6)), ref$down_4x6, tolerance = 1e-12)
+  expect_equal(image_resize(x, 9), ref$short_9, tolerance = 1e-12)
+  expect_equal(image_center_crop(x, c(4, 5)), ref$crop_4x5)
+  expect_equal(image_normalize(x, c(0.485, 0.456, 0.406), c(0.229, 0.224, 0.225)), ref$normalize,
+               tolerance = 1e-12)
+  # the same through the [H, W, C] layout
+  hwc <- aperm(x[1, , , , drop = TRUE], c(2, 3, 1))
+  expect_equal(image_resize(hwc, c(4, 6)), aperm(ref$down_4x6[1, , , , drop = TRUE], c(2, 3, 1)),
+               tolerance = 1e-12)
 })

@@ -52,6 +52,8 @@ test_that("pretrained_models() lists the registry with pinned URLs and checksums
   expect_equal(sort(unique(onnx$preprocess)), c("caffe", "torchvision"))
   expect_false(any(onnx$cached))
   expect_true(z$cached[z$name == "lenet_fashion"])
+  expect_equal(z$size[z$name == "lenet_fashion"],
+               file.size(system.file("extdata", "lenet_fashion.symnet", package = "symnet")))
   reg <- symnet:::.zoo_builtin()
   for (e in reg[names(reg) != "lenet_fashion"]) {
     expect_match(e$sha256, "^[0-9a-f]{64}$")
