@@ -170,6 +170,9 @@ pretrained_model <- function(name, cache_dir = NULL, download = TRUE, ...) {
     sym_abort(c("Pretrained model {.val {entry$name}} is an ONNX file, and symnet was installed without ONNX support.",
                 i = "See {.fn import_onnx}."), kind = "unsupported")
   }
+  if (entry$format != "onnx" && ...length()) {
+    sym_abort("Arguments in {.arg ...} go to {.fn import_onnx}, and {.val {entry$name}} is not an ONNX model.")
+  }
   path <- pretrained_model_file(name, cache_dir = cache_dir, download = download)
   model <- if (entry$format == "onnx") import_onnx(path, ...) else load_model(path)
   entry$labels <- .zoo_labels(entry$labels)

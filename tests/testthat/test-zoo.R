@@ -204,6 +204,8 @@ test_that("the shipped LeNet loads offline and classifies Fashion-MNIST", {
   expect_equal(m$zoo$input_shape, c(1, 1, 28, 28))
   expect_true(file.exists(m$zoo$path))
   expect_lt(file.size(m$zoo$path), 300 * 1024)
+  expect_error(pretrained_model("lenet_fashion", input_shapes = list(image = c(1, 1, 28, 28))),
+               class = "symnet_value_error")
   fm <- tryCatch(dataset_fashion_mnist(download = FALSE), symnet_error = function(e) NULL)
   skip_if(is.null(fm), "Fashion-MNIST is not available offline")
   x <- fm$test$x
