@@ -261,3 +261,11 @@ cpp_tensor_rows <- function(p, rows) {
     .Call(`_symnet_cpp_tensor_rows`, p, rows)
 }
 
+cpp_sha256_file <- function(path) {
+    .Call(`_symnet_cpp_sha256_file`, path)
+}
+
+cpp_sha256_raw <- function(bytes) {
+    .Call(`_symnet_cpp_sha256_raw`, bytes)
+}
+

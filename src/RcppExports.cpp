@@ -792,6 +792,28 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_sha256_file
+std::string cpp_sha256_file(std::string path);
+RcppExport SEXP _symnet_cpp_sha256_file(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sha256_file(path));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_sha256_raw
+std::string cpp_sha256_raw(SEXP bytes);
+RcppExport SEXP _symnet_cpp_sha256_raw(SEXP bytesSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< SEXP >::type bytes(bytesSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_sha256_raw(bytes));
+    return rcpp_result_gen;
+END_RCPP
+}
 
 static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_register_custom_op", (DL_FUNC) &_symnet_cpp_register_custom_op, 3},
@@ -859,6 +881,8 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_tensor_info", (DL_FUNC) &_symnet_cpp_tensor_info, 1},
     {"_symnet_cpp_tensor_to_r", (DL_FUNC) &_symnet_cpp_tensor_to_r, 1},
     {"_symnet_cpp_tensor_rows", (DL_FUNC) &_symnet_cpp_tensor_rows, 2},
+    {"_symnet_cpp_sha256_file", (DL_FUNC) &_symnet_cpp_sha256_file, 1},
+    {"_symnet_cpp_sha256_raw", (DL_FUNC) &_symnet_cpp_sha256_raw, 1},
     {NULL, NULL, 0}
 };
 

@@ -246,6 +246,21 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     }
     if (tn == "sym_while_loop") v$body_fn <- function(s) s * 2
     if (tn == "import_onnx") v$path <- system.file("extdata", "onnx", "mlp.onnx", package = "symnet")
+    # model zoo and image helpers: the shipped model (never a download), a small RGB image
+    if (tn %in% c("pretrained_model", "pretrained_model_file")) {
+      v$name <- "lenet_fashion"
+      v$cache_dir <- file.path(wd, "zoo-cache")
+    }
+    if (grepl("^image_|^preprocess_imagenet$", tn)) {
+      v$x <- array(stats::runif(6 * 8 * 3), c(6, 8, 3))
+      v$size <- 4
+      v$mean <- c(0.5, 0.5, 0.5)
+      v$sd <- c(0.2, 0.2, 0.2)
+    }
+    if (tn == "image_load") {
+      v$path <- file.path(wd, "fz_img.png")
+      if (requireNamespace("png", quietly = TRUE)) png::writePNG(array(0.5, c(4, 5, 3)), v$path)
+    }
     if (tn == "read_onnx_tensor") v$path <- system.file("extdata", "onnx", "mlp_input_0.pb", package = "symnet")
     if (tn %in% c("sym_function", "sym_custom_gradient")) {
       v$fn <- function(a) a * 2
