@@ -11,6 +11,19 @@ Rcpp::Rostream<true>&  Rcpp::Rcout = Rcpp::Rcpp_cout_get();
 Rcpp::Rostream<false>& Rcpp::Rcerr = Rcpp::Rcpp_cerr_get();
 #endif
 
+// cpp_import_caffe
+Rcpp::List cpp_import_caffe(std::string prototxt, std::string caffemodel, bool free_batch);
+RcppExport SEXP _symnet_cpp_import_caffe(SEXP prototxtSEXP, SEXP caffemodelSEXP, SEXP free_batchSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type prototxt(prototxtSEXP);
+    Rcpp::traits::input_parameter< std::string >::type caffemodel(caffemodelSEXP);
+    Rcpp::traits::input_parameter< bool >::type free_batch(free_batchSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_import_caffe(prototxt, caffemodel, free_batch));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_register_custom_op
 void cpp_register_custom_op(std::string name, bool with_infer, bool with_backward);
 RcppExport SEXP _symnet_cpp_register_custom_op(SEXP nameSEXP, SEXP with_inferSEXP, SEXP with_backwardSEXP) {
@@ -816,6 +829,7 @@ END_RCPP
 }
 
 static const R_CallMethodDef CallEntries[] = {
+    {"_symnet_cpp_import_caffe", (DL_FUNC) &_symnet_cpp_import_caffe, 3},
     {"_symnet_cpp_register_custom_op", (DL_FUNC) &_symnet_cpp_register_custom_op, 3},
     {"_symnet_cpp_unregister_custom_op", (DL_FUNC) &_symnet_cpp_unregister_custom_op, 1},
     {"_symnet_cpp_function_params", (DL_FUNC) &_symnet_cpp_function_params, 2},

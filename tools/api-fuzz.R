@@ -246,6 +246,10 @@ child_main <- function(start, results, level, modes, shard = 0L, jobs = 1L, only
     }
     if (tn == "sym_while_loop") v$body_fn <- function(s) s * 2
     if (tn == "import_onnx") v$path <- system.file("extdata", "onnx", "mlp.onnx", package = "symnet")
+    if (tn == "import_caffe") {
+      v$prototxt <- system.file("extdata", "caffe", "tiny.prototxt", package = "symnet")
+      v$caffemodel <- system.file("extdata", "caffe", "tiny.caffemodel", package = "symnet")
+    }
     # model zoo and image helpers: the shipped model (never a download), a small RGB image
     if (tn %in% c("pretrained_model", "pretrained_model_file")) {
       v$name <- "lenet_fashion"
