@@ -69,6 +69,8 @@ import_caffe <- function(prototxt, caffemodel, name = NULL) {
   inputs <- lapply(res$inputs, new_symbol)
   outputs <- lapply(res$outputs, new_symbol)
   if (is.null(name)) name <- if (nzchar(res$net_name)) res$net_name else tools::file_path_sans_ext(basename(prototxt))
+  # the layers' names, with their Caffe types, for print() and model_layers()
+  .layer_names_register(as.list(res$layer_types))
   model <- sym_model(inputs, outputs, name = make.names(name))
   model$tensors <- lapply(res$tensors, new_symbol)
   model$caffe <- list(prototxt = p, caffemodel = w)

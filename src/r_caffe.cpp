@@ -37,6 +37,7 @@ Rcpp::List cpp_import_caffe(std::string prototxt, std::string caffemodel, bool f
   return Rcpp::List::create(Rcpp::Named("inputs") = wrap_named(im.inputs, im.input_names),
                             Rcpp::Named("outputs") = wrap_named(im.outputs, im.output_names),
                             Rcpp::Named("tensors") = wrap_named(tvals, tnames),
+                            Rcpp::Named("layer_types") = Rcpp::wrap(im.layer_types),
                             Rcpp::Named("net_name") = im.name);
   SN_R_END
   return Rcpp::List();

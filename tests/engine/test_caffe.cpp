@@ -73,6 +73,8 @@ TEST_CASE("Caffe BatchNorm with an in-place Scale folds into one batch norm with
   REQUIRE(im.output_names == std::vector<std::string>{"y"});
   REQUIRE(im.inputs[0].shape() == Shape{kUnknownDim, 3, 4, 4});  // any batch size
   REQUIRE(im.outputs[0].node->op_name() == "batch_norm");
+  REQUIRE(im.outputs[0].node->name == "bn/batch_norm");  // nodes named "<layer>/<what>"
+  REQUIRE(im.layer_types == std::map<std::string, std::string>{{"bn", "BatchNorm"}, {"sc", "Scale"}});
   std::map<std::string, bool> vars;
   for (const VariablePtr& v : im.variables) vars[v->name] = v->trainable;
   REQUIRE(vars == std::map<std::string, bool>{{"bn/mean", false}, {"bn/variance", false}, {"sc/weight", true}, {"sc/bias", true}});

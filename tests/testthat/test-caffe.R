@@ -24,6 +24,11 @@ test_that("the shipped tiny Caffe model predicts PyTorch's outputs with any batc
   expect_equal(predict(m, x), read_onnx_tensor(fixture("tiny_output.pb")), tolerance = 1e-4)
   expect_equal(dim(predict(m, array(0, c(5, 1, 8, 8)))), c(5, 3))
   expect_equal(m$name, "tiny")
+  # the model table groups nodes by Caffe layer, with the layer types
+  info <- model_layers(m)
+  expect_equal(info$name, c("data", "conv", "relu", "pool", "fc", "prob"))
+  expect_equal(info$type[info$name == "conv"], "Convolution")
+  expect_equal(info$params[info$name == "fc"], 3 * 36 + 3)
   expect_equal(import_caffe(tiny("tiny.prototxt"), tiny("tiny.caffemodel"), name = "other")$name, "other")
 })
 

@@ -75,7 +75,7 @@ std::vector<Value> convolution(LayerContext& c) {
   a.set("pads", doubled(pad));
   a.set("dilations", dilation);
   a.set("group", group);
-  return {op::apply("conv", ins, a)};
+  return {op::apply("conv", ins, a, c.node_name("conv"))};
 }
 
 const std::string kPool = "pooling_param.";
@@ -108,7 +108,7 @@ std::vector<Value> pooling(LayerContext& c) {
   if (c.int_param(kPool + "global_pooling", 0)) {
     if (c.has(kPool + "kernel_size") || c.has(kPool + "kernel_h") || c.has(kPool + "kernel_w"))
       c.invalid("global pooling cannot have a kernel size");
-    return {op::apply(max ? "global_max_pool" : "global_avg_pool", {x})};
+    return {op::apply(max ? "global_max_pool" : "global_avg_pool", {x}, {}, c.node_name("pool"))};
   }
   const std::vector<int64_t> kernel = window(c, kPool, "kernel_size", "kernel", 2, -1);
   const std::vector<int64_t> pad = window(c, kPool, "pad", "pad", 2, 0);
@@ -129,7 +129,7 @@ std::vector<Value> pooling(LayerContext& c) {
   a.set("ceil_mode", int64_t{1});
   // Caffe divides by the window clipped to the padded input: the engine's count_include_pad.
   if (!max) a.set("count_include_pad", int64_t{1});
-  return {op::apply(max ? "max_pool" : "avg_pool", {x}, a)};
+  return {op::apply(max ? "max_pool" : "avg_pool", {x}, a, c.node_name("pool"))};
 }
 
 const std::string kIP = "inner_product_param.";
@@ -148,18 +148,20 @@ std::vector<Value> inner_product(LayerContext& c) {
   const bool transpose = c.int_param(kIP + "transpose", 0) != 0;
   Value w = c.parameter(0, transpose ? Shape{k, n} : Shape{n, k}, "weight");
   // Rows: the dims before axis, flattened.
-  Value rows = axis == 1 && rank == 2 ? x : axis == 1 ? op::apply("flatten", {x}, {{"axis", int64_t{1}}})
-                                                      : op::reshape(x, {-1, k});
+  Value rows = axis == 1 && rank == 2
+                   ? x
+                   : axis == 1 ? op::apply("flatten", {x}, {{"axis", int64_t{1}}}, c.node_name("flatten"))
+                               : op::apply("reshape", {x}, {{"shape", std::vector<int64_t>{-1, k}}}, c.node_name("rows"));
   AttrMap a;
   a.set("transB", int64_t{transpose ? 0 : 1});
   std::vector<Value> ins = {rows, w};
   if (c.int_param(kIP + "bias_term", 1)) ins.push_back(c.parameter(1, {n}, "bias"));
-  Value y = op::apply("gemm", ins, a);
+  Value y = op::apply("gemm", ins, a, c.node_name("gemm"));
   if (axis == 1) return {y};
   std::vector<int64_t> shape;
   for (int64_t d = 0; d < axis; ++d) shape.push_back(x.shape()[static_cast<size_t>(d)] < 0 ? -1 : x.shape()[static_cast<size_t>(d)]);
   shape.push_back(n);
-  return {op::reshape(y, shape)};
+  return {op::apply("reshape", {y}, {{"shape", shape}}, c.node_name("reshape"))};
 }
 
 const std::string kLRN = "lrn_param.";
@@ -173,7 +175,8 @@ std::vector<Value> lrn(LayerContext& c) {
   // Caffe, like ONNX, divides alpha by local_size.
   return {op::apply("lrn", {c.bottom(0)}, {{"size", size}, {"alpha", c.real_param(kLRN + "alpha", 1.0)},
                                           {"beta", c.real_param(kLRN + "beta", 0.75)},
-                                          {"bias", c.real_param(kLRN + "k", 1.0)}})};
+                                          {"bias", c.real_param(kLRN + "k", 1.0)}},
+                        c.node_name("lrn"))};
 }
 
 std::vector<Value> dropout(LayerContext& c) {
@@ -184,8 +187,8 @@ std::vector<Value> dropout(LayerContext& c) {
   const double ratio = c.real_param("dropout_param.dropout_ratio", 0.5);
   if (!(ratio >= 0 && ratio < 1)) c.invalid("dropout_ratio must be in [0, 1)");
   // Identity when predicting; drops while a model is fitted.
-  if (ratio == 0) return {op::identity(c.bottom(0))};
-  return {op::apply("dropout", {c.bottom(0)}, {{"ratio", ratio}, {"training", int64_t{0}}})};
+  if (ratio == 0) return {op::apply("identity", {c.bottom(0)}, {}, c.node_name("identity"))};
+  return {op::apply("dropout", {c.bottom(0)}, {{"ratio", ratio}, {"training", int64_t{0}}}, c.node_name("dropout"))};
 }
 
 const std::string kBN = "batch_norm_param.";
@@ -229,7 +232,7 @@ std::vector<Value> batch_norm(LayerContext& c) {
   a.set("momentum", c.real_param(kBN + "moving_average_fraction", 0.999));
   // Declared (inference), so fitting switches it to training mode (passes/training.cpp).
   a.set("training", int64_t{0});
-  return {op::apply("batch_norm", {x, gamma, beta, m, v}, a)};
+  return {op::apply("batch_norm", {x, gamma, beta, m, v}, a, c.node_name("batch_norm"))};
 }
 
 // y = x * scale (+ bias), the blobs covering dims [axis, axis + num_axes) of x.
@@ -245,12 +248,13 @@ std::vector<Value> scale(LayerContext& c) {
   int64_t n_axes = c.int_param(kScale + "num_axes", 1);
   if (n_axes == -1) n_axes = rank - axis;
   if (n_axes < 0 || axis + n_axes > rank) c.invalid("num_axes " + std::to_string(n_axes) + " does not fit the bottom");
-  Shape s, b;
+  Shape s;
   for (int64_t d = axis; d < axis + n_axes; ++d) s.push_back(c.static_dim(x, d, "bottom"));
-  b = s;
+  std::vector<int64_t> b = s;
   for (int64_t d = axis + n_axes; d < rank; ++d) b.push_back(1);
-  Value y = op::mul(x, op::reshape(c.parameter(0, s, "weight"), b.empty() ? std::vector<int64_t>{} : b));
-  if (c.int_param(kScale + "bias_term", 0)) y = op::add(y, op::reshape(c.parameter(1, s, "bias"), b));
+  Value y = op::apply("mul", {x, op::reshape(c.parameter(0, s, "weight"), b)}, {}, c.node_name("mul"));
+  if (c.int_param(kScale + "bias_term", 0))
+    y = op::apply("add", {y, op::reshape(c.parameter(1, s, "bias"), b)}, {}, c.node_name("add"));
   return {y};
 }
 

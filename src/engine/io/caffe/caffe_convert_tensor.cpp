@@ -11,16 +11,16 @@ std::vector<Value> relu(LayerContext& c) {
   c.allow({"relu_param.negative_slope", "relu_param.engine"});
   c.expect_bottoms(1, 1);
   const double slope = c.real_param("relu_param.negative_slope", 0.0);
-  if (slope == 0) return {op::relu(c.bottom(0))};
-  return {op::apply("leaky_relu", {c.bottom(0)}, {{"alpha", slope}})};
+  if (slope == 0) return {op::apply("relu", {c.bottom(0)}, {}, c.node_name("relu"))};
+  return {op::apply("leaky_relu", {c.bottom(0)}, {{"alpha", slope}}, c.node_name("leaky_relu"))};
 }
 
-Converter unary(const char* param, Value (*fn)(const Value&)) {
-  const std::string engine = std::string(param) + ".engine";
-  return [engine, fn](LayerContext& c) {
+Converter unary(const char* param, const char* engine_op) {
+  const std::string engine = std::string(param) + ".engine", name = engine_op;
+  return [engine, name](LayerContext& c) {
     c.allow({engine});
     c.expect_bottoms(1, 1);
-    return std::vector<Value>{fn(c.bottom(0))};
+    return std::vector<Value>{op::apply(name, {c.bottom(0)}, {}, c.node_name(name))};
   };
 }
 
@@ -29,7 +29,8 @@ std::vector<Value> softmax(LayerContext& c) {
   c.expect_bottoms(1, 1);
   Value x = c.bottom(0);
   if (!x.rank_known()) c.unsupported("the rank of its bottom must be known when the model is imported");
-  return {op::softmax(x, c.axis(c.int_param("softmax_param.axis", 1), x.rank()))};
+  return {op::apply("softmax", {x}, {{"axis", c.axis(c.int_param("softmax_param.axis", 1), x.rank())}},
+                    c.node_name("softmax"))};
 }
 
 std::vector<Value> concat(LayerContext& c) {
@@ -41,7 +42,7 @@ std::vector<Value> concat(LayerContext& c) {
   // concat_dim is the old name of axis (which wins when both are given).
   const int64_t axis = c.has("concat_param.axis") ? c.int_param("concat_param.axis", 1)
                                                   : c.int_param("concat_param.concat_dim", 1);
-  return {op::apply("concat", ins, {{"axis", c.axis(axis, ins[0].rank())}})};
+  return {op::apply("concat", ins, {{"axis", c.axis(axis, ins[0].rank())}}, c.node_name("concat"))};
 }
 
 std::vector<Value> eltwise(LayerContext& c) {
@@ -55,17 +56,15 @@ std::vector<Value> eltwise(LayerContext& c) {
   auto term = [&](size_t i) {
     Value x = c.bottom(i);
     if (coeff.empty() || coeff[i] == 1.0) return x;
-    return op::mul(x, op::scalar_like(coeff[i], x));
+    return op::apply("mul", {x, op::scalar_like(coeff[i], x)}, {}, c.node_name("coeff" + std::to_string(i)));
   };
+  const char* ops[] = {"mul", "add", "maximum"};
+  if (operation < 0 || operation > 2)
+    c.invalid("operation " + std::to_string(operation) + " does not exist (PROD 0, SUM 1, MAX 2)");
+  const std::string engine_op = ops[operation];
   Value y = term(0);
-  for (size_t i = 1; i < c.num_bottoms(); ++i) {
-    switch (operation) {
-      case 0: y = op::mul(y, c.bottom(i)); break;
-      case 1: y = op::add(y, term(i)); break;
-      case 2: y = op::maximum(y, c.bottom(i)); break;
-      default: c.invalid("operation " + std::to_string(operation) + " does not exist (PROD 0, SUM 1, MAX 2)");
-    }
-  }
+  for (size_t i = 1; i < c.num_bottoms(); ++i)
+    y = op::apply(engine_op, {y, operation == 1 ? term(i) : c.bottom(i)}, {}, c.node_name(engine_op + std::to_string(i)));
   return {y};
 }
 
@@ -83,7 +82,7 @@ std::vector<Value> flatten(LayerContext& c) {
   std::vector<int64_t> shape(static_cast<size_t>(a), 0);
   shape.push_back(-1);
   for (int64_t d = e + 1; d < rank; ++d) shape.push_back(c.static_dim(x, d, "bottom"));
-  return {op::reshape(x, shape)};
+  return {op::apply("reshape", {x}, {{"shape", shape}}, c.node_name("flatten"))};
 }
 
 // Dims [axis, axis + num_axes) replaced by `shape` (0 copies the bottom's dim there, -1
@@ -111,7 +110,7 @@ std::vector<Value> reshape(LayerContext& c) {
   }
   const bool same_place = static_cast<int64_t>(dims.size()) == n_axes;
   for (int64_t d = axis + n_axes; d < rank; ++d) shape.push_back(same_place ? 0 : c.static_dim(x, d, "bottom"));
-  return {op::reshape(x, shape)};
+  return {op::apply("reshape", {x}, {{"shape", shape}}, c.node_name("reshape"))};
 }
 
 // The same blob under several names.
@@ -125,8 +124,8 @@ std::vector<Value> split(LayerContext& c) {
 
 void add_tensor_converters(ConverterTable& t) {
   t["ReLU"] = relu;
-  t["Sigmoid"] = unary("sigmoid_param", op::sigmoid);
-  t["TanH"] = unary("tanh_param", op::tanh);
+  t["Sigmoid"] = unary("sigmoid_param", "sigmoid");
+  t["TanH"] = unary("tanh_param", "tanh");
   t["Softmax"] = softmax;
   t["Concat"] = concat;
   t["Eltwise"] = eltwise;

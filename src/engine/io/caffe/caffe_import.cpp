@@ -269,6 +269,8 @@ ImportedNet import_net(const NetDef& net, const NetDef& weights, const ImportOpt
       env.produce(last.tops[t], outs[t]);
       out.values[last.tops[t]] = outs[t];
     }
+    out.layer_types[l.name] = l.type;
+    if (fused) out.layer_types[fused->name] = fused->type;
     if (fused) ++k;
   }
   for (const std::string& n : env.available) {

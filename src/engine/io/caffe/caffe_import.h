@@ -27,6 +27,8 @@ struct ImportedNet {
   std::vector<VariablePtr> variables;
   // Every blob name with its last value, for cutting the model anywhere.
   std::map<std::string, Value> values;
+  // Layer name -> Caffe type of every layer converted (for display).
+  std::map<std::string, std::string> layer_types;
 };
 
 // `net` gives the structure (a .prototxt), `weights` the blobs (a .caffemodel), matched by

@@ -29,6 +29,9 @@ class LayerContext {
       : layer_(layer), bottoms_(std::move(bottoms)), blobs_(blobs), variables_(variables), fused_scale_(fused_scale) {}
 
   const Layer& layer() const { return layer_; }
+  // "<layer>/<what>": the name of a node the layer creates, so a model groups its nodes
+  // by layer (as symnet's own layers name theirs).
+  std::string node_name(const std::string& what) const { return layer_.name + "/" + what; }
   // The in-place Scale layer following a BatchNorm, folded into it (else null).
   const Layer* fused_scale() const { return fused_scale_; }
 
