@@ -240,6 +240,12 @@ TEST_CASE("Caffe prototxt: malformed text is a value error, unknown layer parame
     REQUIRE(e.kind() == ErrorKind::unsupported);
     REQUIRE(std::string(e.what()).find("fused_relu") != std::string::npos);
   }
+  // however many harmless unknown fields come first
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "layer { name: \"d" + std::to_string(i) + "\" type: \"Data\" data_param { source: \"x\" } }\n";
+  REQUIRE(caffe::parse_prototxt(text).layers.size() == 40);
+  text += "layer { name: \"c\" type: \"Convolution\" convolution_param { fuse_type: 1 } }";
+  REQUIRE(kind_of([&] { caffe::parse_prototxt(text); }) == ErrorKind::unsupported);
 }
 
 TEST_CASE("Caffe caffemodel: blobs are checked against their data before allocation", "[caffe]") {

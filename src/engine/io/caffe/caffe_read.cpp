@@ -3,7 +3,6 @@
 // readers that say how to enable them.
 #include <fstream>
 #include <limits>
-#include <sstream>
 
 #include "engine/base/error.h"
 #include "engine/io/caffe/caffe_model.h"
@@ -258,52 +257,51 @@ NetDef convert_net(const pb::NetParameter& net) {
   return out;
 }
 
-// Collects the text parser's errors and unknown-field warnings.
+// An unknown field inside a layer's parameters could change what the layer computes: the
+// message refusing it. Unknown fields of the net or of a layer itself (data-layer and
+// solver settings, fields of other Caffe forks) are skipped: "".
+std::string unknown_field_refusal(int line, const std::string& warning) {
+  const std::string type_mark = "Message type \"", field_mark = "has no field named \"";
+  const size_t t = warning.find(type_mark), f = warning.find(field_mark);
+  if (t == std::string::npos || f == std::string::npos) return "";
+  const size_t t0 = t + type_mark.size(), f0 = f + field_mark.size();
+  std::string type = warning.substr(t0, warning.find('"', t0) - t0);
+  const std::string field = warning.substr(f0, warning.find('"', f0) - f0);
+  const std::string pkg = "symnet_caffe.";
+  if (type.rfind(pkg, 0) == 0) type = type.substr(pkg.size());
+  if (type == "NetParameter" || type == "LayerParameter" || type == "V1LayerParameter") return "";
+  return "Caffe prototxt line " + std::to_string(line) + ": field '" + field + "' of " + type +
+         " is not one symnet reads";
+}
+
+// Keeps the text parser's first error and the first unknown field it must refuse (every
+// warning is looked at: a file may skip any number of harmless fields first).
 class Collector : public gp::io::ErrorCollector {
  public:
 #if defined(GOOGLE_PROTOBUF_VERSION) && GOOGLE_PROTOBUF_VERSION < 4022000
   void AddError(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    record(errors, line, column, message);
+    error(line, column, message);
   }
-  void AddWarning(int line, gp::io::ColumnNumber column, const std::string& message) override {
-    record(warnings, line, column, message);
-  }
+  void AddWarning(int line, gp::io::ColumnNumber, const std::string& message) override { warning(line, message); }
 #else
   void RecordError(int line, gp::io::ColumnNumber column, absl::string_view message) override {
-    record(errors, line, column, std::string(message));
+    error(line, column, std::string(message));
   }
-  void RecordWarning(int line, gp::io::ColumnNumber column, absl::string_view message) override {
-    record(warnings, line, column, std::string(message));
+  void RecordWarning(int line, gp::io::ColumnNumber, absl::string_view message) override {
+    warning(line, std::string(message));
   }
 #endif
-  struct Entry {
-    int line, column;
-    std::string message;
-  };
-  std::vector<Entry> errors, warnings;
+  std::string first_error, refusal;
 
  private:
-  static void record(std::vector<Entry>& to, int line, int column, const std::string& message) {
-    if (to.size() < 16) to.push_back({line + 1, column + 1, message});
+  void error(int line, int column, const std::string& message) {
+    if (first_error.empty())
+      first_error = "line " + std::to_string(line + 1) + ", column " + std::to_string(column + 1) + ": " + message;
+  }
+  void warning(int line, const std::string& message) {
+    if (refusal.empty()) refusal = unknown_field_refusal(line + 1, message);
   }
 };
-
-// An unknown field inside a layer's parameters could change what the layer computes:
-// refused. Unknown fields of the net or of a layer itself (data-layer and solver
-// settings, fields of other Caffe forks) are skipped.
-void check_unknown_field(const Collector::Entry& w) {
-  const std::string type_mark = "Message type \"", field_mark = "has no field named \"";
-  const size_t t = w.message.find(type_mark), f = w.message.find(field_mark);
-  if (t == std::string::npos || f == std::string::npos) return;
-  const size_t t0 = t + type_mark.size(), f0 = f + field_mark.size();
-  std::string type = w.message.substr(t0, w.message.find('"', t0) - t0);
-  const std::string field = w.message.substr(f0, w.message.find('"', f0) - f0);
-  const std::string pkg = "symnet_caffe.";
-  if (type.rfind(pkg, 0) == 0) type = type.substr(pkg.size());
-  if (type == "NetParameter" || type == "LayerParameter" || type == "V1LayerParameter") return;
-  SN_THROW(ErrorKind::unsupported, "Caffe prototxt line " << w.line << ": field '" << field << "' of " << type
-                                                          << " is not one symnet reads");
-}
 
 }  // namespace
 
@@ -313,16 +311,9 @@ NetDef parse_prototxt(const std::string& text) {
   Collector collector;
   parser.RecordErrorsTo(&collector);
   parser.AllowUnknownField(true);
-  if (!parser.ParseFromString(text, &net)) {
-    std::ostringstream msg;
-    msg << "not a valid Caffe prototxt";
-    if (!collector.errors.empty()) {
-      const Collector::Entry& e = collector.errors.front();
-      msg << ": line " << e.line << ", column " << e.column << ": " << e.message;
-    }
-    throw Error(ErrorKind::value, msg.str());
-  }
-  for (const Collector::Entry& w : collector.warnings) check_unknown_field(w);
+  SN_CHECK(parser.ParseFromString(text, &net), ErrorKind::value,
+           "not a valid Caffe prototxt" << (collector.first_error.empty() ? "" : ": " + collector.first_error));
+  if (!collector.refusal.empty()) throw Error(ErrorKind::unsupported, collector.refusal);
   return convert_net(net);
 }
 
