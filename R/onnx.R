@@ -14,7 +14,9 @@
 #' decides explicitly.
 #'
 #' Every named tensor of the ONNX graph is in `model$tensors` as a symbol, so a
-#' model can be cut anywhere: `sym_model(model$inputs, model$tensors[["x"]])`.
+#' model can be cut anywhere: `sym_model(model$inputs, model$tensors[["x"]])`, or
+#' `get_layer_output(model, "x")`. `saveRDS()` keeps these names; [save_model()] keeps
+#' the model but not the ONNX names of its inner tensors.
 #'
 #' Reading ONNX files needs the protobuf library when symnet is installed (Debian and
 #' Ubuntu: `libprotobuf-dev` and `protobuf-compiler`); without it `import_onnx()`
