@@ -122,14 +122,17 @@ test_that("Ctrl-C during fit() keeps the session and the weights of the last fin
 test_that("Ctrl-C during a long kernel raises an interrupt and leaves variables unchanged", {
   skip_if_no_child_processes()
   dir <- withr::local_tempdir()
-  # One run that is a single large matmul (about a second or more), with a
-  # variable update. The operands live in the engine (a shared variable times
-  # a scalar input), so after the "running" mark the child is in the engine.
+  # One run of three large matmuls (about a second on the project's 2-core VM with
+  # symnet's own GEMM; a single 2000^3 product took a tenth of that, so the signal
+  # could land after the call, outside the tryCatch), with a variable update. The
+  # operands live in the engine (a shared variable times a scalar input), so after the
+  # "running" mark the child is in the engine.
   ch <- child_start(dir, c(
     "s <- sym_var('scale', integer())",
-    "set.seed(2); b <- sym_shared(matrix(runif(2000 * 2000), 2000), 'big')",
+    "n <- 3000; set.seed(2); b <- sym_shared(matrix(runif(n * n), n), 'big')",
     "v <- sym_shared(matrix(0, 2, 2), 'v')",
-    "f <- sym_compile(sym_sum(sym_matmul(b * s, b)), updates = list(list(v, v + 1)))",
+    "y <- sym_matmul(sym_matmul(sym_matmul(b * s, b) / n, b) / n, b)",
+    "f <- sym_compile(sym_sum(y), updates = list(list(v, v + 1)))",
     "t0 <- Sys.time(); full <- f(scale = 1); dur <- as.double(Sys.time() - t0, units = 'secs')",
     "before <- sym_value(v)",
     "mark('running', dur)",
