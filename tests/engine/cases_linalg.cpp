@@ -152,15 +152,7 @@ void add_linalg_cases(std::vector<OpCase>& cases) {
 
 namespace {
 
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  FAIL("no error thrown");
-  return ErrorKind::internal;
-}
+using symnet::test::kind_of;
 
 }  // namespace
 

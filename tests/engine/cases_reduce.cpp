@@ -273,15 +273,7 @@ namespace {
 
 Value in(const std::string& name, DType t, Shape s) { return op::input(name, t, s); }
 
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  FAIL("no error thrown");
-  return ErrorKind::internal;
-}
+using symnet::test::kind_of;
 
 }  // namespace
 

@@ -358,15 +358,7 @@ using namespace symnet::test;
 
 namespace {
 Value in(const Shape& s, DType t = DType::f32) { return op::input("x", t, s); }
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  FAIL("no symnet::Error thrown");
-  return ErrorKind::internal;
-}
+using symnet::test::kind_of;
 }  // namespace
 
 TEST_CASE("shape ops validate attributes and shapes at build time", "[shape]") {

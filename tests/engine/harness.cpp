@@ -251,4 +251,14 @@ void run_cpu_kernel(const Node& n, std::vector<TensorView> in, std::vector<Tenso
   impl->fn(k);
 }
 
+ErrorKind kind_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.kind();
+  }
+  FAIL("no symnet::Error thrown");
+  return ErrorKind::internal;
+}
+
 }  // namespace symnet::test

@@ -48,6 +48,9 @@ Graph op_graph(const std::string& op, const std::vector<Tensor>& inputs, const A
 // Copies an executable output into an owning tensor.
 Tensor to_tensor(const TensorView& v);
 void check_close(const Tensor& got, const Tensor& want, double tol);
+
+// The kind of the symnet::Error that f throws (a test failure when it throws none).
+ErrorKind kind_of(const std::function<void()>& f);
 // Central finite differences in float64 against autodiff of sum(w * op(inputs)).
 // The gradient check's graphs for a case: y = sum_k sum(w_k * out_k) and its gradients
 // w.r.t. the float inputs `wrt` (outputs: y, then one gradient per wrt), on float64 feeds.

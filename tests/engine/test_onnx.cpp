@@ -17,15 +17,7 @@ using namespace symnet;
 
 namespace {
 
-ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.kind();
-  }
-  FAIL("no error");
-  return ErrorKind::internal;
-}
+using symnet::test::kind_of;
 
 }  // namespace
 

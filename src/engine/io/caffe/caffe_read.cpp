@@ -6,6 +6,7 @@
 
 #include "engine/base/error.h"
 #include "engine/io/caffe/caffe_model.h"
+#include "engine/io/file_bytes.h"
 
 #ifdef SYMNET_HAVE_PROTOBUF
 #include <google/protobuf/io/tokenizer.h>
@@ -40,19 +41,6 @@ namespace {
 namespace pb = symnet_caffe;
 namespace gp = google::protobuf;
 
-std::string read_file_bytes(const std::string& path, const std::string& what, int64_t limit) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  SN_CHECK(in, ErrorKind::value, "cannot open " << what << " '" << path << "'");
-  const std::streamoff size = in.tellg();
-  SN_CHECK(size >= 0, ErrorKind::value, "cannot read " << what << " '" << path << "'");
-  SN_CHECK(size < limit, ErrorKind::value, what << " '" << path << "' is " << size << " bytes, over the " << limit
-                                                << "-byte limit for one protobuf message");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  in.read(&bytes[0], size);
-  SN_CHECK(in.gcount() == size, ErrorKind::value, "could not read all of " << what << " '" << path << "'");
-  return bytes;
-}
 
 // A blob's values as a float32 tensor. The shape is checked against the values the file
 // holds before the tensor is allocated.
@@ -318,7 +306,7 @@ NetDef parse_prototxt(const std::string& text) {
 }
 
 NetDef read_prototxt_file(const std::string& path) {
-  return parse_prototxt(read_file_bytes(path, "Caffe prototxt", int64_t{64} << 20));
+  return parse_prototxt(io::read_file_bytes(path, "Caffe prototxt", int64_t{64} << 20));
 }
 
 NetDef parse_caffemodel(const std::string& bytes) {
@@ -329,7 +317,7 @@ NetDef parse_caffemodel(const std::string& bytes) {
 }
 
 NetDef read_caffemodel_file(const std::string& path) {
-  return parse_caffemodel(read_file_bytes(path, "Caffe model", std::numeric_limits<int>::max()));
+  return parse_caffemodel(io::read_file_bytes(path, "Caffe model", std::numeric_limits<int>::max()));
 }
 
 #endif  // SYMNET_HAVE_PROTOBUF

@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 
+#include "engine/io/file_bytes.h"
 #include "engine/io/onnx/onnx_model.h"
 
 #ifdef SYMNET_HAVE_PROTOBUF
@@ -59,19 +60,9 @@ bool protobuf_available() { return true; }
 
 namespace {
 
+// Protobuf messages are limited to 2 GiB; larger ONNX models keep weights as external data.
 std::string read_file_bytes(const std::string& path, const std::string& what) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  SN_CHECK(in, ErrorKind::value, "cannot open " << what << " '" << path << "'");
-  const std::streamoff size = in.tellg();
-  SN_CHECK(size >= 0, ErrorKind::value, "cannot read " << what << " '" << path << "'");
-  // Protobuf messages are limited to 2 GiB; larger ONNX models keep weights as external data.
-  SN_CHECK(size < std::numeric_limits<int>::max(), ErrorKind::value,
-           what << " '" << path << "' is " << size << " bytes, over protobuf's 2 GiB limit for one message");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  in.seekg(0);
-  in.read(&bytes[0], size);
-  SN_CHECK(in.gcount() == size, ErrorKind::value, "could not read all of " << what << " '" << path << "'");
-  return bytes;
+  return io::read_file_bytes(path, what, std::numeric_limits<int>::max());
 }
 
 
