@@ -5,7 +5,7 @@
 
 #include "engine/base/error.h"
 #include "engine/kernels/cpu/parallel.h"
-#include "engine/kernels/cpu/philox.h"
+#include "engine/kernels/cpu/philox_batch.h"
 #include "engine/kernels/cpu/random_kernels.h"
 
 namespace symnet {
@@ -32,15 +32,12 @@ void dropout_kernel(KernelContext& k) {
     const T* xp = x.ptr<T>();
     T* yp = y.ptr<T>();
     const T s = static_cast<T>(scale);
-    parallel_for(nb, 4096, [&](int64_t b, int64_t e) {
-      for (int64_t blk = b; blk < e; ++blk) {
-        const philox::Block r = philox::draw(key, run, static_cast<uint64_t>(blk));
-        const int64_t base = blk * 4, m = std::min<int64_t>(4, n - base);
-        for (int64_t j = 0; j < m; ++j) {
-          const bool keep = r.v[j] >= thresh;
-          mp[base + j] = keep;
-          yp[base + j] = keep ? xp[base + j] * s : T(0);
-        }
+    for_each_philox_chunk(key, run, nb, 4096, [&](int64_t first, int64_t count, const uint32_t* bits) {
+      const int64_t base = first * 4, m = std::min<int64_t>(4 * count, n - base);
+      for (int64_t j = 0; j < m; ++j) {
+        const bool keep = bits[j] >= thresh;
+        mp[base + j] = keep;
+        yp[base + j] = keep ? xp[base + j] * s : T(0);
       }
     });
   };

@@ -7,6 +7,7 @@
 #include "engine/base/error.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/kernels/cpu/philox.h"
+#include "engine/kernels/cpu/philox_batch.h"
 
 namespace symnet {
 
@@ -19,15 +20,17 @@ uint64_t fnv1a(const std::string& s) {
 }
 
 // Element i takes value i % PER of block i / PER, so a value depends only on (key, run, i).
-// gen(block, vals) fills PER values of type T.
+// gen(bits, vals) turns one block's four words into PER values of type T.
 template <int PER, typename T, typename G>
-void fill_blocks(T* out, int64_t n, G&& gen) {
+void fill_blocks(uint64_t key, uint64_t run, T* out, int64_t n, G&& gen) {
   const int64_t nb = (n + PER - 1) / PER;
-  parallel_for(nb, 2048, [&](int64_t b, int64_t e) {
-    T vals[PER];
-    for (int64_t blk = b; blk < e; ++blk) {
-      gen(static_cast<uint64_t>(blk), vals);
-      const int64_t base = blk * PER, m = std::min<int64_t>(PER, n - base);
+  for_each_philox_chunk(key, run, nb, 2048, [&](int64_t first, int64_t count, const uint32_t* bits) {
+    const int64_t whole = std::min(count, n / PER - first);  // blocks with all PER values inside
+    for (int64_t i = 0; i < std::max<int64_t>(whole, 0); ++i) gen(bits + 4 * i, out + (first + i) * PER);
+    for (int64_t i = std::max<int64_t>(whole, 0); i < count; ++i) {
+      T vals[PER];
+      gen(bits + 4 * i, vals);
+      const int64_t base = (first + i) * PER, m = std::min<int64_t>(PER, n - base);
       for (int64_t j = 0; j < m; ++j) out[base + j] = vals[j];
     }
   });
@@ -97,16 +100,21 @@ void random_uniform_kernel(KernelContext& k) {
   if (y.dtype == DType::f32) {
     // Rounding lo + w*u to float may land on hi; keep the interval half-open.
     const float top = std::nextafter(static_cast<float>(hi), -INFINITY);
-    fill_blocks<4>(y.ptr<float>(), y.numel(), [&](uint64_t blk, float* v) {
-      philox::Block r = philox::draw(key, run, blk);
-      for (int j = 0; j < 4; ++j) v[j] = std::min(top, static_cast<float>(lo + w * philox::u01_f32(r.v[j])));
-    });
+    if (lo == 0 && w == 1) {
+      // u01_f32 is exact in float and below 1: the same values without the double round trip
+      fill_blocks<4>(key, run, y.ptr<float>(), y.numel(), [](const uint32_t* r, float* v) {
+        for (int j = 0; j < 4; ++j) v[j] = philox::u01_f32(r[j]);
+      });
+    } else {
+      fill_blocks<4>(key, run, y.ptr<float>(), y.numel(), [&](const uint32_t* r, float* v) {
+        for (int j = 0; j < 4; ++j) v[j] = std::min(top, static_cast<float>(lo + w * philox::u01_f32(r[j])));
+      });
+    }
   } else if (y.dtype == DType::f64) {
     const double top = std::nextafter(hi, -INFINITY);
-    fill_blocks<2>(y.ptr<double>(), y.numel(), [&](uint64_t blk, double* v) {
-      philox::Block r = philox::draw(key, run, blk);
-      v[0] = std::min(top, lo + w * philox::u01_f64(r.v[0], r.v[1]));
-      v[1] = std::min(top, lo + w * philox::u01_f64(r.v[2], r.v[3]));
+    fill_blocks<2>(key, run, y.ptr<double>(), y.numel(), [&](const uint32_t* r, double* v) {
+      v[0] = std::min(top, lo + w * philox::u01_f64(r[0], r[1]));
+      v[1] = std::min(top, lo + w * philox::u01_f64(r[2], r[3]));
     });
   } else {
     SN_THROW(ErrorKind::dtype, "random_uniform supports float32 and float64, not " << dtype_name(y.dtype));
@@ -119,18 +127,16 @@ void random_normal_kernel(KernelContext& k) {
   const uint64_t key = random_key(p.key, k.run), run = k.run ? k.run->run_index : 0;
   const double mean = p.a, sd = p.b;
   if (y.dtype == DType::f32) {
-    fill_blocks<4>(y.ptr<float>(), y.numel(), [&](uint64_t blk, float* v) {
-      philox::Block r = philox::draw(key, run, blk);
+    fill_blocks<4>(key, run, y.ptr<float>(), y.numel(), [&](const uint32_t* r, float* v) {
       float z[4];
-      philox::box_muller_f32(r.v[0], r.v[1], z[0], z[1]);
-      philox::box_muller_f32(r.v[2], r.v[3], z[2], z[3]);
+      philox::box_muller_f32(r[0], r[1], z[0], z[1]);
+      philox::box_muller_f32(r[2], r[3], z[2], z[3]);
       for (int j = 0; j < 4; ++j) v[j] = static_cast<float>(mean + sd * z[j]);
     });
   } else if (y.dtype == DType::f64) {
-    fill_blocks<2>(y.ptr<double>(), y.numel(), [&](uint64_t blk, double* v) {
-      philox::Block r = philox::draw(key, run, blk);
+    fill_blocks<2>(key, run, y.ptr<double>(), y.numel(), [&](const uint32_t* r, double* v) {
       double z0, z1;
-      philox::box_muller(philox::u01_open_53(r.v[0], r.v[1]), philox::u01_f64(r.v[2], r.v[3]), z0, z1);
+      philox::box_muller(philox::u01_open_53(r[0], r[1]), philox::u01_f64(r[2], r[3]), z0, z1);
       v[0] = mean + sd * z0;
       v[1] = mean + sd * z1;
     });
@@ -149,14 +155,11 @@ void random_bernoulli_kernel(KernelContext& k) {
       using Y = decltype(ytag);
       Y* yp = y.ptr<Y>();
       const int64_t n = y.numel(), nb = (n + 3) / 4;
-      parallel_for(nb, 2048, [&](int64_t b, int64_t e) {
-        for (int64_t blk = b; blk < e; ++blk) {
-          philox::Block r = philox::draw(key, run, static_cast<uint64_t>(blk));
-          const int64_t base = blk * 4, m = std::min<int64_t>(4, n - base);
-          for (int64_t j = 0; j < m; ++j) {
-            double u = r.v[j] * (1.0 / 4294967296.0);
-            yp[base + j] = static_cast<Y>(u < static_cast<double>(pp[base + j]) ? 1 : 0);
-          }
+      for_each_philox_chunk(key, run, nb, 2048, [&](int64_t first, int64_t count, const uint32_t* bits) {
+        const int64_t base = first * 4, m = std::min<int64_t>(4 * count, n - base);
+        for (int64_t j = 0; j < m; ++j) {
+          const double u = bits[j] * (1.0 / 4294967296.0);
+          yp[base + j] = static_cast<Y>(u < static_cast<double>(pp[base + j]) ? 1 : 0);
         }
       });
     });
