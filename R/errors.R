@@ -2,7 +2,7 @@
 # the engine's error kinds map to "symnet_<kind>_error".
 
 .error_kinds <- c("shape", "dtype", "attr", "feed", "value", "index", "unsupported",
-                  "interrupt", "internal")
+                  "interrupt", "comm", "internal")
 
 # Condition classes of a kind: an index error is also a value error.
 .error_classes <- function(kind) {

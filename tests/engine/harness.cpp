@@ -217,6 +217,7 @@ const std::vector<OpCase>& all_cases() {
     add_while_loop_cases(c);
     add_scan_cases(c);
     add_rnn_cases(c);
+    add_collective_cases(c);
     return c;
   }();
   return cases;

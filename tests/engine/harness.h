@@ -86,6 +86,7 @@ void add_control_flow_cases(std::vector<OpCase>& cases);
 void add_while_loop_cases(std::vector<OpCase>& cases);
 void add_scan_cases(std::vector<OpCase>& cases);
 void add_rnn_cases(std::vector<OpCase>& cases);
+void add_collective_cases(std::vector<OpCase>& cases);  // single process: each is the identity
 const std::vector<OpCase>& all_cases();
 
 // Graph helpers shared by the pass tests.

@@ -20,7 +20,7 @@ namespace {
 // Lowest first. math is a leaf beside base (functors, geometry structs, shared enums).
 const std::map<std::string, int> kLayer = {
     {"base", 0}, {"math", 0}, {"ir", 1}, {"ops", 2}, {"passes", 3}, {"backend", 4},
-    {"kernels", 5}, {"cpu", 6}, {"exec", 7}, {"io", 7},
+    {"kernels", 5}, {"cpu", 6}, {"exec", 7}, {"io", 7}, {"dist", 1},
 };
 
 struct Include {

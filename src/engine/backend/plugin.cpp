@@ -6,11 +6,7 @@
 
 #include "engine/base/error.h"
 
-#if defined(_WIN32)
-#include <windows.h>
-#else
-#include <dlfcn.h>
-#endif
+#include "engine/base/shared_library.h"
 
 namespace symnet {
 
@@ -34,30 +30,6 @@ int add_backend(void* registry, void* backend, char* error, size_t error_len) {
   }
 }
 
-#if defined(_WIN32)
-void* open_library(const std::string& path, std::string& why) {
-  HMODULE h = LoadLibraryA(path.c_str());
-  if (!h) why = "LoadLibrary failed with error " + std::to_string(GetLastError());
-  return reinterpret_cast<void*>(h);
-}
-void* find_symbol(void* lib, const char* name) {
-  return reinterpret_cast<void*>(GetProcAddress(static_cast<HMODULE>(lib), name));
-}
-void close_library(void* lib) { FreeLibrary(static_cast<HMODULE>(lib)); }
-#else
-void* open_library(const std::string& path, std::string& why) {
-  // RTLD_LOCAL: the library's CUDA dependencies stay out of the global namespace.
-  void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (!h) {
-    const char* e = dlerror();
-    why = e ? e : "dlopen failed";
-  }
-  return h;
-}
-void* find_symbol(void* lib, const char* name) { return dlsym(lib, name); }
-void close_library(void* lib) { dlclose(lib); }
-#endif
-
 }  // namespace
 
 symnet_host_api_v1 host_api() {
@@ -73,11 +45,12 @@ symnet_host_api_v1 host_api() {
 
 std::vector<std::string> load_backend_library(const std::string& path) {
   std::string why;
-  void* lib = open_library(path, why);
+  // local scope: the library's CUDA dependencies stay out of the global namespace
+  void* lib = open_shared_library(path, LibraryScope::local, why);
   SN_CHECK(lib != nullptr, ErrorKind::unsupported, "cannot load backend library '" << path << "': " << why);
-  auto fn = reinterpret_cast<symnet_backend_register_fn>(find_symbol(lib, SYMNET_BACKEND_ENTRY));
+  auto fn = reinterpret_cast<symnet_backend_register_fn>(find_library_symbol(lib, SYMNET_BACKEND_ENTRY));
   if (!fn) {
-    close_library(lib);
+    close_shared_library(lib);
     SN_THROW(ErrorKind::unsupported, "'" << path << "' is not a symnet backend library (no " << SYMNET_BACKEND_ENTRY
                                          << " entry point)");
   }
@@ -86,7 +59,7 @@ std::vector<std::string> load_backend_library(const std::string& path) {
   char error[512] = {0};
   if (fn(&host, error, sizeof error) != 0) {
     // Backends it did add stay registered (their code lives in the library): keep it open.
-    if (backends().names().size() == before.size()) close_library(lib);
+    if (backends().names().size() == before.size()) close_shared_library(lib);
     SN_THROW(ErrorKind::unsupported, "backend library '" << path << "' refused to register: "
                                                          << (error[0] ? error : "no reason given"));
   }

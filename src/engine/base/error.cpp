@@ -12,6 +12,7 @@ const char* error_kind_name(ErrorKind k) {
     case ErrorKind::index: return "index";
     case ErrorKind::unsupported: return "unsupported";
     case ErrorKind::interrupt: return "interrupt";
+    case ErrorKind::comm: return "comm";
     case ErrorKind::internal: return "internal";
   }
   return "internal";

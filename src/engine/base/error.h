@@ -15,6 +15,7 @@ enum class ErrorKind {
   index,        // an index or label outside the axis it addresses (found at run time)
   unsupported,  // valid request the engine cannot do (e.g. op without kernel)
   interrupt,    // user interrupt observed by a long loop
+  comm,         // a collective failed: another process died, errored or timed out
   internal      // engine bug
 };
 

@@ -18,6 +18,7 @@ CpuBackend::CpuBackend() : Backend("cpu") {
   bind_pool_kernels(*this);
   bind_norm_kernels(*this);
   bind_rnn_kernels(*this);
+  bind_collective_kernels(*this);
   bind_internal_kernels(*this);
   bind_host_callback_kernels(*this);
   bind_fused_kernels(*this);

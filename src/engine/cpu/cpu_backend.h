@@ -37,6 +37,7 @@ void bind_conv_kernels(Backend& b);
 void bind_pool_kernels(Backend& b);
 void bind_norm_kernels(Backend& b);
 void bind_rnn_kernels(Backend& b);
+void bind_collective_kernels(Backend& b);
 void bind_internal_kernels(Backend& b);
 void bind_host_callback_kernels(Backend& b);  // host_callback: functions the host registers
 void bind_fused_kernels(Backend& b);

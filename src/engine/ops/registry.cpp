@@ -23,6 +23,7 @@ void register_all_ops(Registry& r) {
   register_pool_ops(r);
   register_norm_ops(r);
   register_rnn_ops(r);
+  register_collective_ops(r);
 }
 
 const Registry& registry() {

@@ -16,6 +16,7 @@ void register_linalg_ops(Registry& r);       // matmul, gemm
 void register_shape_ops(Registry& r);        // reshape, transpose, slice, concat, ...
 void register_index_ops(Registry& r);        // gather, scatter, one_hot, ...
 void register_nn_ops(Registry& r);           // softmax, log_softmax, losses
+void register_collective_ops(Registry& r);   // allreduce, broadcast, allgather, reduce_scatter, comm_rank
 void register_random_ops(Registry& r);       // random uniform/normal/bernoulli
 void register_conv_ops(Registry& r);         // conv, conv_transpose
 void register_pool_ops(Registry& r);         // max/avg/global pooling, lrn
