@@ -25,6 +25,34 @@ cpp_sym_custom_gradient_call <- function(params, outputs, fn_after, grad_params,
     .Call(`_symnet_cpp_sym_custom_gradient_call`, params, outputs, fn_after, grad_params, out_params, cot_params, grads, grad_after, args, fn_name, name)
 }
 
+cpp_dist_open <- function(path) {
+    .Call(`_symnet_cpp_dist_open`, path)
+}
+
+cpp_dist_info <- function() {
+    .Call(`_symnet_cpp_dist_info`)
+}
+
+cpp_dist_barrier <- function() {
+    invisible(.Call(`_symnet_cpp_dist_barrier`))
+}
+
+cpp_dist_allreduce <- function(x, op) {
+    .Call(`_symnet_cpp_dist_allreduce`, x, op)
+}
+
+cpp_dist_broadcast_raw <- function(x, root) {
+    .Call(`_symnet_cpp_dist_broadcast_raw`, x, root)
+}
+
+cpp_dist_finalize <- function() {
+    invisible(.Call(`_symnet_cpp_dist_finalize`))
+}
+
+cpp_dist_abort <- function(code) {
+    invisible(.Call(`_symnet_cpp_dist_abort`, code))
+}
+
 cpp_compile <- function(outputs, output_names, update_vars, update_values, options) {
     .Call(`_symnet_cpp_compile`, outputs, output_names, update_vars, update_values, options)
 }

@@ -95,6 +95,79 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_dist_open
+Rcpp::List cpp_dist_open(std::string path);
+RcppExport SEXP _symnet_cpp_dist_open(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dist_open(path));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_dist_info
+Rcpp::List cpp_dist_info();
+RcppExport SEXP _symnet_cpp_dist_info() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_dist_info());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_dist_barrier
+void cpp_dist_barrier();
+RcppExport SEXP _symnet_cpp_dist_barrier() {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    cpp_dist_barrier();
+    return R_NilValue;
+END_RCPP
+}
+// cpp_dist_allreduce
+Rcpp::NumericVector cpp_dist_allreduce(Rcpp::NumericVector x, std::string op);
+RcppExport SEXP _symnet_cpp_dist_allreduce(SEXP xSEXP, SEXP opSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::NumericVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< std::string >::type op(opSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dist_allreduce(x, op));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_dist_broadcast_raw
+Rcpp::RawVector cpp_dist_broadcast_raw(Rcpp::RawVector x, int root);
+RcppExport SEXP _symnet_cpp_dist_broadcast_raw(SEXP xSEXP, SEXP rootSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type x(xSEXP);
+    Rcpp::traits::input_parameter< int >::type root(rootSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dist_broadcast_raw(x, root));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_dist_finalize
+void cpp_dist_finalize();
+RcppExport SEXP _symnet_cpp_dist_finalize() {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    cpp_dist_finalize();
+    return R_NilValue;
+END_RCPP
+}
+// cpp_dist_abort
+void cpp_dist_abort(int code);
+RcppExport SEXP _symnet_cpp_dist_abort(SEXP codeSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type code(codeSEXP);
+    cpp_dist_abort(code);
+    return R_NilValue;
+END_RCPP
+}
 // cpp_compile
 SEXP cpp_compile(Rcpp::List outputs, std::vector<std::string> output_names, Rcpp::List update_vars, Rcpp::List update_values, Rcpp::List options);
 RcppExport SEXP _symnet_cpp_compile(SEXP outputsSEXP, SEXP output_namesSEXP, SEXP update_varsSEXP, SEXP update_valuesSEXP, SEXP optionsSEXP) {
@@ -835,6 +908,13 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_function_params", (DL_FUNC) &_symnet_cpp_function_params, 2},
     {"_symnet_cpp_sym_function_call", (DL_FUNC) &_symnet_cpp_sym_function_call, 6},
     {"_symnet_cpp_sym_custom_gradient_call", (DL_FUNC) &_symnet_cpp_sym_custom_gradient_call, 11},
+    {"_symnet_cpp_dist_open", (DL_FUNC) &_symnet_cpp_dist_open, 1},
+    {"_symnet_cpp_dist_info", (DL_FUNC) &_symnet_cpp_dist_info, 0},
+    {"_symnet_cpp_dist_barrier", (DL_FUNC) &_symnet_cpp_dist_barrier, 0},
+    {"_symnet_cpp_dist_allreduce", (DL_FUNC) &_symnet_cpp_dist_allreduce, 2},
+    {"_symnet_cpp_dist_broadcast_raw", (DL_FUNC) &_symnet_cpp_dist_broadcast_raw, 2},
+    {"_symnet_cpp_dist_finalize", (DL_FUNC) &_symnet_cpp_dist_finalize, 0},
+    {"_symnet_cpp_dist_abort", (DL_FUNC) &_symnet_cpp_dist_abort, 1},
     {"_symnet_cpp_compile", (DL_FUNC) &_symnet_cpp_compile, 5},
     {"_symnet_cpp_backend_names", (DL_FUNC) &_symnet_cpp_backend_names, 0},
     {"_symnet_cpp_function_inputs", (DL_FUNC) &_symnet_cpp_function_inputs, 1},

@@ -30,7 +30,7 @@ R_PKGS_REQUIRED="Rcpp RcppEigen cli rlang generics jsonlite testthat"
 APT_PKGS="r-base-dev r-cran-rcpp r-cran-rcppeigen r-cran-cli r-cran-rlang r-cran-generics r-cran-jsonlite \
 r-cran-testthat r-cran-knitr r-cran-rmarkdown r-cran-withr r-cran-ggplot2 r-cran-roxygen2 \
 r-cran-pkgbuild pandoc catch2 cmake ccache libopenblas0-pthread dataset-fashion-mnist \
-libprotobuf-dev protobuf-compiler"
+libprotobuf-dev protobuf-compiler libopenmpi-dev openmpi-bin"
 
 say() { printf '%s\n' "setup: $*"; }
 warn() { printf '%s\n' "setup: WARNING: $*" >&2; }

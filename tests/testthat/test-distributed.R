@@ -1,0 +1,96 @@
+# Distributed runs. In this process (never dist_init()ed) the group is one process; the
+# multi-process behaviour runs under `mpirun -np 2` (mpi/collectives.R), skipped with the
+# reason where MPI is absent.
+
+test_that("a process without dist_init() is a group of one", {
+  expect_identical(dist_rank(), 0L)
+  expect_identical(dist_size(), 1L)
+  info <- dist_info()
+  expect_false(info$distributed)
+  expect_identical(info$description, "single process")
+  expect_equal(dist_allreduce(matrix(1:4, 2), "mean"), matrix(as.double(1:4), 2))
+  expect_identical(dist_broadcast(list(a = 1)), list(a = 1))
+  expect_null(dist_barrier())
+})
+
+test_that("bad arguments to the distributed helpers are classed errors", {
+  expect_error(dist_allreduce("a"), class = "symnet_value_error")
+  expect_error(dist_allreduce(1, "prod"), class = "symnet_value_error")
+  expect_error(dist_broadcast(1, root = 1), class = "symnet_value_error")
+  expect_error(dist_broadcast(1, root = -1), class = "symnet_value_error")
+  expect_error(dist_init(library = file.path(tempdir(), "no-such-library.so")),
+               class = "symnet_unsupported_error")
+  not_a_lib <- tempfile(fileext = ".so")
+  writeLines("not a shared library", not_a_lib)
+  expect_error(dist_init(library = not_a_lib), class = "symnet_unsupported_error")
+  expect_false(dist_info()$distributed)
+})
+
+test_that("collective ops are the identity in one process and differentiate", {
+  x <- sym_var("x", c(2, 3))
+  f <- sym_compile(list(s = sym_allreduce(x), m = sym_allreduce(x, "mean"), g = sym_allgather(x),
+                        r = sym_reduce_scatter(x, "mean"), b = sym_broadcast(x), k = sym_comm_rank()))
+  v <- matrix(c(1, -2, 3, 4, 5, -6), 2)
+  out <- f(x = v)
+  for (k in c("s", "m", "g", "r", "b")) expect_equal(out[[k]], v)
+  expect_equal(out$k, 0)
+  y <- sym_sum(sym_allreduce(x * x, "mean") * 3)
+  g <- sym_compile(sym_grad(y, list(x = x)))(x = v)
+  expect_equal(g$x, 6 * v)
+})
+
+test_that("collective ops check their arguments", {
+  x <- sym_var("x", c(4, 2))
+  expect_error(sym_allreduce(x, "prod"), class = "symnet_value_error")
+  expect_error(sym_reduce_scatter(x, "max"), class = "symnet_value_error")
+  expect_error(sym_allgather(x, world_size = 0), class = "symnet_value_error")
+  expect_error(sym_broadcast(x, root = -1), class = "symnet_value_error")
+  expect_error(sym_allreduce(sym_var("i", c(2), dtype = "int32"), "mean"), class = "symnet_dtype_error")
+  expect_error(sym_reduce_scatter(sym_var("z", c(3, 2)), world_size = 2), class = "symnet_shape_error")
+  # a graph built for two processes, run in one: refused, not silently wrong
+  f <- sym_compile(sym_allgather(x, world_size = 2))
+  expect_error(f(x = matrix(0, 4, 2)), class = "symnet_comm_error")
+})
+
+test_that("two MPI processes reduce, gather and share gradients", {
+  skip_on_cran()
+  skip_if_not(dist_available(), "symnet was installed without MPI")
+  mpirun <- Sys.which("mpirun")
+  skip_if(!nzchar(mpirun), "mpirun is not on the PATH")
+  script <- test_path("mpi", "collectives.R")
+  out <- tempfile("mpi")
+  dir.create(out)
+  args <- c(if (identical(Sys.info()[["effective_user"]], "root")) "--allow-run-as-root",
+            "--oversubscribe", "-np", "2", file.path(R.home("bin"), "Rscript"), script, out)
+  log <- suppressWarnings(system2(mpirun, args, stdout = TRUE, stderr = TRUE, timeout = 180,
+                                  env = paste0("R_LIBS=", paste(.libPaths(), collapse = .Platform$path.sep))))
+  files <- file.path(out, c("rank0.rds", "rank1.rds"))
+  if (!all(file.exists(files))) fail(paste(c("mpirun did not finish:", utils::tail(log, 20)), collapse = "\n"))
+  a <- readRDS(files[1])
+  b <- readRDS(files[2])
+  expect_identical(c(a$rank, b$rank), 0:1)
+  expect_identical(c(a$size, b$size), c(2L, 2L))
+  expect_true(a$info$distributed)
+  expect_match(a$info$description, "MPI")
+  expect_equal(a$sum, c(3, 6))
+  expect_equal(b$mean, matrix(0.5, 2, 2))
+  expect_equal(a$max, 1)
+  expect_identical(b$bcast, list(from = "rank 1", v = 1:3))
+  x0 <- matrix(1:6, 2, 3)
+  x1 <- x0 + 10
+  for (r in list(a, b)) {
+    expect_equal(r$graph$total, x0 + x1)
+    expect_equal(r$graph$avg, (x0 + x1) / 2)
+    expect_equal(r$graph$all, rbind(x0, x1))
+    expect_equal(r$graph$root, x0)
+  }
+  expect_equal(a$graph$part, (x0 + x1)[1, , drop = FALSE])
+  expect_equal(b$graph$part, (x0 + x1)[2, , drop = FALSE])
+  expect_equal(c(a$graph$rank, b$graph$rank), c(0, 1))
+  # half a batch per rank, gradients averaged: the whole batch's gradient
+  expect_equal(a$grad_shared, a$grad_whole, tolerance = 1e-5)
+  expect_equal(b$grad_shared, a$grad_shared)
+  # through the collective: d/dx_r of both ranks' sum(allreduce(x * x)) is 4 x_r
+  expect_equal(a$grad_through$xv, 4 * c(1, 2, 3))
+  expect_equal(b$grad_through$xv, 4 * c(2, 4, 6))
+})
