@@ -115,6 +115,9 @@ generics::fit
 #'   out of the epoch figures and warns (class `symnet_nonfinite_warning`)
 #'   at the end with their number. `"ignore"` applies every step as computed
 #'   (non-finite values then reach the weights), without checks.
+#' @param strategy `NULL` (one process), or [strategy_data_parallel()] to
+#'   train on every rank of an MPI job (see [dist_init()]), each on its share
+#'   of every batch.
 #' @param ... Nothing: an unknown argument is an error of class
 #'   `symnet_unknown_argument_error` naming it (with the closest argument
 #'   name as a suggestion).
@@ -150,7 +153,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
                              verbose = getOption("symnet.verbose", 1), device = "cpu",
                              class_weight = NULL, sample_weight = NULL, initial_epoch = 0,
                              steps_per_epoch = NULL, check_finite = TRUE,
-                             on_nonfinite = c("stop", "skip", "ignore"), ...) {
+                             on_nonfinite = c("stop", "skip", "ignore"), strategy = NULL, ...) {
   .check_dots(list(...), names(formals(fit.symnet_model)), "fit")
   call <- environment()
   model <- .check_model(object, "object")
@@ -168,6 +171,15 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   seed <- .check_seed_arg(seed)
   verbose <- .check_verbose(verbose)
   device <- .check_device(device)
+  dp <- .dp_context(.check_strategy(strategy))
+  if (!is.null(dp)) {
+    if (!is.null(steps_per_epoch)) {
+      sym_abort("{.arg steps_per_epoch} is not supported with {.fn strategy_data_parallel} yet.", kind = "unsupported")
+    }
+    # every rank shuffles alike; only rank 0 prints
+    seed <- .dp_seed(seed)
+    if (dp$rank != 0L) verbose <- 0L
+  }
   validation_split <- .check_number(validation_split, "validation_split", finite = TRUE)
   if (validation_split < 0 || validation_split >= 1) {
     sym_abort("{.arg validation_split} must be in [0, 1).")
@@ -189,7 +201,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   losses <- .losses_for(loss, outputs)
   optimizer <- if (is.null(optimizer)) prev$optimizer %||% optimizer_adam() else .as_optimizer(optimizer)
   metrics <- if (is.null(metrics)) prev$metrics %||% list() else .as_metrics(metrics)
-  callbacks <- .as_callbacks(callbacks)
+  callbacks <- .dp_callbacks(.as_callbacks(callbacks), dp)
 
   # ---- data (all checks happen here, before any training) ----
   # (before the batch function is asked for its first batch)
@@ -197,6 +209,10 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   train <- .data_source(x, y, inputs, outputs, losses, batch_size, shuffle, seed, "x", "y",
                         check_finite = check_finite)
   train <- .add_weights(train, sample_weight, class_weight, outputs)
+  if (!is.null(dp) && (train$type != "arrays" || !is.null(train$iterator))) {
+    sym_abort("{.fn strategy_data_parallel} needs the training data as arrays, not a batch function or iterator.",
+              kind = "unsupported")
+  }
   val <- NULL
   if (validation_split > 0) {
     if (train$type != "arrays" || !is.null(train$iterator)) {
@@ -215,7 +231,7 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   cfg <- list(loss = loss, optimizer = optimizer, metrics = metrics)
   cache$fit_config <- cfg
   step_fn <- .train_function(model, losses, metrics, specs, optimizer, seed, weighted = train$weighted,
-                             guard = on_nonfinite != "ignore", device = device)
+                             guard = on_nonfinite != "ignore", device = device, dp = dp)
   eval_fn <- if (!is.null(val)) .eval_function(model, losses, metrics, val$specs %||% specs, device = device) else NULL
   vars <- .optimizer_vars(optimizer)
 
@@ -229,6 +245,11 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
                                              metrics = names(metrics), verbose = verbose,
                                              on_nonfinite = on_nonfinite))
   state$rate_unit <- .rate_unit(inputs)
+  state$dp <- dp
+  if (!is.null(dp)) {
+    .dp_broadcast_state(c(.model_get(model, "params"), lapply(.model_get(model, "aux_updates"), function(u) u$var),
+                          .optimizer_state_vars(optimizer)))
+  }
   .run_fit(state, train, val, step_fn, eval_fn, callbacks, epochs, verbose, initial_epoch, on_nonfinite)
 }
 
@@ -791,11 +812,12 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
 }
 
 .train_function <- function(model, losses, metrics, specs, optimizer, seed, weighted = FALSE,
-                            guard = TRUE, device = "cpu") {
+                            guard = TRUE, device = "cpu", dp = NULL) {
   cache <- .model_get(model, "cache")
   key <- paste("train", optimizer$id, paste(vapply(losses, .loss_key, character(1)), collapse = "|"),
                paste(vapply(metrics, .metric_key, character(1)), collapse = "|"), .spec_key(specs),
-               seed %||% "", weighted, guard, device, .transfer_key(model))
+               seed %||% "", weighted, guard, device, .transfer_key(model),
+               if (is.null(dp)) "" else paste(dp$size, dp$bucket_bytes))
   hit <- cache$train
   if (!is.null(hit) && identical(hit$key, key)) return(hit)
   outs <- .model_get(model, "outputs")
@@ -822,6 +844,13 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   aux <- aux[live]
   aux_vals <- aux_vals[live]
   grads <- sym_grad(g$outputs$loss, params)
+  if (!is.null(dp)) {
+    # the examples of this rank's share: the first input's rows
+    first <- .model_get(model, "inputs")[[1]]
+    count <- sym_sum(sym_cast(sym_fill_like(sym_flatten(first)[, 1], 1), "float64"))
+    grads <- .dp_reduce_grads(grads, count, dp$bucket_bytes)
+    aux_vals <- lapply(aux_vals, sym_allreduce, reduction = "mean")
+  }
   vars <- .optimizer_vars(optimizer)
   ups <- optimizer$build(params, grads, vars$lr, vars$step)
   ups <- c(ups, list(list(vars$step, vars$step + 1)))
@@ -1046,6 +1075,10 @@ print.symnet_training_state <- function(x, ...) {
       }
       stream$k <- stream$k + 1L
       idx <- .batch_rows(stream$bi, stream$k)
+      if (!is.null(state$dp)) {
+        idx <- .dp_shard(idx, state$dp)
+        if (!length(idx)) next
+      }
       bs <- length(idx)
       if (has_bb) .cb_run(cb, "on_batch_begin", list(k, list(size = bs), state))
       res <- cpp_function_run(ptr, feeds, idx)
@@ -1087,6 +1120,12 @@ print.symnet_training_state <- function(x, ...) {
   if (show_bar) cli::cli_progress_done(id = pb, .envir = environment())
   time <- elapsed()
   if (is.na(src$steps) && src$type == "function" && is.null(spe)) src$steps <- k - 1L
+  if (!is.null(state$dp)) {
+    # the epoch's figures over every rank's examples
+    tot <- dist_allreduce(c(sums, seen), "sum")
+    sums[] <- tot[seq_along(sums)]
+    seen <- tot[length(tot)]
+  }
   logs <- if (seen > 0) sums / seen else sums * NA
   list(logs = logs, time = time, seen = seen, steps = k - 1L, skipped = skipped, nonfinite = nonfinite)
 }

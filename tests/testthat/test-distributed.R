@@ -52,22 +52,28 @@ test_that("collective ops check their arguments", {
   expect_error(f(x = matrix(0, 4, 2)), class = "symnet_comm_error")
 })
 
-test_that("two MPI processes reduce, gather and share gradients", {
+# Runs tests/testthat/mpi/<script> on two MPI processes; returns the two ranks' results
+# (<prefix>0.rds and <prefix>1.rds), or skips with the reason.
+run_mpi <- function(script, prefix) {
   skip_on_cran()
   skip_if_not(dist_available(), "symnet was installed without MPI")
   mpirun <- Sys.which("mpirun")
   skip_if(!nzchar(mpirun), "mpirun is not on the PATH")
-  script <- test_path("mpi", "collectives.R")
   out <- tempfile("mpi")
   dir.create(out)
   args <- c(if (identical(Sys.info()[["effective_user"]], "root")) "--allow-run-as-root",
-            "--oversubscribe", "-np", "2", file.path(R.home("bin"), "Rscript"), script, out)
-  log <- suppressWarnings(system2(mpirun, args, stdout = TRUE, stderr = TRUE, timeout = 180,
+            "--oversubscribe", "-np", "2", file.path(R.home("bin"), "Rscript"), test_path("mpi", script), out)
+  log <- suppressWarnings(system2(mpirun, args, stdout = TRUE, stderr = TRUE, timeout = 240,
                                   env = paste0("R_LIBS=", paste(.libPaths(), collapse = .Platform$path.sep))))
-  files <- file.path(out, c("rank0.rds", "rank1.rds"))
-  if (!all(file.exists(files))) fail(paste(c("mpirun did not finish:", utils::tail(log, 20)), collapse = "\n"))
-  a <- readRDS(files[1])
-  b <- readRDS(files[2])
+  files <- file.path(out, paste0(prefix, 0:1, ".rds"))
+  if (!all(file.exists(files))) stop(paste(c("mpirun did not finish:", utils::tail(log, 20)), collapse = "\n"), call. = FALSE)
+  lapply(files, readRDS)
+}
+
+test_that("two MPI processes reduce, gather and share gradients", {
+  res <- run_mpi("collectives.R", "rank")
+  a <- res[[1]]
+  b <- res[[2]]
   expect_identical(c(a$rank, b$rank), 0:1)
   expect_identical(c(a$size, b$size), c(2L, 2L))
   expect_true(a$info$distributed)
@@ -93,4 +99,44 @@ test_that("two MPI processes reduce, gather and share gradients", {
   # through the collective: d/dx_r of both ranks' sum(allreduce(x * x)) is 4 x_r
   expect_equal(a$grad_through$xv, 4 * c(1, 2, 3))
   expect_equal(b$grad_through$xv, 4 * c(2, 4, 6))
+})
+
+test_that("fit() with strategy_data_parallel() on two processes equals one process", {
+  res <- run_mpi("fit.R", "fit")
+  a <- res[[1]]
+  b <- res[[2]]
+  expect_identical(c(a$rank, b$rank), 0:1)
+  for (opt in c("sgd", "adam")) {
+    # the ranks hold identical weights (rank 1 started from other ones: broadcast at start)
+    expect_identical(a[[opt]]$weights, b[[opt]]$weights)
+    # and they equal one process training on the whole batches, up to float32 rounding
+    expect_equal(a[[opt]]$weights, a[[paste0(opt, "_alone")]]$weights, tolerance = 1e-5)
+    # the epoch figures cover every rank's examples: the same as alone, on every rank
+    expect_equal(a[[opt]]$history$loss, a[[paste0(opt, "_alone")]]$history$loss, tolerance = 1e-5)
+    expect_equal(b[[opt]]$history$loss, a[[opt]]$history$loss)
+  }
+  # with batch norm the ranks still agree, running statistics included
+  expect_identical(names(a$bn), names(b$bn))
+  expect_equal(a$bn, b$bn, tolerance = 1e-6)
+  expect_true(all(c("bn/moving_mean", "bn/moving_variance") %in% names(a$bn)))
+  expect_false(isTRUE(all.equal(a$bn[["bn/moving_mean"]], rep(0, 8))))  # they did move
+})
+
+test_that("strategy_data_parallel() checks its argument and is inert in one process", {
+  expect_error(strategy_data_parallel(0), class = "symnet_value_error")
+  expect_error(strategy_data_parallel("a"), class = "symnet_value_error")
+  expect_output(print(strategy_data_parallel(2)), "data parallel")
+  x <- sym_var("x", c(NA, 3))
+  set.seed(1)
+  m1 <- sym_model(x, layer_dense(x, 2, name = "d"))
+  set.seed(1)
+  m2 <- sym_model(x, layer_dense(x, 2, name = "d"))
+  xx <- matrix(runif(60), 20)
+  yy <- runif(20 * 2)
+  dim(yy) <- c(20, 2)
+  fit(m1, xx, yy, loss = "mse", epochs = 2, batch_size = 5, seed = 1, verbose = 0)
+  fit(m2, xx, yy, loss = "mse", epochs = 2, batch_size = 5, seed = 1, verbose = 0,
+      strategy = strategy_data_parallel())
+  expect_identical(get_weights(m1), get_weights(m2))
+  expect_error(fit(m2, xx, yy, loss = "mse", strategy = "dp", verbose = 0), class = "symnet_value_error")
 })
