@@ -1,0 +1,418 @@
+#include "engine/kernels/cpu/conv_depthwise.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/base/error.h"
+#include "engine/kernels/cpu/parallel.h"
+
+// Not with GCC on Windows: it may spill vector registers with aligned stores to a stack
+// that the Windows x64 ABI aligns to 16 bytes only (GCC bug 54412), a crash.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !(defined(_WIN32) && !defined(__clang__))
+#define SYMNET_DW_SIMD 1
+#include <immintrin.h>
+#define SYMNET_DW_AVX512 __attribute__((target("avx512f")))
+#define SYMNET_DW_AVX2 __attribute__((target("avx2,fma")))
+#endif
+
+namespace symnet {
+
+namespace {
+
+// ---- row loops ---------------------------------------------------------------------------
+// fwd:  y[i] = bias + sum_t w[t] * base[off[t] + i]            (one output row, all taps)
+// bwd:  base[off[t] + i] += w[t] * g[i]  for each tap t         (one gradient row scattered)
+// dot:  sum over r < rows, i < n of g[r n + i] * base[off + r step + i]   (one tap, one plane)
+struct RowOps {
+  const char* name;
+  void (*fwd)(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y, int64_t n);
+  void (*bwd)(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n);
+  double (*dot)(const float* base, int64_t off, int64_t step, const float* g, int64_t rows, int64_t n);
+};
+
+void fwd_scalar(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = bias;
+  for (int t = 0; t < nt; ++t) {
+    const float* s = base + off[t];
+    const float wt = w[t];
+    for (int64_t i = 0; i < n; ++i) y[i] += wt * s[i];
+  }
+}
+
+void bwd_scalar(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n) {
+  for (int t = 0; t < nt; ++t) {
+    float* d = base + off[t];
+    const float wt = w[t];
+    for (int64_t i = 0; i < n; ++i) d[i] += wt * g[i];
+  }
+}
+
+double dot_scalar(const float* base, int64_t off, int64_t step, const float* g, int64_t rows, int64_t n) {
+  double s = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = base + off + r * step;
+    const float* gr = g + r * n;
+    float a = 0;
+    for (int64_t i = 0; i < n; ++i) a += gr[i] * x[i];
+    s += a;
+  }
+  return s;
+}
+
+#ifdef SYMNET_DW_SIMD
+SYMNET_DW_AVX512 void fwd_avx512(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y,
+                                 int64_t n) {
+  const __m512 vb = _mm512_set1_ps(bias);
+  int64_t i = 0;
+  // Four independent accumulators hide the FMA latency of the tap chain.
+  for (; i + 64 <= n; i += 64) {
+    __m512 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+    for (int t = 0; t < nt; ++t) {
+      const float* s = base + off[t] + i;
+      const __m512 wt = _mm512_set1_ps(w[t]);
+      a0 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(s), a0);
+      a1 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(s + 16), a1);
+      a2 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(s + 32), a2);
+      a3 = _mm512_fmadd_ps(wt, _mm512_loadu_ps(s + 48), a3);
+    }
+    _mm512_storeu_ps(y + i, a0);
+    _mm512_storeu_ps(y + i + 16, a1);
+    _mm512_storeu_ps(y + i + 32, a2);
+    _mm512_storeu_ps(y + i + 48, a3);
+  }
+  for (; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+    __m512 a = vb;
+    for (int t = 0; t < nt; ++t)
+      a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_maskz_loadu_ps(m, base + off[t] + i), a);
+    _mm512_mask_storeu_ps(y + i, m, a);
+  }
+}
+
+SYMNET_DW_AVX512 void bwd_avx512(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n) {
+  for (int t = 0; t < nt; ++t) {
+    float* d = base + off[t];
+    const __m512 wt = _mm512_set1_ps(w[t]);
+    for (int64_t i = 0; i < n; i += 16) {
+      const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+      const __m512 v = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, d + i));
+      _mm512_mask_storeu_ps(d + i, m, v);
+    }
+  }
+}
+
+SYMNET_DW_AVX512 double dot_avx512(const float* base, int64_t off, int64_t step, const float* g, int64_t rows,
+                                   int64_t n) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = base + off + r * step;
+    const float* gr = g + r * n;
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      a0 = _mm512_fmadd_ps(_mm512_loadu_ps(gr + i), _mm512_loadu_ps(x + i), a0);
+      a1 = _mm512_fmadd_ps(_mm512_loadu_ps(gr + i + 16), _mm512_loadu_ps(x + i + 16), a1);
+    }
+    for (; i < n; i += 16) {
+      const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
+      a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, gr + i), _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+  }
+  alignas(64) float lanes[16];
+  _mm512_store_ps(lanes, _mm512_add_ps(a0, a1));
+  double s = 0;
+  for (float v : lanes) s += v;
+  return s;
+}
+
+SYMNET_DW_AVX2 void fwd_avx2(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y,
+                             int64_t n) {
+  const __m256 vb = _mm256_set1_ps(bias);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256 a0 = vb, a1 = vb, a2 = vb, a3 = vb;
+    for (int t = 0; t < nt; ++t) {
+      const float* s = base + off[t] + i;
+      const __m256 wt = _mm256_set1_ps(w[t]);
+      a0 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(s), a0);
+      a1 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(s + 8), a1);
+      a2 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(s + 16), a2);
+      a3 = _mm256_fmadd_ps(wt, _mm256_loadu_ps(s + 24), a3);
+    }
+    _mm256_storeu_ps(y + i, a0);
+    _mm256_storeu_ps(y + i + 8, a1);
+    _mm256_storeu_ps(y + i + 16, a2);
+    _mm256_storeu_ps(y + i + 24, a3);
+  }
+  for (; i + 8 <= n; i += 8) {
+    __m256 a = vb;
+    for (int t = 0; t < nt; ++t) a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(base + off[t] + i), a);
+    _mm256_storeu_ps(y + i, a);
+  }
+  if (i < n) fwd_scalar(base + i, off, w, nt, bias, y + i, n - i);
+}
+
+SYMNET_DW_AVX2 void bwd_avx2(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n) {
+  for (int t = 0; t < nt; ++t) {
+    float* d = base + off[t];
+    const __m256 wt = _mm256_set1_ps(w[t]);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_fmadd_ps(wt, _mm256_loadu_ps(g + i), _mm256_loadu_ps(d + i)));
+    for (; i < n; ++i) d[i] += w[t] * g[i];
+  }
+}
+
+SYMNET_DW_AVX2 double dot_avx2(const float* base, int64_t off, int64_t step, const float* g, int64_t rows,
+                               int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  double tail = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = base + off + r * step;
+    const float* gr = g + r * n;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(gr + i), _mm256_loadu_ps(x + i), a0);
+      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(gr + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+    }
+    for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(gr + i), _mm256_loadu_ps(x + i), a0);
+    float t = 0;
+    for (; i < n; ++i) t += gr[i] * x[i];
+    tail += t;
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_add_ps(a0, a1));
+  double s = tail;
+  for (float v : lanes) s += v;
+  return s;
+}
+
+bool cpu_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f");
+}
+bool cpu_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+const RowOps kScalar{"scalar", fwd_scalar, bwd_scalar, dot_scalar};
+#ifdef SYMNET_DW_SIMD
+const RowOps kAvx512{"avx512", fwd_avx512, bwd_avx512, dot_avx512};
+const RowOps kAvx2{"avx2", fwd_avx2, bwd_avx2, dot_avx2};
+#endif
+
+const RowOps* best_ops() {
+#ifdef SYMNET_DW_SIMD
+  static const RowOps* best = cpu_avx512() ? &kAvx512 : cpu_avx2() ? &kAvx2 : &kScalar;
+  return best;
+#else
+  return &kScalar;
+#endif
+}
+
+std::atomic<const RowOps*> g_forced{nullptr};
+
+const RowOps& ops() {
+  const RowOps* f = g_forced.load(std::memory_order_relaxed);
+  return f ? *f : *best_ops();
+}
+
+// ---- padded, phase-split planes ----------------------------------------------------------
+// Padded row r holds input row r - pad_top; padded column q holds input column q - pad_left
+// and is stored at phase q % sw, slot q / sw of the row. Only the rows and columns some tap
+// reads are kept: Hp rows of rs = sw * L floats.
+struct Frame {
+  int64_t C, M, H, W, OH, OW, KH, KW, sh, sw, dh, dw, pt, pl;
+  int64_t Hp = 0, Wq = 0, L = 0, rs = 0;
+  std::vector<int64_t> off;  // per tap kh * KW + kw: its offset from the row base
+
+  explicit Frame(const ConvGeom& g)
+      : C(g.Cb), M(g.Csg()), H(g.big[1]), W(g.big[2]), OH(g.small[1]), OW(g.small[2]), KH(g.k[1]), KW(g.k[2]),
+        sh(g.s[1]), sw(g.s[2]), dh(g.d[1]), dw(g.d[2]), pt(g.pb[1]), pl(g.pb[2]) {
+    if (OH > 0 && OW > 0 && KH > 0 && KW > 0) {
+      Hp = (OH - 1) * sh + (KH - 1) * dh + 1;
+      Wq = (OW - 1) * sw + (KW - 1) * dw + 1;
+      L = (Wq + sw - 1) / sw;
+      rs = sw * L;
+    }
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) off.push_back(kh * dh * rs + ((kw * dw) % sw) * L + (kw * dw) / sw);
+  }
+  int64_t plane() const { return Hp * rs; }
+  int taps() const { return static_cast<int>(KH * KW); }
+
+  // Fills the padded plane from input plane x (H x W).
+  void fill(const float* x, float* P) const {
+    for (int64_t r = 0; r < Hp; ++r) {
+      float* row = P + r * rs;
+      const int64_t ih = r - pt;
+      if (ih < 0 || ih >= H) {
+        std::fill(row, row + rs, 0.0f);
+        continue;
+      }
+      const float* xr = x + ih * W;
+      if (sw == 1) {
+        const int64_t lo = std::min(std::max<int64_t>(pl, 0), Wq);  // first column holding data
+        const int64_t hi = std::max(lo, std::min(Wq, pl + W));
+        std::fill(row, row + lo, 0.0f);
+        if (hi > lo) std::memcpy(row + lo, xr + (lo - pl), static_cast<size_t>(hi - lo) * sizeof(float));
+        std::fill(row + hi, row + rs, 0.0f);
+        continue;
+      }
+      for (int64_t p = 0; p < sw; ++p) {
+        float* dst = row + p * L;
+        for (int64_t j = 0; j < L; ++j) {
+          const int64_t iw = j * sw + p - pl;
+          dst[j] = iw >= 0 && iw < W ? xr[iw] : 0.0f;
+        }
+      }
+    }
+  }
+
+  // Writes input-side plane dx (H x W) from the padded plane D, plus b.
+  void unfill(const float* D, float* dx, float b) const {
+    for (int64_t ih = 0; ih < H; ++ih) {
+      float* dr = dx + ih * W;
+      const int64_t r = ih + pt;
+      if (r < 0 || r >= Hp) {
+        std::fill(dr, dr + W, b);
+        continue;
+      }
+      const float* row = D + r * rs;
+      int64_t q = pl;  // padded column of iw = 0
+      for (int64_t iw = 0; iw < W; ++iw, ++q)
+        dr[iw] = (q >= 0 && q < Wq ? row[(q % sw) * L + q / sw] : 0.0f) + b;
+    }
+  }
+};
+
+int thread_cap() { return std::max(1, std::min(64, hardware_threads())); }
+
+int threads_for(int64_t items) {
+  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({engine_num_threads(), thread_cap(), items})));
+}
+
+}  // namespace
+
+bool conv_depthwise_applies(const ConvGeom& g, DType t) {
+  return t == DType::f32 && g.G == g.Cb && g.Cb > 0 && g.Cs % g.G == 0 && g.big[0] == 1 && g.small[0] == 1 &&
+         g.k[0] == 1 && g.pb[0] == 0;
+}
+
+size_t conv_depthwise_workspace(const ConvGeom& g) {
+  const Frame f(g);
+  return static_cast<size_t>(thread_cap()) * static_cast<size_t>(f.plane()) * sizeof(float);
+}
+
+void conv_depthwise_forward(const ConvGeom& g, const TensorView& big, const TensorView& w, const TensorView* bias,
+                            const TensorView& small, void* workspace) {
+  const Frame f(g);
+  const float* x = big.ptr<float>();
+  const float* wp = w.ptr<float>();
+  const float* bp = bias ? bias->ptr<float>() : nullptr;
+  float* y = small.ptr<float>();
+  const int64_t planes = g.N * f.C, osz = f.OH * f.OW, KK = f.KH * f.KW;
+  if (planes == 0 || osz == 0) return;
+  const RowOps& o = ops();
+  const int nt = threads_for(planes);
+  parallel_chunks(nt, planes, std::max<int64_t>(1, planes / (8 * nt)), [&](int t, int64_t b, int64_t e) {
+    float* P = static_cast<float*>(workspace) + t * f.plane();
+    for (int64_t pc = b; pc < e; ++pc) {
+      const int64_t n = pc / f.C, c = pc % f.C;
+      f.fill(x + pc * f.H * f.W, P);
+      for (int64_t m = 0; m < f.M; ++m) {
+        const int64_t oc = c * f.M + m;
+        float* yp = y + (n * g.Cs + oc) * osz;
+        const float bo = bp ? bp[oc] : 0.0f;
+        for (int64_t oh = 0; oh < f.OH; ++oh)
+          o.fwd(P + oh * f.sh * f.rs, f.off.data(), wp + oc * KK, f.taps(), bo, yp + oh * f.OW, f.OW);
+      }
+    }
+  });
+}
+
+void conv_depthwise_backward_data(const ConvGeom& g, const TensorView& small, const TensorView& w,
+                                  const TensorView* bias, const TensorView& big, void* workspace) {
+  const Frame f(g);
+  const float* gy = small.ptr<float>();
+  const float* wp = w.ptr<float>();
+  const float* bp = bias ? bias->ptr<float>() : nullptr;
+  float* dx = big.ptr<float>();
+  const int64_t planes = g.N * f.C, osz = f.OH * f.OW, KK = f.KH * f.KW;
+  if (planes == 0 || f.H * f.W == 0) return;
+  const RowOps& o = ops();
+  const int nt = threads_for(planes);
+  parallel_chunks(nt, planes, std::max<int64_t>(1, planes / (8 * nt)), [&](int t, int64_t b, int64_t e) {
+    float* D = static_cast<float*>(workspace) + t * f.plane();
+    for (int64_t pc = b; pc < e; ++pc) {
+      const int64_t n = pc / f.C, c = pc % f.C;
+      std::fill(D, D + f.plane(), 0.0f);
+      for (int64_t m = 0; m < f.M; ++m) {
+        const int64_t oc = c * f.M + m;
+        const float* gp = gy + (n * g.Cs + oc) * osz;
+        for (int64_t oh = 0; oh < f.OH; ++oh)
+          o.bwd(D + oh * f.sh * f.rs, f.off.data(), wp + oc * KK, f.taps(), gp + oh * f.OW, f.OW);
+      }
+      f.unfill(D, dx + pc * f.H * f.W, bp ? bp[c] : 0.0f);
+    }
+  });
+}
+
+void conv_depthwise_backward_weight(const ConvGeom& g, const TensorView& big, const TensorView& small,
+                                    const TensorView& dwv, void* workspace) {
+  const Frame f(g);
+  const float* x = big.ptr<float>();
+  const float* gy = small.ptr<float>();
+  float* dw = dwv.ptr<float>();
+  const int64_t osz = f.OH * f.OW, KK = f.KH * f.KW;
+  std::fill(dw, dw + dwv.numel(), 0.0f);
+  if (g.N == 0 || osz == 0 || f.C == 0) return;
+  const RowOps& o = ops();
+  const int nt = threads_for(f.C);
+  // One channel per item, its samples summed in order: no cross-thread reduction.
+  parallel_chunks(nt, f.C, 1, [&](int t, int64_t b, int64_t e) {
+    float* P = static_cast<float*>(workspace) + t * f.plane();
+    std::vector<double> acc(static_cast<size_t>(f.M * KK));
+    for (int64_t c = b; c < e; ++c) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      for (int64_t n = 0; n < g.N; ++n) {
+        f.fill(x + (n * f.C + c) * f.H * f.W, P);
+        for (int64_t m = 0; m < f.M; ++m) {
+          const float* gp = gy + (n * g.Cs + c * f.M + m) * osz;
+          for (int64_t k = 0; k < KK; ++k) acc[m * KK + k] += o.dot(P, f.off[k], f.sh * f.rs, gp, f.OH, f.OW);
+        }
+      }
+      for (int64_t i = 0; i < f.M * KK; ++i) dw[c * f.M * KK + i] = static_cast<float>(acc[i]);
+    }
+  });
+}
+
+const char* conv_depthwise_isa() { return ops().name; }
+
+void conv_depthwise_force_isa(const char* name) {
+  const std::string s = name ? name : "";
+  if (s.empty()) {
+    g_forced = nullptr;
+    return;
+  }
+  if (s == "scalar") {
+    g_forced = &kScalar;
+    return;
+  }
+#ifdef SYMNET_DW_SIMD
+  if (s == "avx512" && cpu_avx512()) {
+    g_forced = &kAvx512;
+    return;
+  }
+  if (s == "avx2" && cpu_avx2()) {
+    g_forced = &kAvx2;
+    return;
+  }
+#endif
+  SN_THROW(ErrorKind::value, "depthwise convolution: instruction set '" << s << "' is unknown or not available here");
+}
+
+}  // namespace symnet
