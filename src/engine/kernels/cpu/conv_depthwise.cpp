@@ -31,6 +31,9 @@ struct RowOps {
   void (*fwd)(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y, int64_t n);
   void (*bwd)(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n);
   double (*dot)(const float* base, int64_t off, int64_t step, const float* g, int64_t rows, int64_t n);
+  // Stride 2: e[j] = src[2j], o[j] = src[2j + 1]; and back, dst[2j] = e[j] + b, dst[2j + 1] = o[j] + b.
+  void (*split2)(const float* src, float* e, float* o, int64_t n);
+  void (*merge2)(const float* e, const float* o, float* dst, int64_t n, float b);
 };
 
 void fwd_scalar(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y, int64_t n) {
@@ -62,7 +65,71 @@ double dot_scalar(const float* base, int64_t off, int64_t step, const float* g, 
   return s;
 }
 
+void split2_scalar(const float* src, float* e, float* o, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    e[j] = src[2 * j];
+    o[j] = src[2 * j + 1];
+  }
+}
+
+void merge2_scalar(const float* e, const float* o, float* dst, int64_t n, float b) {
+  for (int64_t j = 0; j < n; ++j) {
+    dst[2 * j] = e[j] + b;
+    dst[2 * j + 1] = o[j] + b;
+  }
+}
+
 #ifdef SYMNET_DW_SIMD
+SYMNET_DW_AVX512 void split2_avx512(const float* src, float* e, float* o, int64_t n) {
+  const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 a = _mm512_loadu_ps(src + 2 * j), b = _mm512_loadu_ps(src + 2 * j + 16);
+    _mm512_storeu_ps(e + j, _mm512_permutex2var_ps(a, ie, b));
+    _mm512_storeu_ps(o + j, _mm512_permutex2var_ps(a, io, b));
+  }
+  split2_scalar(src + 2 * j, e + j, o + j, n - j);
+}
+
+SYMNET_DW_AVX512 void merge2_avx512(const float* e, const float* o, float* dst, int64_t n, float b) {
+  const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 vb = _mm512_set1_ps(b);
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512 a = _mm512_add_ps(_mm512_loadu_ps(e + j), vb), c = _mm512_add_ps(_mm512_loadu_ps(o + j), vb);
+    _mm512_storeu_ps(dst + 2 * j, _mm512_permutex2var_ps(a, il, c));
+    _mm512_storeu_ps(dst + 2 * j + 16, _mm512_permutex2var_ps(a, ih, c));
+  }
+  merge2_scalar(e + j, o + j, dst + 2 * j, n - j, b);
+}
+
+SYMNET_DW_AVX2 void split2_avx2(const float* src, float* e, float* o, int64_t n) {
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 a = _mm256_loadu_ps(src + 2 * j), b = _mm256_loadu_ps(src + 2 * j + 8);
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> lanes 0, 2, 1, 3 of 64 bits: a0 a2 a4 a6 b0 b2 b4 b6.
+    const __m256 ev = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 od = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    _mm256_storeu_ps(e + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(ev), _MM_SHUFFLE(3, 1, 2, 0))));
+    _mm256_storeu_ps(o + j, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(od), _MM_SHUFFLE(3, 1, 2, 0))));
+  }
+  split2_scalar(src + 2 * j, e + j, o + j, n - j);
+}
+
+SYMNET_DW_AVX2 void merge2_avx2(const float* e, const float* o, float* dst, int64_t n, float b) {
+  const __m256 vb = _mm256_set1_ps(b);
+  int64_t j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 a = _mm256_add_ps(_mm256_loadu_ps(e + j), vb), c = _mm256_add_ps(_mm256_loadu_ps(o + j), vb);
+    const __m256 lo = _mm256_unpacklo_ps(a, c), hi = _mm256_unpackhi_ps(a, c);  // e0 o0 e1 o1 | e4 o4 e5 o5, ...
+    _mm256_storeu_ps(dst + 2 * j, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(dst + 2 * j + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+  merge2_scalar(e + j, o + j, dst + 2 * j, n - j, b);
+}
+
 SYMNET_DW_AVX512 void fwd_avx512(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y,
                                  int64_t n) {
   const __m512 vb = _mm512_set1_ps(bias);
@@ -198,10 +265,10 @@ bool cpu_avx2() {
 }
 #endif
 
-const RowOps kScalar{"scalar", fwd_scalar, bwd_scalar, dot_scalar};
+const RowOps kScalar{"scalar", fwd_scalar, bwd_scalar, dot_scalar, split2_scalar, merge2_scalar};
 #ifdef SYMNET_DW_SIMD
-const RowOps kAvx512{"avx512", fwd_avx512, bwd_avx512, dot_avx512};
-const RowOps kAvx2{"avx2", fwd_avx2, bwd_avx2, dot_avx2};
+const RowOps kAvx512{"avx512", fwd_avx512, bwd_avx512, dot_avx512, split2_avx512, merge2_avx512};
+const RowOps kAvx2{"avx2", fwd_avx2, bwd_avx2, dot_avx2, split2_avx2, merge2_avx2};
 #endif
 
 const RowOps* best_ops() {
@@ -242,10 +309,22 @@ struct Frame {
       for (int64_t kw = 0; kw < KW; ++kw) off.push_back(kh * dh * rs + ((kw * dw) % sw) * L + (kw * dw) / sw);
   }
   int64_t plane() const { return Hp * rs; }
+  // Per-thread scratch of the phase-split products: the plane, then one padded row.
+  int64_t scratch() const { return plane() + rs; }
   int taps() const { return static_cast<int>(KH * KW); }
 
-  // Fills the padded plane from input plane x (H x W).
-  void fill(const float* x, float* P) const {
+  // Slots j of phase p whose input column j * sw + p - pl lies in [0, W): [lo, hi).
+  void columns(int64_t p, int64_t& lo, int64_t& hi) const {
+    lo = std::min(L, std::max<int64_t>(0, (pl - p + sw - 1) / sw));
+    hi = std::max(lo, std::min(L, (W - 1 + pl - p) / sw + 1));
+    if (W - 1 + pl - p < 0) hi = lo;
+  }
+
+  // Fills the padded plane from input plane x (H x W). No per-element tests or divisions:
+  // each phase is a zero head, a strided copy and a zero tail.
+  // `tmp` holds one padded row (rs floats) for stride 2, which is laid out contiguously
+  // there and split into its two phases with vector permutes.
+  void fill(const float* x, float* P, float* tmp, const RowOps& o) const {
     for (int64_t r = 0; r < Hp; ++r) {
       float* row = P + r * rs;
       const int64_t ih = r - pt;
@@ -254,26 +333,35 @@ struct Frame {
         continue;
       }
       const float* xr = x + ih * W;
-      if (sw == 1) {
-        const int64_t lo = std::min(std::max<int64_t>(pl, 0), Wq);  // first column holding data
-        const int64_t hi = std::max(lo, std::min(Wq, pl + W));
-        std::fill(row, row + lo, 0.0f);
-        if (hi > lo) std::memcpy(row + lo, xr + (lo - pl), static_cast<size_t>(hi - lo) * sizeof(float));
-        std::fill(row + hi, row + rs, 0.0f);
+      if (sw == 2) {
+        const int64_t lo = std::min(pl, rs), hi = std::max(lo, std::min(rs, pl + W));
+        std::fill(tmp, tmp + lo, 0.0f);
+        if (hi > lo) std::memcpy(tmp + lo, xr + (lo - pl), static_cast<size_t>(hi - lo) * sizeof(float));
+        std::fill(tmp + hi, tmp + rs, 0.0f);
+        o.split2(tmp, row, row + L, L);
         continue;
       }
       for (int64_t p = 0; p < sw; ++p) {
         float* dst = row + p * L;
-        for (int64_t j = 0; j < L; ++j) {
-          const int64_t iw = j * sw + p - pl;
-          dst[j] = iw >= 0 && iw < W ? xr[iw] : 0.0f;
+        int64_t lo, hi;
+        columns(p, lo, hi);
+        std::fill(dst, dst + lo, 0.0f);
+        const float* src = xr + lo * sw + p - pl;
+        if (sw == 1) {
+          if (hi > lo) std::memcpy(dst + lo, src, static_cast<size_t>(hi - lo) * sizeof(float));
+        } else if (sw == 2) {
+          for (int64_t j = lo; j < hi; ++j) dst[j] = src[2 * (j - lo)];
+        } else {
+          for (int64_t j = lo; j < hi; ++j) dst[j] = src[sw * (j - lo)];
         }
+        std::fill(dst + hi, dst + L, 0.0f);
       }
     }
   }
 
-  // Writes input-side plane dx (H x W) from the padded plane D, plus b.
-  void unfill(const float* D, float* dx, float b) const {
+  // Writes input-side plane dx (H x W) from the padded plane D, plus b. Slots past the
+  // last column a tap reads hold zero, so no column test is needed.
+  void unfill(const float* D, float* dx, float b, float* tmp, const RowOps& o) const {
     for (int64_t ih = 0; ih < H; ++ih) {
       float* dr = dx + ih * W;
       const int64_t r = ih + pt;
@@ -282,9 +370,62 @@ struct Frame {
         continue;
       }
       const float* row = D + r * rs;
-      int64_t q = pl;  // padded column of iw = 0
-      for (int64_t iw = 0; iw < W; ++iw, ++q)
-        dr[iw] = (q >= 0 && q < Wq ? row[(q % sw) * L + q / sw] : 0.0f) + b;
+      if (sw == 1) {  // columns before the padded range (none unless pl < 0) keep b
+        int64_t lo, hi;
+        columns(0, lo, hi);
+        std::fill(dr, dr + W, b);
+        float* d = dr + lo - pl;
+        for (int64_t j = lo; j < hi; ++j) d[j - lo] = row[j] + b;
+        continue;
+      }
+      if (sw == 2) {  // interleave the phases (plus b), then copy the columns of dx
+        o.merge2(row, row + L, tmp, L, b);
+        const int64_t lo = std::min(pl, rs), hi = std::max(lo, std::min(rs, pl + W));
+        std::fill(dr, dr + W, b);
+        if (hi > lo) std::memcpy(dr + (lo - pl), tmp + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+        continue;
+      }
+      std::fill(dr, dr + W, b);
+      for (int64_t p = 0; p < sw; ++p) {
+        const float* src = row + p * L;
+        int64_t lo, hi;
+        columns(p, lo, hi);
+        float* d = dr + lo * sw + p - pl;
+        for (int64_t j = lo; j < hi; ++j) d[sw * (j - lo)] = src[j] + b;
+      }
+    }
+  }
+};
+
+// The input gradient at unit strides as a correlation: dx[ih][iw] = sum over (m, kh, kw)
+// of w * gy[ih + pt - kh dh][iw + pl - kw dw]. Each gy plane of the channel is copied into
+// a zero-bordered buffer (gy row oh at row oh + (KH-1) dh, column ow at ow + (KW-1) dw), so
+// each dx row is the forward row loop over negative tap offsets: accumulated in registers,
+// written once, with no scatter and no second pass.
+struct Gather {
+  int64_t padH, padW, rows, cols, plane;
+  std::vector<int64_t> off;  // per tap (m, kh, kw), from the base of a dx row
+
+  explicit Gather(const Frame& f)
+      : padH((f.KH - 1) * f.dh), padW((f.KW - 1) * f.dw), rows(f.H + f.pt + padH), cols(f.W + f.pl + padW),
+        plane(rows * cols) {
+    for (int64_t m = 0; m < f.M; ++m)
+      for (int64_t kh = 0; kh < f.KH; ++kh)
+        for (int64_t kw = 0; kw < f.KW; ++kw) off.push_back(m * plane - kh * f.dh * cols - kw * f.dw);
+  }
+
+  void fill(const Frame& f, const float* gy, float* G) const {
+    const int64_t w_used = std::max<int64_t>(0, std::min(f.OW, cols - padW));
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = G + r * cols;
+      const int64_t oh = r - padH;
+      if (oh < 0 || oh >= f.OH) {
+        std::fill(row, row + cols, 0.0f);
+        continue;
+      }
+      std::fill(row, row + padW, 0.0f);
+      if (w_used > 0) std::memcpy(row + padW, gy + oh * f.OW, static_cast<size_t>(w_used) * sizeof(float));
+      std::fill(row + padW + w_used, row + cols, 0.0f);
     }
   }
 };
@@ -304,7 +445,9 @@ bool conv_depthwise_applies(const ConvGeom& g, DType t) {
 
 size_t conv_depthwise_workspace(const ConvGeom& g) {
   const Frame f(g);
-  return static_cast<size_t>(thread_cap()) * static_cast<size_t>(f.plane()) * sizeof(float);
+  int64_t per_thread = f.scratch();
+  if (f.sh == 1 && f.sw == 1) per_thread = std::max(per_thread, f.M * Gather(f).plane);
+  return static_cast<size_t>(thread_cap()) * static_cast<size_t>(per_thread) * sizeof(float);
 }
 
 void conv_depthwise_forward(const ConvGeom& g, const TensorView& big, const TensorView& w, const TensorView* bias,
@@ -319,10 +462,11 @@ void conv_depthwise_forward(const ConvGeom& g, const TensorView& big, const Tens
   const RowOps& o = ops();
   const int nt = threads_for(planes);
   parallel_chunks(nt, planes, std::max<int64_t>(1, planes / (8 * nt)), [&](int t, int64_t b, int64_t e) {
-    float* P = static_cast<float*>(workspace) + t * f.plane();
+    float* P = static_cast<float*>(workspace) + t * f.scratch();
+    float* tmp = P + f.plane();
     for (int64_t pc = b; pc < e; ++pc) {
       const int64_t n = pc / f.C, c = pc % f.C;
-      f.fill(x + pc * f.H * f.W, P);
+      f.fill(x + pc * f.H * f.W, P, tmp, o);
       for (int64_t m = 0; m < f.M; ++m) {
         const int64_t oc = c * f.M + m;
         float* yp = y + (n * g.Cs + oc) * osz;
@@ -345,8 +489,26 @@ void conv_depthwise_backward_data(const ConvGeom& g, const TensorView& small, co
   if (planes == 0 || f.H * f.W == 0) return;
   const RowOps& o = ops();
   const int nt = threads_for(planes);
+  if (f.sh == 1 && f.sw == 1) {
+    const Gather gt(f);
+    const int ntaps = static_cast<int>(gt.off.size());
+    parallel_chunks(nt, planes, std::max<int64_t>(1, planes / (8 * nt)), [&](int t, int64_t b, int64_t e) {
+      float* G = static_cast<float*>(workspace) + t * f.M * gt.plane;
+      for (int64_t pc = b; pc < e; ++pc) {
+        const int64_t n = pc / f.C, c = pc % f.C;
+        for (int64_t m = 0; m < f.M; ++m) gt.fill(f, gy + (n * g.Cs + c * f.M + m) * osz, G + m * gt.plane);
+        float* dxp = dx + pc * f.H * f.W;
+        const float bc = bp ? bp[c] : 0.0f;
+        const float* base = G + (f.pt + gt.padH) * gt.cols + f.pl + gt.padW;
+        for (int64_t ih = 0; ih < f.H; ++ih)
+          o.fwd(base + ih * gt.cols, gt.off.data(), wp + c * f.M * KK, ntaps, bc, dxp + ih * f.W, f.W);
+      }
+    });
+    return;
+  }
   parallel_chunks(nt, planes, std::max<int64_t>(1, planes / (8 * nt)), [&](int t, int64_t b, int64_t e) {
-    float* D = static_cast<float*>(workspace) + t * f.plane();
+    float* D = static_cast<float*>(workspace) + t * f.scratch();
+    float* tmp = D + f.plane();
     for (int64_t pc = b; pc < e; ++pc) {
       const int64_t n = pc / f.C, c = pc % f.C;
       std::fill(D, D + f.plane(), 0.0f);
@@ -356,7 +518,7 @@ void conv_depthwise_backward_data(const ConvGeom& g, const TensorView& small, co
         for (int64_t oh = 0; oh < f.OH; ++oh)
           o.bwd(D + oh * f.sh * f.rs, f.off.data(), wp + oc * KK, f.taps(), gp + oh * f.OW, f.OW);
       }
-      f.unfill(D, dx + pc * f.H * f.W, bp ? bp[c] : 0.0f);
+      f.unfill(D, dx + pc * f.H * f.W, bp ? bp[c] : 0.0f, tmp, o);
     }
   });
 }
@@ -374,12 +536,13 @@ void conv_depthwise_backward_weight(const ConvGeom& g, const TensorView& big, co
   const int nt = threads_for(f.C);
   // One channel per item, its samples summed in order: no cross-thread reduction.
   parallel_chunks(nt, f.C, 1, [&](int t, int64_t b, int64_t e) {
-    float* P = static_cast<float*>(workspace) + t * f.plane();
+    float* P = static_cast<float*>(workspace) + t * f.scratch();
+    float* tmp = P + f.plane();
     std::vector<double> acc(static_cast<size_t>(f.M * KK));
     for (int64_t c = b; c < e; ++c) {
       std::fill(acc.begin(), acc.end(), 0.0);
       for (int64_t n = 0; n < g.N; ++n) {
-        f.fill(x + (n * f.C + c) * f.H * f.W, P);
+        f.fill(x + (n * f.C + c) * f.H * f.W, P, tmp, o);
         for (int64_t m = 0; m < f.M; ++m) {
           const float* gp = gy + (n * g.Cs + c * f.M + m) * osz;
           for (int64_t k = 0; k < KK; ++k) acc[m * KK + k] += o.dot(P, f.off[k], f.sh * f.rs, gp, f.OH, f.OW);
