@@ -24,12 +24,10 @@ namespace {
 
 // ---- row loops ---------------------------------------------------------------------------
 // fwd:  y[i] = bias + sum_t w[t] * base[off[t] + i]            (one output row, all taps)
-// bwd:  base[off[t] + i] += w[t] * g[i]  for each tap t         (one gradient row scattered)
 // dot:  sum over r < rows, i < n of g[r n + i] * base[off + r step + i]   (one tap, one plane)
 struct RowOps {
   const char* name;
   void (*fwd)(const float* base, const int64_t* off, const float* w, int nt, float bias, float* y, int64_t n);
-  void (*bwd)(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n);
   double (*dot)(const float* base, int64_t off, int64_t step, const float* g, int64_t rows, int64_t n);
   // Stride 2: e[j] = src[2j], o[j] = src[2j + 1]; and back, dst[2j] = e[j] + b, dst[2j + 1] = o[j] + b.
   void (*split2)(const float* src, float* e, float* o, int64_t n);
@@ -42,14 +40,6 @@ void fwd_scalar(const float* base, const int64_t* off, const float* w, int nt, f
     const float* s = base + off[t];
     const float wt = w[t];
     for (int64_t i = 0; i < n; ++i) y[i] += wt * s[i];
-  }
-}
-
-void bwd_scalar(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n) {
-  for (int t = 0; t < nt; ++t) {
-    float* d = base + off[t];
-    const float wt = w[t];
-    for (int64_t i = 0; i < n; ++i) d[i] += wt * g[i];
   }
 }
 
@@ -159,18 +149,6 @@ SYMNET_DW_AVX512 void fwd_avx512(const float* base, const int64_t* off, const fl
   }
 }
 
-SYMNET_DW_AVX512 void bwd_avx512(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n) {
-  for (int t = 0; t < nt; ++t) {
-    float* d = base + off[t];
-    const __m512 wt = _mm512_set1_ps(w[t]);
-    for (int64_t i = 0; i < n; i += 16) {
-      const __mmask16 m = n - i >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - i)) - 1);
-      const __m512 v = _mm512_fmadd_ps(wt, _mm512_maskz_loadu_ps(m, g + i), _mm512_maskz_loadu_ps(m, d + i));
-      _mm512_mask_storeu_ps(d + i, m, v);
-    }
-  }
-}
-
 SYMNET_DW_AVX512 double dot_avx512(const float* base, int64_t off, int64_t step, const float* g, int64_t rows,
                                    int64_t n) {
   __m512 a0 = _mm512_setzero_ps(), a1 = a0;
@@ -221,16 +199,6 @@ SYMNET_DW_AVX2 void fwd_avx2(const float* base, const int64_t* off, const float*
   if (i < n) fwd_scalar(base + i, off, w, nt, bias, y + i, n - i);
 }
 
-SYMNET_DW_AVX2 void bwd_avx2(float* base, const int64_t* off, const float* w, int nt, const float* g, int64_t n) {
-  for (int t = 0; t < nt; ++t) {
-    float* d = base + off[t];
-    const __m256 wt = _mm256_set1_ps(w[t]);
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_fmadd_ps(wt, _mm256_loadu_ps(g + i), _mm256_loadu_ps(d + i)));
-    for (; i < n; ++i) d[i] += w[t] * g[i];
-  }
-}
-
 SYMNET_DW_AVX2 double dot_avx2(const float* base, int64_t off, int64_t step, const float* g, int64_t rows,
                                int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0;
@@ -265,10 +233,10 @@ bool cpu_avx2() {
 }
 #endif
 
-const RowOps kScalar{"scalar", fwd_scalar, bwd_scalar, dot_scalar, split2_scalar, merge2_scalar};
+const RowOps kScalar{"scalar", fwd_scalar, dot_scalar, split2_scalar, merge2_scalar};
 #ifdef SYMNET_DW_SIMD
-const RowOps kAvx512{"avx512", fwd_avx512, bwd_avx512, dot_avx512, split2_avx512, merge2_avx512};
-const RowOps kAvx2{"avx2", fwd_avx2, bwd_avx2, dot_avx2, split2_avx2, merge2_avx2};
+const RowOps kAvx512{"avx512", fwd_avx512, dot_avx512, split2_avx512, merge2_avx512};
+const RowOps kAvx2{"avx2", fwd_avx2, dot_avx2, split2_avx2, merge2_avx2};
 #endif
 
 const RowOps* best_ops() {
@@ -430,6 +398,50 @@ struct Gather {
   }
 };
 
+// The input gradient at other strides, gathered into the phase-split plane D of the frame:
+// padded row r, phase p, slot j of D sums w * gy[m][oh][ow] over the taps (m, kh, kw) with
+// r = oh sh + kh dh and p + j sw = ow sw + kw dw. Which taps reach a row and phase depends
+// only on (r mod sh, p): each such class is a fixed tap list over a zero-bordered copy of the
+// gy planes, run by the forward row loop; D is then merged into dx. Every slot of D is
+// written, so it needs no clearing, and nothing is scattered.
+struct StridedGather {
+  int64_t bh, bw, rows, cols, plane;  // borders, extent and size of one bordered gy plane
+  struct Class {
+    std::vector<int64_t> off;  // per tap: from the class's row base in the bordered planes
+    std::vector<int64_t> tap;  // per tap: its index m KK + kh KW + kw among the channel's weights
+  };
+  std::vector<Class> cls;  // per (r mod sh) * sw + p
+
+  explicit StridedGather(const Frame& f)
+      : bh(((f.KH - 1) * f.dh + f.sh - 1) / f.sh), bw(((f.KW - 1) * f.dw) / f.sw), rows(f.OH + 2 * bh),
+        cols(std::max(f.L, f.OW) + bw), plane(rows * cols), cls(static_cast<size_t>(f.sh * f.sw)) {
+    for (int64_t m = 0; m < f.M; ++m)
+      for (int64_t kh = 0; kh < f.KH; ++kh)
+        for (int64_t kw = 0; kw < f.KW; ++kw) {
+          const int64_t rr = (kh * f.dh) % f.sh, p = (kw * f.dw) % f.sw;
+          Class& c = cls[rr * f.sw + p];
+          // Row (r - kh dh) / sh + bh = (r - rr) / sh - (kh dh - rr) / sh + bh.
+          c.off.push_back(m * plane + (bh - (kh * f.dh - rr) / f.sh) * cols - (kw * f.dw) / f.sw);
+          c.tap.push_back((m * f.KH + kh) * f.KW + kw);
+        }
+  }
+
+  // gy plane (OH x OW) at row bh, column bw of a bordered plane.
+  void fill(const Frame& f, const float* gy, float* G) const {
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = G + r * cols;
+      const int64_t oh = r - bh;
+      if (oh < 0 || oh >= f.OH) {
+        std::fill(row, row + cols, 0.0f);
+        continue;
+      }
+      std::fill(row, row + bw, 0.0f);
+      std::memcpy(row + bw, gy + oh * f.OW, static_cast<size_t>(f.OW) * sizeof(float));
+      std::fill(row + bw + f.OW, row + cols, 0.0f);
+    }
+  }
+};
+
 int thread_cap() { return std::max(1, std::min(64, hardware_threads())); }
 
 int threads_for(int64_t items) {
@@ -447,6 +459,7 @@ size_t conv_depthwise_workspace(const ConvGeom& g) {
   const Frame f(g);
   int64_t per_thread = f.scratch();
   if (f.sh == 1 && f.sw == 1) per_thread = std::max(per_thread, f.M * Gather(f).plane);
+  else per_thread += f.M * StridedGather(f).plane;
   return static_cast<size_t>(thread_cap()) * static_cast<size_t>(per_thread) * sizeof(float);
 }
 
@@ -506,17 +519,32 @@ void conv_depthwise_backward_data(const ConvGeom& g, const TensorView& small, co
     });
     return;
   }
+  const StridedGather sg(f);
   parallel_chunks(nt, planes, std::max<int64_t>(1, planes / (8 * nt)), [&](int t, int64_t b, int64_t e) {
-    float* D = static_cast<float*>(workspace) + t * f.scratch();
+    float* D = static_cast<float*>(workspace) + t * (f.scratch() + f.M * sg.plane);
     float* tmp = D + f.plane();
+    float* G = tmp + f.rs;
+    std::vector<float> wc(static_cast<size_t>(f.M * KK));  // the channel's weights, by class
     for (int64_t pc = b; pc < e; ++pc) {
       const int64_t n = pc / f.C, c = pc % f.C;
-      std::fill(D, D + f.plane(), 0.0f);
-      for (int64_t m = 0; m < f.M; ++m) {
-        const int64_t oc = c * f.M + m;
-        const float* gp = gy + (n * g.Cs + oc) * osz;
-        for (int64_t oh = 0; oh < f.OH; ++oh)
-          o.bwd(D + oh * f.sh * f.rs, f.off.data(), wp + oc * KK, f.taps(), gp + oh * f.OW, f.OW);
+      for (int64_t m = 0; m < f.M; ++m) sg.fill(f, gy + (n * g.Cs + c * f.M + m) * osz, G + m * sg.plane);
+      const float* wch = wp + c * f.M * KK;
+      size_t k = 0;
+      for (const StridedGather::Class& cl : sg.cls)
+        for (int64_t tap : cl.tap) wc[k++] = wch[tap];
+      for (int64_t r = 0; r < f.Hp; ++r) {
+        const int64_t rr = r % f.sh;
+        const float* base = G + ((r - rr) / f.sh) * sg.cols + sg.bw;
+        size_t w0 = 0;
+        for (int64_t cls = 0; cls < static_cast<int64_t>(sg.cls.size()); ++cls) {
+          const StridedGather::Class& cl = sg.cls[cls];
+          if (cls / f.sw == rr) {
+            const int64_t p = cls % f.sw;
+            o.fwd(base, cl.off.data(), wc.data() + w0, static_cast<int>(cl.off.size()), 0.0f, D + r * f.rs + p * f.L,
+                  f.L);
+          }
+          w0 += cl.tap.size();
+        }
       }
       f.unfill(D, dx + pc * f.H * f.W, bp ? bp[c] : 0.0f, tmp, o);
     }
