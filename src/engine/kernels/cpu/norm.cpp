@@ -1,5 +1,6 @@
-// Normalization kernels. Statistics are accumulated in double (float32 inputs too), with
-// two passes (mean, then squared deviations) so large means do not cancel. Batch norm
+// Normalization kernels. Statistics are accumulated in double (float32 inputs too), so large
+// means do not cancel: layer norm in two passes (mean, then squared deviations), batch norm's
+// training forward in one pass of sums shifted by one of the channel's values. Batch norm
 // splits work over channels and layer norm over rows, so every sum has a fixed order and
 // the results do not depend on the thread count. Hot loops carry `omp simd` so they are
 // vectorized at R's -O2 (a no-op without OpenMP).
@@ -57,6 +58,20 @@ SN_EW_CLONES double sq_dev_sum(const T* p, int64_t n, double mu) {
     s += d * d;
   }
   return s;
+}
+
+// sum(x - k) and sum((x - k)^2), added to s1 and s2.
+template <typename T>
+SN_EW_CLONES void shifted_sums(const T* p, int64_t n, double k, double& s1, double& s2) {
+  double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = p[i] - k;
+    a += d;
+    b += d * d;
+  }
+  s1 += a;
+  s2 += b;
 }
 
 // sum(g) and sum(g * (x - mu)).
@@ -135,11 +150,15 @@ void bn_training(const KernelContext& k) {
                << shape_str(k.in[0].shape));
   parallel_for(s.c, std::max<int64_t>(1, kGrain / M), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
-      double sum = 0;
-      for (int64_t n = 0; n < s.n; ++n) sum += sum_of(x + (n * s.c + c) * s.inner, s.inner);
-      const double mu = sum / static_cast<double>(M);
-      double ss = 0;
-      for (int64_t n = 0; n < s.n; ++n) ss += sq_dev_sum(x + (n * s.c + c) * s.inner, s.inner, mu);
+      // One pass: sums of d and d^2 for d = x - K in double, K one of the channel's values.
+      // Shifting by a sample keeps |mean - K| within the data's spread, so the cancellation in
+      // sum(d^2) - sum(d)^2 / M costs a few double ulps relative to the variance (against a
+      // float32 result); a second pass over x would cost a quarter of the kernel's time.
+      const double shift = x[c * s.inner];
+      double s1 = 0, s2 = 0;
+      for (int64_t n = 0; n < s.n; ++n) shifted_sums(x + (n * s.c + c) * s.inner, s.inner, shift, s1, s2);
+      const double mu = shift + s1 / static_cast<double>(M);
+      const double ss = std::max(0.0, s2 - s1 * s1 / static_cast<double>(M));
       const double var = ss / static_cast<double>(M);
       const double a = static_cast<double>(scale[c]) / std::sqrt(var + eps);
       const T ac = static_cast<T>(a), bc = static_cast<T>(static_cast<double>(bias[c]) - mu * a);
