@@ -452,7 +452,8 @@ int threads_for(int64_t items) {
 
 bool conv_depthwise_applies(const ConvGeom& g, DType t) {
   return t == DType::f32 && g.G == g.Cb && g.Cb > 0 && g.Cs % g.G == 0 && g.big[0] == 1 && g.small[0] == 1 &&
-         g.k[0] == 1 && g.pb[0] == 0;
+         g.k[0] == 1 && g.pb[0] == 0 && g.pb[1] >= 0 && g.pb[2] >= 0 && g.s[1] > 0 && g.s[2] > 0 && g.d[1] > 0 &&
+         g.d[2] > 0;
 }
 
 size_t conv_depthwise_workspace(const ConvGeom& g) {

@@ -5,7 +5,11 @@
 // column phase (column q of the padded row goes to phase q % stride, slot q / stride), so
 // every tap of every stride reads a contiguous run, and the loops along the output width
 // are vectorized (AVX-512 or AVX2+FMA chosen at run time, scalar otherwise).
-//   forward / backward_data: parallel over (sample, channel) planes;
+//   forward: each output row sums its taps in vector registers and is written once;
+//   backward_data: the same row loop as a correlation over zero-bordered copies of the
+//   output-gradient planes (at strides > 1 per class of row residue and column phase,
+//   then merged back), so nothing is scattered;
+//   both parallel over (sample, channel) planes;
 //   backward_weight: parallel over channels, each summing its samples in order, so the
 //   result is the same bits for any thread count.
 // Two spatial dimensions (or one); a 3-d frame with depth takes the generic path.
