@@ -1,7 +1,7 @@
 // The vectorized mask paths of the elementwise kernels (kernels/cpu/elementwise_loops.h,
 // elementwise.cpp): `where` with every combination of walked and broadcast operands in each
 // value dtype, bool <-> float casts, and the fused ReLU backward where(x > 0, g, 0) in a
-// compiled graph, at odd lengths around the vector widths and the parallel grain, on one
+// compiled graph (and its mask multiplies, with a bool or a uint8 mask), at odd lengths around the vector widths and the parallel grain, on one
 // and two threads, against element-by-element references.
 #include <cmath>
 #include <limits>
@@ -115,6 +115,11 @@ TEST_CASE("casts between bool masks and floats", "[elementwise][masks]") {
         REQUIRE(b.dtype() == DType::boolean);
         // Nonzero (NaN included) is true; zero and negative zero are false.
         for (int64_t i = 0; i < n; ++i) REQUIRE(b.ptr<bool>()[i] == (v.get_as_double(i) != 0.0));
+        // uint8 masks (and any uint8 values) keep their values.
+        Tensor u8(DType::u8, {n});
+        for (int64_t i = 0; i < n; ++i) u8.ptr<uint8_t>()[i] = static_cast<uint8_t>((i * 37) % 256);
+        Tensor fu = run_op("cast", {u8}, {{"dtype", std::string(dtype_name(t))}})[0];
+        for (int64_t i = 0; i < n; ++i) REQUIRE(fu.get_as_double(i) == static_cast<double>((i * 37) % 256));
         // A one-element mask broadcast into a chunk.
         Tensor one = run_op("cast", {mask(-1, 52)}, {{"dtype", std::string(dtype_name(t))}})[0];
         REQUIRE(one.numel() == 1);
@@ -127,14 +132,17 @@ TEST_CASE("the fused ReLU backward matches where(x > 0, g, 0) element by element
     for (DType t : {DType::f32, DType::f64})
       for (int64_t n : {int64_t(5), int64_t(2049), int64_t(70001)}) {
         INFO(dtype_name(t) << " n " << n);
-        Value x = op::input("x", t, {n}), g = op::input("g", t, {n});
+        Value x = op::input("x", t, {n}), g = op::input("g", t, {n}), m = op::input("m", DType::u8, {n});
         Value zero = op::scalar(0.0, t);
         Graph gr;
-        gr.inputs = {x, g};
-        gr.outputs = {op::where(op::greater(x, zero), g, zero), op::mul(g, op::cast(op::greater(x, zero), t))};
-        gr.output_names = {"where", "mask_mul"};
+        gr.inputs = {x, g, m};
+        gr.outputs = {op::where(op::greater(x, zero), g, zero), op::mul(g, op::cast(op::greater(x, zero), t)),
+                      op::mul(g, op::cast(m, t))};
+        gr.output_names = {"where", "mask_mul", "u8_mask_mul"};
         Tensor xt = values(t, n, 60), gt = values(t, n, 61);
-        std::vector<Tensor> out = run_graph(gr, {xt, gt});
+        Tensor mt(DType::u8, {n});
+        for (int64_t i = 0; i < n; ++i) mt.ptr<uint8_t>()[i] = xt.get_as_double(i) > 0 ? 1 : 0;
+        std::vector<Tensor> out = run_graph(gr, {xt, gt, mt});
         for (int64_t i = 0; i < n; ++i) {
           const double xv = xt.get_as_double(i), gv = gt.get_as_double(i);
           const double want = xv > 0 ? gv : 0.0;
@@ -145,6 +153,9 @@ TEST_CASE("the fused ReLU backward matches where(x > 0, g, 0) element by element
           const double got_mul = out[1].get_as_double(i);
           if (std::isnan(want_mul)) REQUIRE(std::isnan(got_mul));
           else REQUIRE(got_mul == want_mul);
+          const double got_u8 = out[2].get_as_double(i);
+          if (std::isnan(want_mul)) REQUIRE(std::isnan(got_u8));
+          else REQUIRE(got_u8 == want_mul);
         }
       }
   });
