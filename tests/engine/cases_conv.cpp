@@ -109,6 +109,22 @@ void add_conv_cases(std::vector<OpCase>& cases) {
     RefFrame f{2, {1, 1}, {2, 1}, {2, 1}, {2, 1}, 3};
     cases.push_back(conv_case("depthwise dilation", f64, {2, 3, 4, 3}, {3, 1, 2, 2}, true, a, f, 61));
   }
+  // Depthwise float32 (the direct kernels of conv_depthwise.h): MobileNet's 3x3 stride 2
+  // pad 1 with a channel multiplier of 2 and odd sizes, and dilation with uneven pads.
+  {
+    AttrMap a{{"group", int64_t(5)}, {"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}};
+    RefFrame f{2, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 5};
+    cases.push_back(conv_case("depthwise f32 stride 2 multiplier 2", f32, {2, 5, 9, 11}, {10, 1, 3, 3}, true, a, f, 62));
+    AttrMap b{{"group", int64_t(3)}, {"dilations", ints({2, 3})}, {"pads", ints({2, 0, 1, 3})}};
+    RefFrame fb{2, {1, 1}, {2, 3}, {2, 0}, {1, 3}, 3};
+    cases.push_back(conv_case("depthwise f32 dilation", f32, {1, 3, 7, 13}, {3, 1, 3, 3}, false, b, fb, 63));
+    // conv_transpose with group = its output channels: the depthwise input gradient.
+    AttrMap t{{"group", int64_t(4)}, {"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})},
+              {"output_padding", ints({1, 1})}};
+    RefFrame ft{2, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 4};
+    cases.push_back(conv_transpose_case("depthwise f32", f32, {2, 4, 5, 6}, {4, 1, 3, 3}, true, t, ft,
+                                        {2 * 4 + 3 - 2 + 1, 2 * 5 + 3 - 2 + 1}, 64));
+  }
   // Pointwise 1x1 (no column buffer) and VALID.
   {
     RefFrame f{2, {1, 1}, {1, 1}, {0, 0}, {0, 0}, 1};
@@ -203,6 +219,34 @@ void add_conv_cases(std::vector<OpCase>& cases) {
     gw.attrs = fr.attrs;
     gw.inputs = {rnd(f64, big, 221), rnd(f64, small, 222), rnd(f64, w, 223)};
     gw.grad_inputs = {0, 1};
+    gw.reference = [f](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{ref_backward_weight(in[0], in[1], in[2].shape(), f)};
+    };
+    cases.push_back(gw);
+  }
+  // float32 depthwise products (stride 2, multiplier 3, odd sizes): the direct kernels.
+  {
+    RefFrame f{2, {2, 2}, {1, 1}, {1, 1}, {1, 1}, 3};
+    const AttrMap a = with_transposed({{"group", int64_t(3)}, {"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}}, 0);
+    const Shape big{3, 3, 7, 9}, small{3, 9, 4, 5}, w{9, 1, 3, 3};
+    OpCase gi;
+    gi.op = "conv_grad_input";
+    gi.label = "depthwise f32";
+    gi.attrs = a;
+    gi.inputs = {rnd(f32, small, 251), rnd(f32, w, 252), rnd(f32, big, 253)};
+    gi.grad = false;
+    gi.tol = 1e-4;
+    gi.reference = [f](const std::vector<Tensor>& in) {
+      return std::vector<Tensor>{ref_backward_data(in[0], in[1], in[2].shape(), f)};
+    };
+    cases.push_back(gi);
+    OpCase gw;
+    gw.op = "conv_grad_weight";
+    gw.label = "depthwise f32";
+    gw.attrs = a;
+    gw.inputs = {rnd(f32, big, 261), rnd(f32, small, 262), rnd(f32, w, 263)};
+    gw.grad = false;
+    gw.tol = 1e-4;
     gw.reference = [f](const std::vector<Tensor>& in) {
       return std::vector<Tensor>{ref_backward_weight(in[0], in[1], in[2].shape(), f)};
     };

@@ -35,6 +35,21 @@ void add_internal_cases(std::vector<OpCase>& cases) {
     return std::vector<Tensor>{out};
   };
   cases.push_back(b);
+  // A per-channel value spread over each plane (a global pooling's gradient), in each
+  // element width the kernel fills with a typed loop: 1 (bool), 4 (float32), 8 (int64).
+  for (DType t : {DType::boolean, DType::f32, DType::i64}) {
+    OpCase pc;
+    pc.op = "broadcast_like";
+    pc.label = std::string("[2,3,1,1] -> [2,3,5,7] ") + dtype_name(t);
+    pc.inputs = {random_tensor(t, {2, 3, 1, 1}, 5, -4, 4), Tensor(t, {2, 3, 5, 7})};
+    pc.grad = false;
+    pc.reference = [t](const std::vector<Tensor>& in) {
+      Tensor out(t, {2, 3, 5, 7});
+      for (int64_t i = 0; i < out.numel(); ++i) out.set_from_double(i, in[0].get_as_double(i / 35));
+      return std::vector<Tensor>{out};
+    };
+    cases.push_back(pc);
+  }
 
   OpCase r;
   r.op = "reshape_like";

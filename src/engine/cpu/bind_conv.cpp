@@ -3,6 +3,7 @@
 // on a few of its samples at a time.
 #include "engine/cpu/cpu_backend.h"
 #include "engine/kernels/cpu/conv.h"
+#include "engine/kernels/cpu/conv_depthwise.h"
 #include "engine/ops/conv_geometry.h"
 
 namespace symnet {
@@ -17,26 +18,48 @@ ConvGeom with_batch(const KernelContext& k, const TensorView& big) {
   return g;
 }
 
+// Depthwise frames in float32 run on the direct kernels of conv_depthwise.h, the rest on
+// the im2col + GEMM lowering of conv.h.
 void conv_kernel(KernelContext& k) {
-  conv_forward_cpu(with_batch(k, k.in[0]), k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0],
-                   k.workspace);
+  const ConvGeom g = with_batch(k, k.in[0]);
+  const TensorView* bias = k.in.size() > 2 ? &k.in[2] : nullptr;
+  if (conv_depthwise_applies(g, k.in[0].dtype))
+    conv_depthwise_forward(g, k.in[0], k.in[1], bias, k.out[0], k.workspace);
+  else
+    conv_forward_cpu(g, k.in[0], k.in[1], bias, k.out[0], k.workspace);
 }
 
 void conv_transpose_kernel(KernelContext& k) {
-  conv_backward_data_cpu(with_batch(k, k.out[0]), k.in[0], k.in[1], k.in.size() > 2 ? &k.in[2] : nullptr, k.out[0],
-                         k.workspace);
+  const ConvGeom g = with_batch(k, k.out[0]);
+  const TensorView* bias = k.in.size() > 2 ? &k.in[2] : nullptr;
+  if (conv_depthwise_applies(g, k.out[0].dtype))
+    conv_depthwise_backward_data(g, k.in[0], k.in[1], bias, k.out[0], k.workspace);
+  else
+    conv_backward_data_cpu(g, k.in[0], k.in[1], bias, k.out[0], k.workspace);
 }
 
 void forward_like_kernel(KernelContext& k) {
-  conv_forward_cpu(with_batch(k, k.in[0]), k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
+  const ConvGeom g = with_batch(k, k.in[0]);
+  if (conv_depthwise_applies(g, k.in[0].dtype))
+    conv_depthwise_forward(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
+  else
+    conv_forward_cpu(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
 }
 
 void grad_input_kernel(KernelContext& k) {
-  conv_backward_data_cpu(with_batch(k, k.out[0]), k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
+  const ConvGeom g = with_batch(k, k.out[0]);
+  if (conv_depthwise_applies(g, k.out[0].dtype))
+    conv_depthwise_backward_data(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
+  else
+    conv_backward_data_cpu(g, k.in[0], k.in[1], nullptr, k.out[0], k.workspace);
 }
 
 void grad_weight_kernel(KernelContext& k) {
-  conv_backward_weight_cpu(with_batch(k, k.in[0]), k.in[0], k.in[1], k.out[0], k.workspace);
+  const ConvGeom g = with_batch(k, k.in[0]);
+  if (conv_depthwise_applies(g, k.in[0].dtype))
+    conv_depthwise_backward_weight(g, k.in[0], k.in[1], k.out[0], k.workspace);
+  else
+    conv_backward_weight_cpu(g, k.in[0], k.in[1], k.out[0], k.workspace);
 }
 
 enum class Product { forward, backward_data, backward_weight };
@@ -62,6 +85,7 @@ KernelImpl conv_impl(KernelFn fn, Product p, int transposed) {
   k.workspace = [geom, p](const Node& n) {
     const ConvGeom g = geom(n);
     const DType t = n.outputs.at(0).dtype;
+    if (conv_depthwise_applies(g, t)) return conv_depthwise_workspace(g);
     switch (p) {
       case Product::forward: return conv_forward_workspace(g, t);
       case Product::backward_data: return conv_backward_data_workspace(g, t);

@@ -180,11 +180,44 @@ void copy_kernel(KernelContext& k) {
   });
 }
 
+// Casts between masks (bool, uint8) and floats (a ReLU backward's mask multiply) as
+// vectorized loops: the bool side is read or written as bytes (GCC does not vectorize loads
+// of bool).
+struct MaskToFloat {
+  template <class T>
+  struct F {
+    T operator()(uint8_t m) const { return m != 0 ? T(1) : T(0); }
+  };
+};
+template <class T>
+struct FloatToMask {
+  uint8_t operator()(T v) const { return v != T(0) ? 1 : 0; }
+};
+// A uint8 mask (or any uint8 tensor) to floats keeps its values.
+template <class T>
+struct ByteToFloat {
+  T operator()(uint8_t v) const { return static_cast<T>(v); }
+};
+
+bool cast_mask_fast(const TensorView& x, const TensorView& y) {
+  const DType xt = x.dtype, yt = y.dtype;
+  const bool xm = xt == DType::boolean, ym = yt == DType::boolean;
+  if (xm && yt == DType::f32) map_unary<uint8_t, float>(x, y, MaskToFloat::F<float>{});
+  else if (xm && yt == DType::f64) map_unary<uint8_t, double>(x, y, MaskToFloat::F<double>{});
+  else if (ym && xt == DType::f32) map_unary<float, uint8_t>(x, y, FloatToMask<float>{});
+  else if (ym && xt == DType::f64) map_unary<double, uint8_t>(x, y, FloatToMask<double>{});
+  else if (xt == DType::u8 && yt == DType::f32) map_unary<uint8_t, float>(x, y, ByteToFloat<float>{});
+  else if (xt == DType::u8 && yt == DType::f64) map_unary<uint8_t, double>(x, y, ByteToFloat<double>{});
+  else return false;
+  return true;
+}
+
 void cast_kernel(KernelContext& k) {
   const TensorView& x = k.in[0];
   const TensorView& y = k.out[0];
   const int64_t n = y.numel();
   if (n <= 0) return;
+  if ((x.dtype == DType::boolean || x.dtype == DType::u8 || y.dtype == DType::boolean) && cast_mask_fast(x, y)) return;
   const size_t xs = dtype_size(x.dtype), ys = dtype_size(y.dtype);
   const char* xp = static_cast<const char*>(x.data);
   char* yp = static_cast<char*>(y.data);

@@ -36,11 +36,13 @@ constexpr int64_t kElementwiseGrain = 16384;
 #endif
 
 namespace ew_detail {
-// Only float32 loops get the extra instruction-set copies: they are the hot ones, and
-// cloning every dtype would triple the size of the elementwise code for nothing.
+// Only float32 loops and float64 comparisons (the mask of a float64 ReLU backward) get the
+// extra instruction-set copies: they are the hot ones, and cloning every dtype would triple
+// the size of the elementwise code for nothing.
 template <class... T>
 constexpr bool cloned() {
-  return (std::is_same_v<T, float> || ...);
+  return (std::is_same_v<T, float> || ...) ||
+         ((std::is_same_v<T, double> || ...) && (std::is_same_v<T, bool> || ...));
 }
 
 template <class TI, class TO, class F>
@@ -168,7 +170,72 @@ void map_binary(const TensorView& a, const TensorView& b, const TensorView& y, c
   });
 }
 
-// Three operands (where): the flat path indexes each operand with step 0 or 1.
+namespace ew_detail {
+// Three operands with each one's step fixed at compile time (A/B/C true: walked, false: one
+// broadcast value read before the loop), so the loop body has no index arithmetic and
+// vectorizes: `where` over a bool mask becomes a byte compare and a blend. Cloned for
+// float32 and float64 (the ReLU backward's where(x > 0, g, 0) runs in either).
+template <class... T>
+constexpr bool ternary_cloned() {
+  return ((std::is_same_v<T, float> || std::is_same_v<T, double>) || ...);
+}
+template <bool A, bool B, bool C, class TA, class TB, class TC, class TO, class F>
+SN_EW_CLONES void ternary_loop_cloned(const TA* a, const TB* b, const TC* c, TO* y, int64_t n, F f) {
+  const TA a0 = a[0];
+  const TB b0 = b[0];
+  const TC c0 = c[0];
+  SN_EW_SIMD
+  for (int64_t i = 0; i < n; ++i) y[i] = f(A ? a[i] : a0, B ? b[i] : b0, C ? c[i] : c0);
+}
+template <bool A, bool B, bool C, class TA, class TB, class TC, class TO, class F>
+inline void ternary_loop(const TA* a, const TB* b, const TC* c, TO* y, int64_t n, const F& f) {
+  if constexpr (ternary_cloned<TB, TC, TO>()) {
+    ternary_loop_cloned<A, B, C, TA, TB, TC, TO, F>(a, b, c, y, n, f);
+  } else {
+    const F fl = f;
+    const TA a0 = a[0];
+    const TB b0 = b[0];
+    const TC c0 = c[0];
+    SN_EW_SIMD
+    for (int64_t i = 0; i < n; ++i) y[i] = fl(A ? a[i] : a0, B ? b[i] : b0, C ? c[i] : c0);
+  }
+}
+}  // namespace ew_detail
+
+namespace ew_detail {
+template <class TA, class TB, class TC, class TO, class F>
+inline void ternary_steps(const TA* a, bool wa, const TB* b, bool wb, const TC* c, bool wc, TO* y, int64_t n,
+                          const F& f) {
+  switch ((wa ? 4 : 0) | (wb ? 2 : 0) | (wc ? 1 : 0)) {
+    case 7: return ternary_loop<true, true, true>(a, b, c, y, n, f);
+    case 6: return ternary_loop<true, true, false>(a, b, c, y, n, f);
+    case 5: return ternary_loop<true, false, true>(a, b, c, y, n, f);
+    case 4: return ternary_loop<true, false, false>(a, b, c, y, n, f);
+    case 3: return ternary_loop<false, true, true>(a, b, c, y, n, f);
+    case 2: return ternary_loop<false, true, false>(a, b, c, y, n, f);
+    case 1: return ternary_loop<false, false, true>(a, b, c, y, n, f);
+    default: std::fill(y, y + n, f(a[0], b[0], c[0]));
+  }
+}
+}  // namespace ew_detail
+
+// y[i] = f(a, b, c) over one run of n > 0 elements, each operand walked (step 1) or
+// broadcast (step 0). A bool first operand (where's condition) is read as bytes compared
+// with zero: GCC does not vectorize a select on a loaded bool, but does on a byte test.
+template <class TA, class TB, class TC, class TO, class F>
+inline void ternary_run(const TA* a, bool wa, const TB* b, bool wb, const TC* c, bool wc, TO* y, int64_t n,
+                        const F& f) {
+  if constexpr (std::is_same_v<TA, bool>) {
+    const F fl = f;
+    auto on_bytes = [fl](uint8_t m, TB x, TC z) { return fl(m != 0, x, z); };
+    ew_detail::ternary_steps(reinterpret_cast<const uint8_t*>(a), wa, b, wb, c, wc, y, n, on_bytes);
+  } else {
+    ew_detail::ternary_steps(a, wa, b, wb, c, wc, y, n, f);
+  }
+}
+
+// Three operands (where): operands of the output's size or of one element are walked flat,
+// anything else through a broadcast plan, row by row.
 template <class TA, class TB, class TC, class TO, class F>
 void map_ternary(const TensorView& a, const TensorView& b, const TensorView& c,
                  const TensorView& y, const F& f) {
@@ -181,33 +248,17 @@ void map_ternary(const TensorView& a, const TensorView& b, const TensorView& c,
   const int64_t na = a.numel(), nb = b.numel(), nc = c.numel();
   auto flat = [&](int64_t m) { return m == n || m == 1; };
   if (flat(na) && flat(nb) && flat(nc)) {
-    if (na == n && nb == n && nc == n) {
-      parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
-        const F fl = f;
-        SN_EW_SIMD
-        for (int64_t i = s; i < e; ++i) yp[i] = fl(ap[i], bp[i], cp[i]);
-      });
-      return;
-    }
-    const int64_t sa = na == n ? 1 : 0, sb = nb == n ? 1 : 0, sc = nc == n ? 1 : 0;
+    const bool wa = na == n && n > 1, wb = nb == n && n > 1, wc = nc == n && n > 1;
     parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t e) {
-      const F fl = f;
-      SN_EW_SIMD
-      for (int64_t i = s; i < e; ++i) yp[i] = fl(ap[i * sa], bp[i * sb], cp[i * sc]);
+      ternary_run(ap + (wa ? s : 0), wa, bp + (wb ? s : 0), wb, cp + (wc ? s : 0), wc, yp + s, e - s, f);
     });
     return;
   }
   const BroadcastPlan p = make_broadcast_plan(y.shape, {a.shape, b.shape, c.shape});
   const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, p.inner));
   parallel_for(p.rows, grain, [&](int64_t rb, int64_t re) {
-    const F fl = f;
     broadcast_rows(p, rb, re, [&](int64_t yo, const int64_t* off, int64_t m, const int64_t* st) {
-      const TA* ar = ap + off[0];
-      const TB* br = bp + off[1];
-      const TC* cr = cp + off[2];
-      TO* yr = yp + yo;
-      SN_EW_SIMD
-      for (int64_t i = 0; i < m; ++i) yr[i] = fl(ar[i * st[0]], br[i * st[1]], cr[i * st[2]]);
+      if (m > 0) ternary_run(ap + off[0], st[0] != 0, bp + off[1], st[1] != 0, cp + off[2], st[2] != 0, yp + yo, m, f);
     });
   });
 }

@@ -40,6 +40,28 @@ void sum_to_kernel(KernelContext& k) {
   });
 }
 
+namespace {
+// y[0..n) = the one element at x, as a typed fill of the element's width (a memcpy call per
+// element made the per-channel broadcast of a pooling gradient ten times slower than memory).
+template <class T>
+void fill_typed(char* y, const char* x, int64_t n) {
+  T v;
+  std::memcpy(&v, x, sizeof v);
+  std::fill(reinterpret_cast<T*>(y), reinterpret_cast<T*>(y) + n, v);
+}
+
+void fill_bytes(char* y, const char* x, int64_t n, size_t es) {
+  switch (es) {
+    case 1: return fill_typed<uint8_t>(y, x, n);
+    case 2: return fill_typed<uint16_t>(y, x, n);
+    case 4: return fill_typed<uint32_t>(y, x, n);
+    case 8: return fill_typed<uint64_t>(y, x, n);
+    default:
+      for (int64_t i = 0; i < n; ++i) std::memcpy(y + i * es, x, es);
+  }
+}
+}  // namespace
+
 void broadcast_like_kernel(KernelContext& k) {
   const TensorView& x = k.in[0];
   const TensorView& y = k.out[0];
@@ -52,7 +74,7 @@ void broadcast_like_kernel(KernelContext& k) {
       if (xs[0] == 1) {
         std::memcpy(yp + yo * es, xp + xo[0] * es, n * es);
       } else {
-        for (int64_t i = 0; i < n; ++i) std::memcpy(yp + (yo + i) * es, xp + xo[0] * es, es);
+        fill_bytes(yp + yo * es, xp + xo[0] * es, n, es);
       }
     });
   });

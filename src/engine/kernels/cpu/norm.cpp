@@ -1,5 +1,6 @@
-// Normalization kernels. Statistics are accumulated in double (float32 inputs too), with
-// two passes (mean, then squared deviations) so large means do not cancel. Batch norm
+// Normalization kernels. Statistics are accumulated in double (float32 inputs too), so large
+// means do not cancel: layer norm in two passes (mean, then squared deviations), batch norm's
+// training forward in one pass of sums shifted by one of the channel's values. Batch norm
 // splits work over channels and layer norm over rows, so every sum has a fixed order and
 // the results do not depend on the thread count. Hot loops carry `omp simd` so they are
 // vectorized at R's -O2 (a no-op without OpenMP).
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "engine/base/error.h"
+#include "engine/kernels/cpu/elementwise_loops.h"  // SN_EW_CLONES
 #include "engine/kernels/cpu/parallel.h"
 
 namespace symnet {
@@ -35,9 +37,12 @@ struct NCI {
 };
 
 // Reductions as plain functions: GCC does not vectorize `omp simd` reductions inside the
-// kernels' lambdas (it fails to type the privatized accumulators).
+// kernels' lambdas (it fails to type the privatized accumulators). The batch-norm loops are
+// also compiled for AVX-512 and AVX2 (SN_EW_CLONES, chosen at load time): at R's baseline
+// -O2 the float-to-double reductions run two lanes wide and the kernels fall well short of
+// memory bandwidth.
 template <typename T>
-double sum_of(const T* p, int64_t n) {
+SN_EW_CLONES double sum_of(const T* p, int64_t n) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) s += p[i];
@@ -45,7 +50,7 @@ double sum_of(const T* p, int64_t n) {
 }
 
 template <typename T>
-double sq_dev_sum(const T* p, int64_t n, double mu) {
+SN_EW_CLONES double sq_dev_sum(const T* p, int64_t n, double mu) {
   double s = 0;
 #pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < n; ++i) {
@@ -55,9 +60,23 @@ double sq_dev_sum(const T* p, int64_t n, double mu) {
   return s;
 }
 
+// sum(x - k) and sum((x - k)^2), added to s1 and s2.
+template <typename T>
+SN_EW_CLONES void shifted_sums(const T* p, int64_t n, double k, double& s1, double& s2) {
+  double a = 0, b = 0;
+#pragma omp simd reduction(+ : a, b)
+  for (int64_t i = 0; i < n; ++i) {
+    const double d = p[i] - k;
+    a += d;
+    b += d * d;
+  }
+  s1 += a;
+  s2 += b;
+}
+
 // sum(g) and sum(g * (x - mu)).
 template <typename T>
-void grad_sums(const T* g, const T* x, int64_t n, double mu, double& sg, double& sgx) {
+SN_EW_CLONES void grad_sums(const T* g, const T* x, int64_t n, double mu, double& sg, double& sgx) {
   double a = 0, b = 0;
 #pragma omp simd reduction(+ : a, b)
   for (int64_t i = 0; i < n; ++i) {
@@ -66,6 +85,20 @@ void grad_sums(const T* g, const T* x, int64_t n, double mu, double& sg, double&
   }
   sg += a;
   sgx += b;
+}
+
+// y = x a + b.
+template <typename T>
+SN_EW_CLONES void affine_run(const T* x, T* y, int64_t n, T a, T b) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + b;
+}
+
+// gx = a gy + b + c (x - m): batch norm's input gradient.
+template <typename T>
+SN_EW_CLONES void bn_grad_run(const T* gy, const T* x, T* gx, int64_t n, T a, T b, T c, T m) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) gx[i] = a * gy[i] + b + c * (x[i] - m);
 }
 
 // sum(g * s) and sum(g * s * (x - mu) * inv).
@@ -98,10 +131,7 @@ void bn_inference(const KernelContext& k) {
   parallel_for(s.n * s.c, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, s.inner)), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
       const T ac = a[p % s.c], bc = b[p % s.c];
-      const T* xr = x + p * s.inner;
-      T* yr = y + p * s.inner;
-#pragma omp simd
-      for (int64_t i = 0; i < s.inner; ++i) yr[i] = xr[i] * ac + bc;
+      affine_run(x + p * s.inner, y + p * s.inner, s.inner, ac, bc);
     }
   });
 }
@@ -120,20 +150,20 @@ void bn_training(const KernelContext& k) {
                << shape_str(k.in[0].shape));
   parallel_for(s.c, std::max<int64_t>(1, kGrain / M), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
-      double sum = 0;
-      for (int64_t n = 0; n < s.n; ++n) sum += sum_of(x + (n * s.c + c) * s.inner, s.inner);
-      const double mu = sum / static_cast<double>(M);
-      double ss = 0;
-      for (int64_t n = 0; n < s.n; ++n) ss += sq_dev_sum(x + (n * s.c + c) * s.inner, s.inner, mu);
+      // One pass: sums of d and d^2 for d = x - K in double, K one of the channel's values.
+      // Shifting by a sample keeps |mean - K| within the data's spread, so the cancellation in
+      // sum(d^2) - sum(d)^2 / M costs a few double ulps relative to the variance (against a
+      // float32 result); a second pass over x would cost a quarter of the kernel's time.
+      const double shift = x[c * s.inner];
+      double s1 = 0, s2 = 0;
+      for (int64_t n = 0; n < s.n; ++n) shifted_sums(x + (n * s.c + c) * s.inner, s.inner, shift, s1, s2);
+      const double mu = shift + s1 / static_cast<double>(M);
+      const double ss = std::max(0.0, s2 - s1 * s1 / static_cast<double>(M));
       const double var = ss / static_cast<double>(M);
       const double a = static_cast<double>(scale[c]) / std::sqrt(var + eps);
       const T ac = static_cast<T>(a), bc = static_cast<T>(static_cast<double>(bias[c]) - mu * a);
-      for (int64_t n = 0; n < s.n; ++n) {
-        const T* xr = x + (n * s.c + c) * s.inner;
-        T* yr = y + (n * s.c + c) * s.inner;
-#pragma omp simd
-        for (int64_t i = 0; i < s.inner; ++i) yr[i] = xr[i] * ac + bc;
-      }
+      for (int64_t n = 0; n < s.n; ++n)
+        affine_run(x + (n * s.c + c) * s.inner, y + (n * s.c + c) * s.inner, s.inner, ac, bc);
       bm[c] = static_cast<T>(mu);
       bv[c] = static_cast<T>(var);
       // Running variance takes the unbiased batch variance, as PyTorch does.
@@ -168,8 +198,7 @@ void bn_grad(const KernelContext& k) {
       const T tc = static_cast<T>(-a * inv * inv * sgx / static_cast<double>(M));
       for (int64_t n = 0; n < s.n; ++n) {
         const int64_t off = (n * s.c + c) * s.inner;
-#pragma omp simd
-        for (int64_t i = 0; i < s.inner; ++i) gx[off + i] = ta * gy[off + i] + tb + tc * (x[off + i] - tm);
+        bn_grad_run(gy + off, x + off, gx + off, s.inner, ta, tb, tc, tm);
       }
     }
   });
