@@ -103,6 +103,39 @@ void add_conv_cases(std::vector<OpCase>& cases) {
     RefFrame f{2, {1, 1}, {1, 1}, {1, 1}, {0, 0}, 1};
     cases.push_back(conv_case("SAME_LOWER even kernel", f64, {1, 2, 4, 4}, {2, 2, 2, 2}, false, a, f, 51));
   }
+  // conv_clip (the CPU's conv + relu / ReLU6 epilogue node): the conv, then the bounds.
+  // No gradient: it is made from inference graphs only.
+  {
+    AttrMap a{{"pads", ints({1, 1, 1, 1})}, {"group", int64_t(2)}};
+    RefFrame f{2, {1, 1}, {1, 1}, {1, 1}, {1, 1}, 2};
+    struct Bounds {
+      const char* label;
+      double lo, hi;
+      bool has_lo, has_hi;
+    };
+    for (const Bounds& b : {Bounds{"relu", 0, 0, true, false}, Bounds{"relu6 as 0..0.6", 0, 0.6, true, true},
+                            Bounds{"max only", 0, -0.2, false, true}}) {
+      for (DType t : {f32, f64}) {
+        AttrMap ab = a;
+        if (b.has_lo) ab.set("clip_min", b.lo);
+        if (b.has_hi) ab.set("clip_max", b.hi);
+        OpCase c = conv_case(std::string("conv_clip ") + b.label, t, {2, 4, 5, 5}, {6, 2, 3, 3}, true, ab, f, 71);
+        c.op = "conv_clip";
+        c.grad = false;
+        auto conv_ref = c.reference;
+        const double lo = b.has_lo ? b.lo : -HUGE_VAL, hi = b.has_hi ? b.hi : HUGE_VAL;
+        c.reference = [conv_ref, lo, hi](const std::vector<Tensor>& in) {
+          Tensor y = conv_ref(in).at(0);
+          for (int64_t i = 0; i < y.numel(); ++i) {
+            const double v = y.get_as_double(i);
+            y.set_from_double(i, std::min(std::max(v, lo), hi));
+          }
+          return std::vector<Tensor>{y};
+        };
+        cases.push_back(c);
+      }
+    }
+  }
   // Depthwise (group = channels) with dilation and pads.
   {
     AttrMap a{{"group", int64_t(3)}, {"dilations", ints({2, 1})}, {"pads", ints({2, 1, 2, 1})}};

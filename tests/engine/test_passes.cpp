@@ -320,7 +320,7 @@ TEST_CASE("optimize records pass statistics", "[passes]") {
   std::vector<std::string> names;
   for (const PassStats& s : stats) names.push_back(s.name);
   CHECK(names ==
-        std::vector<std::string>{"inline", "simplify", "fold", "cse", "share_loops", "simplify", "dce", "per_sample",
+        std::vector<std::string>{"inline", "simplify", "fold_bn", "fold", "cse", "share_loops", "simplify", "dce", "conv_clip", "per_sample",
                                  "fuse", "dce"});
   CHECK(stats.front().nodes_before == g.num_nodes());
   CHECK(stats.back().nodes_after == o.num_nodes());
@@ -330,7 +330,7 @@ TEST_CASE("optimize records pass statistics", "[passes]") {
 
   std::vector<PassStats> no_fuse;
   Graph u = optimize(g, &no_fuse, false);
-  CHECK(no_fuse.size() == 7);
+  CHECK(no_fuse.size() == 8);
   CHECK(count_op(u, "fused_elementwise") == 0);
 }
 

@@ -122,3 +122,26 @@ test_that("batch norm on a shapeless input names the shape to declare", {
   expect_match(conditionMessage(e), 'sym_var("x", c(NA, channels))', fixed = TRUE)
   expect_error(layer_batch_norm(sym_var("y", c(NA, NA))), class = "symnet_shape_error")
 })
+
+test_that("conv + batch norm + ReLU6 folded for inference follows new weights and statistics", {
+  # Compiling folds the batch norm into the convolution (weights scaled per output channel,
+  # and a bias) with the scaled weights computed from the variables at each call, so
+  # set_weights() and training reach a compiled function; optimize = FALSE keeps the
+  # batch norm as a node of its own.
+  x <- sym_var("x", c(NA, 3, 6, 6))
+  h <- layer_conv2d(x, 4, 3, padding = 1, use_bias = FALSE, name = "tfold_conv")
+  y <- sym_clip(layer_batch_norm(h, epsilon = 1e-3, name = "tfold_bn"), 0, 6)
+  m <- sym_model(x, y)
+  folded <- sym_compile(y)
+  plain <- sym_compile(y, optimize = FALSE)
+  set.seed(2)
+  xv <- array(rnorm(2 * 3 * 6 * 6, sd = 3), c(2, 3, 6, 6))
+  for (round in 1:2) {
+    set_weights(m, list(`tfold_conv/kernel` = array(rnorm(4 * 3 * 9), c(4, 3, 3, 3)),
+                        `tfold_bn/gamma` = runif(4, 0.5, 2), `tfold_bn/beta` = rnorm(4),
+                        `tfold_bn/moving_mean` = rnorm(4), `tfold_bn/moving_variance` = runif(4, 0.5, 2)))
+    ref <- plain(x = xv)
+    expect_true(any(ref > 0 & ref < 6) && any(ref == 0))
+    expect_close(folded(x = xv), ref, tolerance = 1e-5)
+  }
+})

@@ -39,6 +39,23 @@ test_that("a CNN trained in PyTorch imports with trainable weights and running s
   expect_true(any(grepl("Non-trainable params: 16", s, fixed = TRUE)))
 })
 
+test_that("an imported CNN's batch norm is folded into its convolution and follows new statistics", {
+  m <- import_onnx(fixture("small_cnn.onnx"))
+  x <- read_onnx_tensor(fixture("small_cnn_input_0.pb"))
+  n_op <- function(dot, op) lengths(regmatches(dot, gregexpr(paste0("label=\"", op, "\\\\n"), dot)))
+  expect_equal(n_op(sym_dot(m), "batch_norm"), 1)
+  expect_equal(n_op(sym_dot(m, optimized = TRUE), "batch_norm"), 0)
+  plain <- sym_compile(m$outputs[[1]], optimize = FALSE)
+  before <- predict(m, x)
+  expect_equal(before, plain(input = x), tolerance = 1e-5)
+  w <- get_weights(m)
+  set_weights(m, list(bn1.running_mean = w[["bn1.running_mean"]] + 0.5,
+                      bn1.running_var = w[["bn1.running_var"]] * 2))
+  after <- predict(m, x)
+  expect_false(isTRUE(all.equal(after, before)))
+  expect_equal(after, plain(input = x), tolerance = 1e-5)
+})
+
 test_that("fine-tuning an imported model lowers its loss and updates batch-norm statistics", {
   m <- import_onnx(fixture("small_cnn.onnx"))
   set.seed(3)

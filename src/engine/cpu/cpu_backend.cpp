@@ -15,6 +15,7 @@ CpuBackend::CpuBackend() : Backend("cpu") {
   bind_nn_kernels(*this);
   bind_random_kernels(*this);
   bind_conv_kernels(*this);
+  bind_conv_clip_kernels(*this);
   bind_pool_kernels(*this);
   bind_norm_kernels(*this);
   bind_rnn_kernels(*this);
@@ -46,7 +47,7 @@ Graph CpuBackend::lower(const Graph& g, bool fuse, std::vector<PassStats>* stats
   if (!fuse || unknown_rank) return g;
   using Pass = Graph (*)(const Graph&);
   const std::pair<const char*, Pass> pipeline[] = {
-      {"per_sample", fuse_per_sample}, {"fuse", fuse_elementwise}, {"dce", eliminate_dead_code}};
+      {"conv_clip", fuse_conv_clip}, {"per_sample", fuse_per_sample}, {"fuse", fuse_elementwise}, {"dce", eliminate_dead_code}};
   Graph cur = g;
   size_t nodes = stats ? cur.num_nodes() : 0;
   for (const auto& [name, fn] : pipeline) {

@@ -1,7 +1,7 @@
 // The CPU backend: the kernel table over kernels/cpu (one bind_<family>.cpp per op family,
 // each reading node attributes into the kernels' plain parameter structs), and the CPU's
-// lowering: elementwise fusion and per-sample fusion, whose fused nodes run sub-plans of
-// these same kernels.
+// lowering: convolution epilogues, elementwise fusion and per-sample fusion, whose fused
+// nodes run sub-plans of these same kernels.
 #pragma once
 #include "engine/backend/backend.h"
 
@@ -19,6 +19,9 @@ class CpuBackend : public Backend {
 const Backend& cpu_backend();
 
 // Lowering passes (cpu/fuse.cpp, cpu/fuse_per_sample.cpp).
+// relu / clip of a convolution that nothing else reads -> conv_clip (the activation in the
+// convolution's node: cpu/fuse_conv_clip.cpp).
+Graph fuse_conv_clip(const Graph& g);
 // Chains of same-shape elementwise ops -> fused_elementwise.
 Graph fuse_elementwise(const Graph& g);
 // Chains of batchwise ops (conv, pooling, elementwise) whose whole-batch intermediates can
@@ -34,6 +37,7 @@ void bind_index_kernels(Backend& b);
 void bind_nn_kernels(Backend& b);
 void bind_random_kernels(Backend& b);
 void bind_conv_kernels(Backend& b);
+void bind_conv_clip_kernels(Backend& b);  // after bind_conv_kernels: it wraps conv's kernel
 void bind_pool_kernels(Backend& b);
 void bind_norm_kernels(Backend& b);
 void bind_rnn_kernels(Backend& b);

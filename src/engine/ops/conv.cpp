@@ -11,6 +11,7 @@
 // attributes) or 1 (conv_transpose's). Each product's gradient is another product of the
 // same frame, so gradients of any order exist.
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "engine/base/error.h"
@@ -345,6 +346,27 @@ void register_conv_ops(Registry& r) {
   };
   c.with_attrs(kConvAttrs);
   r.add(c);
+
+  // conv_clip: conv, then clip to [clip_min, clip_max] (relu: clip_min = 0; ReLU6: 0 and 6)
+  // as one node, so that a kernel can bound the values in the convolution's own output pass
+  // instead of a second pass over memory. Made from inference graphs by the CPU's lowering
+  // (cpu/fuse_conv_clip.cpp), after autodiff: it has no gradient.
+  OpSchema cc;
+  cc.name = "conv_clip";
+  cc.min_inputs = 2;
+  cc.max_inputs = 3;
+  cc.flags = kPure | kBatchwise;
+  cc.infer = [](const InferContext& ic) {
+    const double lo = ic.attrs.get_float("clip_min", -HUGE_VAL), hi = ic.attrs.get_float("clip_max", HUGE_VAL);
+    SN_CHECK(!std::isnan(lo) && !std::isnan(hi) && lo <= hi, ErrorKind::attr,
+             "conv_clip: attribute 'clip_min' (" << lo << ") must not exceed 'clip_max' (" << hi << ")");
+    return conv_infer(ic);
+  };
+  std::vector<AttrSpec> kClipAttrs = kConvAttrs;
+  kClipAttrs.push_back({"clip_min", AttrKind::float_, false, "lower bound of the output (default -Inf)"});
+  kClipAttrs.push_back({"clip_max", AttrKind::float_, false, "upper bound of the output (default Inf)"});
+  cc.with_attrs(kClipAttrs);
+  r.add(cc);
 
   OpSchema t;
   t.name = "conv_transpose";

@@ -14,6 +14,8 @@ Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vecto
   std::vector<Step> pipeline = {
       {"inline", inline_calls},  // first: the other passes then see across call boundaries
       {"simplify", simplify_algebra},
+      // Before folding: batch norms on constant weights then fold away entirely.
+      {"fold_bn", fold_batch_norms},
       {"fold", [&eval](const Graph& x) { return fold_constants(x, eval); }},
       {"cse", eliminate_common_subexpressions},
       {"share_loops", share_recorded_loops},  // after cse: the two loops' inputs are canonical

@@ -41,6 +41,12 @@ Graph strip_identities(const Graph& g);
 // optimizes or not, so no backend ever meets a call.
 Graph inline_calls(const Graph& g);
 
+// Folds each inference-mode batch_norm whose input is a conv, or a rank-2 matmul (with or
+// without a per-column bias add), read by nothing else into that product: weights scaled
+// per output channel, and a bias, computed by nodes from the variables at run time
+// (passes/fold_batch_norm.cpp). Training-mode batch norms are left as they are.
+Graph fold_batch_norms(const Graph& g);
+
 // Points the users of a scan at another scan that computes all its outputs and more (the
 // loop scan's gradient re-runs to record its states; likewise a while_loop and its recording
 // rerun), so the loop runs once and the values
@@ -65,7 +71,7 @@ struct PassStats {
 // Passes that rewrite graphs (simplify, fold, CSE, training mode, inlining) rewrite the bodies
 // of graph-valued attributes too, and graph_variables() looks inside them (passes/subgraph.h).
 
-// Runs the target-independent pipeline (inline, simplify, fold, cse, simplify, dce) and records
+// Runs the target-independent pipeline (inline, simplify, fold_bn, fold, cse, simplify, dce) and records
 // statistics. Backends add their own lowering after it (backend.h: optimize()).
 Graph optimize_generic(const Graph& g, const ConstantEvaluator& eval, std::vector<PassStats>* stats = nullptr);
 
