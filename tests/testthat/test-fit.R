@@ -348,7 +348,7 @@ test_that("unknown arguments to fit/evaluate/predict are errors naming them, wit
                     class = "symnet_unknown_argument_error")
   expect_null(e$suggestion)
   expect_error(fit(m, d$x, d$y, "ce", NULL, 1, 32, NULL, 0, NULL, NULL, TRUE, NULL, 0, "cpu",
-                   NULL, NULL, 0, NULL, TRUE, "stop", "extra"),
+                   NULL, NULL, 0, NULL, TRUE, "stop", NULL, "extra"),
                class = "symnet_unknown_argument_error")
   fit(m, d$x, d$y, loss = "ce", verbose = 0)
   e <- expect_error(evaluate(m, d$x, d$y, batch_sise = 10), class = "symnet_unknown_argument_error")
