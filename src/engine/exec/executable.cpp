@@ -601,9 +601,16 @@ void Executable::set_profiling(bool on) {
 std::vector<Executable::StepProfile> Executable::profile() const {
   const Impl& im = *impl_;
   std::vector<StepProfile> out;
-  for (size_t i = 0; i < im.steps.size() && i < im.step_ms.size(); ++i)
-    out.push_back({im.steps[i].node->op_name(), im.steps[i].node->name, im.steps[i].algorithm, im.step_ms[i],
-                   im.step_calls[i]});
+  for (size_t i = 0; i < im.steps.size() && i < im.step_ms.size(); ++i) {
+    const Step& st = im.steps[i];
+    if (!st.node) {  // a transfer between memories: no node to name
+      const std::string from = im.memories[im.slots[st.in_slots[0]].memory].type->name();
+      out.push_back({"transfer", from + " -> " + im.memories[st.memory].type->name(), "", im.step_ms[i],
+                     im.step_calls[i]});
+      continue;
+    }
+    out.push_back({st.node->op_name(), st.node->name, st.algorithm, im.step_ms[i], im.step_calls[i]});
+  }
   return out;
 }
 
