@@ -52,9 +52,9 @@ const std::vector<Case>& cases() {
       {"7x7 stride 2 pad 3", 1, 3, 16, 1, {23, 22}, {7, 7}, {2, 2}, {1, 1}, {3, 3}, {3, 3}},
       // Input gradients as forward convolutions (enough input channels, 'same' padding).
       {"3x3 same, groups 2 of 24", 2, 48, 20, 2, {9, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, {1, 1}},
-      {"3x3 same, dilation 2, 22 channels", 3, 22, 9, 1, {10, 10}, {3, 3}, {1, 1}, {2, 2}, {2, 2}, {2, 2}},
+      {"3x3 same, dilation 2, 36 channels", 3, 36, 9, 1, {10, 10}, {3, 3}, {1, 1}, {2, 2}, {2, 2}, {2, 2}},
       {"3-d same, 12 channels", 1, 12, 5, 1, {4, 5, 6}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {1, 1, 1}},
-      {"5x5 same, 30 channels, batch 1", 1, 30, 7, 1, {13, 13}, {5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}},
+      {"5x5 same, 24 channels, batch 1", 1, 24, 7, 1, {13, 13}, {5, 5}, {1, 1}, {1, 1}, {2, 2}, {2, 2}},
   };
   return c;
 }

@@ -324,42 +324,88 @@ void forward_on(const SgemmMicroKernel& uk, const ConvGeom& h, const float* x, c
 
 // ---- backward-data through col2im (strided convolutions) --------------------------------
 
+// The GEMM col[taps, positions] = W_g^T dY_g with W_g^T packed once per call (rows: the
+// group's taps, depth: its output channels), dY packed per block of output rows; col2im
+// then adds each channel range's columns into its input gradient.
 struct Col2im {
-  int64_t cpc_max = 1, col = 0;  // channels per work item at most; floats of one column block
+  int64_t cpc_max = 1;   // input channels per work item at most
+  int64_t ncols_max = 0; // output positions per block at most
+  int64_t Mpad = 0, kc = 1;
+  int64_t a_floats(const ConvGeom& g) const { return up(g.G * Mpad * g.Csg(), kFloatAlign); }
+  int64_t col_floats(const SgemmMicroKernel& uk, const ConvGeom& g) const {
+    return up((cpc_max * g.kvol() + 2 * uk.mr) * ncols_max, kFloatAlign);
+  }
+  int64_t b_floats(const SgemmMicroKernel& uk) const { return up(kc * up(ncols_max, uk.nr), kFloatAlign); }
 };
 
-Col2im col2im_plan(const ConvGeom& g) {
+Col2im col2im_plan(const SgemmMicroKernel& uk, const ConvGeom& g) {
   Col2im c;
-  const int64_t per_channel_row = std::max<int64_t>(1, g.kvol() * g.small[2]);
-  c.cpc_max = std::max<int64_t>(1, std::min(g.Cbg(), kColFloats / per_channel_row));
-  c.col = std::max(kColFloats, per_channel_row);
+  const int64_t Wo = std::max<int64_t>(1, g.small[2]), kvol = g.kvol();
+  c.cpc_max = std::max<int64_t>(1, std::min(g.Cbg(), kColFloats / (kvol * Wo)));
+  c.ncols_max = std::max(Wo, kColFloats / (c.cpc_max * kvol + 2 * uk.mr) / Wo * Wo);
+  c.Mpad = up(g.K(), uk.mr);
+  c.kc = k_slice(uk, g.Csg());
   return c;
+}
+
+size_t col2im_workspace(const SgemmMicroKernel& uk, const ConvGeom& g, int slices) {
+  const Col2im c = col2im_plan(uk, g);
+  return static_cast<size_t>(c.a_floats(g) + slices * (c.col_floats(uk, g) + c.b_floats(uk))) * sizeof(float) + 64;
 }
 
 void backward_data_col2im(const SgemmMicroKernel& uk, const ConvGeom& g, const float* gy, const float* w,
                           const float* bias, float* dx, void* ws, int slices) {
-  const Col2im cp = col2im_plan(g);
+  const Col2im cp = col2im_plan(uk, g);
   const int nt = threads_for(slices);
-  const int64_t N = g.N, G = g.G, Cbg = g.Cbg(), Csg = g.Csg(), kvol = g.kvol(), Kg = g.K();
+  const int64_t N = g.N, G = g.G, Cbg = g.Cbg(), Csg = g.Csg(), kvol = g.kvol(), Kg = g.K(), mr = uk.mr, nr = uk.nr;
   const int64_t V = g.big_vol(), P = g.small_vol(), Wo = g.small[2], rows = g.small[0] * g.small[1];
   const int64_t xs = g.Cb * V, ys = g.Cs * P;
+  float* Ap = aligned(ws);
+  float* base = Ap + cp.a_floats(g);
+  if (Csg == 0) {  // no output channels: the bias alone
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < g.Cb; ++c) std::fill(dx + n * xs + c * V, dx + n * xs + (c + 1) * V, bias ? bias[c] : 0.f);
+    return;
+  }
+  const int64_t kslices = cdiv(Csg, cp.kc);
+  parallel_chunks(nt, G * kslices, 1, [&](int, int64_t b, int64_t e) {
+    for (int64_t it = b; it < e; ++it) {
+      const int64_t gr = it / kslices, p0 = (it % kslices) * cp.kc, kc = std::min(cp.kc, Csg - p0);
+      sgemm_pack_a(true, w + gr * Csg * Kg, Kg, 0, Kg, p0, kc, uk.mr, Ap + gr * cp.Mpad * Csg + p0 * cp.Mpad);
+    }
+  });
   int64_t cpc = cp.cpc_max;
   while (N * G * cdiv(Cbg, cpc) < 2 * nt && cpc > 1) cpc = cdiv(cpc, 2);
   const int64_t ncc = cdiv(Cbg, cpc);
-  float* base = aligned(ws);
   parallel_chunks(nt, N * G * ncc, 1, [&](int t, int64_t ib, int64_t ie) {
-    float* col = base + t * up(cp.col, kFloatAlign);
+    float* col = base + t * (cp.col_floats(uk, g) + cp.b_floats(uk));
+    float* Bp = col + cp.col_floats(uk, g);
     for (int64_t it = ib; it < ie; ++it) {
       const int64_t cc = it % ncc, gr = (it / ncc) % G, n = it / (ncc * G);
-      const int64_t c0 = cc * cpc, c1 = std::min(Cbg, c0 + cpc), taps = (c1 - c0) * kvol;
+      const int64_t c0 = cc * cpc, c1 = std::min(Cbg, c0 + cpc);
+      // Whole row panels covering the range's taps (a few rows of the neighbours at most).
+      const int64_t ra = c0 * kvol / mr * mr, rb = std::min(Kg, up(c1 * kvol, mr));
       float* dxg = dx + n * xs + gr * Cbg * V;
       std::fill(dxg + c0 * V, dxg + c1 * V, 0.f);
-      const int64_t brows = std::max<int64_t>(1, cp.col / std::max<int64_t>(1, taps * Wo));
+      const float* Ag = Ap + gr * cp.Mpad * Csg;
+      const float* gyg = gy + n * ys + gr * Csg * P;
+      const int64_t brows = std::max<int64_t>(1, cp.ncols_max / Wo);
       for (int64_t r0 = 0; r0 < rows; r0 += brows) {
         const int64_t r1 = std::min(rows, r0 + brows), ncols = (r1 - r0) * Wo;
-        sgemm_packed(uk, true, false, taps, ncols, Csg, 1.f, w + gr * Csg * Kg + c0 * kvol, Kg,
-                     gy + n * ys + gr * Csg * P + r0 * Wo, P, 0.f, col, ncols);
-        convlower::col2im(g, col, dxg, r0, r1, c0, c1);
+        for (int64_t p0 = 0; p0 < Csg; p0 += cp.kc) {
+          const int64_t kc = std::min(cp.kc, Csg - p0);
+          sgemm_pack_b(false, gyg + r0 * Wo, P, 0, ncols, p0, kc, uk.nr, Bp);
+          const float beta = p0 == 0 ? 0.f : 1.f;
+          const float* As = Ag + p0 * cp.Mpad;
+          for (int64_t jr = 0; jr < ncols; jr += nr) {
+            const int nn = static_cast<int>(std::min(nr, ncols - jr));
+            for (int64_t ir = ra; ir < rb; ir += mr) {
+              const int m = static_cast<int>(std::min(mr, rb - ir));
+              uk.tile(kc, As + ir * kc, Bp + jr * kc, col + (ir - ra) * ncols + jr, ncols, m, nn, 1.f, beta);
+            }
+          }
+        }
+        convlower::col2im(g, col + (c0 * kvol - ra) * ncols, dxg, r0, r1, c0, c1);
       }
       if (bias)
         for (int64_t c = c0; c < c1; ++c) {
@@ -417,10 +463,11 @@ bool backward_data_as_forward(const SgemmMicroKernel& uk, const ConvGeom& g) {
   // convolution whose output is much smaller than its input (LeNet's 5x5 on 12x12 -> 8x8)
   // would multiply zeros more than data.
   if (g.big_vol() * 20 > g.small_vol() * 23) return false;
-  // Its output channels are the rows of the tiles: with few input channels (an RGB image)
-  // most of each tile would be padding, and col2im's GEMM (rows: channels x taps) wins,
-  // except for a 1x1 kernel, where its rows are as few.
-  return g.kvol() == 1 || up(g.Cbg(), uk.mr) * 10 <= g.Cbg() * 12;
+  // Its output channels are the rows of the tiles; col2im's GEMM has channels x taps rows,
+  // which fill the tiles, and costs a pass over the column block: measured, the forward
+  // form wins only when the tiles' rows are nearly all used (128, 256 channels; not 32 or
+  // 64 on a 12-row tile), and for a 1x1 kernel, whose col2im GEMM has no more rows.
+  return g.kvol() == 1 || up(g.Cbg(), uk.mr) * 20 <= g.Cbg() * 21;
 }
 
 size_t forward_workspace(const SgemmMicroKernel& uk, const ConvGeom& g, int slices) {
@@ -429,7 +476,7 @@ size_t forward_workspace(const SgemmMicroKernel& uk, const ConvGeom& g, int slic
 
 size_t backward_data_workspace(const SgemmMicroKernel& uk, const ConvGeom& g, int slices) {
   if (backward_data_as_forward(uk, g)) return fwd_workspace(uk, lowered(flipped(g)), slices);
-  return static_cast<size_t>(slices * up(col2im_plan(g).col, kFloatAlign)) * sizeof(float) + 64;
+  return col2im_workspace(uk, g, slices);
 }
 
 size_t backward_weight_workspace(const SgemmMicroKernel&, const ConvGeom& g, int slices) {
