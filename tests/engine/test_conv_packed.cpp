@@ -12,6 +12,7 @@
 #include "engine/exec/executable.h"
 #include "engine/kernels/cpu/blas.h"
 #include "engine/kernels/cpu/conv.h"
+#include "engine/kernels/cpu/conv_gemm.h"
 #include "engine/kernels/cpu/conv_packed.h"
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/kernels/cpu/sgemm_packed.h"
@@ -240,6 +241,16 @@ TEST_CASE("conv_algorithm names the path each product takes", "[conv][conv_packe
   CHECK(std::string(conv_algorithm(g3s2, DType::f32, ConvProduct::backward_data)) == "col2im-packed");
   // Three input channels would fill a quarter of each tile's rows as a forward convolution.
   CHECK(std::string(conv_algorithm(rgb, DType::f32, ConvProduct::backward_data)) == "col2im-packed");
+  // LeNet's conv2 (50 output channels: five 10-row convgemm tiles, 83% of five 12-row ones).
+  const ConvGeom lenet = make_conv_geom({128, 20, 12, 12}, {128, 50, 8, 8}, {50, 20, 5, 5}, {1, 1}, {1, 1},
+                                        {0, 0}, 1);
+  const bool convgemm_wins = convgemm::available() && active_sgemm_microkernel()->mr == 12;
+  CHECK(std::string(conv_algorithm(lenet, DType::f32, ConvProduct::forward)) ==
+        (convgemm_wins ? "convgemm" : "im2col-packed"));
+  CHECK(std::string(conv_algorithm(lenet, DType::f32, ConvProduct::backward_data)) ==
+        (convgemm_wins ? "convgemm" : "col2im-packed"));
+  CHECK(std::string(conv_algorithm(lenet, DType::f32, ConvProduct::backward_weight)) ==
+        (convgemm_wins ? "convgemm" : "im2col-packed"));
 }
 
 TEST_CASE("profiles and plans name each convolution's algorithm", "[conv][conv_packed]") {

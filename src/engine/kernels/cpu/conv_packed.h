@@ -8,9 +8,11 @@
 //                    writes the output in place. When a sample's output positions would
 //                    leave column panels mostly empty (7x7, 4x4), a block spans samples
 //                    and goes through a small buffer.
-//   backward-data    stride 1: the same forward engine on the output gradient with the
-//                    weights flipped and transposed (no col2im); otherwise a GEMM into a
-//                    column block per channel range, then col2im.
+//   backward-data    W^T packed once per call, the output gradient packed per block of
+//                    output rows, the product into a column block per input-channel range,
+//                    then col2im. Stride 1 with input channels that fill the tiles' rows
+//                    (or a 1x1 kernel): the forward engine on the output gradient with the
+//                    weights flipped and transposed instead (no col2im).
 //   backward-weight  a GEMM per block of output positions (several samples when a sample
 //                    has few), over ranges of input channels; the reduction is cut into
 //                    chunks fixed by the geometry and the batch, summed in chunk order, so
