@@ -2,7 +2,8 @@
 //   bench_conv [reps] [filter]
 // For each layer (a substring `filter` selects some) prints GFLOP/s of the forward, the
 // input gradient (backward-data) and the weight gradient (backward-weight) on 1 and on 2
-// threads, with the algorithm each product takes, next to the GFLOP/s of a large square
+// threads, with the algorithm each product takes and the largest workspace of the three
+// (MiB, as the planner reserves it), next to the GFLOP/s of a large square
 // sgemm on this machine in the same run (the ceiling the lowering is measured against).
 // Figures are the best of `reps` runs (wall clock); on a shared machine they are noisy.
 #include <algorithm>
@@ -103,8 +104,8 @@ int main(int argc, char** argv) {
   std::printf("gemm backend %s, best of %d (wall clock)\n", gemm_backend_name(), reps);
   const double peak1 = sgemm_gflops(1, reps), peak2 = sgemm_gflops(2, reps);
   std::printf("sgemm 1024^3: %.1f GFLOP/s on 1 thread, %.1f on 2\n", peak1, peak2);
-  std::printf("%-12s %-26s %6s | %-34s | %-34s | %-34s\n", "net", "layer", "MFLOP", "forward GF/s 1t 2t",
-              "backward-data GF/s 1t 2t", "backward-weight GF/s 1t 2t");
+  std::printf("%-12s %-26s %6s %7s | %-34s | %-34s | %-34s\n", "net", "layer", "MFLOP", "ws MiB",
+              "forward GF/s 1t 2t", "backward-data GF/s 1t 2t", "backward-weight GF/s 1t 2t");
   double total[2] = {0, 0};
   for (const Layer& l : layers) {
     if (!filter.empty() && std::string(l.net).find(filter) == std::string::npos &&
@@ -140,7 +141,8 @@ int main(int argc, char** argv) {
 #endif
       std::snprintf(cell[p], sizeof cell[p], "%6.1f %6.1f %-19s", gf[p][0], gf[p][1], algo);
     }
-    std::printf("%-12s %-26s %6.0f | %s | %s | %s\n", l.net, l.name, mflop, cell[0], cell[1], cell[2]);
+    std::printf("%-12s %-26s %6.0f %7.2f | %s | %s | %s\n", l.net, l.name, mflop, wsb / 1048576.0, cell[0], cell[1],
+                cell[2]);
   }
   std::printf("total ms of all three products: %.1f on 1 thread, %.1f on 2\n", total[0], total[1]);
   return 0;
