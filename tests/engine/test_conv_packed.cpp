@@ -215,12 +215,12 @@ TEST_CASE("the packed weight gradient has the same bits for any thread count", "
 }
 
 TEST_CASE("conv_algorithm names the path each product takes", "[conv][conv_packed]") {
-  const Shape x{2, 24, 10, 10}, w3{16, 24, 3, 3}, w1{16, 24, 1, 1};
-  const ConvGeom g3 = make_conv_geom(x, {2, 16, 10, 10}, w3, {1, 1}, {1, 1}, {1, 1}, 1);
-  const ConvGeom g1 = make_conv_geom(x, {2, 16, 10, 10}, w1, {1, 1}, {1, 1}, {0, 0}, 1);
-  const ConvGeom g3s2 = make_conv_geom(x, {2, 16, 5, 5}, w3, {2, 2}, {1, 1}, {1, 1}, 1);
+  const Shape x{2, 24, 10, 10}, w3{24, 24, 3, 3}, w1{24, 24, 1, 1};
+  const ConvGeom g3 = make_conv_geom(x, {2, 24, 10, 10}, w3, {1, 1}, {1, 1}, {1, 1}, 1);
+  const ConvGeom g1 = make_conv_geom(x, {2, 24, 10, 10}, w1, {1, 1}, {1, 1}, {0, 0}, 1);
+  const ConvGeom g3s2 = make_conv_geom(x, {2, 24, 5, 5}, w3, {2, 2}, {1, 1}, {1, 1}, 1);
   const ConvGeom dw = make_conv_geom(x, {2, 24, 10, 10}, {24, 1, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 24);
-  const ConvGeom rgb = make_conv_geom({2, 3, 10, 10}, {2, 16, 10, 10}, {16, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1);
+  const ConvGeom rgb = make_conv_geom({2, 3, 10, 10}, {2, 24, 10, 10}, {24, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1);
   for (DType t : {DType::f32, DType::f64}) {
     for (const ConvGeom* g : {&g3, &g1, &g3s2, &dw})
       for (ConvProduct p : {ConvProduct::forward, ConvProduct::backward_data, ConvProduct::backward_weight}) {
@@ -251,6 +251,13 @@ TEST_CASE("conv_algorithm names the path each product takes", "[conv][conv_packe
         (convgemm_wins ? "convgemm" : "col2im-packed"));
   CHECK(std::string(conv_algorithm(lenet, DType::f32, ConvProduct::backward_weight)) ==
         (convgemm_wins ? "convgemm" : "im2col-packed"));
+  // A 1x1 convolution to 16 channels: forward on convgemm (16 of 20 rows against 16 of 24),
+  // the weight gradient packed.
+  const ConvGeom to16 = make_conv_geom({64, 32, 28, 28}, {64, 16, 28, 28}, {16, 32, 1, 1}, {1, 1}, {1, 1},
+                                       {0, 0}, 1);
+  CHECK(std::string(conv_algorithm(to16, DType::f32, ConvProduct::forward)) ==
+        (convgemm_wins ? "convgemm" : "packed-1x1"));
+  CHECK(std::string(conv_algorithm(to16, DType::f32, ConvProduct::backward_weight)) == "packed-1x1");
 }
 
 TEST_CASE("profiles and plans name each convolution's algorithm", "[conv][conv_packed]") {

@@ -111,19 +111,26 @@ Plan make_plan(const ConvGeom& g, size_t es, bool nested) {
 
 // The packed tile kernel a float32 product runs on, or null for the im2col + GEMM paths.
 // Depthwise convolutions (one channel per group) stay there: a one-row GEMM would fill a
-// twelfth of each tile. So do layers whose output channels fill convgemm's 10-row tiles
-// and leave a 12-row tile's rows partly empty (LeNet's 20 and 50): convgemm reads the
-// column buffer in place, and measured faster on them (bench_conv, LeNet conv2 on one
-// thread: forward 78 against 68 GFLOP/s, weight gradient 64 against 55).
-const SgemmMicroKernel* packed_kernel(const ConvGeom& g, DType t) {
+// twelfth of each tile. So, on AVX-512 machines where convgemm runs (batch-parallel), do
+//  * layers whose output channels fill convgemm's 10-row tiles and leave a 12-row tile's
+//    rows partly empty (LeNet's 20 and 50), all three products: convgemm reads the column
+//    buffer in place and measured faster on them (bench_conv, LeNet conv2 on one thread:
+//    forward 78 against 68 GFLOP/s, weight gradient 64 against 55);
+//  * forward products whose output channels fill 10-row tiles clearly better than 12-row
+//    ones (16 channels: 80% against 67%; MobileNetV2's 1x1 32->16 measured 74 against
+//    50 GFLOP/s). Its weight gradient stays packed (2 against 30 GFLOP/s on convgemm,
+//    whose im2row lowering is slow).
+const SgemmMicroKernel* packed_kernel(const ConvGeom& g, DType t, ConvProduct what) {
   if (t != DType::f32) return nullptr;
   if (g.G > 1 && g.Cbg() == 1 && g.Csg() == 1) return nullptr;
   const SgemmMicroKernel* uk = active_sgemm_microkernel();
   if (!uk) return nullptr;
   const int64_t M = g.Csg();
-  if (convgemm::available() && M > 0 && M <= 100 && M % convgemm::kMR == 0 &&
-      convgemm::round_up(M, uk->mr) * 10 > M * 11 && make_plan(g, sizeof(float), false).fast)
-    return nullptr;
+  if (M <= 0 || !convgemm::available() || !make_plan(g, sizeof(float), false).fast) return uk;
+  const int64_t cg = convgemm::round_up(M, convgemm::kMR), pk = convgemm::round_up(M, uk->mr);
+  if (M <= 100 && cg == M && pk * 10 > M * 11) return nullptr;
+  // Row use M / cg against M / pk, at least five points apart.
+  if (what == ConvProduct::forward && 20 * M * pk > 20 * M * cg + cg * pk) return nullptr;
   return uk;
 }
 
@@ -331,7 +338,7 @@ template <typename T>
 void forward_typed(const ConvGeom& g, const TensorView& xv, const TensorView& wv, const TensorView* bv,
                    const TensorView& yv, void* ws) {
   if constexpr (std::is_same_v<T, float>) {
-    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32)) {
+    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32, ConvProduct::forward)) {
       const float* b = bv ? bv->ptr<float>() : nullptr;
       convpacked::forward(*uk, g, xv.ptr<float>(), wv.ptr<float>(), b, yv.ptr<float>(), ws, thread_cap());
       return;
@@ -374,7 +381,7 @@ template <typename T>
 void backward_data_typed(const ConvGeom& g, const TensorView& gyv, const TensorView& wv, const TensorView* bv,
                          const TensorView& dxv, void* ws) {
   if constexpr (std::is_same_v<T, float>) {
-    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32)) {
+    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32, ConvProduct::backward_data)) {
       const float* b = bv ? bv->ptr<float>() : nullptr;
       convpacked::backward_data(*uk, g, gyv.ptr<float>(), wv.ptr<float>(), b, dxv.ptr<float>(), ws, thread_cap());
       return;
@@ -419,7 +426,7 @@ template <typename T>
 void backward_weight_typed(const ConvGeom& g, const TensorView& xv, const TensorView& gyv, const TensorView& dwv,
                            void* ws) {
   if constexpr (std::is_same_v<T, float>) {
-    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32)) {
+    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32, ConvProduct::backward_weight)) {
       convpacked::backward_weight(*uk, g, xv.ptr<float>(), gyv.ptr<float>(), dwv.ptr<float>(), ws, thread_cap());
       return;
     }
@@ -506,7 +513,7 @@ size_t workspace_bytes(const ConvGeom& g, DType t, Product what) {
 }  // namespace
 
 const char* conv_algorithm(const ConvGeom& g, DType t, ConvProduct what) {
-  if (const SgemmMicroKernel* uk = packed_kernel(g, t)) {
+  if (const SgemmMicroKernel* uk = packed_kernel(g, t, what)) {
     const bool pw = g.pointwise();
     switch (what) {
       case ConvProduct::forward: return pw ? "packed-1x1" : "im2col-packed";
