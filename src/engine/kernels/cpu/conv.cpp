@@ -111,7 +111,7 @@ Plan make_plan(const ConvGeom& g, size_t es, bool nested) {
 
 // The packed tile kernel a float32 product runs on, or null for the im2col + GEMM paths.
 // Depthwise convolutions (one channel per group) stay there: a one-row GEMM would fill a
-// twelfth of each tile. So, on AVX-512 machines where convgemm runs (batch-parallel), do
+// twelfth of each tile. So, on AVX-512 machines where convgemm runs, do
 //  * layers whose output channels fill convgemm's 10-row tiles and leave a 12-row tile's
 //    rows partly empty (LeNet's 20 and 50), all three products: convgemm reads the column
 //    buffer in place and measured faster on them (bench_conv, LeNet conv2 on one thread:
@@ -126,7 +126,9 @@ const SgemmMicroKernel* packed_kernel(const ConvGeom& g, DType t, ConvProduct wh
   const SgemmMicroKernel* uk = active_sgemm_microkernel();
   if (!uk) return nullptr;
   const int64_t M = g.Csg();
-  if (M <= 0 || !convgemm::available() || !make_plan(g, sizeof(float), false).fast) return uk;
+  // Not a function of the batch (per-sample bodies run a node on fewer samples than it was
+  // planned for): the run takes the path whose workspace the planner reserved.
+  if (M <= 0 || !convgemm::available()) return uk;
   const int64_t cg = convgemm::round_up(M, convgemm::kMR), pk = convgemm::round_up(M, uk->mr);
   if (M <= 100 && cg == M && pk * 10 > M * 11) return nullptr;
   // Row use M / cg against M / pk, at least five points apart.
@@ -489,27 +491,29 @@ void dispatch_float(DType t, F&& f) {
 }  // namespace
 
 namespace {
-// Enough for the plan the kernel will pick, whether it runs at top level or nested, and
-// whichever GEMM backend is on when it runs (tests and benchmarks switch between compiles).
+// Enough for the path the kernel will take: the packed one, or the im2col + GEMM plan
+// whether it runs at top level or nested. Like convgemm::set_enabled, switching the GEMM
+// backend (set_gemm_backend) applies to what is compiled afterwards.
 size_t workspace_bytes(const ConvGeom& g, DType t, Product what) {
+  const ConvProduct p = what == Product::forward         ? ConvProduct::forward
+                        : what == Product::backward_data ? ConvProduct::backward_data
+                                                         : ConvProduct::backward_weight;
+  if (const SgemmMicroKernel* uk = packed_kernel(g, t, p)) {
+    const int slices = thread_cap();
+    switch (p) {
+      case ConvProduct::forward: return convpacked::forward_workspace(*uk, g, slices);
+      case ConvProduct::backward_data: return convpacked::backward_data_workspace(*uk, g, slices);
+      case ConvProduct::backward_weight: return convpacked::backward_weight_workspace(*uk, g, slices);
+    }
+  }
   size_t most = 0;
   for (bool nested : {false, true}) {
-    const Plan p = make_plan(g, dtype_size(t), nested);
-    most = std::max(most, static_cast<size_t>(make_layout(g, p, what).total(p)) * dtype_size(t));
-  }
-  const SgemmMicroKernel* uk = sgemm_best_microkernel();
-  if (t == DType::f32 && uk && !(g.G > 1 && g.Cbg() == 1 && g.Csg() == 1)) {
-    const int slices = thread_cap();
-    switch (what) {
-      case Product::forward: most = std::max(most, convpacked::forward_workspace(*uk, g, slices)); break;
-      case Product::backward_data: most = std::max(most, convpacked::backward_data_workspace(*uk, g, slices)); break;
-      case Product::backward_weight:
-        most = std::max(most, convpacked::backward_weight_workspace(*uk, g, slices));
-        break;
-    }
+    const Plan pl = make_plan(g, dtype_size(t), nested);
+    most = std::max(most, static_cast<size_t>(make_layout(g, pl, what).total(pl)) * dtype_size(t));
   }
   return most;
 }
+
 }  // namespace
 
 const char* conv_algorithm(const ConvGeom& g, DType t, ConvProduct what) {
