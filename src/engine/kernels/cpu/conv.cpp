@@ -111,28 +111,36 @@ Plan make_plan(const ConvGeom& g, size_t es, bool nested) {
 
 // The packed tile kernel a float32 product runs on, or null for the im2col + GEMM paths.
 // Depthwise convolutions (one channel per group) stay there: a one-row GEMM would fill a
-// twelfth of each tile. So, on AVX-512 machines where convgemm runs, do
+// twelfth of each tile. So, on AVX-512 machines where convgemm runs, do (measured with
+// bench_conv against the packed paths, one thread):
 //  * layers whose output channels fill convgemm's 10-row tiles and leave a 12-row tile's
 //    rows partly empty (LeNet's 20 and 50), all three products: convgemm reads the column
-//    buffer in place and measured faster on them (bench_conv, LeNet conv2 on one thread:
-//    forward 78 against 68 GFLOP/s, weight gradient 64 against 55);
-//  * forward products whose output channels fill 10-row tiles clearly better than 12-row
-//    ones (16 channels: 80% against 67%; MobileNetV2's 1x1 32->16 measured 74 against
-//    50 GFLOP/s). Its weight gradient stays packed (2 against 30 GFLOP/s on convgemm,
-//    whose im2row lowering is slow).
+//    buffer in place (LeNet conv2: forward 78 against 68 GFLOP/s, weight gradient 64
+//    against 55);
+//  * the forward and input gradient of 1x1 stride-1 unpadded convolutions, which convgemm
+//    runs on the input (output gradient) in place with no lowering or packing (MobileNetV2
+//    1x1 layers: 5-30% faster);
+//  * products whose GEMM rows (forward: output channels; input gradient: input channels x
+//    taps) fill 10-row tiles clearly better than 12-row ones (16 channels: 80% against 67%;
+//    an RGB layer's 27 taps: 90% against 75%).
+// Weight gradients otherwise stay packed: convgemm's im2row lowering made them 2-7x slower.
+// Nothing here depends on the batch (per-sample bodies run a node on fewer samples than it
+// was planned for): the run takes the path whose workspace the planner reserved.
 const SgemmMicroKernel* packed_kernel(const ConvGeom& g, DType t, ConvProduct what) {
   if (t != DType::f32) return nullptr;
   if (g.G > 1 && g.Cbg() == 1 && g.Csg() == 1) return nullptr;
   const SgemmMicroKernel* uk = active_sgemm_microkernel();
   if (!uk) return nullptr;
   const int64_t M = g.Csg();
-  // Not a function of the batch (per-sample bodies run a node on fewer samples than it was
-  // planned for): the run takes the path whose workspace the planner reserved.
   if (M <= 0 || !convgemm::available()) return uk;
-  const int64_t cg = convgemm::round_up(M, convgemm::kMR), pk = convgemm::round_up(M, uk->mr);
-  if (M <= 100 && cg == M && pk * 10 > M * 11) return nullptr;
-  // Row use M / cg against M / pk, at least five points apart.
-  if (what == ConvProduct::forward && 20 * M * pk > 20 * M * cg + cg * pk) return nullptr;
+  const auto fill_gain = [&](int64_t rows) {  // convgemm's row use beats ours by 5 points
+    const int64_t cg = convgemm::round_up(rows, convgemm::kMR), pk = convgemm::round_up(rows, uk->mr);
+    return rows > 0 && 20 * rows * pk > 20 * rows * cg + cg * pk;
+  };
+  if (M <= 100 && M % convgemm::kMR == 0 && convgemm::round_up(M, uk->mr) * 10 > M * 11) return nullptr;
+  if (what == ConvProduct::backward_weight) return uk;
+  if (g.pointwise()) return nullptr;
+  if (fill_gain(what == ConvProduct::forward ? M : g.K())) return nullptr;
   return uk;
 }
 
