@@ -120,9 +120,12 @@ Plan make_plan(const ConvGeom& g, size_t es, bool nested) {
 //  * the forward and input gradient of 1x1 stride-1 unpadded convolutions, which convgemm
 //    runs on the input (output gradient) in place with no lowering or packing (MobileNetV2
 //    1x1 layers: 5-30% faster);
-//  * products whose GEMM rows (forward: output channels; input gradient: input channels x
-//    taps) fill 10-row tiles clearly better than 12-row ones (16 channels: 80% against 67%;
-//    an RGB layer's 27 taps: 90% against 75%).
+//  * input gradients through col2im (strided, or too few input channels for the forward
+//    form): convgemm reads the output gradient in place where the packed path copies it
+//    into panels (VGG/ResNet-18 layers: 5-10% faster; ResNet's 256->512/2 was the
+//    exception, 61 against 70 GFLOP/s). col2im-packed serves AVX2 machines;
+//  * forward products whose output channels fill 10-row tiles clearly better than 12-row
+//    ones (16 channels: 80% against 67%).
 // Weight gradients otherwise stay packed: convgemm's im2row lowering made them 2-7x slower.
 // Nothing here depends on the batch (per-sample bodies run a node on fewer samples than it
 // was planned for): the run takes the path whose workspace the planner reserved.
@@ -140,7 +143,8 @@ const SgemmMicroKernel* packed_kernel(const ConvGeom& g, DType t, ConvProduct wh
   if (M <= 100 && M % convgemm::kMR == 0 && convgemm::round_up(M, uk->mr) * 10 > M * 11) return nullptr;
   if (what == ConvProduct::backward_weight) return uk;
   if (g.pointwise()) return nullptr;
-  if (fill_gain(what == ConvProduct::forward ? M : g.K())) return nullptr;
+  if (what == ConvProduct::backward_data && !convpacked::backward_data_as_forward(*uk, g)) return nullptr;
+  if (what == ConvProduct::forward && fill_gain(M)) return nullptr;
   return uk;
 }
 
