@@ -373,14 +373,17 @@ print.summary.symnet_function <- function(x, ...) {
 #' `sym_profile(f, TRUE)` starts timing every kernel launch of `f` (all its
 #' cached shape specialisations), `sym_profile(f, FALSE)` stops, and
 #' `sym_profile(f)` returns what was measured since timing started: one row
-#' per step, slowest first, with the op, the node name, the total
-#' milliseconds, the number of calls and the share of the total.
+#' per step, slowest first, with the op, the node name, the algorithm the
+#' kernel takes (for convolutions: `"packed-1x1"`, `"im2col-packed"`,
+#' `"flipped-packed"`, `"col2im-packed"`, `"convgemm"` or `"blas"`, chosen once
+#' per compiled shape; empty for other kernels), the total milliseconds, the
+#' number of calls and the share of the total.
 #'
 #' @param f A `symnet_function` from [sym_compile()].
 #' @param enable `TRUE` to start (and reset) timing, `FALSE` to stop, `NULL`
 #'   to read the figures.
-#' @return For `enable = NULL`, a data frame with columns `op`, `node`, `ms`,
-#'   `calls` and `share`; otherwise `f`, invisibly.
+#' @return For `enable = NULL`, a data frame with columns `op`, `node`,
+#'   `algorithm`, `ms`, `calls` and `share`; otherwise `f`, invisibly.
 #' @examples
 #' x <- sym_var("x", c(NA, 50))
 #' f <- sym_compile(sum(tanh(x %*% matrix(0.1, 50, 20))))
@@ -401,7 +404,8 @@ sym_profile <- function(f, enable = NULL) {
     return(invisible(f))
   }
   p <- cpp_function_profile(st$ptr, NA)
-  df <- data.frame(op = as.character(p$op), node = as.character(p$node), ms = as.numeric(p$ms),
+  df <- data.frame(op = as.character(p$op), node = as.character(p$node),
+                   algorithm = as.character(p$algorithm), ms = as.numeric(p$ms),
                    calls = as.numeric(p$calls), stringsAsFactors = FALSE)
   total <- sum(df$ms)
   df$share <- if (total > 0) df$ms / total else numeric(nrow(df))

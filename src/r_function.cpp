@@ -352,16 +352,18 @@ Rcpp::List cpp_function_profile(SEXP fp, Rcpp::LogicalVector on) {
     for (auto& kv : f.cache) kv.second.ex->set_profiling(on[0] == TRUE);
     return Rcpp::List();
   }
-  Rcpp::CharacterVector ops, nodes;
+  Rcpp::CharacterVector ops, nodes, algorithms;
   Rcpp::NumericVector ms, calls;
   for (auto& kv : f.cache)
     for (const auto& p : kv.second.ex->profile()) {
       ops.push_back(p.op);
       nodes.push_back(p.node);
+      algorithms.push_back(p.algorithm);
       ms.push_back(p.ms);
       calls.push_back(static_cast<double>(p.calls));
     }
-  return Rcpp::List::create(Rcpp::Named("op") = ops, Rcpp::Named("node") = nodes, Rcpp::Named("ms") = ms,
+  return Rcpp::List::create(Rcpp::Named("op") = ops, Rcpp::Named("node") = nodes,
+                            Rcpp::Named("algorithm") = algorithms, Rcpp::Named("ms") = ms,
                             Rcpp::Named("calls") = calls);
   SN_R_END
   return Rcpp::List();

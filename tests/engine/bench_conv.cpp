@@ -1,12 +1,17 @@
-// Micro-benchmark of the convolution kernels on LeNet's layers (batch 128):
-//   bench_conv [threads] [reps]
-// prints ms per forward / backward-data / backward-weight and GFLOP/s.
+// Benchmark of the float32 convolution kernels on the layers of common CNNs:
+//   bench_conv [reps] [filter]
+// For each layer (a substring `filter` selects some) prints GFLOP/s of the forward, the
+// input gradient (backward-data) and the weight gradient (backward-weight) on 1 and on 2
+// threads, with the algorithm each product takes and the largest workspace of the three
+// (MiB, as the planner reserves it), next to the GFLOP/s of a large square
+// sgemm on this machine in the same run (the ceiling the lowering is measured against).
+// Figures are the best of `reps` runs (wall clock); on a shared machine they are noisy.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <ctime>
-#include <memory>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "engine/kernels/cpu/blas.h"
@@ -30,91 +35,115 @@ Tensor filled(Shape s, uint64_t seed) {
   return t;
 }
 
-double cpu_ms() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
-}
-
-// Best wall-clock time, and the best CPU time summed over threads (robust to a loaded
-// machine: time spent descheduled is not counted).
-struct Timing {
-  double wall = 1e30, cpu = 1e30;
-};
-
 template <typename F>
-Timing best_ms(int reps, F&& f) {
+double best_ms(int reps, F&& f) {
   f();  // warm up (first touch, thread pool start)
-  Timing t;
+  double best = 1e30;
   for (int r = 0; r < reps; ++r) {
     auto t0 = std::chrono::steady_clock::now();
-    double c0 = cpu_ms();
     f();
-    t.cpu = std::min(t.cpu, cpu_ms() - c0);
-    t.wall = std::min(t.wall, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
-  return t;
+  return best;
 }
 
 struct Layer {
+  const char* net;
   const char* name;
-  Shape x, w;
+  int64_t N, Cin, H, W, Cout, k, stride, pad;
 };
+
+// Square sgemm through the same entry point the engine's dense layers use.
+double sgemm_gflops(int threads, int reps) {
+  set_engine_num_threads(threads);
+  const int64_t n = 1024;
+  Tensor a = filled({n, n}, 7), b = filled({n, n}, 8), c(DType::f32, {n, n});
+  const double ms = best_ms(reps, [&] {
+    gemm_rowmajor_parallel<float>(false, false, n, n, n, 1.f, a.ptr<float>(), n, b.ptr<float>(), n, 0.f,
+                                  c.ptr<float>(), n);
+  });
+  return 2.0 * n * n * n / ms / 1e6;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int threads = argc > 1 ? std::atoi(argv[1]) : 2;
-  const int reps = argc > 2 ? std::atoi(argv[2]) : 20;
-  set_engine_num_threads(threads);
-  std::printf("gemm backend %s, %d threads, best of %d\n", gemm_backend_name(), threads, reps);
-  const Layer layers[] = {{"conv1 [128,1,28,28]*[20,1,5,5]", {128, 1, 28, 28}, {20, 1, 5, 5}},
-                          {"conv2 [128,20,12,12]*[50,20,5,5]", {128, 20, 12, 12}, {50, 20, 5, 5}}};
-  double total = 0, total_cpu = 0;
+  const int reps = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  const std::string filter = argc > 2 ? argv[2] : "";
+  const Layer layers[] = {
+      // VGG-style CIFAR net of the issue (batch 64).
+      {"vgg", "conv1 3->32 3x3 32x32", 64, 3, 32, 32, 32, 3, 1, 1},
+      {"vgg", "conv2 32->32 3x3 32x32", 64, 32, 32, 32, 32, 3, 1, 1},
+      {"vgg", "conv3 32->64 3x3 16x16", 64, 32, 16, 16, 64, 3, 1, 1},
+      {"vgg", "conv4 64->64 3x3 16x16", 64, 64, 16, 16, 64, 3, 1, 1},
+      // CIFAR ResNet-18 (batch 32).
+      {"resnet18", "stem 3->64 3x3 32x32", 32, 3, 32, 32, 64, 3, 1, 1},
+      {"resnet18", "l1 64->64 3x3 32x32", 32, 64, 32, 32, 64, 3, 1, 1},
+      {"resnet18", "l2 64->128 3x3/2 32x32", 32, 64, 32, 32, 128, 3, 2, 1},
+      {"resnet18", "l2 64->128 1x1/2 32x32", 32, 64, 32, 32, 128, 1, 2, 0},
+      {"resnet18", "l2 128->128 3x3 16x16", 32, 128, 16, 16, 128, 3, 1, 1},
+      {"resnet18", "l3 256->256 3x3 8x8", 32, 256, 8, 8, 256, 3, 1, 1},
+      {"resnet18", "l4 256->512 3x3/2 8x8", 32, 256, 8, 8, 512, 3, 2, 1},
+      {"resnet18", "l4 512->512 3x3 4x4", 32, 512, 4, 4, 512, 3, 1, 1},
+      // MobileNetV2 pointwise layers at 224 input (batch 4).
+      {"mobilenetv2", "1x1 32->16 112x112", 4, 32, 112, 112, 16, 1, 1, 0},
+      {"mobilenetv2", "1x1 16->96 112x112", 4, 16, 112, 112, 96, 1, 1, 0},
+      {"mobilenetv2", "1x1 144->24 56x56", 4, 144, 56, 56, 24, 1, 1, 0},
+      {"mobilenetv2", "1x1 32->192 28x28", 4, 32, 28, 28, 192, 1, 1, 0},
+      {"mobilenetv2", "1x1 384->64 14x14", 4, 384, 14, 14, 64, 1, 1, 0},
+      {"mobilenetv2", "1x1 960->160 7x7", 4, 960, 7, 7, 160, 1, 1, 0},
+      {"mobilenetv2", "1x1 320->1280 7x7", 4, 320, 7, 7, 1280, 1, 1, 0},
+      // Batch 1.
+      {"batch1", "stem 3->64 7x7/2 224x224", 1, 3, 224, 224, 64, 7, 2, 3},
+      {"batch1", "3x3 64->64 56x56", 1, 64, 56, 56, 64, 3, 1, 1},
+      {"batch1", "3x3 512->512 7x7", 1, 512, 7, 7, 512, 3, 1, 1},
+      // LeNet (batch 128).
+      {"lenet", "conv1 1->20 5x5 28x28", 128, 1, 28, 28, 20, 5, 1, 0},
+      {"lenet", "conv2 20->50 5x5 12x12", 128, 20, 12, 12, 50, 5, 1, 0},
+  };
+  std::printf("gemm backend %s, best of %d (wall clock)\n", gemm_backend_name(), reps);
+  const double peak1 = sgemm_gflops(1, reps), peak2 = sgemm_gflops(2, reps);
+  std::printf("sgemm 1024^3: %.1f GFLOP/s on 1 thread, %.1f on 2\n", peak1, peak2);
+  std::printf("%-12s %-26s %6s %7s | %-34s | %-34s | %-34s\n", "net", "layer", "MFLOP", "ws MiB",
+              "forward GF/s 1t 2t", "backward-data GF/s 1t 2t", "backward-weight GF/s 1t 2t");
+  double total[2] = {0, 0};
   for (const Layer& l : layers) {
-    Shape y{l.x[0], l.w[0], l.x[2] - l.w[2] + 1, l.x[3] - l.w[3] + 1};
-    ConvGeom g = make_conv_geom(l.x, y, l.w, {1, 1}, {1, 1}, {0, 0}, 1);
-    Tensor x = filled(l.x, 1), w = filled(l.w, 2), b = filled({l.w[0]}, 3), yt = filled(y, 4);
-    Tensor dx(DType::f32, l.x), dw(DType::f32, l.w), out(DType::f32, y);
-    size_t wsb = std::max({conv_forward_workspace(g, DType::f32), conv_backward_data_workspace(g, DType::f32),
-                           conv_backward_weight_workspace(g, DType::f32)});
-    Storage ws(std::max<size_t>(wsb, 64));
-    TensorView bv = b.view();
-    const double gf = g.flops() / 1e9;
-    Timing f = best_ms(reps, [&] { conv_forward_cpu(g, x.view(), w.view(), &bv, out.view(), ws.data()); });
-    Timing d = best_ms(reps, [&] { conv_backward_data_cpu(g, yt.view(), w.view(), nullptr, dx.view(), ws.data()); });
-    Timing k = best_ms(reps, [&] { conv_backward_weight_cpu(g, x.view(), yt.view(), dw.view(), ws.data()); });
-    std::printf("%s (%.1f MFLOP each)\n", l.name, gf * 1e3);
-    for (auto [what, t] : {std::pair<const char*, Timing>{"forward", f}, {"backward-data", d}, {"backward-weight", k}})
-      std::printf("  %-16s wall %7.3f ms %6.1f GF/s | cpu %7.3f ms (%6.1f GF/s per busy core)\n", what, t.wall,
-                  gf / t.wall * 1e3, t.cpu, gf / t.cpu * 1e3);
-    const bool need_dx = l.x[1] > 1;  // LeNet needs no input gradient for conv1
-    total += f.wall + k.wall + (need_dx ? d.wall : 0);
-    total_cpu += f.cpu + k.cpu + (need_dx ? d.cpu : 0);
-  }
-  // LeNet's dense layers through gemm_rowmajor_parallel on each backend.
-  struct Mm {
-    const char* name;
-    bool ta, tb;
-    int64_t M, N, K;
-  } mms[] = {{"dense1 fwd  x[128,800] * W[800,500]", false, false, 128, 500, 800},
-             {"dense1 dW   x^T[800,128] * gy[128,500]", true, false, 800, 500, 128},
-             {"dense1 dx   gy[128,500] * W^T[500,800]", false, true, 128, 800, 500}};
-  for (const char* backend : {"blas", "eigen"}) {
-    if (!set_gemm_backend(backend)) continue;
-    for (const Mm& m : mms) {
-      Tensor a = filled({m.ta ? m.K : m.M, m.ta ? m.M : m.K}, 5), b = filled({m.tb ? m.N : m.K, m.tb ? m.K : m.N}, 6);
-      Tensor c(DType::f32, {m.M, m.N});
-      Timing t = best_ms(reps, [&] {
-        gemm_rowmajor_parallel<float>(m.ta, m.tb, m.M, m.N, m.K, 1.f, a.ptr<float>(), a.shape()[1], b.ptr<float>(),
-                                      b.shape()[1], 0.f, c.ptr<float>(), m.N);
-      });
-      const double gf = 2.0 * m.M * m.N * m.K / 1e9;
-      std::printf("%-6s %-40s wall %7.3f ms %6.1f GF/s\n", gemm_backend_name(), m.name, t.wall, gf / t.wall * 1e3);
+    if (!filter.empty() && std::string(l.net).find(filter) == std::string::npos &&
+        std::string(l.name).find(filter) == std::string::npos)
+      continue;
+    const int64_t Ho = (l.H + 2 * l.pad - l.k) / l.stride + 1, Wo = (l.W + 2 * l.pad - l.k) / l.stride + 1;
+    const Shape xs{l.N, l.Cin, l.H, l.W}, ws{l.Cout, l.Cin, l.k, l.k}, ys{l.N, l.Cout, Ho, Wo};
+    const ConvGeom g = make_conv_geom(xs, ys, ws, {l.stride, l.stride}, {1, 1}, {l.pad, l.pad}, 1);
+    Tensor x = filled(xs, 1), w = filled(ws, 2), gy = filled(ys, 4);
+    Tensor dx(DType::f32, xs), dw(DType::f32, ws), y(DType::f32, ys);
+    const size_t wsb = std::max({conv_forward_workspace(g, DType::f32), conv_backward_data_workspace(g, DType::f32),
+                                 conv_backward_weight_workspace(g, DType::f32)});
+    Storage work(std::max<size_t>(wsb, 64));
+    const double mflop = g.flops() / 1e6;
+    double gf[3][2];
+    for (int t = 0; t < 2; ++t) {
+      set_engine_num_threads(t + 1);
+      const double f = best_ms(reps, [&] { conv_forward_cpu(g, x.view(), w.view(), nullptr, y.view(), work.data()); });
+      const double d =
+          best_ms(reps, [&] { conv_backward_data_cpu(g, gy.view(), w.view(), nullptr, dx.view(), work.data()); });
+      const double k = best_ms(reps, [&] { conv_backward_weight_cpu(g, x.view(), gy.view(), dw.view(), work.data()); });
+      gf[0][t] = mflop / f;
+      gf[1][t] = mflop / d;
+      gf[2][t] = mflop / k;
+      total[t] += f + d + k;
     }
+    char cell[3][64];
+    for (int p = 0; p < 3; ++p) {
+#ifndef SYMNET_BENCH_NO_ALGO
+      const char* algo = conv_algorithm(g, DType::f32, static_cast<ConvProduct>(p));
+#else
+      const char* algo = "-";
+#endif
+      std::snprintf(cell[p], sizeof cell[p], "%6.1f %6.1f %-19s", gf[p][0], gf[p][1], algo);
+    }
+    std::printf("%-12s %-26s %6.0f %7.2f | %s | %s | %s\n", l.net, l.name, mflop, wsb / 1048576.0, cell[0], cell[1],
+                cell[2]);
   }
-  set_gemm_backend("auto");
-  std::printf("LeNet conv training step (fwd + bwd-weight of both, bwd-data of conv2): wall %.3f ms, cpu %.3f ms "
-              "per batch of 128\n", total, total_cpu);
+  std::printf("total ms of all three products: %.1f on 1 thread, %.1f on 2\n", total[0], total[1]);
   return 0;
 }

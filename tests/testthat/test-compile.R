@@ -177,6 +177,20 @@ test_that("sym_profile times every kernel launch", {
   expect_error(sym_profile(f, NA), class = "symnet_value_error")
 })
 
+test_that("sym_profile names the algorithm each convolution takes", {
+  x <- sym_var("x", c(NA, 3, 8, 8))
+  y <- sym_mean(layer_conv2d(x, 4, 3, padding = "same"))
+  f <- sym_compile(y)
+  sym_profile(f, TRUE)
+  f(x = array(rnorm(2 * 3 * 8 * 8), c(2, 3, 8, 8)))
+  p <- sym_profile(f)
+  expect_true("algorithm" %in% names(p))
+  conv <- p$algorithm[p$op == "conv"]
+  expect_length(conv, 1)
+  expect_true(conv %in% c("packed-1x1", "im2col-packed", "convgemm", "blas"))
+  expect_true(all(p$algorithm[p$op != "conv"] == ""))
+})
+
 test_that("compiled functions survive saveRDS() and keep updating their variables", {
   w <- sym_shared(0, name = "w")
   x <- sym_var("x", NA)

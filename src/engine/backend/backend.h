@@ -98,6 +98,9 @@ struct KernelImpl {
   // in KernelContext::params (also plans of fused bodies). Empty: the kernel takes none.
   std::function<std::shared_ptr<const void>(const Node&)> prepare;
   std::function<size_t(const Node&)> workspace;  // scratch bytes; empty: none
+  // The algorithm the kernel takes for this node (a convolution's lowering), named once at
+  // compile time for profiles and describe_plan(); empty: none to report.
+  std::function<std::string(const Node&)> algorithm;
   std::vector<std::pair<int, int>> inplace;      // (output, input) pairs that may share memory
   // Per-node in-place pairs, for ops whose safety depends on the node (fused groups);
   // used instead of `inplace` when set.

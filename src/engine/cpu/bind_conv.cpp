@@ -93,6 +93,12 @@ KernelImpl conv_impl(KernelFn fn, Product p, int transposed) {
     }
     return size_t{0};
   };
+  k.algorithm = [geom, p](const Node& n) {
+    const ConvProduct what = p == Product::forward         ? ConvProduct::forward
+                             : p == Product::backward_data ? ConvProduct::backward_data
+                                                           : ConvProduct::backward_weight;
+    return std::string(conv_algorithm(geom(n), n.outputs.at(0).dtype, what));
+  };
   return k;
 }
 

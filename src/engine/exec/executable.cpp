@@ -44,6 +44,7 @@ struct Step {
   int workspace_request = -1;
   std::unique_ptr<KernelContext> ctx;
   std::shared_ptr<const void> params;  // KernelImpl::prepare's result
+  std::string algorithm;               // KernelImpl::algorithm's name for the node, if any
   std::vector<char> bounce;            // device-to-device transfers go through the host
 };
 
@@ -406,6 +407,7 @@ std::unique_ptr<Executable> Executable::compile(const Graph& given, const std::v
       step.params = step.impl->prepare(*step.node);
       step.ctx->params = step.params.get();
     }
+    if (step.impl->algorithm) step.algorithm = step.impl->algorithm(*step.node);
     for (int i : step.in_slots) step.ctx->in.push_back(TensorView{nullptr, i >= 0 ? im.slots[i].type.dtype : DType::f32,
                                                                   i >= 0 ? im.slots[i].type.shape : Shape{}});
     for (int o : step.out_slots) step.ctx->out.push_back(TensorView{nullptr, im.slots[o].type.dtype, im.slots[o].type.shape});
@@ -578,7 +580,9 @@ std::string Executable::describe_plan() const {
       o << i << ": transfer " << im.memories[im.slots[st.in_slots[0]].memory].type->name() << " -> "
         << im.memories[st.memory].type->name() << " ->";
     } else {
-      o << i << ": " << st.node->op_name() << " '" << st.node->name << "' on " << st.backend->name() << " ->";
+      o << i << ": " << st.node->op_name() << " '" << st.node->name << "' on " << st.backend->name();
+      if (!st.algorithm.empty()) o << " [" << st.algorithm << "]";
+      o << " ->";
     }
     for (int s : st.out_slots) o << " " << type_str(im.slots[s].type) << where(s);
     o << "\n";
@@ -597,8 +601,16 @@ void Executable::set_profiling(bool on) {
 std::vector<Executable::StepProfile> Executable::profile() const {
   const Impl& im = *impl_;
   std::vector<StepProfile> out;
-  for (size_t i = 0; i < im.steps.size() && i < im.step_ms.size(); ++i)
-    out.push_back({im.steps[i].node->op_name(), im.steps[i].node->name, im.step_ms[i], im.step_calls[i]});
+  for (size_t i = 0; i < im.steps.size() && i < im.step_ms.size(); ++i) {
+    const Step& st = im.steps[i];
+    if (!st.node) {  // a transfer between memories: no node to name
+      const std::string from = im.memories[im.slots[st.in_slots[0]].memory].type->name();
+      out.push_back({"transfer", from + " -> " + im.memories[st.memory].type->name(), "", im.step_ms[i],
+                     im.step_calls[i]});
+      continue;
+    }
+    out.push_back({st.node->op_name(), st.node->name, st.algorithm, im.step_ms[i], im.step_calls[i]});
+  }
   return out;
 }
 

@@ -85,6 +85,7 @@ class Executable {
   // Per-step wall time, accumulated over runs while profiling is on.
   struct StepProfile {
     std::string op, node;
+    std::string algorithm;  // the kernel's algorithm for the node ("" when it names none)
     double ms = 0;
     uint64_t calls = 0;
   };

@@ -1,11 +1,13 @@
-// Convolution lowering: im2col/col2im over blocks of output rows (sized to stay in L2) +
-// GEMM. float32 on AVX-512 machines uses the packed kernel of conv_gemm.h (weights packed
-// once per call, bias in the epilogue); otherwise, and for float64, the GEMMs go to BLAS.
+// Convolution lowering for float64, for float32 where the own packed GEMM is off or absent
+// (the float32 default is conv_packed.h), and for depthwise convolutions: im2col/col2im
+// over blocks of output rows (sized to stay in L2) + GEMM. float32 on AVX-512 machines
+// uses the small kernel of conv_gemm.h (weights packed once per call, bias in the
+// epilogue); otherwise the GEMMs go to BLAS.
 //
 // Threads: with a batch of at least one sample per thread (or per-sample GEMMs too small
-// to split), OpenMP threads take chunks of samples, each with its own column buffer and
-// serial GEMMs; otherwise samples run one after another and each GEMM is split over the
-// threads. Weight gradients accumulate per thread and are summed at the end.
+// to split), threads take chunks of samples, each with its own column buffer and serial
+// GEMMs; otherwise samples run one after another and each GEMM is split over the threads.
+// Weight gradients accumulate per fixed range of samples and are summed in range order.
 #include "engine/kernels/cpu/conv.h"
 
 #include <algorithm>
@@ -16,15 +18,24 @@
 #include "engine/base/error.h"
 #include "engine/kernels/cpu/blas.h"
 #include "engine/kernels/cpu/conv_gemm.h"
+#include "engine/kernels/cpu/conv_lowering.h"
+#include "engine/kernels/cpu/conv_packed.h"
 #include "engine/kernels/cpu/parallel.h"
+#include "engine/kernels/cpu/sgemm_packed.h"
 
 namespace symnet {
 
 namespace {
 
+using convlower::col2im;
+using convlower::copy_run;
+using convlower::im2col;
+
 // Column buffers per thread are sized from the processor count, not the current thread
 // setting, so the planner's request stays valid if the user changes threads later.
 int thread_cap() { return std::max(1, std::min(64, hardware_threads())); }
+
+
 
 constexpr double kL2Target = 512.0 * 1024;  // bytes of column buffer per block
 
@@ -98,6 +109,45 @@ Plan make_plan(const ConvGeom& g, size_t es, bool nested) {
   return p;
 }
 
+// The packed tile kernel a float32 product runs on, or null for the im2col + GEMM paths.
+// Depthwise convolutions (one channel per group) stay there: a one-row GEMM would fill a
+// twelfth of each tile. So, on AVX-512 machines where convgemm runs, do (measured with
+// bench_conv against the packed paths, one thread):
+//  * layers whose output channels fill convgemm's 10-row tiles and leave a 12-row tile's
+//    rows partly empty (LeNet's 20 and 50), all three products: convgemm reads the column
+//    buffer in place (LeNet conv2: forward 78 against 68 GFLOP/s, weight gradient 64
+//    against 55);
+//  * the forward and input gradient of 1x1 stride-1 unpadded convolutions, which convgemm
+//    runs on the input (output gradient) in place with no lowering or packing (MobileNetV2
+//    1x1 layers: 5-30% faster);
+//  * input gradients through col2im (strided, or too few input channels for the forward
+//    form): convgemm reads the output gradient in place where the packed path copies it
+//    into panels (VGG/ResNet-18 layers: 5-10% faster; ResNet's 256->512/2 was the
+//    exception, 61 against 70 GFLOP/s). col2im-packed serves AVX2 machines;
+//  * forward products whose output channels fill 10-row tiles clearly better than 12-row
+//    ones (16 channels: 80% against 67%).
+// Weight gradients otherwise stay packed: convgemm's im2row lowering made them 2-7x slower.
+// Nothing here depends on the batch (per-sample bodies run a node on fewer samples than it
+// was planned for): the run takes the path whose workspace the planner reserved.
+const SgemmMicroKernel* packed_kernel(const ConvGeom& g, DType t, ConvProduct what) {
+  if (t != DType::f32) return nullptr;
+  if (g.G > 1 && g.Cbg() == 1 && g.Csg() == 1) return nullptr;
+  const SgemmMicroKernel* uk = active_sgemm_microkernel();
+  if (!uk) return nullptr;
+  const int64_t M = g.Csg();
+  if (M <= 0 || !convgemm::available()) return uk;
+  const auto fill_gain = [&](int64_t rows) {  // convgemm's row use beats ours by 5 points
+    const int64_t cg = convgemm::round_up(rows, convgemm::kMR), pk = convgemm::round_up(rows, uk->mr);
+    return rows > 0 && 20 * rows * pk > 20 * rows * cg + cg * pk;
+  };
+  if (M <= 100 && M % convgemm::kMR == 0 && convgemm::round_up(M, uk->mr) * 10 > M * 11) return nullptr;
+  if (what == ConvProduct::backward_weight) return uk;
+  if (g.pointwise()) return nullptr;
+  if (what == ConvProduct::backward_data && !convpacked::backward_data_as_forward(*uk, g)) return nullptr;
+  if (what == ConvProduct::forward && fill_gain(M)) return nullptr;
+  return uk;
+}
+
 int run_threads(const Plan& p, int64_t n) {
   if (!p.batch_parallel) return 1;
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({engine_num_threads(), p.slices, n})));
@@ -108,119 +158,6 @@ int run_threads(const Plan& p, int64_t n) {
 template <typename F>
 void over_batch(int nt, int64_t n, F&& f) {
   parallel_chunks(nt, n, std::max<int64_t>(1, n / (8 * static_cast<int64_t>(std::max(nt, 1)))), f);
-}
-
-// Copies a short run (typically one output row) without a loop per element or a memcpy
-// call: fixed-size, possibly overlapping block moves that compile to vector loads/stores.
-template <typename T>
-inline void copy_run(T* dst, const T* src, int64_t n) {
-  constexpr int64_t V = 32 / sizeof(T);  // elements per 32-byte block
-  if (n >= V) {
-    int64_t i = 0;
-    for (; i + V <= n; i += V) std::memcpy(dst + i, src + i, 32);
-    if (i < n) std::memcpy(dst + n - V, src + n - V, 32);
-  } else if (n >= V / 2) {
-    std::memcpy(dst, src, 16);
-    std::memcpy(dst + n - V / 2, src + n - V / 2, 16);
-  } else {
-    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
-  }
-}
-
-// dst += src over a short run; all loads of a group precede its stores, so the compiler
-// vectorizes the group without an aliasing check.
-template <typename T>
-inline void add_run(T* dst, const T* src, int64_t n) {
-  int64_t i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const T a0 = src[i], a1 = src[i + 1], a2 = src[i + 2], a3 = src[i + 3];
-    const T b0 = dst[i], b1 = dst[i + 1], b2 = dst[i + 2], b3 = dst[i + 3];
-    dst[i] = a0 + b0;
-    dst[i + 1] = a1 + b1;
-    dst[i + 2] = a2 + b2;
-    dst[i + 3] = a3 + b3;
-  }
-  for (; i < n; ++i) dst[i] += src[i];
-}
-
-// Valid output columns [lo, hi) along the innermost dim for kernel offset kw.
-inline void valid_range(int64_t W_out, int64_t W_in, int64_t s, int64_t pb, int64_t off, int64_t& lo, int64_t& hi) {
-  // iw = ow*s - pb + off must lie in [0, W_in).
-  int64_t a = pb - off;  // ow*s >= a
-  lo = a <= 0 ? 0 : (a + s - 1) / s;
-  int64_t bnd = W_in - 1 + pb - off;  // ow*s <= bnd
-  hi = bnd < 0 ? 0 : bnd / s + 1;
-  lo = std::min(lo, W_out);
-  hi = std::max(lo, std::min(hi, W_out));
-}
-
-// col[(c, kd, kh, kw), (rows r0..r1 of (od, oh)) x ow] from x[c, id, ih, iw] of one group.
-template <typename T>
-void im2col(const ConvGeom& g, const T* x, T* col, int64_t r0, int64_t r1) {
-  const int64_t Wo = g.small[2], Ho = g.small[1];
-  const int64_t Di = g.big[0], Hi = g.big[1], Wi = g.big[2];
-  const int64_t ncols = (r1 - r0) * Wo;
-  T* dst = col;
-  for (int64_t c = 0; c < g.Cbg(); ++c) {
-    const T* xc = x + c * g.big_vol();
-    for (int64_t kd = 0; kd < g.k[0]; ++kd)
-      for (int64_t kh = 0; kh < g.k[1]; ++kh)
-        for (int64_t kw = 0; kw < g.k[2]; ++kw, dst += ncols) {
-          int64_t lo, hi;
-          valid_range(Wo, Wi, g.s[2], g.pb[2], kw * g.d[2], lo, hi);
-          const int64_t iw0 = lo * g.s[2] - g.pb[2] + kw * g.d[2];
-          // (od, oh) advance with r: no division per output row.
-          for (int64_t r = r0, od = r0 / Ho, oh = r0 % Ho; r < r1; ++r, oh = oh + 1 == Ho ? (++od, 0) : oh + 1) {
-            const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-            const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-            T* out = dst + (r - r0) * Wo;
-            if (id < 0 || id >= Di || ih < 0 || ih >= Hi || lo >= hi) {
-              std::fill(out, out + Wo, T(0));
-              continue;
-            }
-            const T* src = xc + (id * Hi + ih) * Wi + iw0;
-            std::fill(out, out + lo, T(0));
-            if (g.s[2] == 1) {
-              copy_run(out + lo, src, hi - lo);
-            } else {
-              for (int64_t o = lo, i = 0; o < hi; ++o, i += g.s[2]) out[o] = src[i];
-            }
-            std::fill(out + hi, out + Wo, T(0));
-          }
-        }
-  }
-}
-
-// x[c, id, ih, iw] += col[...]: the adjoint of im2col.
-template <typename T>
-void col2im(const ConvGeom& g, const T* col, T* x, int64_t r0, int64_t r1) {
-  const int64_t Wo = g.small[2], Ho = g.small[1];
-  const int64_t Di = g.big[0], Hi = g.big[1], Wi = g.big[2];
-  const int64_t ncols = (r1 - r0) * Wo;
-  const T* src0 = col;
-  for (int64_t c = 0; c < g.Cbg(); ++c) {
-    T* xc = x + c * g.big_vol();
-    for (int64_t kd = 0; kd < g.k[0]; ++kd)
-      for (int64_t kh = 0; kh < g.k[1]; ++kh)
-        for (int64_t kw = 0; kw < g.k[2]; ++kw, src0 += ncols) {
-          int64_t lo, hi;
-          valid_range(Wo, Wi, g.s[2], g.pb[2], kw * g.d[2], lo, hi);
-          if (lo >= hi) continue;
-          const int64_t iw0 = lo * g.s[2] - g.pb[2] + kw * g.d[2];
-          for (int64_t r = r0, od = r0 / Ho, oh = r0 % Ho; r < r1; ++r, oh = oh + 1 == Ho ? (++od, 0) : oh + 1) {
-            const int64_t id = od * g.s[0] - g.pb[0] + kd * g.d[0];
-            const int64_t ih = oh * g.s[1] - g.pb[1] + kh * g.d[1];
-            if (id < 0 || id >= Di || ih < 0 || ih >= Hi) continue;
-            const T* in = src0 + (r - r0) * Wo;
-            T* out = xc + (id * Hi + ih) * Wi + iw0;
-            if (g.s[2] == 1) {
-              add_run(out, in + lo, hi - lo);
-            } else {
-              for (int64_t o = lo, i = 0; o < hi; ++o, i += g.s[2]) out[i] += in[o];
-            }
-          }
-        }
-  }
 }
 
 template <typename T>
@@ -414,6 +351,13 @@ void backward_weight_sample_fast(const ConvGeom& g, const Plan& p, const float* 
 template <typename T>
 void forward_typed(const ConvGeom& g, const TensorView& xv, const TensorView& wv, const TensorView* bv,
                    const TensorView& yv, void* ws) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32, ConvProduct::forward)) {
+      const float* b = bv ? bv->ptr<float>() : nullptr;
+      convpacked::forward(*uk, g, xv.ptr<float>(), wv.ptr<float>(), b, yv.ptr<float>(), ws, thread_cap());
+      return;
+    }
+  }
   const Plan p = make_plan(g, sizeof(T), in_parallel_region());
   const Layout l = make_layout(g, p, Product::forward);
   const T* x = xv.ptr<T>();
@@ -450,6 +394,13 @@ void forward_typed(const ConvGeom& g, const TensorView& xv, const TensorView& wv
 template <typename T>
 void backward_data_typed(const ConvGeom& g, const TensorView& gyv, const TensorView& wv, const TensorView* bv,
                          const TensorView& dxv, void* ws) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32, ConvProduct::backward_data)) {
+      const float* b = bv ? bv->ptr<float>() : nullptr;
+      convpacked::backward_data(*uk, g, gyv.ptr<float>(), wv.ptr<float>(), b, dxv.ptr<float>(), ws, thread_cap());
+      return;
+    }
+  }
   const Plan p = make_plan(g, sizeof(T), in_parallel_region());
   const Layout l = make_layout(g, p, Product::backward_data);
   const T* gy = gyv.ptr<T>();
@@ -488,6 +439,12 @@ void backward_data_typed(const ConvGeom& g, const TensorView& gyv, const TensorV
 template <typename T>
 void backward_weight_typed(const ConvGeom& g, const TensorView& xv, const TensorView& gyv, const TensorView& dwv,
                            void* ws) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (const SgemmMicroKernel* uk = packed_kernel(g, DType::f32, ConvProduct::backward_weight)) {
+      convpacked::backward_weight(*uk, g, xv.ptr<float>(), gyv.ptr<float>(), dwv.ptr<float>(), ws, thread_cap());
+      return;
+    }
+  }
   const Plan p = make_plan(g, sizeof(T), in_parallel_region());
   const Layout l = make_layout(g, p, Product::backward_weight);
   const T* x = xv.ptr<T>();
@@ -546,16 +503,44 @@ void dispatch_float(DType t, F&& f) {
 }  // namespace
 
 namespace {
-// Enough for the plan the kernel will pick, whether it runs at top level or nested.
+// Enough for the path the kernel will take: the packed one, or the im2col + GEMM plan
+// whether it runs at top level or nested. Like convgemm::set_enabled, switching the GEMM
+// backend (set_gemm_backend) applies to what is compiled afterwards.
 size_t workspace_bytes(const ConvGeom& g, DType t, Product what) {
+  const ConvProduct p = what == Product::forward         ? ConvProduct::forward
+                        : what == Product::backward_data ? ConvProduct::backward_data
+                                                         : ConvProduct::backward_weight;
+  if (const SgemmMicroKernel* uk = packed_kernel(g, t, p)) {
+    const int slices = thread_cap();
+    switch (p) {
+      case ConvProduct::forward: return convpacked::forward_workspace(*uk, g, slices);
+      case ConvProduct::backward_data: return convpacked::backward_data_workspace(*uk, g, slices);
+      case ConvProduct::backward_weight: return convpacked::backward_weight_workspace(*uk, g, slices);
+    }
+  }
   size_t most = 0;
   for (bool nested : {false, true}) {
-    const Plan p = make_plan(g, dtype_size(t), nested);
-    most = std::max(most, static_cast<size_t>(make_layout(g, p, what).total(p)) * dtype_size(t));
+    const Plan pl = make_plan(g, dtype_size(t), nested);
+    most = std::max(most, static_cast<size_t>(make_layout(g, pl, what).total(pl)) * dtype_size(t));
   }
   return most;
 }
+
 }  // namespace
+
+const char* conv_algorithm(const ConvGeom& g, DType t, ConvProduct what) {
+  if (const SgemmMicroKernel* uk = packed_kernel(g, t, what)) {
+    const bool pw = g.pointwise();
+    switch (what) {
+      case ConvProduct::forward: return pw ? "packed-1x1" : "im2col-packed";
+      case ConvProduct::backward_data:
+        return pw ? "packed-1x1" : convpacked::backward_data_as_forward(*uk, g) ? "flipped-packed" : "col2im-packed";
+      case ConvProduct::backward_weight: return pw ? "packed-1x1" : "im2col-packed";
+    }
+  }
+  const Plan p = make_plan(g, dtype_size(t), false);
+  return p.fast && t == DType::f32 ? "convgemm" : "blas";
+}
 
 size_t conv_forward_workspace(const ConvGeom& g, DType t) { return workspace_bytes(g, t, Product::forward); }
 
