@@ -29,6 +29,10 @@ cpp_dist_open <- function(path) {
     .Call(`_symnet_cpp_dist_open`, path)
 }
 
+cpp_dist_set_timeout <- function(seconds) {
+    invisible(.Call(`_symnet_cpp_dist_set_timeout`, seconds))
+}
+
 cpp_dist_info <- function() {
     .Call(`_symnet_cpp_dist_info`)
 }

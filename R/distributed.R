@@ -31,6 +31,11 @@
 #'
 #' @param library Path of the communicator library; the default is the one
 #'   installed with the package (option `symnet.mpi_library` overrides it).
+#' @param timeout Seconds after which a collective operation that has not
+#'   completed (because another rank died, failed or stopped calling the same
+#'   collectives) fails with a `symnet_comm_error` instead of waiting forever;
+#'   `0` waits without limit. The job should then be stopped (a rank that
+#'   timed out cannot know how far the others got).
 #' @param x For `dist_allreduce()`, a numeric vector or array; for
 #'   `dist_broadcast()`, any R object (only root's value matters).
 #' @param op Reduction over ranks: `"sum"`, `"mean"`, `"max"` or `"min"`.
@@ -63,7 +68,9 @@ dist_available <- function() nzchar(.dist_library_path())
 
 #' @rdname distributed
 #' @export
-dist_init <- function(library = getOption("symnet.mpi_library")) {
+dist_init <- function(library = getOption("symnet.mpi_library"), timeout = 300) {
+  timeout <- .check_number(timeout, "timeout", finite = TRUE)
+  if (timeout < 0) sym_abort("{.arg timeout} must be >= 0 seconds.")
   path <- if (is.null(library)) .dist_library_path() else .check_string(library, "library")
   if (!nzchar(path)) {
     sym_abort(c("Distributed training needs MPI, and symnet was installed without it.",
@@ -73,6 +80,7 @@ dist_init <- function(library = getOption("symnet.mpi_library")) {
   }
   if (!file.exists(path)) sym_abort("The communicator library {.file {path}} does not exist.", kind = "unsupported")
   info <- cpp_dist_open(normalizePath(path))
+  cpp_dist_set_timeout(timeout)
   if (is.null(.dist_state$finalizer)) {
     # MPI must be finalized before the process exits, or mpirun reports the rank as failed
     .dist_state$finalizer <- TRUE

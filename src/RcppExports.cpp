@@ -106,6 +106,16 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_dist_set_timeout
+void cpp_dist_set_timeout(double seconds);
+RcppExport SEXP _symnet_cpp_dist_set_timeout(SEXP secondsSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< double >::type seconds(secondsSEXP);
+    cpp_dist_set_timeout(seconds);
+    return R_NilValue;
+END_RCPP
+}
 // cpp_dist_info
 Rcpp::List cpp_dist_info();
 RcppExport SEXP _symnet_cpp_dist_info() {
@@ -909,6 +919,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_sym_function_call", (DL_FUNC) &_symnet_cpp_sym_function_call, 6},
     {"_symnet_cpp_sym_custom_gradient_call", (DL_FUNC) &_symnet_cpp_sym_custom_gradient_call, 11},
     {"_symnet_cpp_dist_open", (DL_FUNC) &_symnet_cpp_dist_open, 1},
+    {"_symnet_cpp_dist_set_timeout", (DL_FUNC) &_symnet_cpp_dist_set_timeout, 1},
     {"_symnet_cpp_dist_info", (DL_FUNC) &_symnet_cpp_dist_info, 0},
     {"_symnet_cpp_dist_barrier", (DL_FUNC) &_symnet_cpp_dist_barrier, 0},
     {"_symnet_cpp_dist_allreduce", (DL_FUNC) &_symnet_cpp_dist_allreduce, 2},

@@ -42,6 +42,14 @@ Rcpp::List cpp_dist_open(std::string path) {
   return Rcpp::List();
 }
 
+// Seconds after which a collective that has not completed is a comm error (0: no limit).
+// [[Rcpp::export]]
+void cpp_dist_set_timeout(double seconds) {
+  SN_R_BEGIN
+  world_communicator()->set_timeout(seconds);
+  SN_R_END
+}
+
 // [[Rcpp::export]]
 Rcpp::List cpp_dist_info() {
   SN_R_BEGIN

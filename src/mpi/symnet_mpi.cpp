@@ -10,6 +10,7 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <new>
 
 #include "engine/dist/comm_abi.h"
@@ -19,6 +20,7 @@ namespace {
 struct State {
   MPI_Comm comm = MPI_COMM_NULL;
   bool we_initialized = false;
+  double timeout = 0;  // seconds; 0: wait without limit
 };
 
 void put(char* error, size_t len, const char* msg) {
@@ -61,6 +63,32 @@ MPI_Op mpi_op(int reduce) {
   }
 }
 
+// Completes a nonblocking collective, or fails after the state's timeout: a rank that died
+// or stopped calling collectives would otherwise leave this one blocked forever. Polls
+// tightly at first (most collectives finish within microseconds), then yields the core.
+int wait(State* st, MPI_Request* req, const char* call, char* error, size_t len) {
+  const double start = MPI_Wtime();
+  for (long spins = 0;; ++spins) {
+    int done = 0;
+    const int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+    if (rc != MPI_SUCCESS) return failed(rc, call, error, len);
+    if (done) return 0;
+    if (spins > 1000) {
+      const double waited = MPI_Wtime() - start;
+      if (st->timeout > 0 && waited > st->timeout) {
+        if (error && len)
+          std::snprintf(error, len,
+                        "%s did not complete within %g s: another rank died, failed or stopped calling the "
+                        "same collectives (the job should be stopped)",
+                        call, st->timeout);
+        return 1;
+      }
+      const struct timespec nap = {0, spins > 100000 ? 1000000L : 50000L};
+      nanosleep(&nap, nullptr);
+    }
+  }
+}
+
 // MPI counts are int: long buffers go in pieces of at most 2^30 elements.
 constexpr int64_t kPiece = int64_t(1) << 30;
 
@@ -69,9 +97,11 @@ int allreduce(void* s, void* buf, int64_t count, int dtype, int reduce, char* er
   char* p = static_cast<char*>(buf);
   for (int64_t done = 0; done < count; done += kPiece) {
     const int n = static_cast<int>(count - done < kPiece ? count - done : kPiece);
-    const int rc = MPI_Allreduce(MPI_IN_PLACE, p + done * static_cast<int64_t>(type_bytes(dtype)), n,
-                                 mpi_type(dtype), mpi_op(reduce), st->comm);
-    if (rc != MPI_SUCCESS) return failed(rc, "MPI_Allreduce", error, len);
+    MPI_Request req;
+    const int rc = MPI_Iallreduce(MPI_IN_PLACE, p + done * static_cast<int64_t>(type_bytes(dtype)), n,
+                                  mpi_type(dtype), mpi_op(reduce), st->comm, &req);
+    if (rc != MPI_SUCCESS) return failed(rc, "MPI_Iallreduce", error, len);
+    if (wait(st, &req, "allreduce", error, len)) return 1;
   }
   return 0;
 }
@@ -81,8 +111,10 @@ int broadcast(void* s, void* buf, int64_t bytes, int root, char* error, size_t l
   char* p = static_cast<char*>(buf);
   for (int64_t done = 0; done < bytes; done += kPiece) {
     const int n = static_cast<int>(bytes - done < kPiece ? bytes - done : kPiece);
-    const int rc = MPI_Bcast(p + done, n, MPI_BYTE, root, st->comm);
-    if (rc != MPI_SUCCESS) return failed(rc, "MPI_Bcast", error, len);
+    MPI_Request req;
+    const int rc = MPI_Ibcast(p + done, n, MPI_BYTE, root, st->comm, &req);
+    if (rc != MPI_SUCCESS) return failed(rc, "MPI_Ibcast", error, len);
+    if (wait(st, &req, "broadcast", error, len)) return 1;
   }
   return 0;
 }
@@ -93,14 +125,24 @@ int allgather(void* s, const void* send, void* recv, int64_t bytes, char* error,
     put(error, len, "allgather of more than 2 GiB per rank is not supported");
     return 1;
   }
-  const int rc = MPI_Allgather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE,
-                               st->comm);
-  return rc == MPI_SUCCESS ? 0 : failed(rc, "MPI_Allgather", error, len);
+  MPI_Request req;
+  const int rc = MPI_Iallgather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE,
+                                st->comm, &req);
+  if (rc != MPI_SUCCESS) return failed(rc, "MPI_Iallgather", error, len);
+  return wait(st, &req, "allgather", error, len);
 }
 
 int barrier(void* s, char* error, size_t len) {
-  const int rc = MPI_Barrier(static_cast<State*>(s)->comm);
-  return rc == MPI_SUCCESS ? 0 : failed(rc, "MPI_Barrier", error, len);
+  State* st = static_cast<State*>(s);
+  MPI_Request req;
+  const int rc = MPI_Ibarrier(st->comm, &req);
+  if (rc != MPI_SUCCESS) return failed(rc, "MPI_Ibarrier", error, len);
+  return wait(st, &req, "barrier", error, len);
+}
+
+int set_timeout(void* s, double seconds, char*, size_t) {
+  static_cast<State*>(s)->timeout = seconds > 0 ? seconds : 0;
+  return 0;
 }
 
 void abort_job(void* s, int code) { MPI_Abort(static_cast<State*>(s)->comm, code); }
@@ -186,6 +228,7 @@ int symnet_comm_open_v1(uint32_t host_abi_version, symnet_comm_v1* out, char* er
   out->barrier = barrier;
   out->abort = abort_job;
   out->finalize = finalize;
+  out->set_timeout = set_timeout;
   return 0;
 }
 

@@ -18,6 +18,7 @@ test_that("bad arguments to the distributed helpers are classed errors", {
   expect_error(dist_allreduce(1, "prod"), class = "symnet_value_error")
   expect_error(dist_broadcast(1, root = 1), class = "symnet_value_error")
   expect_error(dist_broadcast(1, root = -1), class = "symnet_value_error")
+  expect_error(dist_init(timeout = -1), class = "symnet_value_error")
   expect_error(dist_init(library = file.path(tempdir(), "no-such-library.so")),
                class = "symnet_unsupported_error")
   not_a_lib <- tempfile(fileext = ".so")
@@ -139,4 +140,13 @@ test_that("strategy_data_parallel() checks its argument and is inert in one proc
       strategy = strategy_data_parallel())
   expect_identical(get_weights(m1), get_weights(m2))
   expect_error(fit(m2, xx, yy, loss = "mse", strategy = "dp", verbose = 0), class = "symnet_value_error")
+})
+
+test_that("a collective that another rank never joins fails after the timeout", {
+  res <- run_mpi("timeout.R", "timeout")
+  r0 <- res[[1]]
+  expect_true("symnet_comm_error" %in% r0$class)
+  expect_match(r0$message, "did not complete within 1 s")
+  expect_gt(r0$waited, 0.9)
+  expect_lt(r0$waited, 30)
 })

@@ -34,6 +34,9 @@ struct symnet_comm_v1 {
   void (*abort)(void* state, int code);
   // Releases the communicator (MPI_Finalize when the library initialised MPI).
   int (*finalize)(void* state, char* error, size_t error_len);
+  // A collective that has not completed after `seconds` (> 0) fails instead of waiting
+  // forever for a rank that died or stopped answering; 0 waits without limit.
+  int (*set_timeout)(void* state, double seconds, char* error, size_t error_len);
 };
 
 // The library's entry point: fills `out` (abi_version and everything else) or fails.

@@ -54,7 +54,7 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
              "communicator library '" << path << "' could not start: " << (error[0] ? error : "no reason given"));
   }
   if (api.abi_version != SYMNET_COMM_ABI_VERSION || !api.allreduce || !api.broadcast || !api.allgather ||
-      !api.barrier || !api.abort || !api.finalize || api.size < 1 || api.rank < 0 || api.rank >= api.size) {
+      !api.barrier || !api.abort || !api.finalize || !api.set_timeout || api.size < 1 || api.rank < 0 || api.rank >= api.size) {
     // Not closed: the library may have initialised state (MPI) that its code still owns.
     SN_THROW(ErrorKind::unsupported, "communicator library '" << path << "' was built for another interface (ABI "
                                                               << api.abi_version << ", this package "
@@ -105,6 +105,13 @@ void LibraryCommunicator::barrier() {
   check_open("barrier");
   char error[512] = {0};
   if (api_->barrier(api_->state, error, sizeof error) != 0) fail("barrier", *api_, error);
+}
+
+void LibraryCommunicator::set_timeout(double seconds) {
+  check_open("set_timeout");
+  SN_CHECK(seconds >= 0, ErrorKind::value, "the timeout must be >= 0 seconds, got " << seconds);
+  char error[512] = {0};
+  if (api_->set_timeout(api_->state, seconds, error, sizeof error) != 0) fail("set_timeout", *api_, error);
 }
 
 void LibraryCommunicator::abort(int code) {

@@ -28,6 +28,7 @@ class LibraryCommunicator final : public Communicator {
   void broadcast(void* buf, int64_t bytes, int root) override;
   void allgather(const void* send, void* recv, int64_t bytes) override;
   void barrier() override;
+  void set_timeout(double seconds) override;
   // Ends every process of the job (after a fatal error on this one).
   void abort(int code);
   // Releases the communicator; later calls are errors. Idempotent.

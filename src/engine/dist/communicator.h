@@ -25,6 +25,9 @@ class Communicator {
   // recv holds size() * bytes: rank r's send at offset r * bytes.
   virtual void allgather(const void* send, void* recv, int64_t bytes) = 0;
   virtual void barrier() = 0;
+  // Seconds after which a collective that has not completed fails with Error(comm); 0: no
+  // limit. Communicators whose collectives cannot hang (one process) ignore it.
+  virtual void set_timeout(double seconds) { (void)seconds; }
 };
 
 // The communicator collective kernels use on this thread: the thread's override if any,
