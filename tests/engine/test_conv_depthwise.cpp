@@ -146,6 +146,9 @@ TEST_CASE("depthwise applies to float32 depthwise frames only", "[conv][depthwis
   CHECK_FALSE(conv_depthwise_applies(grouped, DType::f32));
   ConvGeom dense = make_conv_geom({1, 4, 6, 6}, {1, 4, 6, 6}, {4, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1);
   CHECK_FALSE(conv_depthwise_applies(dense, DType::f32));
+  // One input channel (LeNet's first layer, groups = channels = 1) is an ordinary conv.
+  ConvGeom one = make_conv_geom({1, 1, 6, 6}, {1, 20, 2, 2}, {20, 1, 5, 5}, {1, 1}, {1, 1}, {0, 0}, 1);
+  CHECK_FALSE(conv_depthwise_applies(one, DType::f32));
   // A 3-d frame with depth goes to the generic path.
   ConvGeom deep = make_conv_geom({1, 2, 3, 4, 4}, {1, 2, 3, 4, 4}, {2, 1, 1, 1, 1}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 2);
   CHECK_FALSE(conv_depthwise_applies(deep, DType::f32));

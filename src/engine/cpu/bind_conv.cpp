@@ -94,6 +94,7 @@ KernelImpl conv_impl(KernelFn fn, Product p, int transposed) {
     return size_t{0};
   };
   k.algorithm = [geom, p](const Node& n) {
+    if (conv_depthwise_applies(geom(n), n.outputs.at(0).dtype)) return std::string("depthwise");
     const ConvProduct what = p == Product::forward         ? ConvProduct::forward
                              : p == Product::backward_data ? ConvProduct::backward_data
                                                            : ConvProduct::backward_weight;
