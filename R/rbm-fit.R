@@ -181,16 +181,18 @@ fit.symnet_rbm <- function(object, x, epochs = 10, batch_size = 64, learning_rat
     }, h)
   }
   neg <- gibbs(h)
-  # Statistics as accumulating products, so nothing of the weights' size is computed twice:
-  # W + lr * (v0'ph0 / B - vk'phk / M) is gemm(v0, ph0 * lr/B, c = gemm(vk, phk * -lr/M, c = W)).
+  # Both statistics in ONE accumulating product, so the weights' size is read and written
+  # once per step (the product is short, K = 2B, and bound by that traffic):
+  # W + lr * (v0'ph0 / B - vk'phk / M) = gemm([v0; vk], [ph0 * lr/B; phk * -lr/M], c = W).
   inv_b <- 1 / sym_sum(sym_fill_like(pre0[, 1], 1))
   inv_m <- if (cfg$persistent) 1 / cfg$batch_size else inv_b
   lr <- cfg$learning_rate
   mom <- cfg$momentum > 0
   base_w <- if (mom) cfg$momentum * r$velocity$w else p$w
   if (cfg$weight_decay > 0) base_w <- base_w - (lr * cfg$weight_decay) * p$w
-  step_w <- sym_gemm(v0, ph0 * (lr * inv_b), trans_a = TRUE,
-                     c = sym_gemm(neg$v, neg$mean * (-lr * inv_m), trans_a = TRUE, c = base_w))
+  step_w <- sym_gemm(sym_concat(v0, neg$v, axis = 1),
+                     sym_concat(ph0 * (lr * inv_b), neg$mean * (-lr * inv_m), axis = 1),
+                     trans_a = TRUE, c = base_w)
   gb <- sym_mean(v0, axis = 1) - sym_mean(neg$v, axis = 1)
   q <- sym_mean(ph0, axis = 1)
   gc <- q - sym_mean(neg$mean, axis = 1)
