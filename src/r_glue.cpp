@@ -1,6 +1,7 @@
 #include "r_glue.h"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <sstream>
 
 #include "engine/ir/graph.h"
+#include "engine/kernels/cpu/parallel.h"
 #include "r_persist.h"
 
 namespace symnet_r {
@@ -37,32 +39,32 @@ Shape r_shape_of(SEXP x) {
 namespace {
 
 // Column-major (R) -> row-major (engine) element order for `shape`, calling
-// f(row_major_index, col_major_index) for every element. The first axis is contiguous in R
-// and the last in the engine, so the pairs are visited in tiles of those two axes (for each
-// combination of the axes between them): both sides then read and write whole cache lines,
-// instead of one side striding by the product of all other axes at every element.
+// f(row_major_index, col_major_index) for every element whose first-axis index lies in
+// [row0, row1). The first axis is contiguous in R and the last in the engine, so the pairs
+// are visited in tiles of those two axes (for each combination of the axes between them):
+// both sides then read and write whole cache lines, instead of one side striding by the
+// product of all other axes at every element.
+constexpr int64_t kConvertTile = 16;
+
 template <typename F>
-void for_each_cm_rm(const Shape& shape, F&& f) {
-  const int64_t n = shape_numel(shape);
+void for_each_cm_rm_rows(const Shape& shape, int64_t row0, int64_t row1, F& f) {
   const size_t r = shape.size();
   if (r <= 1) {
-    for (int64_t i = 0; i < n; ++i) f(i, i);
+    for (int64_t i = row0; i < row1; ++i) f(i, i);
     return;
   }
-  if (n == 0) return;
   std::vector<int64_t> rm_stride(r, 1), cm_stride(r, 1);
   for (size_t k = r - 1; k-- > 0;) rm_stride[k] = rm_stride[k + 1] * shape[k + 1];
   for (size_t k = 1; k < r; ++k) cm_stride[k] = cm_stride[k - 1] * shape[k - 1];
-  const int64_t rows = shape[0], cols = shape[r - 1];
+  const int64_t cols = shape[r - 1];
   const int64_t row_rm = rm_stride[0], col_cm = cm_stride[r - 1];
-  constexpr int64_t kTile = 16;
   std::vector<int64_t> mid(r, 0);  // indices of axes 1 .. r-2
   int64_t rm_base = 0, cm_base = 0;
   for (;;) {
-    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
-      const int64_t i1 = std::min(rows, i0 + kTile);
-      for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
-        const int64_t j1 = std::min(cols, j0 + kTile);
+    for (int64_t i0 = row0; i0 < row1; i0 += kConvertTile) {
+      const int64_t i1 = std::min(row1, i0 + kConvertTile);
+      for (int64_t j0 = 0; j0 < cols; j0 += kConvertTile) {
+        const int64_t j1 = std::min(cols, j0 + kConvertTile);
         for (int64_t i = i0; i < i1; ++i)
           for (int64_t j = j0; j < j1; ++j) f(rm_base + i * row_rm + j, cm_base + i + j * col_cm);
       }
@@ -79,6 +81,33 @@ void for_each_cm_rm(const Shape& shape, F&& f) {
       mid[k] = 0;
     }
     if (k == 0) return;
+  }
+}
+
+// All elements, on the engine's threads when the array is large: the conversion of a
+// [64, 50, 256] output was a tenth of an LSTM call. f runs on several threads at once, so it
+// may only write its own element (and record problems through atomics); no R API inside.
+template <typename F>
+void for_each_cm_rm(const Shape& shape, F&& f) {
+  const int64_t n = shape_numel(shape);
+  if (n == 0) return;
+  const int64_t rows = shape.size() <= 1 ? n : shape[0];
+  const int64_t blocks = (rows + kConvertTile - 1) / kConvertTile;
+  constexpr int64_t kParallelElements = int64_t(1) << 17;
+  if (n < kParallelElements || blocks < 2) {
+    for_each_cm_rm_rows(shape, 0, rows, f);
+    return;
+  }
+  parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
+    for_each_cm_rm_rows(shape, b * kConvertTile, std::min(rows, e * kConvertTile), f);
+  });
+}
+
+// The smallest column-major position reported bad, whichever thread found it first: the
+// error names the same element on any thread count.
+void note_bad(std::atomic<int64_t>& bad, int64_t cm) {
+  int64_t cur = bad.load(std::memory_order_relaxed);
+  while ((cur < 0 || cm < cur) && !bad.compare_exchange_weak(cur, cm, std::memory_order_relaxed)) {
   }
 }
 
@@ -124,23 +153,24 @@ void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what, DT
   switch (TYPEOF(x)) {
     case REALSXP: {
       const double* p = REAL_RO(x);
-      int64_t bad = -1;
+      std::atomic<int64_t> found{-1};
       for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
         const double v = p[cm];
         if constexpr (std::is_floating_point_v<T>) {
           if constexpr (!std::is_same_v<T, double>) {
-            if (bad < 0 && !representable<T>(v)) bad = cm;
+            if (!representable<T>(v)) note_bad(found, cm);
           }
           out[rm] = static_cast<T>(v);
         } else {
           if (!representable<T>(v)) {
-            if (bad < 0) bad = cm;
+            note_bad(found, cm);
             return;
           }
           if constexpr (std::is_same_v<T, bool>) out[rm] = v != 0;
           else out[rm] = static_cast<T>(v);
         }
       });
+      const int64_t bad = found.load();
       if (bad >= 0) {
         const double v = p[bad];
         if (std::isnan(v))
@@ -154,26 +184,27 @@ void fill_from_r(SEXP x, T* out, const Shape& shape, const std::string& what, DT
     case INTSXP:
     case LGLSXP: {
       const int* p = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
-      int64_t bad = -1;
+      std::atomic<int64_t> found{-1};
       for_each_cm_rm(shape, [&](int64_t rm, int64_t cm) {
         const int v = p[cm];
         if (v == NA_INTEGER) {
           if constexpr (std::is_floating_point_v<T>) {
             out[rm] = static_cast<T>(NAN);
-          } else if (bad < 0) {
-            bad = cm;
+          } else {
+            note_bad(found, cm);
           }
           return;
         }
         if constexpr (std::is_same_v<T, uint8_t>) {
           if (v < 0 || v > 255) {
-            if (bad < 0) bad = cm;
+            note_bad(found, cm);
             return;
           }
         }
         if constexpr (std::is_same_v<T, bool>) out[rm] = v != 0;
         else out[rm] = static_cast<T>(v);
       });
+      const int64_t bad = found.load();
       if (bad >= 0) {
         if (p[bad] == NA_INTEGER)
           raise_error(ErrorKind::value, what + " contains NA (position " + std::to_string(bad + 1) +

@@ -205,6 +205,25 @@ test_that("compiled functions survive saveRDS() and keep updating their variable
   expect_equal(step(x = 1:3), 6)
 })
 
+test_that("large arrays convert in both directions on several threads, errors naming the first bad value", {
+  old <- symnet_threads()
+  on.exit(symnet_threads(old), add = TRUE)
+  symnet_threads(2)
+  f <- sym_compile(sym_var("x", c(NA, 37, 3, 131)) * 2)
+  set.seed(3)
+  x <- array(rnorm(301 * 37 * 3 * 131), c(301, 37, 3, 131))  # above the parallel threshold, odd sizes
+  expect_equal(f(x = x), x * 2, tolerance = 1e-6)
+  v <- sym_compile(sym_var("v", NA, dtype = "float64") + 1)
+  expect_identical(v(v = as.double(1:300001)), as.double(2:300002))
+  u8 <- sym_compile(sym_identity(sym_var("y", c(NA, 1000), dtype = "uint8")))
+  y <- matrix(1, 500, 1000)
+  y[c(7 + 500 * 900, 400 + 500 * 3, 250 + 500 * 600)] <- 300  # the first in R's order is position 1900
+  expect_error(u8(y = y), "value 300 at position 1900")
+  yi <- matrix(1L, 500, 1000)
+  yi[c(20 + 500 * 999, 3 + 500 * 2)] <- NA
+  expect_error(u8(y = yi), "contains NA \\(position 1003\\)")
+})
+
 test_that("integer inputs never wrap, truncate or overflow", {
   u8 <- sym_compile(sym_identity(sym_var("x", NA, dtype = "uint8")))
   for (bad in list(-1, 256, 300, 1.5, -1L, 256L, NaN, Inf)) {
