@@ -61,11 +61,10 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
                                                               << SYMNET_COMM_ABI_VERSION << ")");
   }
   api.description[sizeof api.description - 1] = '\0';
-  return std::make_shared<LibraryCommunicator>(lib, api);
+  return std::make_shared<LibraryCommunicator>(api);
 }
 
-LibraryCommunicator::LibraryCommunicator(void* library, const symnet_comm_v1& api)
-    : library_(library), api_(new symnet_comm_v1(api)) {}
+LibraryCommunicator::LibraryCommunicator(const symnet_comm_v1& api) : api_(new symnet_comm_v1(api)) {}
 
 // The library stays loaded (MPI cannot be initialised twice in a process); finalizing is
 // the owner's explicit step, because MPI_Finalize at static destruction may run after the

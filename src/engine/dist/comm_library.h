@@ -19,7 +19,8 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
 
 class LibraryCommunicator final : public Communicator {
  public:
-  LibraryCommunicator(void* library, const symnet_comm_v1& api);
+  // The library stays loaded for the life of the process (MPI cannot start twice).
+  explicit LibraryCommunicator(const symnet_comm_v1& api);
   ~LibraryCommunicator() override;
   int rank() const override;
   int size() const override;
@@ -37,7 +38,6 @@ class LibraryCommunicator final : public Communicator {
 
  private:
   void check_open(const char* what) const;
-  void* library_;
   std::unique_ptr<symnet_comm_v1> api_;
   bool finalized_ = false;
 };

@@ -49,7 +49,7 @@ class ScopedCommunicator {
   Communicator* previous_;
 };
 
-// The communicator a collective on these dtypes can use: f32, f64, i32, i64, u8/bool.
+// The element types collectives move: f32, f64, i32, i64, u8 and bool (as bytes).
 bool comm_supports_dtype(DType t);
 
 }  // namespace symnet

@@ -5,6 +5,7 @@
 // identity (allgather and reduce_scatter with world_size 1).
 // CPU kernels: kernels/cpu/collective.cpp.
 #include "engine/base/error.h"
+#include "engine/dist/communicator.h"
 #include "engine/ops/builder.h"
 #include "engine/ops/infer_util.h"
 
@@ -17,9 +18,8 @@ constexpr unsigned kCollectiveFlags = kStateful | kCollective;
 
 void require_comm_dtype(const InferContext& c) {
   const DType t = c.in(0).dtype;
-  SN_CHECK(t == DType::f32 || t == DType::f64 || t == DType::i32 || t == DType::i64 || t == DType::u8 ||
-               t == DType::boolean,
-           ErrorKind::dtype, c.op << " supports float32, float64, int32, int64, uint8 and bool, not " << dtype_name(t));
+  SN_CHECK(comm_supports_dtype(t), ErrorKind::dtype,
+           c.op << " supports float32, float64, int32, int64, uint8 and bool, not " << dtype_name(t));
 }
 
 std::string reduction_of(const AttrMap& a, bool allow_extrema) {

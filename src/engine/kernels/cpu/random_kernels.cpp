@@ -25,9 +25,10 @@ template <int PER, typename T, typename G>
 void fill_blocks(uint64_t key, uint64_t run, T* out, int64_t n, G&& gen) {
   const int64_t nb = (n + PER - 1) / PER;
   for_each_philox_chunk(key, run, nb, 2048, [&](int64_t first, int64_t count, const uint32_t* bits) {
-    const int64_t whole = std::min(count, n / PER - first);  // blocks with all PER values inside
-    for (int64_t i = 0; i < std::max<int64_t>(whole, 0); ++i) gen(bits + 4 * i, out + (first + i) * PER);
-    for (int64_t i = std::max<int64_t>(whole, 0); i < count; ++i) {
+    // blocks with all PER values inside the tensor write in place; the last may be partial
+    const int64_t whole = std::max<int64_t>(0, std::min(count, n / PER - first));
+    for (int64_t i = 0; i < whole; ++i) gen(bits + 4 * i, out + (first + i) * PER);
+    for (int64_t i = whole; i < count; ++i) {
       T vals[PER];
       gen(bits + 4 * i, vals);
       const int64_t base = (first + i) * PER, m = std::min<int64_t>(PER, n - base);
