@@ -201,3 +201,24 @@ TEST_CASE("conv_clip is not formed when the unbounded conv output is needed", "[
   Tensor xv = random_tensor(DType::f32, {1, 2, 5, 5}, 14);
   check_close(run_graph(ho, {xv}, false).at(0), run_graph(h, {xv}, false).at(0), 1e-6);
 }
+
+TEST_CASE("clips in a row after a conv join its conv_clip when their bounds overlap", "[passes][conv_clip]") {
+  Value x = op::input("x", DType::f32, {1, 2, 5, 5});
+  Value c = conv(x, param("w", DType::f32, {3, 2, 3, 3}, 1, -1, 1), Value{});
+  Tensor xv = random_tensor(DType::f32, {1, 2, 5, 5}, 15, -3, 3);
+  // ReLU6 as ONNX importers write it: a clip to the lower bound, then one to the upper.
+  Value relu6 = op::apply("clip", {op::apply("clip", {c}, {{"min", 0.0}})}, {{"max", 0.5}});
+  Graph g = graph_of({x}, {relu6});
+  Graph o = fuse_conv_clip(g);
+  CHECK(count_op(o, "conv_clip") == 1);
+  CHECK(count_op(o, "clip") == 0);
+  check_close(run_graph(o, {xv}, false).at(0), run_graph(g, {xv}, false).at(0), 1e-6);
+  // Disjoint bounds: clip to [0, 0.5], then to [2, 3], gives 2 everywhere; the intersection
+  // is empty, so the second clip stays a node of its own.
+  Value disjoint = op::apply("clip", {op::apply("clip", {c}, {{"min", 0.0}, {"max", 0.5}})}, {{"min", 2.0}, {"max", 3.0}});
+  Graph h = graph_of({x}, {disjoint});
+  Graph ho = fuse_conv_clip(h);
+  CHECK(count_op(ho, "conv_clip") == 1);
+  CHECK(count_op(ho, "clip") == 1);
+  check_close(run_graph(ho, {xv}, false).at(0), run_graph(h, {xv}, false).at(0), 1e-6);
+}

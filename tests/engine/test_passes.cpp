@@ -481,6 +481,16 @@ TEST_CASE("fuse_per_sample leaves training graphs and small batches alone", "[pa
   LenetFeatures small = lenet_features(4);
   Graph gs = graph_of({small.x, small.w1, small.b1, small.w2, small.b2, small.wd}, {small.out});
   CHECK(count_op(fuse_per_sample(gs), "fused_per_sample") == 0);
+  // One large sample: its intermediates are big (1.6 MB), but the fused node would hold
+  // them all the same, and would only run the chain on one thread.
+  auto conv_pool = [](int64_t batch) {
+    Value x = op::input("x", DType::f32, {batch, 4, 160, 160});
+    Value w = op::input("w", DType::f32, {16, 4, 3, 3});
+    AttrMap pool{{"kernel_shape", std::vector<int64_t>{2, 2}}, {"strides", std::vector<int64_t>{2, 2}}};
+    return graph_of({x, w}, {op::apply("max_pool", {op::tanh(op::apply("conv", {x, w}))}, pool)});
+  };
+  CHECK(count_op(fuse_per_sample(conv_pool(1)), "fused_per_sample") == 0);
+  CHECK(count_op(fuse_per_sample(conv_pool(32)), "fused_per_sample") == 1);
   // Training: the backward pass reads the forward values, so no chain has private
   // intermediates worth fusing.
   LenetFeatures f = lenet_features(100);

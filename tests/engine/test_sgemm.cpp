@@ -1,5 +1,6 @@
 // symnet's packed SGEMM (kernels/cpu/sgemm_packed.h): every tile kernel this CPU runs
 // against a double-precision naive product, over shapes that cross every blocking edge.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include "engine/kernels/cpu/blas.h"
 #include "engine/kernels/cpu/gemm_reused_rhs.h"
 #include "engine/kernels/cpu/sgemm_packed.h"
+#include "engine/kernels/cpu/sgemm_small_m.h"
 #include "harness.h"
 
 using namespace symnet;
@@ -87,6 +89,42 @@ TEST_CASE("packed sgemm matches a naive product on every runnable kernel", "[gem
             check_shape(*uk, s[0], s[1], s[2], ta, tb, -1.25f, 2.f);
           }
   }
+}
+
+TEST_CASE("products with at most four rows stream B once and match a naive product", "[gemm]") {
+  for (int64_t M = 1; M <= kSmallM + 1; ++M)
+    for (const auto& nk : std::vector<std::array<int64_t, 2>>{{1, 1}, {37, 5}, {1000, 1280}, {600, 33}})
+      for (int ta = 0; ta < 2; ++ta)
+        for (int tb = 0; tb < 2; ++tb)
+          for (const auto& ab : std::vector<std::array<float, 2>>{{0.5f, 0.f}, {-1.25f, 2.f}, {1.f, 1.f}}) {
+            const int64_t N = nk[0], K = nk[1];
+            const int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 1, ldc = N + 2;
+            std::vector<float> A = random_floats(static_cast<size_t>((ta ? K : M) * lda), 4);
+            std::vector<float> B = random_floats(static_cast<size_t>((tb ? N : K) * ldb), 5);
+            std::vector<float> C = random_floats(static_cast<size_t>(M * ldc), 6);
+            if (ab[1] == 0.f)
+              for (float& c : C) c = std::numeric_limits<float>::quiet_NaN();
+            const std::vector<float> before = C;
+            std::vector<double> want(C.begin(), C.end());
+            naive(ta, tb, M, N, K, ab[0], A, lda, B, ldb, ab[1], want, ldc);
+            const bool done = sgemm_small_m(ta, tb, M, N, K, ab[0], A.data(), lda, B.data(), ldb, ab[1], C.data(), ldc);
+            INFO(M << "x" << N << "x" << K << " ta " << ta << " tb " << tb << " alpha " << ab[0] << " beta " << ab[1]);
+            if (M > kSmallM) {
+              REQUIRE_FALSE(done);
+              REQUIRE(std::equal(C.begin(), C.end(), before.begin(), [](float x, float y) {
+                return (std::isnan(x) && std::isnan(y)) || x == y;
+              }));
+              continue;
+            }
+            REQUIRE(done);
+            for (int64_t i = 0; i < M; ++i) {
+              for (int64_t j = 0; j < N; ++j) {
+                const double w = want[i * ldc + j];
+                REQUIRE(std::abs(C[i * ldc + j] - w) <= 1e-5 * std::sqrt(double(K) + 1) * (1 + std::abs(w)) + 1e-5);
+              }
+              for (int64_t j = N; j < ldc; ++j) REQUIRE(C[i * ldc + j] == before[i * ldc + j]);
+            }
+          }
 }
 
 TEST_CASE("packed sgemm: K = 0 and alpha = 0 scale C by beta", "[gemm]") {

@@ -3,7 +3,10 @@
 // kernel of its own, and none of the elementwise groups around it (a lone activation
 // between two convolutions has no elementwise neighbour to fuse with: MobileNet's ReLU6s).
 // With batch norms folded into the convolutions (passes/fold_batch_norm.cpp), conv ->
-// batch norm -> ReLU6 is then one node.
+// batch norm -> ReLU6 is then one node. Clips in a row after a convolution join it too.
+#include <algorithm>
+#include <cmath>
+
 #include "engine/ops/registry.h"
 #include "engine/cpu/cpu_backend.h"
 #include "engine/passes/passes.h"
@@ -14,6 +17,19 @@ namespace {
 
 bool epilogue_dtype(DType t) { return t == DType::f32 || t == DType::f64; }
 
+struct Bounds {
+  double lo = -INFINITY, hi = INFINITY;
+};
+
+// The interval a relu or clip node clamps to.
+Bounds bounds_of(const Node& n) {
+  if (n.op_name() == "relu") return {0.0, INFINITY};
+  Bounds b;
+  if (n.attrs.has("min")) b.lo = n.attrs.get_float("min");
+  if (n.attrs.has("max")) b.hi = n.attrs.get_float("max");
+  return b;
+}
+
 }  // namespace
 
 Graph fuse_conv_clip(const Graph& g) {
@@ -22,18 +38,25 @@ Graph fuse_conv_clip(const Graph& g) {
     const std::string& op = n.op_name();
     if ((op != "clip" && op != "relu") || n.outputs.size() != 1 || !epilogue_dtype(n.outputs[0].dtype)) return {};
     const Value& x = n.inputs[0];
-    if (x.index != 0 || x.node->op_name() != "conv" || x.type() != n.outputs[0]) return {};
+    if (x.index != 0 || x.type() != n.outputs[0]) return {};
     auto it = uses.find(x.node.get());
     if (it == uses.end() || it->second.at(0) != 1) return {};  // the unbounded value is needed elsewhere
-    const Node& conv = *ins[0].node;  // rebuilt
-    AttrMap a = conv.attrs;
-    if (op == "relu") {
-      a.set("clip_min", 0.0);
-    } else {
-      if (n.attrs.has("min")) a.set("clip_min", n.attrs.get_float("min"));
-      if (n.attrs.has("max")) a.set("clip_max", n.attrs.get_float("max"));
+    const Node& producer = *ins[0].node;  // rebuilt: a conv, or a conv_clip made of the clip before
+    Bounds b = bounds_of(n);
+    if (producer.op_name() == "conv_clip") {
+      // clip(clip(conv)), as importers write a clip with two bounds (ONNX Clip -> min, then
+      // max): one clamp to the intersection, which is the same function when it is not empty.
+      const double lo = producer.attrs.has("clip_min") ? producer.attrs.get_float("clip_min") : -INFINITY;
+      const double hi = producer.attrs.has("clip_max") ? producer.attrs.get_float("clip_max") : INFINITY;
+      if (std::max(lo, b.lo) > std::min(hi, b.hi)) return {};
+      b = {std::max(lo, b.lo), std::min(hi, b.hi)};
+    } else if (x.node->op_name() != "conv") {
+      return {};
     }
-    return make_node("conv_clip", conv.inputs, a, conv.name);
+    AttrMap a = producer.attrs;
+    if (b.lo != -INFINITY) a.set("clip_min", b.lo);
+    if (b.hi != INFINITY) a.set("clip_max", b.hi);
+    return make_node("conv_clip", producer.inputs, a, producer.name);
   });
 }
 

@@ -5,7 +5,8 @@
 // worth of memory per thread instead of whole-batch buffers.
 //
 // Only chains that save memory are fused: some intermediate must be larger than the
-// chain's output and at least kMinSaving bytes. That is a forward pass with pooling in it
+// chain's output, and holding it for one chunk per thread instead of for the whole batch
+// must save at least kMinSaving bytes. That is a forward pass with pooling in it
 // (inference, evaluation); in a training graph the backward pass reads the forward values,
 // so the chains stop at every value it needs and nothing worth fusing remains.
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include "engine/ops/builder.h"
 #include "engine/ops/registry.h"
 #include "engine/cpu/cpu_backend.h"
+#include "engine/kernels/cpu/parallel.h"
 #include "engine/passes/passes.h"
 
 namespace symnet {
@@ -64,7 +66,39 @@ int sample_input(const Node& n) {
 struct Chains {
   std::vector<std::vector<const Node*>> members;
   std::unordered_map<const Node*, int> tail_of;  // tail node -> chain, for fused chains only
+  std::unordered_map<int, int64_t> chunk_of;     // fused chain -> samples per chunk
 };
+
+// Samples per chunk: as many as keep one chunk's intermediates within kChunkBytes, and at
+// least kMinChunks chunks per batch, so that every thread has several.
+int64_t chunk_size(int64_t batch, size_t per_sample) {
+  return std::max<int64_t>(
+      1, std::min<int64_t>(batch / kMinChunks, static_cast<int64_t>(kChunkBytes / std::max<size_t>(per_sample, 1))));
+}
+
+// The chunk size when fusing `chain` saves memory, else 0. Fused, the largest intermediate
+// is held for one chunk per thread instead of for the whole batch; when the batch is not
+// much larger than that (a batch of one sample), nothing is saved and the chain would only
+// lose its kernels' own threading, as the fused node runs each chunk on one thread.
+int64_t saving_chunk(const std::vector<const Node*>& chain) {
+  if (chain.size() < 2) return 0;
+  bool batchwise = false;
+  size_t largest = 0, per_sample = 0;
+  for (size_t j = 0; j < chain.size(); ++j) {
+    batchwise = batchwise || chain[j]->op->has(kBatchwise);
+    if (j + 1 < chain.size()) {
+      largest = std::max(largest, bytes_of(chain[j]->outputs[0]));
+      per_sample += bytes_of(chain[j]->outputs[0]);
+    }
+  }
+  const int64_t batch = chain.front()->outputs[0].shape[0];
+  if (!batchwise || batch < 1 || largest <= bytes_of(chain.back()->outputs[0])) return 0;
+  per_sample /= static_cast<size_t>(batch);
+  const int64_t chunk = chunk_size(batch, per_sample);
+  const int64_t held = std::min<int64_t>(batch, chunk * std::max(1, hardware_threads()));
+  const size_t saved = largest / static_cast<size_t>(batch) * static_cast<size_t>(batch - held);
+  return saved >= kMinSaving ? chunk : 0;
+}
 
 Chains find_chains(const Graph& g) {
   NodeIndex pos;
@@ -95,15 +129,10 @@ Chains find_chains(const Graph& g) {
     }
   }
   for (int i = 0; i < static_cast<int>(c.members.size()); ++i) {
-    const auto& m = c.members[i];
-    if (m.size() < 2) continue;
-    bool batchwise = false;
-    size_t largest = 0;
-    for (size_t j = 0; j < m.size(); ++j) {
-      batchwise = batchwise || m[j]->op->has(kBatchwise);
-      if (j + 1 < m.size()) largest = std::max(largest, bytes_of(m[j]->outputs[0]));
-    }
-    if (batchwise && largest >= kMinSaving && largest > bytes_of(m.back()->outputs[0])) c.tail_of[m.back()] = i;
+    const int64_t chunk = saving_chunk(c.members[i]);
+    if (chunk < 1) continue;
+    c.tail_of[c.members[i].back()] = i;
+    c.chunk_of[i] = chunk;
   }
   return c;
 }
@@ -123,13 +152,7 @@ Graph fuse_per_sample(const Graph& g) {
     std::vector<Value> ext;
     const Node& first = *chain.front();
     const Value& data = rebuilt.at(&first)[sample_input(first)];
-    const int64_t batch = data.shape()[0];
-    size_t per_sample = 0;
-    for (size_t j = 0; j + 1 < chain.size(); ++j)
-      per_sample += bytes_of(chain[j]->outputs[0]) / static_cast<size_t>(batch);
-    // ... and at least kMinChunks chunks per batch, so that every thread has several.
-    const int64_t chunk = std::max<int64_t>(
-        1, std::min<int64_t>(batch / kMinChunks, static_cast<int64_t>(kChunkBytes / std::max<size_t>(per_sample, 1))));
+    const int64_t chunk = chains.chunk_of.at(t->second);
     Shape one = data.shape();
     one[0] = chunk;
     Value cur = op::input("x", data.dtype(), one);

@@ -117,6 +117,12 @@ std::vector<Value> clip(ImportContext& c) {
     return {op::apply("clip", {x}, a)};
   }
   // Bounds are inputs: constants become attributes, computed ones elementwise min/max.
+  // Both constant and in order (ReLU6): one node. (With min > max ONNX sets everything to
+  // max, which the two steps below do and one clip would not.)
+  if (c.has(1) && c.has(2) && c.is_known(1) && c.is_known(2)) {
+    const double lo = c.known_doubles(1, "min")[0], hi = c.known_doubles(2, "max")[0];
+    if (lo <= hi) return {op::apply("clip", {x}, {{"min", lo}, {"max", hi}})};
+  }
   Value y = x;
   if (c.has(1)) y = c.is_known(1) ? op::apply("clip", {y}, {{"min", c.known_doubles(1, "min")[0]}})
                                   : op::maximum(y, c.in(1));

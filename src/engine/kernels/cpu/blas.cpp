@@ -16,6 +16,7 @@
 
 #include "engine/kernels/cpu/parallel.h"
 #include "engine/kernels/cpu/sgemm_packed.h"
+#include "engine/kernels/cpu/sgemm_small_m.h"
 
 // Fortran BLAS entry points (R always provides a BLAS: $(BLAS_LIBS)). The trailing
 // lengths are gfortran's hidden character lengths (ignored by C implementations such as
@@ -180,6 +181,7 @@ void blas_or_eigen(F fortran, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
 void sgemm_rowmajor(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (backend() == Backend::packed) {
+    if (sgemm_small_m(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;
     sgemm_packed(*sgemm_best_microkernel(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
