@@ -130,6 +130,11 @@ dist_broadcast <- function(x, root = 0) {
   unserialize(cpp_dist_broadcast_raw(bytes, root))
 }
 
+# Every rank's R object, in rank order (a list of dist_size() objects).
+.dist_allgather_object <- function(x) {
+  lapply(cpp_dist_allgather_raw(serialize(x, NULL)), unserialize)
+}
+
 #' @rdname distributed
 #' @export
 dist_finalize <- function() {
