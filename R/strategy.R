@@ -35,6 +35,10 @@
 #' arrays (not a batch function or iterator), given on every rank.
 #' In a single process the strategy changes nothing.
 #'
+#' The same strategy given to [predict()][predict.symnet_model] and
+#' [evaluate()] shares their rows out over the ranks (every rank gets all the
+#' predictions, or the figures of all the examples).
+#'
 #' @param bucket_mb Size of the gradient buckets, in megabytes: gradients
 #'   are concatenated into buckets of about this size so that each bucket
 #'   costs one all-reduce.
