@@ -16,7 +16,7 @@
 suppressPackageStartupMessages(library(symnet))
 args <- commandArgs(trailingOnly = TRUE)
 opt <- list(`max-mb` = 256, seconds = 1)
-for (i in seq(1L, length(args), by = 2L)) opt[[sub("^--", "", args[[i]])]] <- as.numeric(args[[i + 1L]])
+for (i in seq_len((length(args) + 1L) %/% 2L) * 2L - 1L) opt[[sub("^--", "", args[[i]])]] <- as.numeric(args[[i + 1L]])
 dist_init()
 n <- dist_size()
 rank <- dist_rank()
@@ -46,10 +46,14 @@ if (rank == 0L) {
   cat(sprintf("# %s, %d ranks on %s, loadavg %s\n", dist_info()$description, n, Sys.info()[["nodename"]],
               paste(strsplit(readLines("/proc/loadavg"), " ")[[1]][1:3], collapse = " ")))
   print(format(tab, digits = 4), row.names = FALSE)
-  # t = a * 2(N-1) + (2(N-1)/N) * S / B: linear in S with intercept 2(N-1) alpha
-  fit <- stats::lm(I(us / 1e6) ~ I(2 * (n - 1) / n * bytes), data = tab)
-  alpha <- stats::coef(fit)[[1]] / (2 * (n - 1))
-  beta <- 1 / stats::coef(fit)[[2]]
-  cat(sprintf("latency_us %.2f\nbandwidth_GBps %.3f\n", 1e6 * alpha, beta / 1e9))
+  # The model's parameters: alpha from the small messages (t = 2(N-1) alpha), the bus
+  # bandwidth from the large ones (the best, and that of the largest message: on a loaded
+  # machine large transfers fall out of the caches and compete for memory bandwidth).
+  small <- tab$bytes <= 512
+  alpha <- stats::median(tab$us[small]) / 1e6 / (2 * (n - 1))
+  large <- tab$bytes >= 2^17
+  cat(sprintf("latency_us %.2f\n", 1e6 * alpha))
+  cat(sprintf("busbw_best_GBps %.3f\n", max(tab$busbw_GBps[large])))
+  cat(sprintf("busbw_largest_GBps %.3f\n", tab$busbw_GBps[nrow(tab)]))
 }
 dist_finalize()

@@ -24,7 +24,7 @@ suppressPackageStartupMessages(library(symnet))
 args <- commandArgs(trailingOnly = TRUE)
 opt <- list(threads = 1L, steps = 150L, `warmup-steps` = 20L, `profile-steps` = 40L, `batch-size` = 128L,
             `bucket-mb` = 25, seed = 42L, data = Sys.getenv("SYMNET_DATA_DIR", "/usr/share/datasets/fashion-mnist"))
-for (i in seq(1L, length(args), by = 2L)) {
+for (i in seq_len((length(args) + 1L) %/% 2L) * 2L - 1L) {
   key <- sub("^--", "", args[[i]])
   if (!key %in% names(opt) || i == length(args)) stop("usage: distributed-lenet.R [--", paste(names(opt), collapse = " N] [--"), " N]")
   opt[[key]] <- methods::as(args[[i + 1L]], class(opt[[key]]))

@@ -7,6 +7,8 @@
 #define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <sched.h>
+
 #include <climits>
 #include <cstdio>
 #include <cstring>
@@ -193,8 +195,15 @@ int wait(State* st, MPI_Request* req, const char* call, char* error, size_t len)
         st->failed_rank = st->rank;
         return 1;
       }
-      const struct timespec nap = {0, spins > 100000 ? 1000000L : 50000L};
-      nanosleep(&nap, nullptr);
+      // MPI progresses a nonblocking collective only inside MPI calls (each round of a large
+      // all-reduce needs a test), so while a transfer may still be running the loop only
+      // yields the core; past a second it is waiting for a peer and naps.
+      if (waited < 1.0) {
+        sched_yield();
+      } else {
+        const struct timespec nap = {0, waited < 10.0 ? 100000L : 1000000L};
+        nanosleep(&nap, nullptr);
+      }
     }
   }
 }
