@@ -13,9 +13,10 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <deque>
+#include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/dist/comm_abi.h"
@@ -44,10 +45,9 @@ struct State {
   bool broken = false;
   int failed_rank = -1;
   std::string failed_message;
-  // Send buffers of control messages: MPI reads them until the send completes, and a send
-  // to a rank that died never does, so they live as long as the communicator.
-  std::deque<std::string> sent;
-  std::vector<MPI_Request> sends;
+  // Control messages in flight, each with its buffer, which MPI reads until the send
+  // completes (a send to a rank that died never does).
+  std::vector<std::pair<MPI_Request, std::shared_ptr<const std::string>>> sends;
 };
 
 void put(char* error, size_t len, const char* msg) {
@@ -90,15 +90,26 @@ MPI_Op mpi_op(int reduce) {
   }
 }
 
+// Forgets the control sends that have completed (their requests and buffers).
+void sweep_sends(State* st) {
+  size_t kept = 0;
+  for (auto& s : st->sends) {
+    int done = 0;
+    MPI_Test(&s.first, &done, MPI_STATUS_IGNORE);
+    if (!done) st->sends[kept++] = std::move(s);
+  }
+  st->sends.resize(kept);
+}
+
 // Sends `payload` to every other rank on the control communicator without waiting.
 void post(State* st, int tag, std::string payload) {
-  st->sent.push_back(std::move(payload));
-  const std::string& buf = st->sent.back();
+  sweep_sends(st);
+  auto buf = std::make_shared<const std::string>(std::move(payload));
   for (int r = 0; r < st->size; ++r) {
     if (r == st->rank) continue;
     MPI_Request req;
-    if (MPI_Isend(buf.data(), static_cast<int>(buf.size()), MPI_CHAR, r, tag, st->control, &req) == MPI_SUCCESS)
-      st->sends.push_back(req);
+    if (MPI_Isend(buf->data(), static_cast<int>(buf->size()), MPI_CHAR, r, tag, st->control, &req) == MPI_SUCCESS)
+      st->sends.emplace_back(req, buf);
   }
 }
 
@@ -291,9 +302,8 @@ int notify_failure(void* s, const char* message, double grace, char*, size_t) {
   // Small messages leave at once; a rank that died never takes them, so give up after grace.
   const double start = MPI_Wtime();
   for (;;) {
-    int all = 0;
-    MPI_Testall(static_cast<int>(st->sends.size()), st->sends.data(), &all, MPI_STATUSES_IGNORE);
-    if (all || MPI_Wtime() - start > grace) break;
+    sweep_sends(st);
+    if (st->sends.empty() || MPI_Wtime() - start > grace) break;
     const struct timespec nap = {0, 1000000L};
     nanosleep(&nap, nullptr);
   }
@@ -314,11 +324,12 @@ void abort_job(void* s, int code) { MPI_Abort(static_cast<State*>(s)->comm, code
 int finalize(void* s, char* error, size_t len) {
   State* st = static_cast<State*>(s);
   int rc = MPI_SUCCESS;
-  // Control sends still pending went to ranks that stopped taking messages: let them go.
-  for (MPI_Request& r : st->sends) {
-    int done = 0;
-    MPI_Test(&r, &done, MPI_STATUS_IGNORE);
-    if (!done && r != MPI_REQUEST_NULL) MPI_Request_free(&r);
+  // Control sends still pending went to ranks that stopped taking messages: let them go
+  // (their buffers stay allocated: MPI may still read them).
+  sweep_sends(st);
+  for (auto& s : st->sends) {
+    if (s.first != MPI_REQUEST_NULL) MPI_Request_free(&s.first);
+    new std::shared_ptr<const std::string>(s.second);  // deliberately kept alive
   }
   // A broken communicator may have a collective pending forever: freeing it could wait.
   if (!st->broken) {
