@@ -49,8 +49,20 @@ cpp_dist_broadcast_raw <- function(x, root) {
     .Call(`_symnet_cpp_dist_broadcast_raw`, x, root)
 }
 
+cpp_dist_allgather_raw <- function(x) {
+    .Call(`_symnet_cpp_dist_allgather_raw`, x)
+}
+
 cpp_dist_finalize <- function() {
     invisible(.Call(`_symnet_cpp_dist_finalize`))
+}
+
+cpp_dist_notify_failure <- function(message) {
+    invisible(.Call(`_symnet_cpp_dist_notify_failure`, message))
+}
+
+cpp_dist_peer_failure <- function() {
+    .Call(`_symnet_cpp_dist_peer_failure`)
 }
 
 cpp_dist_abort <- function(code) {
@@ -215,6 +227,10 @@ cpp_graph_variables <- function(outputs) {
 
 cpp_graph_set_training <- function(outputs, training) {
     .Call(`_symnet_cpp_graph_set_training`, outputs, training)
+}
+
+cpp_graph_sync_batch_norm <- function(outputs) {
+    .Call(`_symnet_cpp_graph_sync_batch_norm`, outputs)
 }
 
 cpp_graph_inputs <- function(outputs) {

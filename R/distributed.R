@@ -24,6 +24,16 @@
 #' does it at exit when `dist_init()` started it); MPI cannot be started again
 #' afterwards in the same process.
 #'
+#' When a rank's data-parallel [fit()][fit.symnet_model], [predict()][predict.symnet_model]
+#' or [evaluate()] fails with an error, it tells the other ranks before the
+#' error reaches its script: their collectives then fail at once with a
+#' `symnet_comm_error` whose message names the failed rank and its error,
+#' also given as the condition's fields `failed_rank` and `failed_message`.
+#' A rank that dies without a word is named by a collective that times out
+#' (see `timeout`) as a rank that never reached it. After either, the
+#' communicator refuses every collective: stop the job and restart from the
+#' last checkpoint.
+#'
 #' MPI support is a separate library built when MPI is found at install time
 #' (Debian/Ubuntu: `apt install libopenmpi-dev openmpi-bin`); `dist_available()`
 #' says whether this installation has it. `dist_init()` raises a
@@ -34,8 +44,10 @@
 #' @param timeout Seconds after which a collective operation that has not
 #'   completed (because another rank died, failed or stopped calling the same
 #'   collectives) fails with a `symnet_comm_error` instead of waiting forever;
-#'   `0` waits without limit. The job should then be stopped (a rank that
-#'   timed out cannot know how far the others got).
+#'   `0` waits without limit. The error names the ranks that never reached the
+#'   collective (ranks that have waited in it for more than a second say so).
+#'   The job should then be stopped (a rank that timed out cannot know how far
+#'   the others got).
 #' @param x For `dist_allreduce()`, a numeric vector or array; for
 #'   `dist_broadcast()`, any R object (only root's value matters).
 #' @param op Reduction over ranks: `"sum"`, `"mean"`, `"max"` or `"min"`.
@@ -128,6 +140,11 @@ dist_broadcast <- function(x, root = 0) {
   if (root >= dist_size()) sym_abort("{.arg root} must be a rank from 0 to {dist_size() - 1}, not {root}.")
   bytes <- if (dist_rank() == root) serialize(x, NULL) else raw(0)
   unserialize(cpp_dist_broadcast_raw(bytes, root))
+}
+
+# Every rank's R object, in rank order (a list of dist_size() objects).
+.dist_allgather_object <- function(x) {
+  lapply(cpp_dist_allgather_raw(serialize(x, NULL)), unserialize)
 }
 
 #' @rdname distributed

@@ -40,9 +40,12 @@ sym_abort <- function(message, kind = "value", ..., call = parent.frame(),
   }
   # An error of an R-coded op (sym_custom_op()) carries its name and the R condition.
   custom <- .custom_op_of(op)
+  # A collective that failed because another rank did carries that rank and its message.
+  peer <- if (kind == "comm") tryCatch(cpp_dist_peer_failure(), error = function(e) NULL)
   cli::cli_abort(c("{msg}", where),
                  class = c(if (!is.null(custom)) "symnet_custom_op_error", .error_classes(kind)),
                  kind = kind, op = op, node = node, engine_message = msg, custom_op = custom,
+                 failed_rank = peer$rank, failed_message = peer$message,
                  parent = if (!is.null(custom)) .custom_op_state$last_error,
                  call = NULL)
 }

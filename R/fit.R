@@ -236,6 +236,12 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   vars <- .optimizer_vars(optimizer)
 
   train$steps_per_epoch <- steps_per_epoch
+  # A fit resumed at initial_epoch (from a checkpoint) with a seed shuffles its epochs as the
+  # uninterrupted run did: the seeded stream skips the earlier epochs' permutations.
+  if (initial_epoch > 0L && train$type == "arrays" && is.null(train$iterator) && isTRUE(train$shuffle) &&
+      is.null(steps_per_epoch) && !is.null(seed)) {
+    for (i in seq_len(initial_epoch)) train$rng$perm(train$n)
+  }
   state <- .new_training_state(model, optimizer, vars,
                                params = list(epochs = epochs, initial_epoch = initial_epoch,
                                              batch_size = train$batch_size,
@@ -246,11 +252,13 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
                                              on_nonfinite = on_nonfinite))
   state$rate_unit <- .rate_unit(inputs)
   state$dp <- dp
-  if (!is.null(dp)) {
-    .dp_broadcast_state(c(.model_get(model, "params"), lapply(.model_get(model, "aux_updates"), function(u) u$var),
-                          .optimizer_state_vars(optimizer)))
-  }
-  .run_fit(state, train, val, step_fn, eval_fn, callbacks, epochs, verbose, initial_epoch, on_nonfinite)
+  .dp_guard(dp, {
+    if (!is.null(dp)) {
+      .dp_broadcast_state(c(.model_get(model, "params"), lapply(.model_get(model, "aux_updates"), function(u) u$var),
+                            .optimizer_state_vars(optimizer)))
+    }
+    .run_fit(state, train, val, step_fn, eval_fn, callbacks, epochs, verbose, initial_epoch, on_nonfinite)
+  })
 }
 
 # `...` of fit()/evaluate()/predict() must be empty: a misspelt or unsupported argument is an
@@ -817,12 +825,13 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   key <- paste("train", optimizer$id, paste(vapply(losses, .loss_key, character(1)), collapse = "|"),
                paste(vapply(metrics, .metric_key, character(1)), collapse = "|"), .spec_key(specs),
                seed %||% "", weighted, guard, device, .transfer_key(model),
-               if (is.null(dp)) "" else paste(dp$size, dp$bucket_bytes))
+               if (is.null(dp)) "" else paste(dp$size, dp$bucket_bytes, dp$sync_batch_norm))
   hit <- cache$train
   if (!is.null(hit) && identical(hit$key, key)) return(hit)
   outs <- .model_get(model, "outputs")
   aux <- .model_get(model, "aux_updates")
   tv <- .training_view(c(outs, lapply(aux, function(u) u$value)))
+  if (isTRUE(dp$sync_batch_norm)) tv <- .dp_sync_batch_norm(tv)
   t_outs <- tv[seq_along(outs)]
   aux_vals <- tv[-seq_along(outs)]
   # the softmax/sigmoid-output message is given once per model, not at every recompilation
@@ -843,12 +852,14 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
   live <- !vapply(aux, function(u) .is_frozen(u$var), logical(1))
   aux <- aux[live]
   aux_vals <- aux_vals[live]
-  grads <- sym_grad(g$outputs$loss, params)
-  if (!is.null(dp)) {
+  if (is.null(dp)) {
+    grads <- sym_grad(g$outputs$loss, params)
+  } else {
     # the examples of this rank's share: the first input's rows
     first <- .model_get(model, "inputs")[[1]]
     count <- sym_sum(sym_cast(sym_fill_like(sym_flatten(first)[, 1], 1), "float64"))
-    grads <- .dp_reduce_grads(grads, count, dp$bucket_bytes)
+    grads <- .dp_reduce_grads(sym_grad(.dp_scaled_loss(g$outputs$loss, count), params), dp$bucket_bytes)
+    # state such as batch-norm running statistics, averaged (synchronized ones agree already)
     aux_vals <- lapply(aux_vals, sym_allreduce, reduction = "mean")
   }
   vars <- .optimizer_vars(optimizer)
@@ -970,7 +981,8 @@ print.symnet_training_state <- function(x, ...) {
       }
       logs <- ep$logs
       if (!is.null(val)) {
-        vl <- .eval_pass(eval_fn, val, val_feeds)
+        # arrays are shared out between the ranks like the training data
+        vl <- .eval_pass(eval_fn, val, val_feeds, dp = if (val$type == "arrays") state$dp)
         names(vl) <- paste0("val_", names(vl))
         logs <- c(logs, vl)
       }
@@ -1162,7 +1174,7 @@ print.symnet_training_state <- function(x, ...) {
 
 # Loss and metrics over a whole data source (inference mode). Returns a
 # named numeric vector (example-weighted means).
-.eval_pass <- function(fn, src, feeds) {
+.eval_pass <- function(fn, src, feeds, dp = NULL) {
   ptr <- fn$ptr
   scalar <- fn$scalar
   sn <- fn$output_names[scalar]
@@ -1171,9 +1183,12 @@ print.symnet_training_state <- function(x, ...) {
   names(sums) <- c(sn, names(rm))
   seen <- 0
   if (src$type == "arrays") {
-    for (k in seq_len(src$steps)) {
+    # data parallel: this rank's contiguous share of the examples, in batches
+    rows <- if (!is.null(dp)) .dp_rows(src$n, dp)
+    steps <- if (is.null(rows)) src$steps else ceiling(length(rows) / src$batch_size)
+    for (k in seq_len(steps)) {
       s <- (k - 1L) * src$batch_size + 1L
-      idx <- s:min(src$n, s + src$batch_size - 1L)
+      idx <- if (is.null(rows)) s:min(src$n, s + src$batch_size - 1L) else rows[s:min(length(rows), s + src$batch_size - 1L)]
       res <- cpp_function_run(ptr, feeds, idx)
       vals <- unlist(res[scalar], use.names = FALSE)
       if (length(rm)) {
@@ -1200,6 +1215,12 @@ print.symnet_training_state <- function(x, ...) {
       seen <- seen + bs
     }
   }
+  if (!is.null(dp)) {
+    # example-weighted over the ranks, as over the batches
+    tot <- dist_allreduce(c(sums, seen), "sum")
+    sums[] <- tot[seq_along(sums)]
+    seen <- tot[length(tot)]
+  }
   if (seen > 0) sums / seen else sums * NA
 }
 
@@ -1223,6 +1244,12 @@ print.symnet_training_state <- function(x, ...) {
 #' @param check_finite Check that the input arrays hold only finite values,
 #'   as in `fit()`.
 #' @param device Where to compute, as for [fit()][fit.symnet_model].
+#' @param strategy `NULL`, or [strategy_data_parallel()] in a script run on
+#'   several MPI processes (after [dist_init()]): every rank then evaluates
+#'   its contiguous share of the examples (arrays only, given on every rank)
+#'   and the figures are combined over the ranks, weighted by their examples
+#'   as over batches; every rank returns the same result. Every rank must
+#'   call `evaluate()`.
 #' @param ... Nothing: an unknown argument is an error of class
 #'   `symnet_unknown_argument_error`.
 #' @return A named numeric vector: `loss` first, then the metrics (and, for
@@ -1247,8 +1274,10 @@ evaluate.default <- function(object, ...) {
 #' @rdname evaluate
 #' @export
 evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metrics = NULL, batch_size = 256,
-                                  sample_weight = NULL, check_finite = TRUE, device = "cpu", ...) {
+                                  sample_weight = NULL, check_finite = TRUE, device = "cpu", strategy = NULL,
+                                  ...) {
   device <- .check_device(device)
+  dp <- .dp_context(.check_strategy(strategy))
   .check_dots(list(...), names(formals(evaluate.symnet_model)), "evaluate")
   check_finite <- .check_flag(check_finite, "check_finite")
   model <- .check_model(object, "object")
@@ -1271,10 +1300,14 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
     src$steps <- as.integer(ceiling(src$n / batch_size))
   }
   src <- .add_weights(src, sample_weight, NULL, outputs)
+  if (!is.null(dp) && src$type != "arrays") {
+    sym_abort("{.fn evaluate} with {.fn strategy_data_parallel} needs the data as arrays, not a batch function.",
+              kind = "unsupported")
+  }
   fn <- .eval_function(model, losses, metrics, src$specs, weighted = src$weighted, device = device)
   feeds <- if (src$type == "arrays") .source_feeds(src, inputs) else NULL
   on.exit(.release_feeds(src, feeds), add = TRUE)
-  .eval_pass(fn, src, feeds)
+  .dp_guard(dp, .eval_pass(fn, src, feeds, dp = dp))
 }
 
 #' Predict with a model
@@ -1289,6 +1322,14 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
 #'   a [data_iterator()].
 #' @param batch_size Examples per batch.
 #' @param device Where to compute, as for [fit()][fit.symnet_model].
+#' @param strategy `NULL`, or [strategy_data_parallel()] in a script run on
+#'   several MPI processes (after [dist_init()]): every rank then predicts
+#'   its contiguous share of the rows of `x` (given in full on every rank)
+#'   and every rank returns all the predictions, in the order of `x`. Every
+#'   rank must call `predict()`. The strategy is an argument, not something
+#'   the model remembers from [fit()][fit.symnet_model], so that one rank
+#'   can still predict alone (`if (dist_rank() == 0) predict(model, x)`)
+#'   without waiting for the others.
 #' @param ... Nothing: an unknown argument is an error of class
 #'   `symnet_unknown_argument_error`.
 #' @return The output for all examples: an array with the examples on the
@@ -1304,10 +1345,11 @@ evaluate.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, metri
 #' predict(model, matrix(1:6, 2, 3))
 #' @importFrom stats predict
 #' @export
-predict.symnet_model <- function(object, x, batch_size = 256, device = "cpu", ...) {
+predict.symnet_model <- function(object, x, batch_size = 256, device = "cpu", strategy = NULL, ...) {
   .check_dots(list(...), names(formals(predict.symnet_model)), "predict")
   model <- .check_model(object, "object")
   device <- .check_device(device)
+  dp <- .dp_context(.check_strategy(strategy))
   batch_size <- .check_int(batch_size, "batch_size", min = 1)
   inputs <- .model_get(model, "inputs")
   if (inherits(x, "symnet_data_iterator")) x <- x$x
@@ -1319,11 +1361,18 @@ predict.symnet_model <- function(object, x, batch_size = 256, device = "cpu", ..
   on.exit(.release_feeds(NULL, feeds), add = TRUE)
   names(feeds) <- .input_feed_names(inputs)[names(xs)]
   fn <- .predict_function(model, device)
-  parts <- vector("list", ceiling(n / batch_size))
-  for (k in seq_along(parts)) {
-    s <- (k - 1L) * batch_size + 1L
-    parts[[k]] <- cpp_function_run(fn$ptr, feeds, s:min(n, s + batch_size - 1L))
-  }
+  rows <- if (is.null(dp)) seq_len(n) else .dp_rows(n, dp)
+  parts <- .dp_guard(dp, {
+    parts <- vector("list", ceiling(length(rows) / batch_size))
+    for (k in seq_along(parts)) {
+      s <- (k - 1L) * batch_size + 1L
+      parts[[k]] <- cpp_function_run(fn$ptr, feeds, rows[s:min(length(rows), s + batch_size - 1L)])
+    }
+    # data parallel: every rank's rows, in rank order (the order of x); a rank without rows
+    # sends nothing
+    if (!is.null(dp)) parts <- unlist(.dist_allgather_object(parts), recursive = FALSE)
+    parts
+  })
   out <- lapply(stats::setNames(seq_along(fn$output_names), fn$output_names), function(i) {
     .bind_rows(lapply(parts, function(p) p[[i]]))
   })

@@ -159,6 +159,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_dist_allgather_raw
+Rcpp::List cpp_dist_allgather_raw(Rcpp::RawVector x);
+RcppExport SEXP _symnet_cpp_dist_allgather_raw(SEXP xSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::RawVector >::type x(xSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_dist_allgather_raw(x));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_dist_finalize
 void cpp_dist_finalize();
 RcppExport SEXP _symnet_cpp_dist_finalize() {
@@ -166,6 +177,26 @@ BEGIN_RCPP
     Rcpp::RNGScope rcpp_rngScope_gen;
     cpp_dist_finalize();
     return R_NilValue;
+END_RCPP
+}
+// cpp_dist_notify_failure
+void cpp_dist_notify_failure(std::string message);
+RcppExport SEXP _symnet_cpp_dist_notify_failure(SEXP messageSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type message(messageSEXP);
+    cpp_dist_notify_failure(message);
+    return R_NilValue;
+END_RCPP
+}
+// cpp_dist_peer_failure
+SEXP cpp_dist_peer_failure();
+RcppExport SEXP _symnet_cpp_dist_peer_failure() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_dist_peer_failure());
+    return rcpp_result_gen;
 END_RCPP
 }
 // cpp_dist_abort
@@ -669,6 +700,17 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_graph_sync_batch_norm
+Rcpp::List cpp_graph_sync_batch_norm(Rcpp::List outputs);
+RcppExport SEXP _symnet_cpp_graph_sync_batch_norm(SEXP outputsSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< Rcpp::List >::type outputs(outputsSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_graph_sync_batch_norm(outputs));
+    return rcpp_result_gen;
+END_RCPP
+}
 // cpp_graph_inputs
 Rcpp::List cpp_graph_inputs(Rcpp::List outputs);
 RcppExport SEXP _symnet_cpp_graph_inputs(SEXP outputsSEXP) {
@@ -924,7 +966,10 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_dist_barrier", (DL_FUNC) &_symnet_cpp_dist_barrier, 0},
     {"_symnet_cpp_dist_allreduce", (DL_FUNC) &_symnet_cpp_dist_allreduce, 2},
     {"_symnet_cpp_dist_broadcast_raw", (DL_FUNC) &_symnet_cpp_dist_broadcast_raw, 2},
+    {"_symnet_cpp_dist_allgather_raw", (DL_FUNC) &_symnet_cpp_dist_allgather_raw, 1},
     {"_symnet_cpp_dist_finalize", (DL_FUNC) &_symnet_cpp_dist_finalize, 0},
+    {"_symnet_cpp_dist_notify_failure", (DL_FUNC) &_symnet_cpp_dist_notify_failure, 1},
+    {"_symnet_cpp_dist_peer_failure", (DL_FUNC) &_symnet_cpp_dist_peer_failure, 0},
     {"_symnet_cpp_dist_abort", (DL_FUNC) &_symnet_cpp_dist_abort, 1},
     {"_symnet_cpp_compile", (DL_FUNC) &_symnet_cpp_compile, 5},
     {"_symnet_cpp_backend_names", (DL_FUNC) &_symnet_cpp_backend_names, 0},
@@ -966,6 +1011,7 @@ static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_shared_info", (DL_FUNC) &_symnet_cpp_shared_info, 1},
     {"_symnet_cpp_graph_variables", (DL_FUNC) &_symnet_cpp_graph_variables, 1},
     {"_symnet_cpp_graph_set_training", (DL_FUNC) &_symnet_cpp_graph_set_training, 2},
+    {"_symnet_cpp_graph_sync_batch_norm", (DL_FUNC) &_symnet_cpp_graph_sync_batch_norm, 1},
     {"_symnet_cpp_graph_inputs", (DL_FUNC) &_symnet_cpp_graph_inputs, 1},
     {"_symnet_cpp_sym_dot", (DL_FUNC) &_symnet_cpp_sym_dot, 2},
     {"_symnet_cpp_graph_json", (DL_FUNC) &_symnet_cpp_graph_json, 3},

@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "engine/dist/comm_library.h"
 
@@ -94,6 +95,32 @@ Rcpp::RawVector cpp_dist_broadcast_raw(Rcpp::RawVector x, int root) {
   return Rcpp::RawVector();
 }
 
+// Every rank's bytes, in rank order: the lengths first, then the bytes padded to the longest.
+// [[Rcpp::export]]
+Rcpp::List cpp_dist_allgather_raw(Rcpp::RawVector x) {
+  SN_R_BEGIN
+  std::shared_ptr<Communicator> c = world_communicator();
+  const int n = c->size();
+  std::vector<double> lengths(static_cast<size_t>(n));
+  const double mine = static_cast<double>(x.size());
+  c->allgather(&mine, lengths.data(), sizeof mine);
+  double longest = 0;
+  for (double l : lengths) longest = l > longest ? l : longest;
+  const size_t width = static_cast<size_t>(longest);
+  std::vector<unsigned char> send(width, 0), recv(width * static_cast<size_t>(n));
+  if (x.size()) std::memcpy(send.data(), RAW(x), static_cast<size_t>(x.size()));
+  if (width) c->allgather(send.data(), recv.data(), static_cast<int64_t>(width));
+  Rcpp::List out(n);
+  for (int r = 0; r < n; ++r) {
+    Rcpp::RawVector part(static_cast<R_xlen_t>(lengths[static_cast<size_t>(r)]));
+    if (part.size()) std::memcpy(RAW(part), recv.data() + static_cast<size_t>(r) * width, static_cast<size_t>(part.size()));
+    out[r] = part;
+  }
+  return out;
+  SN_R_END
+  return Rcpp::List();
+}
+
 // Ends MPI in this process (at the end of a script; R's exit calls it too).
 // [[Rcpp::export]]
 void cpp_dist_finalize() {
@@ -102,6 +129,26 @@ void cpp_dist_finalize() {
   set_world_communicator(nullptr);
   opened()->finalize();
   SN_R_END
+}
+
+// Tells the other ranks that this one failed (its error message), so that their collectives
+// fail naming it instead of waiting for it.
+// [[Rcpp::export]]
+void cpp_dist_notify_failure(std::string message) {
+  SN_R_BEGIN
+  world_communicator()->notify_failure(message);
+  SN_R_END
+}
+
+// The failure another rank notified: list(rank, message), or NULL.
+// [[Rcpp::export]]
+SEXP cpp_dist_peer_failure() {
+  SN_R_BEGIN
+  PeerFailure f;
+  if (!world_communicator()->peer_failure(&f)) return R_NilValue;
+  return Rcpp::List::create(Rcpp::Named("rank") = f.rank, Rcpp::Named("message") = f.message);
+  SN_R_END
+  return R_NilValue;
 }
 
 // Stops every process of the job (a rank that failed must not leave the others waiting).

@@ -268,6 +268,19 @@ Rcpp::List cpp_graph_set_training(Rcpp::List outputs, bool training) {
   return Rcpp::List();
 }
 
+// The same outputs with every training-mode batch norm computing its batch statistics over
+// all ranks (fit()'s strategy_data_parallel(sync_batch_norm = TRUE)).
+// [[Rcpp::export]]
+Rcpp::List cpp_graph_sync_batch_norm(Rcpp::List outputs) {
+  SN_R_BEGIN
+  Graph g = sync_batch_norms(Graph::from_outputs(values_from_r(outputs)));
+  Rcpp::List res(g.outputs.size());
+  for (size_t i = 0; i < g.outputs.size(); ++i) res[i] = wrap_value(g.outputs[i]);
+  return res;
+  SN_R_END
+  return Rcpp::List();
+}
+
 // [[Rcpp::export]]
 Rcpp::List cpp_graph_inputs(Rcpp::List outputs) {
   SN_R_BEGIN

@@ -99,45 +99,30 @@ if (nzchar(Sys.getenv("SYMNET_BENCH_LOAD"))) {
 } else {
   suppressPackageStartupMessages(library(symnet))
 }
+# the data and model, shared with distributed-lenet.R
+here <- sub("^--file=", "", grep("^--file=", commandArgs(), value = TRUE))
+source(file.path(if (length(here)) dirname(here[1]) else ".", "lenet-common.R"))
 symnet_threads(opt$threads)
 note(sprintf("symnet %s, threads %d, loadavg at start %s", format(utils::packageVersion("symnet")),
              symnet_threads(), loadavg()))
 
 # ---- data ---------------------------------------------------------------------------------------
-ds <- dataset_fashion_mnist(path = opt$data, download = FALSE)
-note(sprintf("after dataset_fashion_mnist(): VmRSS %.0f MiB, VmHWM %.0f MiB", vm_status("VmRSS"),
-             vm_status("VmHWM")))
-y_train <- ds$train$y
-y_test <- ds$test$y
-n_train <- length(y_train)
+d <- lenet_data(opt$data, opt$scale, note = function(ds) {
+  note(sprintf("after dataset_fashion_mnist(): VmRSS %.0f MiB, VmHWM %.0f MiB", vm_status("VmRSS"),
+               vm_status("VmHWM")))
+})
+x_train <- d$x_train
+x_test <- d$x_test
+y_train <- d$y_train
+y_test <- d$y_test
 n_test <- length(y_test)
-if (opt$scale == "r") {
-  x_train <- ds$train$x / 255
-  x_test <- ds$test$x / 255
-} else {
-  x_train <- ds$train$x
-  x_test <- ds$test$x
-}
-rm(ds)
-dim(x_train) <- c(n_train, 1L, 28L, 28L)
-dim(x_test) <- c(n_test, 1L, 28L, 28L)
+rm(d)
 invisible(gc())
 note(sprintf("data in R (%s): VmRSS %.0f MiB, VmHWM %.0f MiB", typeof(x_train), vm_status("VmRSS"),
              vm_status("VmHWM")))
 
 # ---- model --------------------------------------------------------------------------------------
-set.seed(opt$seed)  # the initial weights too, so that runs of one build give one accuracy
-x <- sym_var("x", c(NA, 1, 28, 28))
-h <- if (opt$scale == "graph") layer_rescaling(x, 1 / 255) else x
-out <- h |>
-  layer_conv2d(20, 5, activation = "tanh") |>
-  layer_max_pool2d(2) |>
-  layer_conv2d(50, 5, activation = "tanh") |>
-  layer_max_pool2d(2) |>
-  layer_flatten() |>
-  layer_dense(500, activation = "tanh") |>
-  layer_dense(10)
-model <- sym_model(x, out)
+model <- lenet_model(opt$scale, opt$seed)
 if (opt$verbose > 0) print(model)
 
 # ---- training -----------------------------------------------------------------------------------

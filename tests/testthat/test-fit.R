@@ -502,6 +502,24 @@ test_that("initial_epoch resumes epoch numbering, schedules and the history", {
   expect_error(fit(m2, d$x, d$y, epochs = 3, initial_epoch = -1, verbose = 0), class = "symnet_value_error")
 })
 
+test_that("a seeded fit resumed at initial_epoch shuffles its epochs as the uninterrupted run", {
+  d <- make_blobs(40)
+  m1 <- make_mlp(seed = 7)
+  fit(m1, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 4, batch_size = 8, verbose = 0, seed = 3)
+  m2 <- make_mlp(seed = 7)
+  fit(m2, d$x, d$y, loss = "ce", optimizer = optimizer_sgd(0.1), epochs = 2, batch_size = 8, verbose = 0, seed = 3)
+  path <- tempfile(fileext = ".safetensors")
+  save_model(m2, path)
+  m3 <- load_model(path)
+  fit(m3, d$x, d$y, optimizer = optimizer_sgd(0.1), epochs = 4, initial_epoch = 2, batch_size = 8, verbose = 0,
+      seed = 3)
+  expect_equal(unname(get_weights(m3)), unname(get_weights(m1)), tolerance = 1e-6)
+  # a batch order other than the uninterrupted run's gives other weights
+  m4 <- load_model(path)
+  fit(m4, d$x, d$y, optimizer = optimizer_sgd(0.1), epochs = 2, batch_size = 8, verbose = 0, seed = 3)
+  expect_false(isTRUE(all.equal(unname(get_weights(m4)), unname(get_weights(m1)), tolerance = 1e-6)))
+})
+
 test_that("steps_per_epoch sets the batches per epoch from a stream over the data", {
   d <- make_blobs(40)
   m <- make_mlp()

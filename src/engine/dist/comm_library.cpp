@@ -28,7 +28,7 @@ int comm_reduce(CommReduce op) {
   return SYMNET_COMM_SUM;
 }
 
-[[noreturn]] void fail(const char* call, const symnet_comm_v1& api, const char* error) {
+[[noreturn]] void fail(const char* call, const symnet_comm_v2& api, const char* error) {
   SN_THROW(ErrorKind::comm, call << " failed on rank " << api.rank << " of " << api.size << ": "
                                  << (error[0] ? error : "no reason given"));
 }
@@ -42,11 +42,15 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
   SN_CHECK(lib != nullptr, ErrorKind::unsupported, "cannot load communicator library '" << path << "': " << why);
   auto open = reinterpret_cast<symnet_comm_open_fn>(find_library_symbol(lib, SYMNET_COMM_ENTRY));
   if (!open) {
+    const bool older = find_library_symbol(lib, SYMNET_COMM_ENTRY_V1) != nullptr;
     close_shared_library(lib);
+    SN_CHECK(!older, ErrorKind::unsupported,
+             "communicator library '" << path << "' was built for an older interface (ABI 1, this package "
+                                      << SYMNET_COMM_ABI_VERSION << "): reinstall symnet");
     SN_THROW(ErrorKind::unsupported,
              "'" << path << "' is not a symnet communicator library (no " << SYMNET_COMM_ENTRY << " entry point)");
   }
-  symnet_comm_v1 api{};
+  symnet_comm_v2 api{};
   char error[512] = {0};
   if (open(SYMNET_COMM_ABI_VERSION, &api, error, sizeof error) != 0) {
     close_shared_library(lib);
@@ -54,7 +58,8 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
              "communicator library '" << path << "' could not start: " << (error[0] ? error : "no reason given"));
   }
   if (api.abi_version != SYMNET_COMM_ABI_VERSION || !api.allreduce || !api.broadcast || !api.allgather ||
-      !api.barrier || !api.abort || !api.finalize || !api.set_timeout || api.size < 1 || api.rank < 0 || api.rank >= api.size) {
+      !api.barrier || !api.abort || !api.finalize || !api.set_timeout || !api.notify_failure ||
+      !api.peer_failure || api.size < 1 || api.rank < 0 || api.rank >= api.size) {
     // Not closed: the library may have initialised state (MPI) that its code still owns.
     SN_THROW(ErrorKind::unsupported, "communicator library '" << path << "' was built for another interface (ABI "
                                                               << api.abi_version << ", this package "
@@ -64,7 +69,7 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
   return std::make_shared<LibraryCommunicator>(api);
 }
 
-LibraryCommunicator::LibraryCommunicator(const symnet_comm_v1& api) : api_(new symnet_comm_v1(api)) {}
+LibraryCommunicator::LibraryCommunicator(const symnet_comm_v2& api) : api_(new symnet_comm_v2(api)) {}
 
 // The library stays loaded (MPI cannot be initialised twice in a process); finalizing is
 // the owner's explicit step, because MPI_Finalize at static destruction may run after the
@@ -111,6 +116,26 @@ void LibraryCommunicator::set_timeout(double seconds) {
   SN_CHECK(seconds >= 0, ErrorKind::value, "the timeout must be >= 0 seconds, got " << seconds);
   char error[512] = {0};
   if (api_->set_timeout(api_->state, seconds, error, sizeof error) != 0) fail("set_timeout", *api_, error);
+}
+
+// Best effort: a failure while telling the others must not hide the error being reported.
+void LibraryCommunicator::notify_failure(const std::string& message) {
+  if (finalized_) return;
+  char error[512] = {0};
+  // a few seconds for the notices to leave; a rank that is gone takes none
+  api_->notify_failure(api_->state, message.c_str(), 5.0, error, sizeof error);
+}
+
+bool LibraryCommunicator::peer_failure(PeerFailure* out) const {
+  if (finalized_) return false;
+  char message[1024] = {0};
+  int rank = -1;
+  if (api_->peer_failure(api_->state, &rank, message, sizeof message) != 1) return false;
+  if (out) {
+    out->rank = rank;
+    out->message = message;
+  }
+  return true;
 }
 
 void LibraryCommunicator::abort(int code) {

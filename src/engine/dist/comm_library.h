@@ -20,7 +20,7 @@ std::shared_ptr<LibraryCommunicator> open_communicator_library(const std::string
 class LibraryCommunicator final : public Communicator {
  public:
   // The library stays loaded for the life of the process (MPI cannot start twice).
-  explicit LibraryCommunicator(const symnet_comm_v1& api);
+  explicit LibraryCommunicator(const symnet_comm_v2& api);
   ~LibraryCommunicator() override;
   int rank() const override;
   int size() const override;
@@ -30,6 +30,8 @@ class LibraryCommunicator final : public Communicator {
   void allgather(const void* send, void* recv, int64_t bytes) override;
   void barrier() override;
   void set_timeout(double seconds) override;
+  void notify_failure(const std::string& message) override;
+  bool peer_failure(PeerFailure* out) const override;
   // Ends every process of the job (after a fatal error on this one).
   void abort(int code);
   // Releases the communicator; later calls are errors. Idempotent.
@@ -38,7 +40,7 @@ class LibraryCommunicator final : public Communicator {
 
  private:
   void check_open(const char* what) const;
-  std::unique_ptr<symnet_comm_v1> api_;
+  std::unique_ptr<symnet_comm_v2> api_;
   bool finalized_ = false;
 };
 

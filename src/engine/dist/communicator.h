@@ -13,6 +13,12 @@ namespace symnet {
 
 enum class CommReduce { sum, max, min };
 
+// What a rank that failed told the others (Communicator::notify_failure).
+struct PeerFailure {
+  int rank = -1;
+  std::string message;
+};
+
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -28,6 +34,15 @@ class Communicator {
   // Seconds after which a collective that has not completed fails with Error(comm); 0: no
   // limit. Communicators whose collectives cannot hang (one process) ignore it.
   virtual void set_timeout(double seconds) { (void)seconds; }
+  // Not collective: tells the other ranks that this one failed, so that their collectives
+  // fail naming it instead of waiting for it. The communicator is unusable afterwards.
+  // Communicators of one process have no one to tell.
+  virtual void notify_failure(const std::string& message) { (void)message; }
+  // The failure another rank notified, if any.
+  virtual bool peer_failure(PeerFailure* out) const {
+    (void)out;
+    return false;
+  }
 };
 
 // The communicator collective kernels use on this thread: the thread's override if any,

@@ -58,6 +58,13 @@ Graph share_recorded_loops(const Graph& g);
 // a frozen variable (Variable::frozen: a frozen batch-norm layer) stay in inference mode.
 Graph set_training_mode(const Graph& g, bool training);
 
+// Rewrites every training-mode batch_norm (not those inside bodies) into ops that compute
+// the batch statistics over all ranks of the current communicator: per-channel sums and
+// counts all-reduced, the variance from all-reduced centred squares. Outputs and running
+// statistics as batch_norm's; gradients cross ranks through the all-reduces. With one
+// rank it equals the node (passes/sync_batch_norm.cpp).
+Graph sync_batch_norms(const Graph& g);
+
 // Variables reachable from the graph's outputs, in topological order, each once; those used
 // inside bodies (subgraphs, recursively) included, at their node's place.
 std::vector<VariablePtr> graph_variables(const Graph& g);

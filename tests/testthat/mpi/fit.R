@@ -41,6 +41,28 @@ inp <- sym_var("x", c(NA, 6))
 bn <- sym_model(inp, layer_dense(layer_batch_norm(layer_dense(inp, 8, name = "d1"), name = "bn"), 3, name = "d2"))
 train(bn, optimizer_sgd(0.05, momentum = 0.9), strategy_data_parallel())
 res$bn <- get_weights(bn)
+# synchronized batch norm: the whole batch's statistics on every rank, so two ranks with
+# half batches train like one process with whole ones (momentum SGD and Adam)
+make_bn <- function() {
+  set.seed(13)
+  inp <- sym_var("x", c(NA, 6))
+  # no bias before the batch norm: its gradient is zero up to rounding, which Adam would
+  # blow up into steps of the learning rate's size, differently in every run
+  h <- layer_batch_norm(layer_dense(inp, 8, use_bias = FALSE, name = "d1"), momentum = 0.9, name = "bn")
+  sym_model(inp, layer_dense(sym_tanh(h), 3, name = "d2"))
+}
+for (opt in c("sgd", "adam")) {
+  make_opt <- function() if (opt == "sgd") optimizer_sgd(0.1, momentum = 0.9) else optimizer_adam(0.01)
+  m <- make_bn()
+  if (r == 1) set_weights(m, lapply(get_weights(m), function(w) w - 1))
+  h <- train(m, make_opt(), strategy_data_parallel(sync_batch_norm = TRUE))
+  res[[paste0("sync_", opt)]] <- list(weights = get_weights(m), history = as.data.frame(h))
+  if (r == 0) {
+    alone <- make_bn()
+    h1 <- train(alone, make_opt(), NULL)
+    res[[paste0("sync_", opt, "_alone")]] <- list(weights = get_weights(alone), history = as.data.frame(h1))
+  }
+}
 dist_barrier()
 saveRDS(res, file.path(out_dir, sprintf("fit%d.rds", r)))
 dist_finalize()
