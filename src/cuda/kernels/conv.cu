@@ -1,0 +1,288 @@
+// Convolution on CUDA through cuDNN: the three products of a frame (forward, backward data,
+// backward weight; see kernels/cpu/conv.h) for conv, conv_transpose and the gradient ops,
+// NCHW / NCDHW, groups, strides, dilations and symmetric padding from the node. The
+// algorithm is chosen once, at compile time, from cuDNN's heuristics (v7 queries) within
+// the device's workspace limit, deterministic for weight gradients; the kernel's workspace
+// (KernelImpl::workspace) is what that algorithm needs for the node's batch. A run with a
+// larger batch whose needs exceed it takes the algorithm that needs none instead.
+#include <memory>
+#include <string>
+
+#include "cuda/kernels/common.cuh"
+#include "cuda/kernels/conv_plan.h"
+#include "engine/ops/conv_geometry.h"
+
+namespace symnet {
+namespace cuda {
+
+namespace {
+
+enum class Product { forward, backward_data, backward_weight };
+
+// ---- descriptors (owned for the duration of one call) ----------------------------------------
+
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc() { check_cudnn(cudnnCreateTensorDescriptor(&d), "cudnnCreateTensorDescriptor"); }
+  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+};
+struct FilterDesc {
+  cudnnFilterDescriptor_t d = nullptr;
+  FilterDesc() { check_cudnn(cudnnCreateFilterDescriptor(&d), "cudnnCreateFilterDescriptor"); }
+  ~FilterDesc() { cudnnDestroyFilterDescriptor(d); }
+  FilterDesc(const FilterDesc&) = delete;
+  FilterDesc& operator=(const FilterDesc&) = delete;
+};
+struct ConvDesc {
+  cudnnConvolutionDescriptor_t d = nullptr;
+  ConvDesc() { check_cudnn(cudnnCreateConvolutionDescriptor(&d), "cudnnCreateConvolutionDescriptor"); }
+  ~ConvDesc() { cudnnDestroyConvolutionDescriptor(d); }
+  ConvDesc(const ConvDesc&) = delete;
+  ConvDesc& operator=(const ConvDesc&) = delete;
+};
+
+// The descriptors of one frame for batch N.
+struct FrameDescs {
+  TensorDesc big, small;
+  FilterDesc w;
+  ConvDesc conv;
+};
+
+void set_tensor(cudnnTensorDescriptor_t d, cudnnDataType_t dt, int64_t n, int64_t c, const CudnnDims& sp) {
+  int dims[5], strides[5];
+  const int nd = 2 + sp.n;
+  dims[0] = static_cast<int>(n);
+  dims[1] = static_cast<int>(c);
+  for (int i = 0; i < sp.n; ++i) dims[2 + i] = sp.v[i];
+  strides[nd - 1] = 1;
+  for (int i = nd - 2; i >= 0; --i) strides[i] = strides[i + 1] * dims[i + 1];
+  check_cudnn(cudnnSetTensorNdDescriptor(d, dt, nd, dims, strides), "cudnnSetTensorNdDescriptor");
+}
+
+void describe(FrameDescs& f, const ConvGeom& g, int64_t N, cudnnDataType_t dt, bool tf32) {
+  const CudnnFrame fr = cudnn_frame(g);
+  set_tensor(f.big.d, dt, N, g.Cb, fr.big);
+  set_tensor(f.small.d, dt, N, g.Cs, fr.small);
+  int wdims[5];
+  wdims[0] = static_cast<int>(g.Cs);
+  wdims[1] = static_cast<int>(g.Cbg());
+  for (int i = 0; i < fr.k.n; ++i) wdims[2 + i] = fr.k.v[i];
+  check_cudnn(cudnnSetFilterNdDescriptor(f.w.d, dt, CUDNN_TENSOR_NCHW, 2 + fr.k.n, wdims), "cudnnSetFilterNdDescriptor");
+  check_cudnn(cudnnSetConvolutionNdDescriptor(f.conv.d, fr.pad.n, fr.pad.v, fr.stride.v, fr.dil.v,
+                                              CUDNN_CROSS_CORRELATION, dt),
+              "cudnnSetConvolutionNdDescriptor");
+  check_cudnn(cudnnSetConvolutionGroupCount(f.conv.d, static_cast<int>(g.G)), "cudnnSetConvolutionGroupCount");
+  // FMA math keeps float32 exact (cuDNN's default math may use TF32 on Ampere and newer).
+  check_cudnn(cudnnSetConvolutionMathType(f.conv.d, tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH),
+              "cudnnSetConvolutionMathType");
+}
+
+cudnnDataType_t cudnn_type(DType t) {
+  if (t == DType::f32) return CUDNN_DATA_FLOAT;
+  if (t == DType::f64) return CUDNN_DATA_DOUBLE;
+  SN_THROW(ErrorKind::dtype, "convolution needs float32 or float64 on CUDA, got " << dtype_name(t));
+}
+
+// ---- the plan: geometry, algorithm and workspace, fixed at compile time ----------------------
+
+struct ConvParams {
+  ConvGeom g;
+  Product p = Product::forward;
+  cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+  int algo = 0;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t of the product
+  size_t workspace = 0;
+};
+
+// Perf results of the v7 heuristics for the product, as candidates for choose_algorithm().
+std::vector<AlgoCandidate> heuristics(const DeviceContext& dev, FrameDescs& f, Product p) {
+  std::vector<AlgoCandidate> out;
+  int returned = 0;
+  if (p == Product::forward) {
+    cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(dev.cudnn, f.big.d, f.w.d, f.conv.d, f.small.d,
+                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
+                "cudnnGetConvolutionForwardAlgorithm_v7");
+    for (int i = 0; i < returned; ++i)
+      out.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS, perf[i].memory,
+                     perf[i].determinism == CUDNN_DETERMINISTIC});
+  } else if (p == Product::backward_data) {
+    cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(dev.cudnn, f.w.d, f.small.d, f.conv.d, f.big.d,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &returned, perf),
+                "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+    for (int i = 0; i < returned; ++i)
+      out.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS, perf[i].memory,
+                     perf[i].determinism == CUDNN_DETERMINISTIC});
+  } else {
+    cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dev.cudnn, f.big.d, f.small.d, f.conv.d, f.w.d,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &returned,
+                                                              perf),
+                "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+    for (int i = 0; i < returned; ++i)
+      out.push_back({static_cast<int>(perf[i].algo), perf[i].status == CUDNN_STATUS_SUCCESS, perf[i].memory,
+                     perf[i].determinism == CUDNN_DETERMINISTIC});
+  }
+  return out;
+}
+
+// Workspace bytes of `algo` for the frame (cuDNN's own figure, not the heuristic's estimate).
+size_t workspace_of(const DeviceContext& dev, FrameDescs& f, Product p, int algo) {
+  size_t bytes = 0;
+  if (p == Product::forward)
+    check_cudnn(cudnnGetConvolutionForwardWorkspaceSize(dev.cudnn, f.big.d, f.w.d, f.conv.d, f.small.d,
+                                                        static_cast<cudnnConvolutionFwdAlgo_t>(algo), &bytes),
+                "cudnnGetConvolutionForwardWorkspaceSize");
+  else if (p == Product::backward_data)
+    check_cudnn(cudnnGetConvolutionBackwardDataWorkspaceSize(dev.cudnn, f.w.d, f.small.d, f.conv.d, f.big.d,
+                                                             static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), &bytes),
+                "cudnnGetConvolutionBackwardDataWorkspaceSize");
+  else
+    check_cudnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(dev.cudnn, f.big.d, f.small.d, f.conv.d, f.w.d,
+                                                               static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo),
+                                                               &bytes),
+                "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+  return bytes;
+}
+
+// The algorithm that needs no workspace for each product (IMPLICIT_GEMM; ALGO_0 for the
+// gradients: for weights it accumulates with atomics, so it is the fallback only).
+int zero_workspace_algo(Product p) {
+  if (p == Product::forward) return CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  if (p == Product::backward_data) return CUDNN_CONVOLUTION_BWD_DATA_ALGO_0;
+  return CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0;
+}
+
+// The frame of a node: which tensors are big, small and w for its product.
+ConvGeom frame_of(const Node& n, Product p, bool transposed) {
+  const Shape& out = n.outputs.at(0).shape;
+  const Shape& in0 = n.inputs.at(0).shape();
+  const Shape& in1 = n.inputs.at(1).shape();
+  switch (p) {
+    case Product::forward: return conv_geometry(n.attrs, transposed, in0, out, in1);
+    case Product::backward_data: return conv_geometry(n.attrs, transposed, out, in0, in1);
+    case Product::backward_weight: return conv_geometry(n.attrs, transposed, in0, in1, out);
+  }
+  return {};
+}
+
+ConvParams plan(const Node& n, DeviceContext* dev, Product p, int transposed) {
+  ConvParams cp;
+  cp.p = p;
+  cp.g = frame_of(n, p, transposed < 0 ? conv_frame_transposed(n.attrs) : transposed == 1);
+  cp.dt = cudnn_type(n.outputs.at(0).dtype);
+  std::string why;
+  SN_CHECK(cudnn_supports(cp.g, &why), ErrorKind::unsupported, n.describe() << " on CUDA: " << why);
+  const int64_t N = cp.g.N > 0 ? cp.g.N : 1;  // an unknown batch is planned for one sample
+  FrameDescs f;
+  describe(f, cp.g, N, cp.dt, dev->allow_tf32);
+  const std::vector<AlgoCandidate> cands = heuristics(*dev, f, p);
+  int algo = choose_algorithm(cands, dev->conv_workspace_limit, p == Product::backward_weight);
+  if (algo < 0) algo = zero_workspace_algo(p);
+  cp.algo = algo;
+  cp.workspace = workspace_of(*dev, f, p, algo);
+  return cp;
+}
+
+// ---- kernels --------------------------------------------------------------------------------
+
+template <class T>
+__global__ void add_bias_dev(T* y, const T* bias, int64_t total, int64_t C, int64_t inner) {
+  for (int64_t i = global_thread(); i < total; i += grid_threads()) y[i] += bias[(i / inner) % C];
+}
+
+void add_bias(const KernelContext& k, const TensorView& y, const TensorView& bias) {
+  const int64_t total = y.numel(), C = y.shape.at(1);
+  if (total == 0 || C == 0) return;
+  const int64_t inner = total / (y.shape[0] * C);
+  dispatch_float(y.dtype, "conv bias", [&](auto tag) {
+    using T = decltype(tag);
+    add_bias_dev<T><<<blocks_for(total), kThreads, 0, stream_of(k)>>>(y.ptr<T>(), bias.ptr<const T>(), total, C, inner);
+    check_launch("conv bias");
+  });
+}
+
+// Runs the planned product; `bias` (may be null) is added over the output's channels.
+void run_product(KernelContext& k, const TensorView* bias) {
+  const ConvParams& cp = op_params<ConvParams>(k);
+  const DeviceContext& dev = device_of(k);
+  const TensorView& out = k.out[0];
+  const TensorView& big = cp.p == Product::backward_data ? out : k.in[0];
+  const int64_t N = big.shape.at(0);
+  if (out.numel() == 0) return;
+  FrameDescs f;
+  describe(f, cp.g, N, cp.dt, dev.allow_tf32);
+  int algo = cp.algo;
+  size_t ws = cp.workspace;
+  if (N > (cp.g.N > 0 ? cp.g.N : 1) && workspace_of(dev, f, cp.p, algo) > cp.workspace) {
+    algo = zero_workspace_algo(cp.p);
+    ws = 0;
+  }
+  const double one_d = 1.0, zero_d = 0.0;
+  const float one_f = 1.0f, zero_f = 0.0f;
+  const void* one = cp.dt == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&one_d) : &one_f;
+  const void* zero = cp.dt == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&zero_d) : &zero_f;
+  void* wsp = ws ? k.workspace : nullptr;
+  switch (cp.p) {
+    case Product::forward:
+      // x = in[0] (big), w = in[1] -> y (small)
+      check_cudnn(cudnnConvolutionForward(dev.cudnn, one, f.big.d, k.in[0].data, f.w.d, k.in[1].data, f.conv.d,
+                                          static_cast<cudnnConvolutionFwdAlgo_t>(algo), wsp, ws, zero, f.small.d,
+                                          out.data),
+                  "cudnnConvolutionForward");
+      break;
+    case Product::backward_data:
+      // dy = in[0] (small), w = in[1] -> dx (big)
+      check_cudnn(cudnnConvolutionBackwardData(dev.cudnn, one, f.w.d, k.in[1].data, f.small.d, k.in[0].data, f.conv.d,
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), wsp, ws, zero,
+                                               f.big.d, out.data),
+                  "cudnnConvolutionBackwardData");
+      break;
+    case Product::backward_weight:
+      // x = in[0] (big), dy = in[1] (small) -> dw
+      check_cudnn(cudnnConvolutionBackwardFilter(dev.cudnn, one, f.big.d, k.in[0].data, f.small.d, k.in[1].data,
+                                                 f.conv.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), wsp, ws,
+                                                 zero, f.w.d, out.data),
+                  "cudnnConvolutionBackwardFilter");
+      break;
+  }
+  if (bias) add_bias(k, out, *bias);
+}
+
+void conv_with_bias_kernel(KernelContext& k) { run_product(k, k.in.size() > 2 ? &k.in[2] : nullptr); }
+void conv_product_kernel(KernelContext& k) { run_product(k, nullptr); }
+
+const char* algo_name(Product p, int algo) {
+  static const char* fwd[] = {"implicit_gemm", "implicit_precomp_gemm", "gemm", "direct", "fft", "fft_tiling",
+                              "winograd", "winograd_nonfused"};
+  static const char* bwd[] = {"algo_0", "algo_1", "fft", "fft_tiling", "winograd", "winograd_nonfused"};
+  static const char* filt[] = {"algo_0", "algo_1", "fft", "algo_3", "winograd", "winograd_nonfused", "fft_tiling"};
+  if (p == Product::forward && algo >= 0 && algo < 8) return fwd[algo];
+  if (p == Product::backward_data && algo >= 0 && algo < 6) return bwd[algo];
+  if (p == Product::backward_weight && algo >= 0 && algo < 7) return filt[algo];
+  return "other";
+}
+
+KernelImpl conv_impl(KernelFn fn, DeviceContext* dev, Product p, int transposed) {
+  KernelImpl k = cuda_kernel<ConvParams>(fn, dev, [dev, p, transposed](const Node& n) { return plan(n, dev, p, transposed); });
+  k.workspace = [dev, p, transposed](const Node& n) { return plan(n, dev, p, transposed).workspace; };
+  k.algorithm = [dev, p, transposed](const Node& n) {
+    return std::string("cudnn_") + algo_name(p, plan(n, dev, p, transposed).algo);
+  };
+  return k;
+}
+
+}  // namespace
+
+void bind_conv(Backend& b, DeviceContext* dev) {
+  b.add_kernel("conv", conv_impl(conv_with_bias_kernel, dev, Product::forward, 0));
+  b.add_kernel("conv_transpose", conv_impl(conv_with_bias_kernel, dev, Product::backward_data, 1));
+  b.add_kernel("conv_forward_like", conv_impl(conv_product_kernel, dev, Product::forward, -1));
+  b.add_kernel("conv_grad_input", conv_impl(conv_product_kernel, dev, Product::backward_data, -1));
+  b.add_kernel("conv_grad_weight", conv_impl(conv_product_kernel, dev, Product::backward_weight, -1));
+}
+
+}  // namespace cuda
+}  // namespace symnet
