@@ -20,16 +20,18 @@
 //                   (cuDNN; symmetric padding only, asymmetric is refused at compile time)
 //   pool.cu         max_pool max_pool_grad max_pool_gather avg_pool avg_pool_grad
 //                   global_avg_pool global_max_pool
-//   norm.cu         batch_norm batch_norm_grad dropout random_uniform random_uniform_like
-//                   random_normal random_normal_like random_bernoulli
+//   norm.cu         batch_norm batch_norm_grad layer_norm layer_norm_grad dropout
+//                   random_uniform random_uniform_like random_normal random_normal_like
+//                   random_bernoulli
 //   shape.cu        transpose slice slice_grad concat split split_like stack tile
+//   index.cu        gather gather_grad gather_elements one_hot
 //
-// Left to decomposition or CPU placement (no CUDA kernel yet): layer_norm layer_norm_grad
-// lrn lrn_window_sum cumsum pad pad_grad tile_grad gather gather_grad gather_elements
-// scatter_elements one_hot the recurrent ops (rnn/lstm/gru and their gradients), fused
-// groups (fused_elementwise, fused_per_sample, conv_clip: the CPU's lowering only), control
-// flow (cond, scan, while_loop), collectives and host_callback. Optimizers need no kernel of
-// their own: their updates are graphs of the elementwise ops above.
+// Left to decomposition or CPU placement (no CUDA kernel yet): lrn lrn_window_sum cumsum
+// pad pad_grad tile_grad scatter_elements, the recurrent ops (rnn/lstm/gru and their
+// gradients), fused groups (fused_elementwise, fused_per_sample, conv_clip: the CPU's
+// lowering only), control flow (cond, scan, while_loop), collectives and host_callback.
+// Optimizers need no kernel of their own: their updates are graphs of the elementwise ops
+// above.
 #include "cuda/kernels/common.cuh"
 
 namespace symnet {
@@ -44,6 +46,7 @@ void bind_cuda_kernels(Backend& b, DeviceContext* dev) {
   bind_pool(b, dev);
   bind_norm(b, dev);
   bind_shape(b, dev);
+  bind_index(b, dev);
 }
 
 }  // namespace cuda

@@ -1,4 +1,4 @@
-// Batch normalization, dropout and the Philox random ops on CUDA.
+// Batch and layer normalization, dropout and the Philox random ops on CUDA.
 //
 // Batch norm follows the CPU (kernels/cpu/norm.cpp) exactly in what it computes: statistics
 // in double from sums shifted by the channel's first value, biased batch variance for the
@@ -163,6 +163,139 @@ NormParams read_norm(const Node& n) {
   p.momentum = n.attrs.get_float("momentum", p.momentum);
   p.training = n.attrs.get_int("training", 0) == 1;
   return p;
+}
+
+// ---- layer norm (rows of the trailing D = numel(scale) elements) ----------------------------
+
+constexpr int kLnRowsPerBlock = 8;
+
+__device__ inline double warp_sum_d(double v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <class T>
+__global__ void ln_forward_dev(const T* x, const T* scale, const T* bias, T* y, T* mean, T* istd, int64_t rows,
+                               int64_t D, double eps) {
+  const int lane = threadIdx.x & 31;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kLnRowsPerBlock + (threadIdx.x >> 5); r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kLnRowsPerBlock) {
+    const T* xr = x + r * D;
+    T* yr = y + r * D;
+    double s = 0;
+    for (int64_t j = lane; j < D; j += 32) s += static_cast<double>(xr[j]);
+    const double mu = warp_sum_d(s) / static_cast<double>(D);
+    double ss = 0;
+    for (int64_t j = lane; j < D; j += 32) {
+      const double d = static_cast<double>(xr[j]) - mu;
+      ss += d * d;
+    }
+    const double inv = 1.0 / sqrt(warp_sum_d(ss) / static_cast<double>(D) + eps);
+    const T tm = static_cast<T>(mu), ti = static_cast<T>(inv);
+    for (int64_t j = lane; j < D; j += 32) {
+      const T v = (xr[j] - tm) * ti * scale[j];
+      yr[j] = bias ? v + bias[j] : v;
+    }
+    if (lane == 0) {
+      mean[r] = tm;
+      istd[r] = ti;
+    }
+  }
+}
+
+// Column sums of the scale and bias gradients: a thread per column, rows in order.
+template <class T>
+__global__ void ln_param_grad_dev(const T* x, const T* mean, const T* istd, const T* gy, T* gscale, T* gbias,
+                                  int64_t rows, int64_t D) {
+  for (int64_t j = global_thread(); j < D; j += grid_threads()) {
+    double sa = 0, sb = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+      const T g = gy[r * D + j];
+      sa += static_cast<double>(g * ((x[r * D + j] - mean[r]) * istd[r]));
+      sb += static_cast<double>(g);
+    }
+    gscale[j] = static_cast<T>(sa);
+    gbias[j] = static_cast<T>(sb);
+  }
+}
+
+// gx = inv (gs - mean(gs) - xhat mean(gs xhat)), gs = g * scale; a warp per row.
+template <class T>
+__global__ void ln_input_grad_dev(const T* x, const T* scale, const T* mean, const T* istd, const T* gy, T* gx,
+                                  int64_t rows, int64_t D) {
+  const int lane = threadIdx.x & 31;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kLnRowsPerBlock + (threadIdx.x >> 5); r < rows;
+       r += static_cast<int64_t>(gridDim.x) * kLnRowsPerBlock) {
+    const T *xr = x + r * D, *gr = gy + r * D;
+    T* q = gx + r * D;
+    const T mu = mean[r], inv = istd[r];
+    double a = 0, b = 0;
+    for (int64_t j = lane; j < D; j += 32) {
+      const double gs = static_cast<double>(gr[j]) * static_cast<double>(scale[j]);
+      a += gs;
+      b += gs * static_cast<double>((xr[j] - mu) * inv);
+    }
+    a = warp_sum_d(a);
+    b = warp_sum_d(b);
+    const T ta = static_cast<T>(a / static_cast<double>(D)), tb = static_cast<T>(b / static_cast<double>(D));
+    for (int64_t j = lane; j < D; j += 32) {
+      const T xh = (xr[j] - mu) * inv;
+      q[j] = inv * (gr[j] * scale[j] - ta - xh * tb);
+    }
+  }
+}
+
+unsigned ln_blocks(int64_t rows) {
+  return static_cast<unsigned>(
+      std::min<int64_t>(std::max<int64_t>((rows + kLnRowsPerBlock - 1) / kLnRowsPerBlock, 1), kMaxBlocks));
+}
+
+template <class T>
+__global__ void fill_dev(T* p, int64_t n, T v) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) p[i] = v;
+}
+
+void layer_norm_kernel(KernelContext& k) {
+  const TensorView& xv = k.in[0];
+  const int64_t D = k.in[1].numel(), rows = D > 0 ? xv.numel() / D : 0;
+  const double eps = op_params<NormParams>(k).epsilon;
+  dispatch_float(xv.dtype, "layer_norm", [&](auto tag) {
+    using T = decltype(tag);
+    if (D == 0) {  // nothing to normalize: statistics of an empty row, as for a zero variance
+      const int64_t nm = k.out[1].numel(), ni = k.out[2].numel();
+      if (nm) fill_dev<T><<<blocks_for(nm), kThreads, 0, stream_of(k)>>>(k.out[1].ptr<T>(), nm, T(0));
+      if (ni)
+        fill_dev<T><<<blocks_for(ni), kThreads, 0, stream_of(k)>>>(k.out[2].ptr<T>(), ni,
+                                                                   static_cast<T>(1.0 / std::sqrt(eps)));
+      check_launch("layer_norm");
+      return;
+    }
+    if (rows == 0) return;
+    const T* bias = k.in.size() > 2 && k.in[2].data ? k.in[2].ptr<const T>() : nullptr;
+    ln_forward_dev<T><<<ln_blocks(rows), 32 * kLnRowsPerBlock, 0, stream_of(k)>>>(
+        xv.ptr<const T>(), k.in[1].ptr<const T>(), bias, k.out[0].ptr<T>(), k.out[1].ptr<T>(), k.out[2].ptr<T>(), rows,
+        D, eps);
+    check_launch("layer_norm");
+  });
+}
+
+void layer_norm_grad_kernel(KernelContext& k) {
+  const TensorView& xv = k.in[0];
+  const int64_t D = k.in[1].numel(), rows = D > 0 ? xv.numel() / D : 0;
+  if (D == 0) return;
+  dispatch_float(xv.dtype, "layer_norm_grad", [&](auto tag) {
+    using T = decltype(tag);
+    const T *x = xv.ptr<const T>(), *scale = k.in[1].ptr<const T>(), *mean = k.in[2].ptr<const T>(),
+            *istd = k.in[3].ptr<const T>(), *gy = k.in[4].ptr<const T>();
+    // The column sums run first (same stream), so gx may overwrite gy.
+    ln_param_grad_dev<T><<<blocks_for(D), kThreads, 0, stream_of(k)>>>(x, mean, istd, gy, k.out[1].ptr<T>(),
+                                                                        k.out[2].ptr<T>(), rows, D);
+    check_launch("layer_norm_grad");
+    if (rows == 0) return;
+    ln_input_grad_dev<T><<<ln_blocks(rows), 32 * kLnRowsPerBlock, 0, stream_of(k)>>>(x, scale, mean, istd, gy,
+                                                                                      k.out[0].ptr<T>(), rows, D);
+    check_launch("layer_norm_grad");
+  });
 }
 
 // ---- dropout ---------------------------------------------------------------------------------
@@ -353,6 +486,12 @@ void bind_norm(Backend& b, DeviceContext* dev) {
   KernelImpl bng = cuda_kernel<NormParams>(batch_norm_grad_kernel, dev, read_norm);
   bng.inplace = {{0, 4}};
   b.add_kernel("batch_norm_grad", bng);
+  KernelImpl ln = cuda_kernel<NormParams>(layer_norm_kernel, dev, read_norm);
+  ln.inplace = {{0, 0}};
+  b.add_kernel("layer_norm", ln);
+  KernelImpl lng = cuda_kernel<NormParams>(layer_norm_grad_kernel, dev, read_norm);
+  lng.inplace = {{0, 4}};
+  b.add_kernel("layer_norm_grad", lng);
   KernelImpl dr = cuda_kernel<DropoutParams>(dropout_kernel, dev, [](const Node& n) {
     DropoutParams p;
     p.ratio = n.attrs.get_float("ratio", p.ratio);
