@@ -42,8 +42,9 @@ inline CudnnFrame cudnn_frame(const ConvGeom& g) {
 // (the small extent is the forward output of the big one), and sizes must fit in int.
 inline bool cudnn_supports(const ConvGeom& g, std::string* why) {
   const int64_t limit = INT32_MAX;
-  if (g.Cb > limit || g.Cs > limit || g.N > limit) {
-    if (why) *why = "channel or batch counts beyond 2^31 are not supported by cuDNN";
+  // cuDNN's descriptors take int dimensions and strides: one sample of each side must fit.
+  if (g.Cb * g.big_vol() > limit || g.Cs * g.small_vol() > limit || g.N > limit) {
+    if (why) *why = "a sample of more than 2^31 elements, or a batch beyond 2^31, is not supported by cuDNN";
     return false;
   }
   for (int d = 0; d < 3; ++d) {

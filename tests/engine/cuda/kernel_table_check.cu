@@ -1,0 +1,81 @@
+// Checks the CUDA kernel table without a GPU: bind_cuda_kernels registers each kernel once,
+// under the name of a registered op that the CPU also has, with the CPU's in-place pairs;
+// prints the CPU ops that have no CUDA kernel (left to decomposition or CPU placement).
+// Not part of the CMake suite (tests/engine/CMakeLists.txt globs *.cpp of its own folder
+// only); built by hand against the engine library of a CMake build:
+//
+//   nvcc -std=c++17 -O1 -I src -DSYMNET_KERNEL_TABLE_STUBS -gencode arch=compute_90,code=sm_90
+//     tests/engine/cuda/kernel_table_check.cu src/cuda/kernels/*.cu build/engine/libsymnet_engine.a
+//     -lprotobuf -lblas -ldl -lcublas -lcudnn -Xcompiler -fopenmp -o kernel_table_check && ./kernel_table_check
+//
+// (one command line).
+//
+// (-DSYMNET_KERNEL_TABLE_STUBS defines the backend's throw_* functions when the backend's
+// own .cu files are not linked; nothing here reaches the driver.)
+#include <cstdio>
+#include <set>
+#include <string>
+
+#include "cuda/cuda_context.h"
+#include "engine/ir/op_schema.h"
+
+#if defined(SYMNET_KERNEL_TABLE_STUBS)
+namespace symnet {
+namespace cuda {
+void throw_cuda(cudaError_t e, const char* what) { SN_THROW(ErrorKind::internal, what << ": " << cudaGetErrorString(e)); }
+void throw_cublas(cublasStatus_t s, const char* what) { SN_THROW(ErrorKind::internal, what << ": cuBLAS status " << s); }
+void throw_cudnn(cudnnStatus_t s, const char* what) { SN_THROW(ErrorKind::internal, what << ": " << cudnnGetErrorString(s)); }
+}  // namespace cuda
+}  // namespace symnet
+#endif
+
+namespace {
+
+class TableBackend : public symnet::Backend {
+ public:
+  TableBackend() : Backend("cuda-table") {}
+  const symnet::BufferType& buffer_type() const override { return symnet::host_buffer_type(); }
+};
+
+}  // namespace
+
+int main() {
+  using namespace symnet;
+  TableBackend cuda_table;
+  cuda::DeviceContext dev;
+  try {
+    cuda::bind_cuda_kernels(cuda_table, &dev);
+  } catch (const std::exception& e) {
+    std::printf("FAIL: bind_cuda_kernels threw: %s\n", e.what());
+    return 1;
+  }
+  const Backend& cpu = backends().get("cpu");
+  int failures = 0;
+  for (const std::string& op : cuda_table.kernel_ops()) {
+    if (registry().find(op) == nullptr) {
+      std::printf("FAIL: CUDA kernel for unknown op '%s'\n", op.c_str());
+      ++failures;
+      continue;
+    }
+    const KernelImpl* c = cpu.kernel(op);
+    if (c == nullptr) {
+      std::printf("FAIL: CUDA kernel for '%s', which the CPU lacks\n", op.c_str());
+      ++failures;
+      continue;
+    }
+    const KernelImpl* g = cuda_table.kernel(op);
+    if (!c->inplace_for && !g->inplace_for && c->inplace != g->inplace) {
+      std::printf("FAIL: in-place pairs of '%s' differ from the CPU's\n", op.c_str());
+      ++failures;
+    }
+    if (static_cast<bool>(c->inplace_for) != static_cast<bool>(g->inplace_for) && op != "identity" &&
+        op != "stop_gradient") {
+      std::printf("note: '%s' decides in-place pairs per node on one backend only\n", op.c_str());
+    }
+  }
+  std::printf("%zu CUDA kernels\nCPU ops without a CUDA kernel:", cuda_table.kernel_ops().size());
+  for (const std::string& op : cpu.kernel_ops())
+    if (!cuda_table.kernel(op)) std::printf(" %s", op.c_str());
+  std::printf("\n%s\n", failures ? "FAILED" : "OK");
+  return failures ? 1 : 0;
+}
