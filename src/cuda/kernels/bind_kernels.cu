@@ -25,9 +25,10 @@
 //                   random_bernoulli
 //   shape.cu        transpose slice slice_grad concat split split_like stack tile
 //   index.cu        gather gather_grad gather_elements one_hot
+//   misc.cu         cumsum pad pad_grad tile_grad lrn lrn_window_sum
 //
-// Left to decomposition or CPU placement (no CUDA kernel yet): lrn lrn_window_sum cumsum
-// pad pad_grad tile_grad scatter_elements, the recurrent ops (rnn/lstm/gru and their
+// Left to decomposition or CPU placement (no CUDA kernel yet): scatter_elements (serial
+// semantics: the last of repeated indices wins), the recurrent ops (rnn/lstm/gru and their
 // gradients), fused groups (fused_elementwise, fused_per_sample, conv_clip: the CPU's
 // lowering only), control flow (cond, scan, while_loop), collectives and host_callback.
 // Optimizers need no kernel of their own: their updates are graphs of the elementwise ops
@@ -47,6 +48,7 @@ void bind_cuda_kernels(Backend& b, DeviceContext* dev) {
   bind_norm(b, dev);
   bind_shape(b, dev);
   bind_index(b, dev);
+  bind_misc(b, dev);
 }
 
 }  // namespace cuda

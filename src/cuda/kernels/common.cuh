@@ -108,6 +108,7 @@ void bind_pool(Backend& b, DeviceContext* dev);
 void bind_norm(Backend& b, DeviceContext* dev);
 void bind_shape(Backend& b, DeviceContext* dev);
 void bind_index(Backend& b, DeviceContext* dev);
+void bind_misc(Backend& b, DeviceContext* dev);
 
 }  // namespace cuda
 }  // namespace symnet
