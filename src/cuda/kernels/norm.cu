@@ -116,10 +116,134 @@ __global__ void bn_grad_dev(const T* x, const T* scale, const T* bm, const T* bv
   }
 }
 
+// ---- batch norm split over slices of each channel ----------------------------------------------
+// One block per channel leaves most of a large GPU idle (64 channels of a ResNet stem: 64
+// blocks), so with workspace the statistics are summed by (channel, slice) blocks into
+// partial sums, finished per channel in slice order (deterministic), and applied by an
+// elementwise pass over the whole tensor.
+
+constexpr int kBnSlices = 64;
+
+// Batch norm's attributes and the channel count its workspace was planned for (0: none,
+// when the node's channels are unknown at compile time; the one-block kernels run then).
+struct BnParams : NormParams {
+  int64_t workspace_channels = 0;
+};  // at most; the workspace holds this many partials per channel
+
+// Workspace: partial sums [C][kBnSlices][2] then per-channel coefficients [C][4], doubles.
+size_t bn_workspace_bytes(int64_t C) { return static_cast<size_t>(C) * (2 * kBnSlices + 4) * sizeof(double); }
+
+int bn_slices(int64_t M) {
+  const int64_t s = (M + 32767) / 32768;
+  return static_cast<int>(std::min<int64_t>(std::max<int64_t>(s, 1), kBnSlices));
+}
+
+// Grad = false: sums of d and d^2, d = x - x[c, first]; Grad = true: sums of g and
+// g (x - mean[c]).
+template <class T, bool Grad>
+__global__ void bn_partial_dev(const T* x, const T* gy, const T* bm, double* part, int64_t C, int64_t inner,
+                               int64_t M, int slices) {
+  __shared__ double scratch[32];
+  const int64_t c = blockIdx.x;
+  const int s = static_cast<int>(blockIdx.y);
+  const int64_t chunk = (M + slices - 1) / slices, lo = s * chunk, hi = lo + chunk < M ? lo + chunk : M;
+  const double ref = Grad ? static_cast<double>(bm[c]) : static_cast<double>(x[c * inner]);
+  double a = 0, b = 0;
+  for (int64_t t = lo + threadIdx.x; t < hi; t += blockDim.x) {
+    const int64_t n = t / inner, i = t - n * inner, off = (n * C + c) * inner + i;
+    const double d = static_cast<double>(x[off]) - ref;
+    if (Grad) {
+      const double g = static_cast<double>(gy[off]);
+      a += g;
+      b += g * d;
+    } else {
+      a += d;
+      b += d * d;
+    }
+  }
+  a = block_sum(a, scratch);
+  b = block_sum(b, scratch);
+  if (threadIdx.x == 0) {
+    part[(c * kBnSlices + s) * 2] = a;
+    part[(c * kBnSlices + s) * 2 + 1] = b;
+  }
+}
+
+// Training forward, per channel: statistics, running statistics and y = x a + b.
+template <class T>
+__global__ void bn_finish_dev(const T* x, const T* scale, const T* bias, const T* rmean, const T* rvar, T* bm, T* bv,
+                              T* rm_new, T* rv_new, const double* part, double* coef, int64_t C, int64_t inner,
+                              int64_t M, int slices, double eps, double mom) {
+  for (int64_t c = global_thread(); c < C; c += grid_threads()) {
+    double s1 = 0, s2 = 0;
+    for (int s = 0; s < slices; ++s) {
+      s1 += part[(c * kBnSlices + s) * 2];
+      s2 += part[(c * kBnSlices + s) * 2 + 1];
+    }
+    const double shift = static_cast<double>(x[c * inner]);
+    const double mu = shift + s1 / static_cast<double>(M);
+    const double ss = fmax(0.0, s2 - s1 * s1 / static_cast<double>(M));
+    const double var = ss / static_cast<double>(M);
+    const double a = static_cast<double>(scale[c]) / sqrt(var + eps);
+    coef[c * 4] = a;
+    coef[c * 4 + 1] = static_cast<double>(bias[c]) - mu * a;
+    bm[c] = static_cast<T>(mu);
+    bv[c] = static_cast<T>(var);
+    rm_new[c] = static_cast<T>(static_cast<double>(rmean[c]) * mom + mu * (1 - mom));
+    rv_new[c] = static_cast<T>(static_cast<double>(rvar[c]) * mom + ss / static_cast<double>(M - 1) * (1 - mom));
+  }
+}
+
+template <class T>
+__global__ void bn_apply_dev(const T* x, T* y, const double* coef, int64_t total, int64_t C, int64_t inner) {
+  for (int64_t t = global_thread(); t < total; t += grid_threads()) {
+    const int64_t c = (t / inner) % C;
+    y[t] = x[t] * static_cast<T>(coef[c * 4]) + static_cast<T>(coef[c * 4 + 1]);
+  }
+}
+
+// Gradient, per channel: parameter gradients and the coefficients of gx.
+template <class T>
+__global__ void bn_grad_finish_dev(const T* scale, const T* bm, const T* bv, T* gscale, T* gbias, const double* part,
+                                   double* coef, int64_t C, int64_t M, int slices, double eps) {
+  const int64_t Md = M > 1 ? M : 1;
+  for (int64_t c = global_thread(); c < C; c += grid_threads()) {
+    double sg = 0, sgx = 0;
+    for (int s = 0; s < slices; ++s) {
+      sg += part[(c * kBnSlices + s) * 2];
+      sgx += part[(c * kBnSlices + s) * 2 + 1];
+    }
+    const double inv = 1.0 / sqrt(static_cast<double>(bv[c]) + eps);
+    gbias[c] = static_cast<T>(sg);
+    gscale[c] = static_cast<T>(sgx * inv);
+    const double a = static_cast<double>(scale[c]) * inv;
+    coef[c * 4] = a;
+    coef[c * 4 + 1] = -a * sg / static_cast<double>(Md);
+    coef[c * 4 + 2] = -a * inv * inv * sgx / static_cast<double>(Md);
+    coef[c * 4 + 3] = static_cast<double>(bm[c]);
+  }
+}
+
+template <class T>
+__global__ void bn_grad_apply_dev(const T* x, const T* gy, T* gx, const double* coef, int64_t total, int64_t C,
+                                  int64_t inner) {
+  for (int64_t t = global_thread(); t < total; t += grid_threads()) {
+    const int64_t c = (t / inner) % C;
+    const T ta = static_cast<T>(coef[c * 4]), tb = static_cast<T>(coef[c * 4 + 1]), tc = static_cast<T>(coef[c * 4 + 2]),
+            tm = static_cast<T>(coef[c * 4 + 3]);
+    gx[t] = ta * gy[t] + tb + tc * (x[t] - tm);
+  }
+}
+
+// Whether the split kernels can run: workspace for this many channels, and a grid that fits.
+bool bn_split_fits(const KernelContext& k, int64_t C) {
+  return k.workspace != nullptr && op_params<BnParams>(k).workspace_channels >= C && C <= INT32_MAX;
+}
+
 unsigned channel_blocks(int64_t C) { return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(C, 1), kMaxBlocks)); }
 
 void batch_norm_kernel(KernelContext& k) {
-  const NormParams& p = op_params<NormParams>(k);
+  const BnParams& p = op_params<BnParams>(k);
   const NCI s(k.in[0]);
   if (s.c == 0) return;
   dispatch_float(k.in[0].dtype, "batch_norm", [&](auto tag) {
@@ -130,9 +254,26 @@ void batch_norm_kernel(KernelContext& k) {
       SN_CHECK(s.per_channel() > 1, ErrorKind::value,
                "batch_norm in training mode needs more than one value per channel, got input shape "
                    << shape_str(k.in[0].shape));
-      bn_training_dev<T><<<channel_blocks(s.c), kNormThreads, 0, stream_of(k)>>>(
-          x, scale, bias, m, v, k.out[0].ptr<T>(), k.out[1].ptr<T>(), k.out[2].ptr<T>(), k.out[3].ptr<T>(),
-          k.out[4].ptr<T>(), s.n, s.c, s.inner, p.epsilon, p.momentum);
+      if (bn_split_fits(k, s.c)) {
+        const int64_t M = s.per_channel();
+        const int slices = bn_slices(M);
+        double* part = static_cast<double*>(k.workspace);
+        double* coef = part + s.c * 2 * kBnSlices;
+        bn_partial_dev<T, false><<<dim3(static_cast<unsigned>(s.c), static_cast<unsigned>(slices)), kNormThreads, 0,
+                                   stream_of(k)>>>(x, nullptr, nullptr, part, s.c, s.inner, M, slices);
+        check_launch("batch_norm");
+        bn_finish_dev<T><<<blocks_for(s.c), kThreads, 0, stream_of(k)>>>(
+            x, scale, bias, m, v, k.out[1].ptr<T>(), k.out[2].ptr<T>(), k.out[3].ptr<T>(), k.out[4].ptr<T>(), part,
+            coef, s.c, s.inner, M, slices, p.epsilon, p.momentum);
+        check_launch("batch_norm");
+        const int64_t total = k.in[0].numel();
+        bn_apply_dev<T><<<blocks_for(total), kThreads, 0, stream_of(k)>>>(x, k.out[0].ptr<T>(), coef, total, s.c,
+                                                                          s.inner);
+      } else {
+        bn_training_dev<T><<<channel_blocks(s.c), kNormThreads, 0, stream_of(k)>>>(
+            x, scale, bias, m, v, k.out[0].ptr<T>(), k.out[1].ptr<T>(), k.out[2].ptr<T>(), k.out[3].ptr<T>(),
+            k.out[4].ptr<T>(), s.n, s.c, s.inner, p.epsilon, p.momentum);
+      }
     } else {
       const int64_t total = k.in[0].numel();
       if (total == 0) return;
@@ -144,15 +285,32 @@ void batch_norm_kernel(KernelContext& k) {
 }
 
 void batch_norm_grad_kernel(KernelContext& k) {
-  const NormParams& p = op_params<NormParams>(k);
+  const BnParams& p = op_params<BnParams>(k);
   const NCI s(k.in[0]);
   if (s.c == 0) return;
   dispatch_float(k.in[0].dtype, "batch_norm_grad", [&](auto tag) {
     using T = decltype(tag);
-    bn_grad_dev<T><<<channel_blocks(s.c), kNormThreads, 0, stream_of(k)>>>(
-        k.in[0].ptr<const T>(), k.in[1].ptr<const T>(), k.in[2].ptr<const T>(), k.in[3].ptr<const T>(),
-        k.in[4].ptr<const T>(), k.out[0].ptr<T>(), k.out[1].ptr<T>(), k.out[2].ptr<T>(), s.n, s.c, s.inner,
-        p.epsilon);
+    const T *x = k.in[0].ptr<const T>(), *scale = k.in[1].ptr<const T>(), *bm = k.in[2].ptr<const T>(),
+            *bv = k.in[3].ptr<const T>(), *gy = k.in[4].ptr<const T>();
+    const int64_t M = s.per_channel();
+    if (bn_split_fits(k, s.c) && M > 0) {
+      const int slices = bn_slices(M);
+      double* part = static_cast<double*>(k.workspace);
+      double* coef = part + s.c * 2 * kBnSlices;
+      bn_partial_dev<T, true><<<dim3(static_cast<unsigned>(s.c), static_cast<unsigned>(slices)), kNormThreads, 0,
+                                stream_of(k)>>>(x, gy, bm, part, s.c, s.inner, M, slices);
+      check_launch("batch_norm_grad");
+      bn_grad_finish_dev<T><<<blocks_for(s.c), kThreads, 0, stream_of(k)>>>(
+          scale, bm, bv, k.out[1].ptr<T>(), k.out[2].ptr<T>(), part, coef, s.c, M, slices, p.epsilon);
+      check_launch("batch_norm_grad");
+      const int64_t total = k.in[0].numel();
+      bn_grad_apply_dev<T><<<blocks_for(total), kThreads, 0, stream_of(k)>>>(x, gy, k.out[0].ptr<T>(), coef, total,
+                                                                             s.c, s.inner);
+    } else {
+      bn_grad_dev<T><<<channel_blocks(s.c), kNormThreads, 0, stream_of(k)>>>(
+          x, scale, bm, bv, gy, k.out[0].ptr<T>(), k.out[1].ptr<T>(), k.out[2].ptr<T>(), s.n, s.c, s.inner,
+          p.epsilon);
+    }
     check_launch("batch_norm_grad");
   });
 }
@@ -163,6 +321,25 @@ NormParams read_norm(const Node& n) {
   p.momentum = n.attrs.get_float("momentum", p.momentum);
   p.training = n.attrs.get_int("training", 0) == 1;
   return p;
+}
+
+// The node's channel count, or 0 when unknown at compile time.
+int64_t known_channels(const Node& n) {
+  const Value& x = n.inputs.at(0);
+  if (!x.rank_known() || x.rank() < 2) return 0;
+  return x.shape()[1] > 0 ? x.shape()[1] : 0;
+}
+
+BnParams read_bn(const Node& n) {
+  BnParams p;
+  static_cast<NormParams&>(p) = read_norm(n);
+  p.workspace_channels = known_channels(n);
+  return p;
+}
+
+size_t bn_workspace(const Node& n) {
+  const int64_t C = known_channels(n);
+  return C > 0 ? bn_workspace_bytes(C) : 0;
 }
 
 // ---- layer norm (rows of the trailing D = numel(scale) elements) ----------------------------
@@ -480,10 +657,12 @@ KernelImpl random_impl(KernelFn fn, DeviceContext* dev, const char* a_name, doub
 }  // namespace
 
 void bind_norm(Backend& b, DeviceContext* dev) {
-  KernelImpl bn = cuda_kernel<NormParams>(batch_norm_kernel, dev, read_norm);
+  KernelImpl bn = cuda_kernel<BnParams>(batch_norm_kernel, dev, read_bn);
+  bn.workspace = bn_workspace;
   bn.inplace = {{0, 0}};
   b.add_kernel("batch_norm", bn);
-  KernelImpl bng = cuda_kernel<NormParams>(batch_norm_grad_kernel, dev, read_norm);
+  KernelImpl bng = cuda_kernel<BnParams>(batch_norm_grad_kernel, dev, read_bn);
+  bng.workspace = bn_workspace;
   bng.inplace = {{0, 4}};
   b.add_kernel("batch_norm_grad", bng);
   KernelImpl ln = cuda_kernel<NormParams>(layer_norm_kernel, dev, read_norm);

@@ -2,16 +2,14 @@
 // under the name of a registered op that the CPU also has, with the CPU's in-place pairs;
 // prints the CPU ops that have no CUDA kernel (left to decomposition or CPU placement).
 // Not part of the CMake suite (tests/engine/CMakeLists.txt globs *.cpp of its own folder
-// only); built by hand against the engine library of a CMake build:
+// only); built by hand against the engine library of a CMake build (one command line):
 //
-//   nvcc -std=c++17 -O1 -I src -DSYMNET_KERNEL_TABLE_STUBS -gencode arch=compute_90,code=sm_90
-//     tests/engine/cuda/kernel_table_check.cu src/cuda/kernels/*.cu build/engine/libsymnet_engine.a
-//     -lprotobuf -lblas -ldl -lcublas -lcudnn -Xcompiler -fopenmp -o kernel_table_check && ./kernel_table_check
+//   nvcc -std=c++17 -O1 -I src -gencode arch=compute_90,code=sm_90
+//     tests/engine/cuda/kernel_table_check.cu tests/engine/cuda/throw_stubs.cu src/cuda/kernels/*.cu
+//     -Lbuild/engine -lsymnet_engine -lprotobuf -lblas -ldl -lcublas -lcudnn -Xcompiler -fopenmp
+//     -o kernel_table_check && ./kernel_table_check
 //
-// (one command line).
-//
-// (-DSYMNET_KERNEL_TABLE_STUBS defines the backend's throw_* functions when the backend's
-// own .cu files are not linked; nothing here reaches the driver.)
+// Nothing here reaches the driver: it runs on machines without a GPU.
 #include <cstdio>
 #include <set>
 #include <string>
@@ -19,15 +17,6 @@
 #include "cuda/cuda_context.h"
 #include "engine/ir/op_schema.h"
 
-#if defined(SYMNET_KERNEL_TABLE_STUBS)
-namespace symnet {
-namespace cuda {
-void throw_cuda(cudaError_t e, const char* what) { SN_THROW(ErrorKind::internal, what << ": " << cudaGetErrorString(e)); }
-void throw_cublas(cublasStatus_t s, const char* what) { SN_THROW(ErrorKind::internal, what << ": cuBLAS status " << s); }
-void throw_cudnn(cudnnStatus_t s, const char* what) { SN_THROW(ErrorKind::internal, what << ": " << cudnnGetErrorString(s)); }
-}  // namespace cuda
-}  // namespace symnet
-#endif
 
 namespace {
 
