@@ -1,7 +1,8 @@
 // The host-side planning of the CUDA kernels (src/cuda/kernels/*.h), checked without a GPU:
 // broadcast indexing against a direct NumPy-rule walk, reduction plans against a direct
 // reduction, strided copies (transpose, concat) element by element, the cuDNN view of a
-// convolution frame and the algorithm choice.
+// convolution frame and the algorithm choice, and the Philox formulas of the random kernels
+// against the CPU's kernels.
 #include <catch2/catch.hpp>
 
 #include <numeric>
@@ -9,6 +10,9 @@
 
 #include "cuda/kernels/conv_plan.h"
 #include "cuda/kernels/strided_index.h"
+#include "engine/kernels/cpu/philox.h"
+#include "engine/kernels/cpu/random_key.h"
+#include "harness.h"
 
 using namespace symnet;
 using namespace symnet::cuda;
@@ -176,4 +180,47 @@ TEST_CASE("cuDNN algorithm choice respects status, workspace limit and determini
   CHECK(choose_algorithm(ranked, 256u << 20, true) == 0);
   CHECK(choose_algorithm(ranked, 2048, true) == -1);
   CHECK(choose_algorithm(ranked, size_t(1) << 31, false) == 4);
+}
+
+// The CUDA dropout and uniform kernels compute element i from lane i % 4 of
+// philox::draw(random_key(key, run), run_index, i / 4) (src/cuda/kernels/norm.cu), with the
+// same header-only functions the CPU includes. Their formulas, evaluated here on the host,
+// must give the CPU kernels' results exactly: then the GPU's masks equal the CPU's.
+TEST_CASE("the CUDA kernels' Philox formulas give the CPU's dropout mask and uniform draws", "[cuda_host]") {
+  const int64_t n = 1003;  // not a multiple of 4: the last block is partial
+  Tensor x = test::random_tensor(DType::f32, {n}, 7);
+  for (int seeded = 0; seeded < 2; ++seeded) {
+    AttrMap attrs{{"ratio", 0.3}, {"training", int64_t(1)}};
+    if (seeded) attrs.set("seed", int64_t(42));
+    Graph g = test::op_graph("dropout", {x}, attrs);
+    const Node& node = *g.outputs.at(0).node;
+    Tensor y(DType::f32, {n}), mask(DType::boolean, {n});
+    test::run_cpu_kernel(node, {x.view()}, {y.view(), mask.view()});
+    RunContext run;  // what run_cpu_kernel runs with
+    const uint64_t key = random_key(make_random_key(seeded == 1, 42, node.name), &run);
+    const uint64_t thresh = static_cast<uint64_t>(0.3 * 4294967296.0);
+    int64_t kept = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const philox::Block b = philox::draw(key, run.run_index, static_cast<uint64_t>(i / 4));
+      const bool keep = b.v[i % 4] >= thresh;
+      kept += keep;
+      INFO("element " << i << (seeded ? " (seeded)" : ""));
+      REQUIRE(mask.ptr<bool>()[i] == keep);
+      REQUIRE(y.ptr<float>()[i] == (keep ? x.ptr<float>()[i] * static_cast<float>(1.0 / 0.7) : 0.0f));
+    }
+    CHECK(kept > n / 2);
+    CHECK(kept < n);
+  }
+  // random_uniform float32 on [0, 1): u01_f32 of lane i % 4.
+  Graph g = test::op_graph("random_uniform", {}, {{"shape", std::vector<int64_t>{n}}, {"seed", int64_t(5)}});
+  const Node& node = *g.outputs.at(0).node;
+  Tensor u(DType::f32, {n});
+  test::run_cpu_kernel(node, {}, {u.view()});
+  RunContext run;
+  const uint64_t key = random_key(make_random_key(true, 5, node.name), &run);
+  for (int64_t i = 0; i < n; ++i) {
+    const philox::Block b = philox::draw(key, run.run_index, static_cast<uint64_t>(i / 4));
+    INFO("element " << i);
+    REQUIRE(u.ptr<float>()[i] == philox::u01_f32(b.v[i % 4]));
+  }
 }
