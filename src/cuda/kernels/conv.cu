@@ -10,6 +10,7 @@
 
 #include "cuda/kernels/common.cuh"
 #include "cuda/kernels/conv_plan.h"
+#include "cuda/kernels/supports.h"
 #include "engine/ops/conv_geometry.h"
 
 namespace symnet {
@@ -275,6 +276,46 @@ KernelImpl conv_impl(KernelFn fn, DeviceContext* dev, Product p, int transposed)
 }
 
 }  // namespace
+
+bool cuda_kernel_supports(const Node& n, std::string* why) {
+  auto refuse = [why](const std::string& reason) {
+    if (why) *why = reason;
+    return false;
+  };
+  auto half = [](DType t) { return t == DType::f16 || t == DType::bf16; };
+  for (const Value& v : n.inputs)
+    if (v.defined() && half(v.dtype())) return refuse(std::string("no CUDA kernel computes in ") + dtype_name(v.dtype()));
+  for (const TensorType& t : n.outputs)
+    if (half(t.dtype)) return refuse(std::string("no CUDA kernel computes in ") + dtype_name(t.dtype));
+  const std::string& op = n.op_name();
+  Product p;
+  int transposed;
+  if (op == "conv") p = Product::forward, transposed = 0;
+  else if (op == "conv_transpose") p = Product::backward_data, transposed = 1;
+  else if (op == "conv_forward_like") p = Product::forward, transposed = -1;
+  else if (op == "conv_grad_input") p = Product::backward_data, transposed = -1;
+  else if (op == "conv_grad_weight") p = Product::backward_weight, transposed = -1;
+  else return true;
+  // Only a frame whose channels and extents are known can be judged here (the batch may be
+  // unknown); otherwise prepare() decides at compile time.
+  auto spatial_known = [](const TensorType& t) {
+    if (!t.rank_known() || t.shape.size() < 3) return false;
+    for (size_t d = 1; d < t.shape.size(); ++d)
+      if (t.shape[d] < 0) return false;
+    return true;
+  };
+  if (n.inputs.size() < 2 || n.outputs.empty()) return true;
+  if (!spatial_known(n.inputs[0].type()) || !spatial_known(n.inputs[1].type()) || !spatial_known(n.outputs[0]))
+    return true;
+  std::string reason;
+  try {
+    const ConvGeom g = frame_of(n, p, transposed < 0 ? conv_frame_transposed(n.attrs) : transposed == 1);
+    if (!cudnn_supports(g, &reason)) return refuse(reason);
+  } catch (const Error&) {
+    return true;  // attributes the frame cannot be resolved from: prepare() reports them
+  }
+  return true;
+}
 
 void bind_conv(Backend& b, DeviceContext* dev) {
   b.add_kernel("conv", conv_impl(conv_with_bias_kernel, dev, Product::forward, 0));

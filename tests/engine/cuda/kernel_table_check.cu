@@ -1,6 +1,7 @@
 // Checks the CUDA kernel table without a GPU: bind_cuda_kernels registers each kernel once,
 // under the name of a registered op that the CPU also has, with the CPU's in-place pairs;
-// prints the CPU ops that have no CUDA kernel (left to decomposition or CPU placement).
+// prints the CPU ops that have no CUDA kernel (left to decomposition or CPU placement);
+// cuda_kernel_supports refuses asymmetric convolution padding and takes symmetric padding.
 // Not part of the CMake suite (tests/engine/CMakeLists.txt globs *.cpp of its own folder
 // only); built by hand against the engine library of a CMake build (one command line):
 //
@@ -15,7 +16,9 @@
 #include <string>
 
 #include "cuda/cuda_context.h"
+#include "cuda/kernels/supports.h"
 #include "engine/ir/op_schema.h"
+#include "engine/ops/builder.h"
 
 
 namespace {
@@ -60,6 +63,22 @@ int main() {
     if (static_cast<bool>(c->inplace_for) != static_cast<bool>(g->inplace_for) && op != "identity" &&
         op != "stop_gradient") {
       std::printf("note: '%s' decides in-place pairs per node on one backend only\n", op.c_str());
+    }
+  }
+  // Placement: a SAME_UPPER stride-2 conv on an even input pads (0, 1), which cuDNN cannot
+  // express; explicit symmetric pads can.
+  {
+    Value x = op::input("x", DType::f32, {2, 3, 8, 8}), w = op::input("w", DType::f32, {4, 3, 3, 3});
+    Value same = make_node("conv", {x, w}, {{"strides", std::vector<int64_t>{2, 2}}, {"auto_pad", std::string("SAME_UPPER")}})[0];
+    Value sym = make_node("conv", {x, w}, {{"pads", std::vector<int64_t>{1, 1, 1, 1}}})[0];
+    std::string why;
+    if (cuda::cuda_kernel_supports(*same.node, &why) || why.find("asymmetric") == std::string::npos) {
+      std::printf("FAIL: asymmetric conv padding not refused (%s)\n", why.c_str());
+      ++failures;
+    }
+    if (!cuda::cuda_kernel_supports(*sym.node, &why)) {
+      std::printf("FAIL: symmetric conv refused: %s\n", why.c_str());
+      ++failures;
     }
   }
   std::printf("%zu CUDA kernels\nCPU ops without a CUDA kernel:", cuda_table.kernel_ops().size());
