@@ -24,15 +24,14 @@
 //                   random_uniform random_uniform_like random_normal random_normal_like
 //                   random_bernoulli
 //   shape.cu        transpose slice slice_grad concat split split_like stack tile
-//   index.cu        gather gather_grad gather_elements one_hot
+//   index.cu        gather gather_grad gather_elements scatter_elements one_hot
 //   misc.cu         cumsum pad pad_grad tile_grad lrn lrn_window_sum
 //
-// Left to decomposition or CPU placement (no CUDA kernel yet): scatter_elements (serial
-// semantics: the last of repeated indices wins), the recurrent ops (rnn/lstm/gru and their
-// gradients), fused groups (fused_elementwise, fused_per_sample, conv_clip: the CPU's
-// lowering only), control flow (cond, scan, while_loop), collectives and host_callback.
-// Optimizers need no kernel of their own: their updates are graphs of the elementwise ops
-// above.
+// Left to decomposition or CPU placement (no CUDA kernel yet): the recurrent ops
+// (rnn/lstm/gru and their gradients), fused groups (fused_elementwise, fused_per_sample,
+// conv_clip: the CPU's lowering only), control flow (cond, scan, while_loop), collectives
+// and host_callback. Optimizers need no kernel of their own: their updates are graphs of
+// the elementwise ops above.
 #include "cuda/kernels/common.cuh"
 
 namespace symnet {

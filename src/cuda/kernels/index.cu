@@ -1,4 +1,4 @@
-// Index ops on CUDA: gather (+ gradient), gather_elements and one_hot, with the CPU's
+// Index ops on CUDA: gather (+ gradient), gather_elements, scatter_elements and one_hot, with the CPU's
 // index_base rule (valid indices lie in [base, n + base); nothing wraps). An index out of
 // range is recorded in the device's error record (position, value, exclusive bound; the
 // first one wins) and its elements are written as zeros instead of being read out of
@@ -198,6 +198,128 @@ void one_hot_kernel(KernelContext& k) {
   });
 }
 
+// ---- scatter_elements --------------------------------------------------------------------------
+// The CPU applies updates serially: with repeated indices and no reduction the last update
+// wins, so each destination takes the update of the largest position (found with atomicMax
+// in the workspace) and the others are dropped. add and mul use atomics (exact for
+// integers; for floats the order of repeated updates may change the rounding). Indices are
+// validated by a first kernel; the updates check the error record and write nothing when an
+// index was out of range, so an in-place scatter leaves its input whole, as on the CPU.
+
+// Offset in the data of update t (the walk over the index shape, axis coordinate excluded).
+__device__ inline int64_t walk_offset(const IndexWalk& w, int64_t t) {
+  int64_t off = 0;
+  for (int d = w.ndim - 1; d >= 0; --d) {
+    const int64_t q = t / w.dims[d];
+    off += (t - q * w.dims[d]) * w.strides[d];
+    t = q;
+  }
+  return off;
+}
+
+template <class I>
+__global__ void check_indices_dev(const I* ip, int64_t m, int64_t n, int64_t base, DeviceErrorRecord* rec) {
+  for (int64_t t = global_thread(); t < m; t += grid_threads()) checked_index(ip, t, n, base, rec);
+}
+
+__device__ inline bool failed(const DeviceErrorRecord* rec) { return rec != nullptr && rec->code != kDeviceOk; }
+
+template <class I>
+__global__ void scatter_claim_dev(const I* ip, long long* winner, int64_t m, IndexWalk w, int64_t ax_stride,
+                                  int64_t base, const DeviceErrorRecord* rec) {
+  if (failed(rec)) return;
+  for (int64_t t = global_thread(); t < m; t += grid_threads())
+    atomicMax(winner + walk_offset(w, t) + (static_cast<int64_t>(ip[t]) - base) * ax_stride, static_cast<long long>(t));
+}
+
+template <class T, class I>
+__global__ void scatter_last_dev(const I* ip, const T* u, T* y, const long long* winner, int64_t m, IndexWalk w,
+                                 int64_t ax_stride, int64_t base, const DeviceErrorRecord* rec) {
+  if (failed(rec)) return;
+  for (int64_t t = global_thread(); t < m; t += grid_threads()) {
+    const int64_t dst = walk_offset(w, t) + (static_cast<int64_t>(ip[t]) - base) * ax_stride;
+    if (winner[dst] == t) y[dst] = u[t];
+  }
+}
+
+// dst = dst * v by compare-and-swap on the element's bits.
+template <class T>
+__device__ inline void atomic_mul(T* p, T v) {
+  using W = std::conditional_t<sizeof(T) == 8, unsigned long long, unsigned int>;
+  W* wp = reinterpret_cast<W*>(p);
+  W old = *wp, assumed;
+  do {
+    assumed = old;
+    T cur;
+    memcpy(&cur, &assumed, sizeof cur);
+    const T next = cur * v;
+    W bits;
+    memcpy(&bits, &next, sizeof bits);
+    old = atomicCAS(wp, assumed, bits);
+  } while (old != assumed);
+}
+
+template <class T, class I>
+__global__ void scatter_reduce_dev(const I* ip, const T* u, T* y, int64_t m, IndexWalk w, int64_t ax_stride,
+                                   int64_t base, bool mul, const DeviceErrorRecord* rec) {
+  if (failed(rec)) return;
+  for (int64_t t = global_thread(); t < m; t += grid_threads()) {
+    T* dst = y + walk_offset(w, t) + (static_cast<int64_t>(ip[t]) - base) * ax_stride;
+    if (mul) atomic_mul(dst, u[t]);
+    else atomic_add(dst, u[t]);
+  }
+}
+
+void scatter_elements_kernel(KernelContext& k) {
+  const TensorView &x = k.in[0], &ind = k.in[1], &u = k.in[2], &y = k.out[0];
+  const IndexParams& p = op_params<IndexParams>(k);
+  const cudaStream_t s = stream_of(k);
+  DeviceErrorRecord* rec = device_of(k).error_record;
+  const int64_t m = ind.numel(), n = x.shape.at(p.axis);
+  const std::vector<int64_t> xs = shape_strides(x.shape);
+  SN_CHECK(ind.shape.size() <= 8, ErrorKind::unsupported, "CUDA scatter_elements supports ranks up to 8");
+  IndexWalk w;
+  w.ndim = static_cast<int>(ind.shape.size());
+  for (int d = 0; d < w.ndim; ++d) {
+    w.dims[d] = ind.shape[d];
+    w.strides[d] = d == p.axis ? 0 : xs[d];
+  }
+  with_indices(ind, [&](auto itag) {
+    using I = decltype(itag);
+    if (m > 0) {
+      check_indices_dev<I><<<blocks_for(m), kThreads, 0, s>>>(ind.ptr<const I>(), m, n, p.index_base, rec);
+      check_launch("scatter_elements");
+    }
+    if (y.data != x.data && y.bytes())
+      check_cuda(cudaMemcpyAsync(y.data, x.data, y.bytes(), cudaMemcpyDeviceToDevice, s), "scatter_elements copy");
+    if (m == 0) return;
+    dispatch_all(y.dtype, "scatter_elements", [&](auto tag) {
+      using T = decltype(tag);
+      constexpr bool reducible = !std::is_same_v<T, bool> && !std::is_same_v<T, uint8_t>;
+      if (reducible && p.reduction != 0) {
+        if constexpr (reducible)
+          scatter_reduce_dev<T, I><<<blocks_for(m), kThreads, 0, s>>>(ind.ptr<const I>(), u.ptr<const T>(),
+                                                                      y.ptr<T>(), m, w, xs[p.axis], p.index_base,
+                                                                      p.reduction == 2, rec);
+      } else {
+        constexpr bool is_bool = std::is_same_v<T, bool>;  // the CPU assigns bools whatever the reduction
+        SN_CHECK(p.reduction == 0 || is_bool, ErrorKind::dtype,
+                 "scatter_elements with a reduction has no CUDA kernel for " << dtype_name(y.dtype));
+        SN_CHECK(k.workspace != nullptr, ErrorKind::internal, "scatter_elements: no workspace for its winners");
+        long long* winner = static_cast<long long*>(k.workspace);
+        check_cuda(cudaMemsetAsync(winner, 0xff, static_cast<size_t>(y.numel()) * sizeof(long long), s),
+                   "cudaMemsetAsync");
+        scatter_claim_dev<I><<<blocks_for(m), kThreads, 0, s>>>(ind.ptr<const I>(), winner, m, w, xs[p.axis],
+                                                                p.index_base, rec);
+        check_launch("scatter_elements");
+        scatter_last_dev<T, I><<<blocks_for(m), kThreads, 0, s>>>(ind.ptr<const I>(), u.ptr<const T>(), y.ptr<T>(),
+                                                                  winner, m, w, xs[p.axis], p.index_base, rec);
+      }
+      check_launch("scatter_elements");
+    });
+  });
+}
+
 // The CPU's reader (cpu/bind_index.cpp): `axis_rank_input` names the tensor whose rank the
 // axis refers to (-1: the output's).
 IndexParams read_index(const Node& n, int axis_rank_input, int64_t default_axis) {
@@ -222,6 +344,15 @@ void bind_index(Backend& b, DeviceContext* dev) {
                cuda_kernel<IndexParams>(gather_grad_kernel, dev, [](const Node& n) { return read_index(n, -1, 0); }));
   b.add_kernel("gather_elements", cuda_kernel<IndexParams>(gather_elements_kernel, dev,
                                                            [](const Node& n) { return read_index(n, 0, 0); }));
+  KernelImpl scatter =
+      cuda_kernel<IndexParams>(scatter_elements_kernel, dev, [](const Node& n) { return read_index(n, 0, 0); });
+  scatter.inplace = {{0, 0}};
+  // One winner slot per output element (the last update of repeated indices).
+  scatter.workspace = [](const Node& n) {
+    const int64_t count = shape_numel(n.outputs.at(0).shape);
+    return count > 0 ? static_cast<size_t>(count) * sizeof(long long) : size_t{0};
+  };
+  b.add_kernel("scatter_elements", scatter);
   b.add_kernel("one_hot",
                cuda_kernel<IndexParams>(one_hot_kernel, dev, [](const Node& n) { return read_index(n, -1, -1); }));
 }
