@@ -115,6 +115,30 @@ TEST_CASE("CUDA reduce plan visits every reduced element of every output once", 
   }
 }
 
+TEST_CASE("CUDA reduce plans of scalars, size-1 and empty dimensions", "[cuda_host]") {
+  ReducePlan p;
+  REQUIRE(make_reduce_plan({}, {}, p));  // a scalar reduces nothing: one output of one element
+  CHECK(p.kept == 1);
+  CHECK(p.reduced == 1);
+  CHECK(p.kept_offset(0) + p.reduced_offset(0) == 0);
+  REQUIRE(make_reduce_plan({1, 5, 1}, {0, 2}, p));  // size-1 axes reduce nothing: a copy
+  CHECK(p.kept == 5);
+  CHECK(p.reduced == 1);
+  CHECK(p.kept_offset(3) == 3);
+  REQUIRE(make_reduce_plan({4, 0, 3}, {1}, p));  // empty reduction: outputs take the identity
+  CHECK(p.kept == 12);
+  CHECK(p.reduced == 0);
+  REQUIRE(make_reduce_plan({0, 3}, {1}, p));  // no outputs at all
+  CHECK(p.kept == 0);
+  // Bias gradient of a conv: [N, C, H, W] over (0, 2, 3): channel c starts at c * H * W.
+  REQUIRE(make_reduce_plan({2, 3, 4, 5}, {0, 2, 3}, p));
+  CHECK(p.kept == 3);
+  CHECK(p.reduced == 40);
+  CHECK_FALSE(p.inner_kept);
+  CHECK(p.kept_offset(2) == 40);
+  CHECK(p.reduced_offset(20) == 60);  // second sample, first element
+}
+
 TEST_CASE("CUDA strided copy plans transposes and concatenations", "[cuda_host]") {
   // transpose [2, 3, 4] by perm (2, 0, 1): y[k, i, j] = x[i, j, k]
   const Shape xs = {2, 3, 4}, ys = {4, 2, 3};

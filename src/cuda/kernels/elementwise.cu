@@ -24,6 +24,16 @@ namespace {
 template <int N>
 BroadcastIndex<N> plan_of(const KernelContext& k) {
   BroadcastIndex<N> ix;
+  // The common flat case without building shape vectors: launches are cheap on the host.
+  const int64_t n = k.out[0].numel();
+  bool flat = true;
+  for (int i = 0; i < N; ++i) {
+    const int64_t m = k.in[i].numel();
+    if (m == n) ix.step[i] = 1;
+    else if (m == 1) ix.step[i] = 0;
+    else flat = false;
+  }
+  if (flat) return ix;
   std::vector<Shape> ins;
   for (int i = 0; i < N; ++i) ins.push_back(k.in[i].shape);
   SN_CHECK(make_broadcast_index(k.out[0].shape, ins, ix), ErrorKind::shape,
