@@ -1,9 +1,10 @@
 // Axis reductions on CUDA with the CPU's accumulators (kernels/cpu/reduce.cpp): floats sum in
 // double, integers wrap in 64 bits, max/min propagate NaN, logsumexp is online, variance is
 // Welford's with Chan's merge. Outputs whose innermost input dimension is kept take one
-// thread each (adjacent outputs read adjacent memory); the others one block each, merging
-// per-thread partials in a fixed order, so results do not vary between runs. Also sum_to
-// (bias gradients) and argmax/argmin.
+// thread each (adjacent outputs read adjacent memory; few outputs with long reductions take
+// eight threads each); the others one block each, merging per-thread partials in a fixed
+// order, so results do not vary between runs. Also sum_to (bias gradients) and
+// argmax/argmin.
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -170,6 +171,33 @@ __global__ void reduce_block_kernel(R rd, const T* x, T* y, ReducePlan p) {
   }
 }
 
+// Tiles of 32 neighbouring outputs (innermost dimension kept) whose long reductions are
+// split over 8 rows of threads, merged in row order: more threads for few outputs.
+constexpr int kTileOut = 32, kTileRows = 8;
+
+template <class R, class T>
+__global__ void reduce_tile_kernel(R rd, const T* x, T* y, ReducePlan p) {
+  using Acc = typename R::Acc;
+  __shared__ Acc part[kTileRows][kTileOut];
+  const int64_t tiles = (p.kept + kTileOut - 1) / kTileOut;
+  for (int64_t tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int64_t o = tile * kTileOut + threadIdx.x;
+    Acc acc = rd.init();
+    if (o < p.kept) {
+      const int64_t base = p.kept_offset(o);
+      for (int64_t r = threadIdx.y; r < p.reduced; r += kTileRows) rd.add(acc, x[base + p.reduced_offset(r)]);
+    }
+    part[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && o < p.kept) {
+      Acc total = part[0][threadIdx.x];
+      for (int j = 1; j < kTileRows; ++j) rd.merge(total, part[j][threadIdx.x]);
+      y[o] = rd.finish(total, p.reduced);
+    }
+    __syncthreads();
+  }
+}
+
 template <class T, class R>
 void run_reduce(const KernelContext& k, const R& rd, const TensorView& x, const TensorView& y,
                 const std::vector<int64_t>& axes) {
@@ -179,7 +207,11 @@ void run_reduce(const KernelContext& k, const R& rd, const TensorView& x, const 
   if (p.kept == 0) return;
   const cudaStream_t s = stream_of(k);
   // Few elements per output, or outputs that are neighbours in memory: a thread each.
-  if (p.inner_kept || p.reduced < 64) {
+  if (p.inner_kept && p.kept < 8192 && p.reduced >= 256) {
+    const unsigned blocks =
+        static_cast<unsigned>(std::min<int64_t>((p.kept + kTileOut - 1) / kTileOut, kMaxBlocks));
+    reduce_tile_kernel<R, T><<<blocks, dim3(kTileOut, kTileRows), 0, s>>>(rd, x.ptr<const T>(), y.ptr<T>(), p);
+  } else if (p.inner_kept || p.reduced < 64) {
     reduce_thread_kernel<R, T><<<blocks_for(p.kept), kThreads, 0, s>>>(rd, x.ptr<const T>(), y.ptr<T>(), p);
   } else {
     const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(p.kept, kMaxBlocks));
