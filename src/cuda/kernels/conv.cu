@@ -213,6 +213,10 @@ void run_product(KernelContext& k, const TensorView* bias) {
   const TensorView& big = cp.p == Product::backward_data ? out : k.in[0];
   const int64_t N = big.shape.at(0);
   if (out.numel() == 0) return;
+  if (N == 0) {  // an empty batch: zero weight gradients (cuDNN takes no empty tensors)
+    check_cuda(cudaMemsetAsync(out.data, 0, out.bytes(), stream_of(k)), "cudaMemsetAsync");
+    return;
+  }
   FrameDescs f;
   describe(f, cp.g, N, cp.dt, dev.allow_tf32);
   int algo = cp.algo;
