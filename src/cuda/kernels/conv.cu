@@ -94,6 +94,10 @@ struct ConvParams {
   cudnnDataType_t dt = CUDNN_DATA_FLOAT;
   int algo = 0;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t of the product
   size_t workspace = 0;
+  // The descriptors for the planned batch, made once (read-only afterwards); runs with
+  // another batch describe their own.
+  std::shared_ptr<FrameDescs> descs;
+  int64_t descs_n = 0;
 };
 
 // Perf results of the v7 heuristics for the product, as candidates for choose_algorithm().
@@ -177,7 +181,9 @@ ConvParams plan(const Node& n, DeviceContext* dev, Product p, int transposed) {
   std::string why;
   SN_CHECK(cudnn_supports(cp.g, &why), ErrorKind::unsupported, n.describe() << " on CUDA: " << why);
   const int64_t N = cp.g.N > 0 ? cp.g.N : 1;  // an unknown batch is planned for one sample
-  FrameDescs f;
+  cp.descs = std::make_shared<FrameDescs>();
+  cp.descs_n = N;
+  FrameDescs& f = *cp.descs;
   describe(f, cp.g, N, cp.dt, dev->allow_tf32);
   const std::vector<AlgoCandidate> cands = heuristics(*dev, f, p);
   int algo = choose_algorithm(cands, dev->conv_workspace_limit, p == Product::backward_weight);
@@ -217,8 +223,12 @@ void run_product(KernelContext& k, const TensorView* bias) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.bytes(), stream_of(k)), "cudaMemsetAsync");
     return;
   }
-  FrameDescs f;
-  describe(f, cp.g, N, cp.dt, dev.allow_tf32);
+  std::unique_ptr<FrameDescs> own;
+  if (N != cp.descs_n || !cp.descs) {
+    own = std::make_unique<FrameDescs>();
+    describe(*own, cp.g, N, cp.dt, dev.allow_tf32);
+  }
+  FrameDescs& f = own ? *own : *cp.descs;
   int algo = cp.algo;
   size_t ws = cp.workspace;
   if (N > (cp.g.N > 0 ? cp.g.N : 1) && workspace_of(dev, f, cp.p, algo) > cp.workspace) {
