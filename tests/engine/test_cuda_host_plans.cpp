@@ -9,9 +9,11 @@
 #include <vector>
 
 #include "cuda/kernels/conv_plan.h"
+#include "cuda/kernels/pool_taps.h"
 #include "cuda/kernels/strided_index.h"
 #include "engine/kernels/cpu/philox.h"
 #include "engine/kernels/cpu/random_key.h"
+#include "engine/ops/pool_geometry.h"
 #include "harness.h"
 
 using namespace symnet;
@@ -246,5 +248,62 @@ TEST_CASE("the CUDA kernels' Philox formulas give the CPU's dropout mask and uni
     const philox::Block b = philox::draw(key, run.run_index, static_cast<uint64_t>(i / 4));
     INFO("element " << i);
     REQUIRE(u.ptr<float>()[i] == philox::u01_f32(b.v[i % 4]));
+  }
+}
+
+// The CUDA pooling kernels' windows (pool_taps.h), evaluated on the host, against the CPU
+// kernels: padding, ceil mode, dilation, count_include_pad, 1-D to 3-D, the CPU's tiled
+// path, and NaN winning the max.
+TEST_CASE("the CUDA pooling windows give the CPU's max and average pools", "[cuda_host]") {
+  using V = std::vector<int64_t>;
+  struct Config {
+    const char* op;
+    Shape shape;
+    AttrMap attrs;
+  };
+  const std::vector<Config> configs = {
+      {"max_pool", {2, 3, 7, 7}, {{"kernel_shape", V{3, 3}}, {"strides", V{2, 2}}, {"pads", V{1, 1, 1, 1}},
+                                  {"ceil_mode", int64_t(1)}}},
+      {"avg_pool", {2, 3, 7, 7}, {{"kernel_shape", V{3, 3}}, {"strides", V{2, 2}}, {"pads", V{1, 1, 1, 1}},
+                                  {"count_include_pad", int64_t(1)}}},
+      {"avg_pool", {2, 3, 7, 7}, {{"kernel_shape", V{3, 3}}, {"strides", V{2, 2}}, {"pads", V{1, 0, 1, 0}},
+                                  {"ceil_mode", int64_t(1)}}},
+      {"max_pool", {2, 2, 10}, {{"kernel_shape", V{3}}, {"dilations", V{2}}}},
+      {"avg_pool", {1, 2, 8, 8}, {{"kernel_shape", V{2, 2}}, {"strides", V{2, 2}}}},  // the CPU's tiled path
+      {"max_pool", {1, 2, 8, 8}, {{"kernel_shape", V{2, 2}}, {"strides", V{2, 2}}}},
+      {"max_pool", {1, 1, 4, 5, 6}, {{"kernel_shape", V{2, 2, 2}}, {"strides", V{1, 2, 2}}}},
+  };
+  for (const Config& c : configs) {
+    const bool is_max = std::string(c.op) == "max_pool";
+    Tensor x = test::random_tensor(DType::f32, c.shape, 11);
+    x.ptr<float>()[5] = NAN;  // NaN wins the max of its windows
+    Graph g = test::op_graph(c.op, {x}, c.attrs);
+    const Node& node = *g.outputs.at(0).node;
+    Tensor want(DType::f32, node.outputs.at(0).shape);
+    test::run_cpu_kernel(node, {x.view()}, {want.view()});
+    PoolGeometry geo = pool_geometry(node.attrs, c.shape, is_max);
+    geo.n = c.shape[0];
+    const int64_t total = geo.planes() * geo.out_plane();
+    REQUIRE(total == want.numel());
+    for (int64_t t = 0; t < total; ++t) {
+      const PoolWindow w = pool_window(geo, t);
+      const float* xp = x.ptr<float>() + w.plane * geo.in_plane();
+      float got;
+      if (is_max) {
+        const int64_t i = pool_argmax(geo, w, xp);
+        got = i >= 0 ? xp[i] : -INFINITY;
+      } else {
+        float sum = 0;
+        for_pool_taps(geo, w, [&](int64_t i) { sum += xp[i]; });
+        got = static_cast<float>(sum * pool_divisor(geo, w));
+      }
+      const float ref = want.ptr<float>()[t];
+      INFO(c.op << " " << shape_str(c.shape) << ", output " << t);
+      if (std::isnan(ref)) {
+        REQUIRE(std::isnan(got));
+      } else {
+        REQUIRE(std::abs(got - ref) <= 1e-6f * (1 + std::abs(ref)));
+      }
+    }
   }
 }

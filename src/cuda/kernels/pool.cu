@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "cuda/kernels/common.cuh"
+#include "cuda/kernels/pool_taps.h"
 #include "engine/ops/pool_geometry.h"
 
 namespace symnet {
@@ -14,84 +15,12 @@ namespace cuda {
 
 namespace {
 
-// Valid taps [lo, hi) of output `o` along dim d, the input index of tap 0 (`start`) and the
-// taps inside the padded extent (`padded`), as the CPU's make_taps computes them.
-struct Tap {
-  int64_t start, lo, hi, padded;
-};
-__device__ inline Tap tap_of(const PoolGeometry& g, int d, int64_t o) {
-  Tap t;
-  t.start = o * g.s[d] - g.pb[d];
-  int64_t lo = 0, hi = 0, pad = 0;
-  for (int64_t k = 0; k < g.k[d]; ++k) {
-    const int64_t i = t.start + k * g.dil[d];
-    if (i < 0) lo = k + 1;
-    if (i < g.in[d]) hi = k + 1;
-    if (i < g.in[d] + g.pe[d]) pad = k + 1;
-  }
-  t.lo = lo;
-  t.hi = hi > lo ? hi : lo;
-  t.padded = pad;
-  return t;
-}
-
-// Output t (flat over planes and positions) -> plane and the three taps.
-struct Window {
-  int64_t plane, o;
-  Tap t[3];
-};
-__device__ inline Window window_of(const PoolGeometry& g, int64_t t) {
-  Window w;
-  const int64_t op = g.out[0] * g.out[1] * g.out[2];
-  w.plane = t / op;
-  w.o = t - w.plane * op;
-  const int64_t ow = w.o % g.out[2], oh = (w.o / g.out[2]) % g.out[1], od = w.o / (g.out[2] * g.out[1]);
-  w.t[0] = tap_of(g, 0, od);
-  w.t[1] = tap_of(g, 1, oh);
-  w.t[2] = tap_of(g, 2, ow);
-  return w;
-}
-
-// f(i) over the window's valid taps in row-major order (i: offset within the plane).
-template <class F>
-__device__ inline void for_taps(const PoolGeometry& g, const Window& w, F&& f) {
-  const int64_t H = g.in[1], W = g.in[2];
-  for (int64_t kd = w.t[0].lo; kd < w.t[0].hi; ++kd) {
-    const int64_t id = w.t[0].start + kd * g.dil[0];
-    for (int64_t kh = w.t[1].lo; kh < w.t[1].hi; ++kh) {
-      const int64_t row = (id * H + w.t[1].start + kh * g.dil[1]) * W + w.t[2].start;
-      for (int64_t kw = w.t[2].lo; kw < w.t[2].hi; ++kw) f(row + kw * g.dil[2]);
-    }
-  }
-}
-
-template <class T>
-__device__ inline int64_t argmax_of(const PoolGeometry& g, const Window& w, const T* xp) {
-  int64_t best = -1;
-  T m = T(-INFINITY);
-  for_taps(g, w, [&](int64_t i) {
-    const T v = xp[i];
-    if (best < 0 || v > m || isnan(v)) {
-      m = v;
-      best = i;
-    }
-  });
-  return best;
-}
-
-__device__ inline double divisor_of(const PoolGeometry& g, const Window& w) {
-  const int64_t n = g.count_include_pad
-                        ? w.t[0].padded * w.t[1].padded * w.t[2].padded
-                        : (w.t[0].hi - w.t[0].lo) * (w.t[1].hi - w.t[1].lo) * (w.t[2].hi - w.t[2].lo);
-  return n > 0 ? 1.0 / static_cast<double>(n) : 0.0;  // empty window (dilation): 0
-}
-
 template <class T>
 __global__ void max_pool_dev(PoolGeometry g, const T* x, T* y, int64_t total) {
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Window w = window_of(g, t);
+    const PoolWindow w = pool_window(g, t);
     const T* xp = x + w.plane * g.in_plane();
-    const int64_t i = argmax_of(g, w, xp);
+    const int64_t i = pool_argmax(g, w, xp);
     y[t] = i >= 0 ? xp[i] : T(-INFINITY);
   }
 }
@@ -99,8 +28,8 @@ __global__ void max_pool_dev(PoolGeometry g, const T* x, T* y, int64_t total) {
 template <class T>
 __global__ void max_pool_grad_dev(PoolGeometry g, const T* x, const T* gy, T* gx, int64_t total) {
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Window w = window_of(g, t);
-    const int64_t i = argmax_of(g, w, x + w.plane * g.in_plane());
+    const PoolWindow w = pool_window(g, t);
+    const int64_t i = pool_argmax(g, w, x + w.plane * g.in_plane());
     if (i >= 0) atomicAdd(gx + w.plane * g.in_plane() + i, gy[t]);
   }
 }
@@ -108,8 +37,8 @@ __global__ void max_pool_grad_dev(PoolGeometry g, const T* x, const T* gy, T* gx
 template <class T>
 __global__ void max_pool_gather_dev(PoolGeometry g, const T* x, const T* src, T* y, int64_t total) {
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Window w = window_of(g, t);
-    const int64_t i = argmax_of(g, w, x + w.plane * g.in_plane());
+    const PoolWindow w = pool_window(g, t);
+    const int64_t i = pool_argmax(g, w, x + w.plane * g.in_plane());
     y[t] = i >= 0 ? src[w.plane * g.in_plane() + i] : T(0);
   }
 }
@@ -117,21 +46,21 @@ __global__ void max_pool_gather_dev(PoolGeometry g, const T* x, const T* src, T*
 template <class T>
 __global__ void avg_pool_dev(PoolGeometry g, const T* x, T* y, int64_t total) {
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Window w = window_of(g, t);
+    const PoolWindow w = pool_window(g, t);
     const T* xp = x + w.plane * g.in_plane();
     T s = T(0);
-    for_taps(g, w, [&](int64_t i) { s += xp[i]; });
-    y[t] = static_cast<T>(s * divisor_of(g, w));
+    for_pool_taps(g, w, [&](int64_t i) { s += xp[i]; });
+    y[t] = static_cast<T>(s * pool_divisor(g, w));
   }
 }
 
 template <class T>
 __global__ void avg_pool_grad_dev(PoolGeometry g, const T* gy, T* gx, int64_t total) {
   for (int64_t t = global_thread(); t < total; t += grid_threads()) {
-    const Window w = window_of(g, t);
+    const PoolWindow w = pool_window(g, t);
     T* q = gx + w.plane * g.in_plane();
-    const T v = static_cast<T>(gy[t] * divisor_of(g, w));
-    for_taps(g, w, [&](int64_t i) { atomicAdd(q + i, v); });
+    const T v = static_cast<T>(gy[t] * pool_divisor(g, w));
+    for_pool_taps(g, w, [&](int64_t i) { atomicAdd(q + i, v); });
   }
 }
 
