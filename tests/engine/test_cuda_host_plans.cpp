@@ -169,7 +169,7 @@ TEST_CASE("CUDA strided copy plans transposes and concatenations", "[cuda_host]"
   CHECK(c.ndim == 1);
 }
 
-TEST_CASE("cuDNN frames: symmetric padding runs, asymmetric is refused", "[cuda_host]") {
+TEST_CASE("cuDNN frames: symmetric padding runs as is, asymmetric on a padded copy", "[cuda_host]") {
   // 3x3 stride-1 pad-1 conv on 8x8: symmetric.
   ConvGeom g = make_conv_geom({2, 3, 8, 8}, {2, 4, 8, 8}, {4, 3, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1);
   std::string why;
@@ -182,6 +182,18 @@ TEST_CASE("cuDNN frames: symmetric padding runs, asymmetric is refused", "[cuda_
   ConvGeom a = make_conv_geom({1, 1, 8, 8}, {1, 1, 4, 4}, {1, 1, 3, 3}, {2, 2}, {1, 1}, {0, 0}, 1);
   CHECK_FALSE(cudnn_supports(a, &why));
   CHECK(why.find("asymmetric") != std::string::npos);
+  // It runs on a padded copy of 9x9 (input rows -0..8, the last one zero) without padding.
+  const ConvGeom ap = explicit_pad_frame(a);
+  CHECK(ap.big[1] == 9);
+  CHECK(ap.big[2] == 9);
+  CHECK(ap.big[0] == 1);
+  CHECK(ap.pb[1] == 0);
+  CHECK(cudnn_supports(ap, &why));
+  // Explicit pads (2, 0) of a 3x3 stride-1 conv on 5: the copy spans -2..4, 7 wide.
+  ConvGeom b = make_conv_geom({1, 1, 5}, {1, 1, 5}, {1, 1, 3}, {1}, {1}, {2}, 1);
+  CHECK_FALSE(cudnn_supports(b, &why));
+  CHECK(explicit_pad_frame(b).big[2] == 7);
+  CHECK(cudnn_supports(explicit_pad_frame(b), &why));
   // A 1-D conv becomes 2-D with height 1.
   ConvGeom c1 = make_conv_geom({2, 3, 10}, {2, 5, 8}, {5, 3, 3}, {1}, {1}, {0}, 1);
   CHECK(cudnn_supports(c1, &why));

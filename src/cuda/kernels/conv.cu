@@ -1,6 +1,7 @@
 // Convolution on CUDA through cuDNN: the three products of a frame (forward, backward data,
 // backward weight; see kernels/cpu/conv.h) for conv, conv_transpose and the gradient ops,
-// NCHW / NCDHW, groups, strides, dilations and symmetric padding from the node. The
+// NCHW / NCDHW, groups, strides, dilations and padding from the node (asymmetric padding,
+// which cuDNN cannot express, through an explicitly padded copy in the workspace). The
 // algorithm is chosen once, at compile time, from cuDNN's heuristics (v7 queries) within
 // the device's workspace limit, deterministic for weight gradients; the kernel's workspace
 // (KernelImpl::workspace) is what that algorithm needs for the node's batch. A run with a
@@ -89,7 +90,10 @@ cudnnDataType_t cudnn_type(DType t) {
 // ---- the plan: geometry, algorithm and workspace, fixed at compile time ----------------------
 
 struct ConvParams {
-  ConvGeom g;
+  ConvGeom g;          // the node's frame
+  bool padded = false; // asymmetric padding: cuDNN runs on `pg` over a padded copy of the big side
+  ConvGeom pg;         // what cuDNN sees (g itself unless padded)
+  size_t pad_bytes = 0;  // the padded copy for `descs_n` samples, at the start of the workspace
   Product p = Product::forward;
   cudnnDataType_t dt = CUDNN_DATA_FLOAT;
   int algo = 0;  // cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t of the product
@@ -179,17 +183,26 @@ ConvParams plan(const Node& n, DeviceContext* dev, Product p, int transposed) {
   cp.g = frame_of(n, p, transposed < 0 ? conv_frame_transposed(n.attrs) : transposed == 1);
   cp.dt = cudnn_type(n.outputs.at(0).dtype);
   std::string why;
-  SN_CHECK(cudnn_supports(cp.g, &why), ErrorKind::unsupported, n.describe() << " on CUDA: " << why);
+  cp.pg = cp.g;
+  if (!cudnn_supports(cp.g, &why)) {
+    cp.padded = true;
+    cp.pg = explicit_pad_frame(cp.g);
+    SN_CHECK(cudnn_supports(cp.pg, &why), ErrorKind::unsupported, n.describe() << " on CUDA: " << why);
+  }
   const int64_t N = cp.g.N > 0 ? cp.g.N : 1;  // an unknown batch is planned for one sample
   cp.descs = std::make_shared<FrameDescs>();
   cp.descs_n = N;
   FrameDescs& f = *cp.descs;
-  describe(f, cp.g, N, cp.dt, dev->allow_tf32);
+  describe(f, cp.pg, N, cp.dt, dev->allow_tf32);
   const std::vector<AlgoCandidate> cands = heuristics(*dev, f, p);
   int algo = choose_algorithm(cands, dev->conv_workspace_limit, p == Product::backward_weight);
   if (algo < 0) algo = zero_workspace_algo(p);
   cp.algo = algo;
-  cp.workspace = workspace_of(*dev, f, p, algo);
+  if (cp.padded) {
+    const size_t es = cp.dt == CUDNN_DATA_DOUBLE ? 8 : 4;
+    cp.pad_bytes = (static_cast<size_t>(N * cp.pg.Cb * cp.pg.big_vol()) * es + 255) / 256 * 256;
+  }
+  cp.workspace = cp.pad_bytes + workspace_of(*dev, f, p, algo);
   return cp;
 }
 
@@ -211,10 +224,151 @@ void add_bias(const KernelContext& k, const TensorView& y, const TensorView& bia
   });
 }
 
-// Runs the planned product; `bias` (may be null) is added over the output's channels.
+// The big side of `count` samples and its padded copy (frame `pg`, coordinate j of the copy
+// = coordinate j - pb of the tensor): pad_in copies into the copy, zero outside the tensor;
+// crop_out copies back, zero where no window reached.
+struct PadFrame {
+  int64_t C;
+  int64_t big[3], pbig[3], pb[3];
+};
+
+template <class T>
+__global__ void pad_in_dev(const T* x, T* buf, int64_t total, PadFrame f) {
+  for (int64_t t = global_thread(); t < total; t += grid_threads()) {
+    int64_t r = t;
+    const int64_t j2 = r % f.pbig[2];
+    r /= f.pbig[2];
+    const int64_t j1 = r % f.pbig[1];
+    r /= f.pbig[1];
+    const int64_t j0 = r % f.pbig[0];
+    r /= f.pbig[0];  // r = n * C + c
+    const int64_t i0 = j0 - f.pb[0], i1 = j1 - f.pb[1], i2 = j2 - f.pb[2];
+    const bool inside = i0 >= 0 && i0 < f.big[0] && i1 >= 0 && i1 < f.big[1] && i2 >= 0 && i2 < f.big[2];
+    buf[t] = inside ? x[((r * f.big[0] + i0) * f.big[1] + i1) * f.big[2] + i2] : T(0);
+  }
+}
+
+template <class T>
+__global__ void crop_out_dev(const T* buf, T* x, int64_t total, PadFrame f) {
+  for (int64_t t = global_thread(); t < total; t += grid_threads()) {
+    int64_t r = t;
+    const int64_t i2 = r % f.big[2];
+    r /= f.big[2];
+    const int64_t i1 = r % f.big[1];
+    r /= f.big[1];
+    const int64_t i0 = r % f.big[0];
+    r /= f.big[0];
+    const int64_t j0 = i0 + f.pb[0], j1 = i1 + f.pb[1], j2 = i2 + f.pb[2];
+    const bool covered = j0 < f.pbig[0] && j1 < f.pbig[1] && j2 < f.pbig[2];
+    x[t] = covered ? buf[((r * f.pbig[0] + j0) * f.pbig[1] + j1) * f.pbig[2] + j2] : T(0);
+  }
+}
+
+PadFrame pad_frame(const ConvParams& cp) {
+  PadFrame f;
+  f.C = cp.g.Cb;
+  for (int d = 0; d < 3; ++d) {
+    f.big[d] = cp.g.big[d];
+    f.pbig[d] = cp.pg.big[d];
+    f.pb[d] = cp.g.pb[d];
+  }
+  return f;
+}
+
+// Copies between a big-side tensor of `count` samples and its padded copy (to_copy: into it).
+void pad_copy(const KernelContext& k, const ConvParams& cp, const void* src, void* dst, int64_t count, bool to_copy) {
+  const PadFrame f = pad_frame(cp);
+  const int64_t total = count * cp.g.Cb * (to_copy ? cp.pg.big_vol() : cp.g.big_vol());
+  if (total == 0) return;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    if (to_copy)
+      pad_in_dev<T><<<blocks_for(total), kThreads, 0, stream_of(k)>>>(static_cast<const T*>(src), static_cast<T*>(dst),
+                                                                        total, f);
+    else
+      crop_out_dev<T><<<blocks_for(total), kThreads, 0, stream_of(k)>>>(static_cast<const T*>(src),
+                                                                          static_cast<T*>(dst), total, f);
+    check_launch("conv padding");
+  };
+  if (cp.dt == CUDNN_DATA_DOUBLE) run(double{});
+  else run(float{});
+}
+
+// One cuDNN call of the product over samples [n0, n0 + count) (all of them when not padded).
+// `accumulate`: weight gradients add to what earlier sample ranges wrote.
+void cudnn_product(KernelContext& k, const ConvParams& cp, int64_t n0, int64_t count, bool accumulate) {
+  const DeviceContext& dev = device_of(k);
+  std::unique_ptr<FrameDescs> own;
+  if (count != cp.descs_n || !cp.descs) {
+    own = std::make_unique<FrameDescs>();
+    describe(*own, cp.pg, count, cp.dt, dev.allow_tf32);
+  }
+  FrameDescs& f = own ? *own : *cp.descs;
+  int algo = cp.algo;
+  size_t ws = cp.workspace - cp.pad_bytes;
+  if (count > cp.descs_n && workspace_of(dev, f, cp.p, algo) > ws) {
+    algo = zero_workspace_algo(cp.p);
+    ws = 0;
+  }
+  void* wsp = ws ? static_cast<char*>(k.workspace) + cp.pad_bytes : nullptr;
+  void* pad = cp.padded ? k.workspace : nullptr;
+  const size_t es = cp.dt == CUDNN_DATA_DOUBLE ? 8 : 4;
+  const int64_t big_sample = cp.g.Cb * cp.g.big_vol(), small_sample = cp.g.Cs * cp.g.small_vol();
+  const double one_d = 1.0, zero_d = 0.0;
+  const float one_f = 1.0f, zero_f = 0.0f;
+  const void* one = cp.dt == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&one_d) : &one_f;
+  const void* zero = cp.dt == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&zero_d) : &zero_f;
+  const void* beta = accumulate ? one : zero;
+  auto at = [es](const void* base, int64_t elements) {
+    return static_cast<const char*>(base) + static_cast<size_t>(elements) * es;
+  };
+  const TensorView& out = k.out[0];
+  switch (cp.p) {
+    case Product::forward: {
+      // x = in[0] (big), w = in[1] -> y (small)
+      const void* x = at(k.in[0].data, n0 * big_sample);
+      if (pad) {
+        pad_copy(k, cp, x, pad, count, true);
+        x = pad;
+      }
+      check_cudnn(cudnnConvolutionForward(dev.cudnn, one, f.big.d, x, f.w.d, k.in[1].data, f.conv.d,
+                                          static_cast<cudnnConvolutionFwdAlgo_t>(algo), wsp, ws, zero, f.small.d,
+                                          const_cast<char*>(at(out.data, n0 * small_sample))),
+                  "cudnnConvolutionForward");
+      break;
+    }
+    case Product::backward_data: {
+      // dy = in[0] (small), w = in[1] -> dx (big)
+      void* dx = const_cast<char*>(at(out.data, n0 * big_sample));
+      check_cudnn(cudnnConvolutionBackwardData(dev.cudnn, one, f.w.d, k.in[1].data, f.small.d,
+                                               at(k.in[0].data, n0 * small_sample), f.conv.d,
+                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), wsp, ws, zero,
+                                               f.big.d, pad ? pad : dx),
+                  "cudnnConvolutionBackwardData");
+      if (pad) pad_copy(k, cp, pad, dx, count, false);
+      break;
+    }
+    case Product::backward_weight: {
+      // x = in[0] (big), dy = in[1] (small) -> dw
+      const void* x = at(k.in[0].data, n0 * big_sample);
+      if (pad) {
+        pad_copy(k, cp, x, pad, count, true);
+        x = pad;
+      }
+      check_cudnn(cudnnConvolutionBackwardFilter(dev.cudnn, one, f.big.d, x, f.small.d,
+                                                 at(k.in[1].data, n0 * small_sample), f.conv.d,
+                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), wsp, ws, beta,
+                                                 f.w.d, out.data),
+                  "cudnnConvolutionBackwardFilter");
+      break;
+    }
+  }
+}
+
+// Runs the planned product; `bias` (may be null) is added over the output's channels. A
+// padded frame runs in sample ranges of the planned batch, the size of its padded copy.
 void run_product(KernelContext& k, const TensorView* bias) {
   const ConvParams& cp = op_params<ConvParams>(k);
-  const DeviceContext& dev = device_of(k);
   const TensorView& out = k.out[0];
   const TensorView& big = cp.p == Product::backward_data ? out : k.in[0];
   const int64_t N = big.shape.at(0);
@@ -223,46 +377,8 @@ void run_product(KernelContext& k, const TensorView* bias) {
     check_cuda(cudaMemsetAsync(out.data, 0, out.bytes(), stream_of(k)), "cudaMemsetAsync");
     return;
   }
-  std::unique_ptr<FrameDescs> own;
-  if (N != cp.descs_n || !cp.descs) {
-    own = std::make_unique<FrameDescs>();
-    describe(*own, cp.g, N, cp.dt, dev.allow_tf32);
-  }
-  FrameDescs& f = own ? *own : *cp.descs;
-  int algo = cp.algo;
-  size_t ws = cp.workspace;
-  if (N > (cp.g.N > 0 ? cp.g.N : 1) && workspace_of(dev, f, cp.p, algo) > cp.workspace) {
-    algo = zero_workspace_algo(cp.p);
-    ws = 0;
-  }
-  const double one_d = 1.0, zero_d = 0.0;
-  const float one_f = 1.0f, zero_f = 0.0f;
-  const void* one = cp.dt == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&one_d) : &one_f;
-  const void* zero = cp.dt == CUDNN_DATA_DOUBLE ? static_cast<const void*>(&zero_d) : &zero_f;
-  void* wsp = ws ? k.workspace : nullptr;
-  switch (cp.p) {
-    case Product::forward:
-      // x = in[0] (big), w = in[1] -> y (small)
-      check_cudnn(cudnnConvolutionForward(dev.cudnn, one, f.big.d, k.in[0].data, f.w.d, k.in[1].data, f.conv.d,
-                                          static_cast<cudnnConvolutionFwdAlgo_t>(algo), wsp, ws, zero, f.small.d,
-                                          out.data),
-                  "cudnnConvolutionForward");
-      break;
-    case Product::backward_data:
-      // dy = in[0] (small), w = in[1] -> dx (big)
-      check_cudnn(cudnnConvolutionBackwardData(dev.cudnn, one, f.w.d, k.in[1].data, f.small.d, k.in[0].data, f.conv.d,
-                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), wsp, ws, zero,
-                                               f.big.d, out.data),
-                  "cudnnConvolutionBackwardData");
-      break;
-    case Product::backward_weight:
-      // x = in[0] (big), dy = in[1] (small) -> dw
-      check_cudnn(cudnnConvolutionBackwardFilter(dev.cudnn, one, f.big.d, k.in[0].data, f.small.d, k.in[1].data,
-                                                 f.conv.d, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), wsp, ws,
-                                                 zero, f.w.d, out.data),
-                  "cudnnConvolutionBackwardFilter");
-      break;
-  }
+  const int64_t step = cp.padded ? cp.descs_n : N;
+  for (int64_t n0 = 0; n0 < N; n0 += step) cudnn_product(k, cp, n0, std::min(step, N - n0), n0 > 0);
   if (bias) add_bias(k, out, *bias);
 }
 
@@ -324,7 +440,7 @@ bool cuda_kernel_supports(const Node& n, std::string* why) {
   std::string reason;
   try {
     const ConvGeom g = frame_of(n, p, transposed < 0 ? conv_frame_transposed(n.attrs) : transposed == 1);
-    if (!cudnn_supports(g, &reason)) return refuse(reason);
+    if (!cudnn_supports(g, &reason) && !cudnn_supports(explicit_pad_frame(g), &reason)) return refuse(reason);
   } catch (const Error&) {
     return true;  // attributes the frame cannot be resolved from: prepare() reports them
   }

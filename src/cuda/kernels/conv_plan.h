@@ -1,6 +1,7 @@
 // Host-side choices of the CUDA convolution kernels, in plain C++ so the engine's Catch2
 // tests check them without a GPU: the cuDNN view of a frame's geometry (whether cuDNN can
-// run it: symmetric padding only) and the algorithm picked from cuDNN's heuristic ranking.
+// pad it: symmetric padding only; other frames run on an explicitly padded copy) and the
+// algorithm picked from cuDNN's heuristic ranking.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -58,6 +59,19 @@ inline bool cudnn_supports(const ConvGeom& g, std::string* why) {
     }
   }
   return true;
+}
+
+// A frame cuDNN cannot pad (asymmetric padding) runs on an explicitly padded copy of the
+// big side: this frame, whose big extents are exactly those the windows cover,
+// (small - 1) * s + d * (k - 1) + 1 from -pb on, with no padding of its own. Coordinate j
+// of the copy is coordinate j - pb of the big tensor (zero outside it).
+inline ConvGeom explicit_pad_frame(const ConvGeom& g) {
+  ConvGeom p = g;
+  for (int d = 0; d < 3; ++d) {
+    p.big[d] = (g.small[d] - 1) * g.s[d] + g.d[d] * (g.k[d] - 1) + 1;
+    p.pb[d] = 0;
+  }
+  return p;
 }
 
 // One entry of cuDNN's ranking (best first).
