@@ -17,7 +17,7 @@
 //                   softmax_cross_entropy_prob sigmoid_cross_entropy
 //   gemm.cu         matmul (cuBLAS for floats, direct kernel for int32/int64) gemm
 //   conv.cu         conv conv_transpose conv_forward_like conv_grad_input conv_grad_weight
-//                   (cuDNN; symmetric padding only, asymmetric is refused at compile time)
+//                   (cuDNN; asymmetric padding through a padded copy in the workspace)
 //   pool.cu         max_pool max_pool_grad max_pool_gather avg_pool avg_pool_grad
 //                   global_avg_pool global_max_pool
 //   norm.cu         batch_norm batch_norm_grad layer_norm layer_norm_grad dropout
