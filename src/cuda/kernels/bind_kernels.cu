@@ -20,9 +20,9 @@
 //                   (cuDNN; asymmetric padding through a padded copy in the workspace)
 //   pool.cu         max_pool max_pool_grad max_pool_gather avg_pool avg_pool_grad
 //                   global_avg_pool global_max_pool
-//   norm.cu         batch_norm batch_norm_grad layer_norm layer_norm_grad dropout
-//                   random_uniform random_uniform_like random_normal random_normal_like
-//                   random_bernoulli
+//   norm.cu         batch_norm batch_norm_grad layer_norm layer_norm_grad
+//   random.cu       dropout random_uniform random_uniform_like random_normal
+//                   random_normal_like random_bernoulli
 //   shape.cu        transpose slice slice_grad concat split split_like stack tile
 //   index.cu        gather gather_grad gather_elements scatter_elements one_hot
 //   misc.cu         cumsum pad pad_grad tile_grad lrn lrn_window_sum
@@ -48,6 +48,7 @@ void bind_cuda_kernels(Backend& b, DeviceContext* dev) {
   bind_shape(b, dev);
   bind_index(b, dev);
   bind_misc(b, dev);
+  bind_random(b, dev);
 }
 
 }  // namespace cuda

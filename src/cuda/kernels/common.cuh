@@ -109,6 +109,7 @@ void bind_norm(Backend& b, DeviceContext* dev);
 void bind_shape(Backend& b, DeviceContext* dev);
 void bind_index(Backend& b, DeviceContext* dev);
 void bind_misc(Backend& b, DeviceContext* dev);
+void bind_random(Backend& b, DeviceContext* dev);
 
 }  // namespace cuda
 }  // namespace symnet
