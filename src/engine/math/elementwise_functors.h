@@ -1,20 +1,19 @@
 // Elementwise math, each function written once as a small functor (mshadow style). The
-// CPU loops in elementwise_loops.h call them, and a CUDA build can call the very same
-// structs from device code once SN_HOST_DEVICE expands to __host__ __device__, so the CPU
-// tests exercise the GPU's math too. Functors with attributes carry them as fields whose
-// default member initializers are the op's attribute defaults.
+// CPU loops in elementwise_loops.h call them, and the CUDA kernels (src/cuda/kernels) call
+// the very same structs from device code, where SN_HOST_DEVICE (base/host_device.h's SN_HD)
+// expands to __host__ __device__, so the CPU tests exercise the GPU's math too. Functors
+// with attributes carry them as fields whose default member initializers are the op's
+// attribute defaults.
 #pragma once
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
 
+#include "engine/base/host_device.h"
+
 #ifndef SN_HOST_DEVICE
-#if defined(__CUDACC__)
-#define SN_HOST_DEVICE __host__ __device__
-#else
-#define SN_HOST_DEVICE
-#endif
+#define SN_HOST_DEVICE SN_HD
 #endif
 
 namespace symnet::fn {

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/base/host_device.h"
 #include "engine/base/shape.h"
 
 namespace symnet {
@@ -16,9 +17,9 @@ struct PoolGeometry {
   bool count_include_pad = false;
   bool known = true;                     // every dim known (false only during inference)
 
-  int64_t in_plane() const { return in[0] * in[1] * in[2]; }
-  int64_t out_plane() const { return out[0] * out[1] * out[2]; }
-  int64_t planes() const { return n * c; }
+  SN_HD int64_t in_plane() const { return in[0] * in[1] * in[2]; }
+  SN_HD int64_t out_plane() const { return out[0] * out[1] * out[2]; }
+  SN_HD int64_t planes() const { return n * c; }
   Shape out_shape() const {
     Shape s{n, c};
     for (int d = 3 - nd; d < 3; ++d) s.push_back(out[d]);

@@ -5,11 +5,9 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__) || defined(__HIPCC__)
-#define SN_PHILOX_FN __host__ __device__ inline
-#else
-#define SN_PHILOX_FN inline
-#endif
+#include "engine/base/host_device.h"
+
+#define SN_PHILOX_FN SN_HD inline
 
 namespace symnet {
 namespace philox {

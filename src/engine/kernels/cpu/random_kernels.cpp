@@ -13,12 +13,6 @@ namespace symnet {
 
 namespace {
 
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
 // Element i takes value i % PER of block i / PER, so a value depends only on (key, run, i).
 // gen(bits, vals) turns one block's four words into PER values of type T.
 template <int PER, typename T, typename G>
@@ -38,25 +32,6 @@ void fill_blocks(uint64_t key, uint64_t run, T* out, int64_t n, G&& gen) {
 }
 
 }  // namespace
-
-RandomKey make_random_key(bool has_seed, int64_t seed, const std::string& node_name) {
-  return RandomKey{has_seed, seed, fnv1a(node_name)};
-}
-
-uint64_t random_key(const RandomKey& key, const RunContext* run) {
-  // An explicit seed alone fixes the stream, so it reproduces across sessions even where
-  // node names are generated; otherwise the executable's seed is told apart per node by name.
-  // Inside a loop body the iteration's stream is mixed in too (backend/kernel.h), seed or not.
-  const uint64_t stream = run ? run->stream : 0;
-  uint64_t k;
-  if (key.has_seed) {
-    k = philox::mix64(philox::mix64(static_cast<uint64_t>(key.seed)));
-  } else {
-    const uint64_t seed = run ? run->seed : 0;
-    k = philox::mix64(philox::mix64(seed) ^ key.name_hash);
-  }
-  return stream == 0 ? k : philox::mix64(k ^ stream);
-}
 
 void fill_kernel(KernelContext& k) {
   const TensorView& y = k.out[0];

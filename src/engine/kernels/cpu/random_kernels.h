@@ -4,19 +4,9 @@
 #include <string>
 
 #include "engine/backend/kernel.h"
+#include "engine/kernels/cpu/random_key.h"
 
 namespace symnet {
-
-// What keys a random node's Philox stream: its `seed` attribute when present, else the
-// executable's seed mixed with a hash of the node name (names, unlike ids, survive
-// recompiles); inside a loop body, mixed with the iteration's stream (RunContext::stream).
-struct RandomKey {
-  bool has_seed = false;
-  int64_t seed = 0;
-  uint64_t name_hash = 0;
-};
-RandomKey make_random_key(bool has_seed, int64_t seed, const std::string& node_name);
-uint64_t random_key(const RandomKey& key, const RunContext* run);
 
 // Attributes of the generator and random ops (unused fields keep defaults):
 // fill: a = value; eye: k; range: a = start, b = delta; uniform: a = low, b = high;
