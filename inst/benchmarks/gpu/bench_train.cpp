@@ -194,9 +194,19 @@ int run(const Options& o) {
   for (const auto& a : st.arenas) std::printf("# arena %s: %.1f MiB\n", a.first.c_str(), mib(a.second));
   if (o.plan) std::printf("%s", step.exe->describe_plan().c_str());
 
-  step.exe->run(step.feeds);
-  const float loss_first = loss_of(*step.exe);
-  for (int i = 1; i < o.warmup; ++i) step.exe->run(step.feeds);
+  // The warm-up runs' losses, printed: on the fixed batch they show the step learning (with
+  // momentum the first few may rise before they fall).
+  std::string warm_losses;
+  float loss_first = NAN;
+  for (int i = 0; i < o.warmup; ++i) {
+    step.exe->run(step.feeds);
+    const float l = loss_of(*step.exe);
+    if (i == 0) loss_first = l;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, " %.4f", l);
+    warm_losses += buf;
+  }
+  std::printf("# warm-up losses:%s\n", warm_losses.c_str());
   auto t1 = std::chrono::steady_clock::now();
   for (int i = 0; i < o.steps; ++i) step.exe->run(step.feeds);
   const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
