@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "cuda/cuda_abi.h"
 #include "cuda_probe.h"
 #include "engine/backend/plugin.h"
 #include "engine/base/error.h"
@@ -134,7 +135,8 @@ int run(const Options& o) {
     std::printf("# loaded %s: backends%s\n", o.cuda_library.c_str(), names.c_str());
     probe = std::make_unique<CudaProbe>(o.cuda_library);
     if (!probe->ok()) std::printf("# %s\n", probe->error().c_str());
-    std::printf("# cuda info: %s\n", probe->info_json().c_str());
+    const std::string info = probe->info_json();
+    std::printf("# cuda info: %s\n", info.empty() ? "(none: the library has no " SYMNET_CUDA_INFO ")" : info.c_str());
     const std::string err = probe->set_option("allow_tf32", o.tf32 ? "1" : "0");
     if (!err.empty()) std::printf("# allow_tf32: %s\n", err.c_str());
   } else if (o.tf32) {
