@@ -48,6 +48,18 @@ class LeNet(nn.Module):
         return self.fc2(x)
 
 
+def set_tf32(on):
+    """TF32 for convolutions and matrix products, through the API this PyTorch has: 2.9 and
+    later warn about (and may refuse to mix) the allow_tf32 flags once fp32_precision is used."""
+    if hasattr(torch.backends, "fp32_precision"):
+        mode = "tf32" if on else "ieee"
+        torch.backends.cuda.matmul.fp32_precision = mode
+        torch.backends.cudnn.conv.fp32_precision = mode
+    else:
+        torch.backends.cudnn.allow_tf32 = on
+        torch.backends.cuda.matmul.allow_tf32 = on
+
+
 def build(net):
     if net == "lenet":
         return LeNet(), (1, 28, 28), 10
@@ -80,8 +92,7 @@ def main():
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     torch.backends.cudnn.benchmark = True
-    torch.backends.cudnn.allow_tf32 = a.tf32
-    torch.backends.cuda.matmul.allow_tf32 = a.tf32
+    set_tf32(a.tf32)
 
     model, image, classes = build(a.net)
     if image is None:
