@@ -5,6 +5,26 @@ cpp_import_caffe <- function(prototxt, caffemodel, free_batch) {
     .Call(`_symnet_cpp_import_caffe`, prototxt, caffemodel, free_batch)
 }
 
+cpp_cuda_load <- function(path) {
+    .Call(`_symnet_cpp_cuda_load`, path)
+}
+
+cpp_cuda_status <- function() {
+    .Call(`_symnet_cpp_cuda_status`)
+}
+
+cpp_cuda_info <- function() {
+    .Call(`_symnet_cpp_cuda_info`)
+}
+
+cpp_cuda_memory_stats <- function(device, reset_peak) {
+    .Call(`_symnet_cpp_cuda_memory_stats`, device, reset_peak)
+}
+
+cpp_cuda_set_option <- function(name, value) {
+    invisible(.Call(`_symnet_cpp_cuda_set_option`, name, value))
+}
+
 cpp_register_custom_op <- function(name, with_infer, with_backward) {
     invisible(.Call(`_symnet_cpp_register_custom_op`, name, with_infer, with_backward))
 }

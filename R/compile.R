@@ -30,8 +30,10 @@
 #'   pairs `list(list(w, new_w), ...)`. All updates use the values from
 #'   before the call (they are simultaneous), and happen in place in the
 #'   engine.
-#' @param device Where the function runs: `"cpu"` (GPUs arrive with the CUDA
-#'   backend; see [fit()][fit.symnet_model] for the developers' simulated device).
+#' @param device Where the function runs: `"cpu"`, or a GPU: `"cuda"` (the
+#'   first, `"cuda:0"`) or `"cuda:N"` when [cuda_is_available()] (otherwise a
+#'   `symnet_cuda_unavailable_error` says why); see [fit()][fit.symnet_model]
+#'   for the developers' simulated device.
 #' @param optimize Run the optimising passes (`FALSE` for debugging).
 #' @param seed Seed for random ops without their own seed (a whole number);
 #'   `NULL` for the engine default.

@@ -2,11 +2,13 @@
 # the engine's error kinds map to "symnet_<kind>_error".
 
 .error_kinds <- c("shape", "dtype", "attr", "feed", "value", "index", "unsupported",
-                  "interrupt", "comm", "internal")
+                  "interrupt", "comm", "device", "device_memory", "internal")
 
-# Condition classes of a kind: an index error is also a value error.
+# Condition classes of a kind: an index error is also a value error, and running out of
+# device memory is also a device error.
 .error_classes <- function(kind) {
-  c(paste0("symnet_", kind, "_error"), if (kind == "index") "symnet_value_error", "symnet_error")
+  c(paste0("symnet_", kind, "_error"), if (kind == "index") "symnet_value_error",
+    if (kind == "device_memory") "symnet_device_error", "symnet_error")
 }
 
 # Raises an R-side error. `message` is a cli message vector (glue syntax is

@@ -74,8 +74,10 @@ generics::fit
 #'   (a line per epoch). The bar is drawn only where the console can redraw
 #'   it in place; elsewhere (logs, R Markdown) 1 gives the lines alone. The
 #'   default is the option `symnet.verbose`, else 1.
-#' @param device Where to compute: `"cpu"` (the only device of this build;
-#'   GPUs arrive with the CUDA backend). Developers can test the executor on
+#' @param device Where to compute: `"cpu"`, or a GPU: `"cuda"` (the first,
+#'   `"cuda:0"`) or `"cuda:N"` when [cuda_is_available()] (otherwise a
+#'   `symnet_cuda_unavailable_error`, also a `symnet_unsupported_error`,
+#'   carries the reason; see [cuda_device_info()]). Developers can test the executor on
 #'   a simulated device with `options(symnet.developer.sim_device = TRUE)`
 #'   and `device = "sim"` (or `"sim_partial"`, a device without convolution
 #'   kernels: those nodes fall back to the CPU).
@@ -451,9 +453,13 @@ fit.symnet_model <- function(object, x = NULL, y = NULL, loss = NULL, optimizer 
 # convolution kernels, which fall back to the CPU), for developers testing the executor:
 # options(symnet.developer.sim_device = TRUE) makes them available.
 .sim_devices <- c("sim", "sim_partial")
+# "cuda" and "cuda:N" name GPUs (R/cuda.R): the CUDA library is opened at the first such
+# use, and an unavailable GPU is a classed error carrying the reason.
 .check_device <- function(device, call = parent.frame()) {
   device <- tolower(.check_string(device, "device", call = call))
   if (device %in% .sim_devices && isTRUE(getOption("symnet.developer.sim_device"))) return(device)
+  cuda <- .cuda_device_name(device)
+  if (!is.null(cuda)) return(.cuda_check_device(cuda, call = call))
   available <- setdiff(cpp_backend_names(), .sim_devices)
   if (!device %in% available) {
     sym_abort(c("Device {.val {device}} is not available in this build.",

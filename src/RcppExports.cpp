@@ -24,6 +24,60 @@ BEGIN_RCPP
     return rcpp_result_gen;
 END_RCPP
 }
+// cpp_cuda_load
+Rcpp::List cpp_cuda_load(std::string path);
+RcppExport SEXP _symnet_cpp_cuda_load(SEXP pathSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type path(pathSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_cuda_load(path));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_cuda_status
+Rcpp::List cpp_cuda_status();
+RcppExport SEXP _symnet_cpp_cuda_status() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_cuda_status());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_cuda_info
+SEXP cpp_cuda_info();
+RcppExport SEXP _symnet_cpp_cuda_info() {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    rcpp_result_gen = Rcpp::wrap(cpp_cuda_info());
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_cuda_memory_stats
+SEXP cpp_cuda_memory_stats(int device, bool reset_peak);
+RcppExport SEXP _symnet_cpp_cuda_memory_stats(SEXP deviceSEXP, SEXP reset_peakSEXP) {
+BEGIN_RCPP
+    Rcpp::RObject rcpp_result_gen;
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< int >::type device(deviceSEXP);
+    Rcpp::traits::input_parameter< bool >::type reset_peak(reset_peakSEXP);
+    rcpp_result_gen = Rcpp::wrap(cpp_cuda_memory_stats(device, reset_peak));
+    return rcpp_result_gen;
+END_RCPP
+}
+// cpp_cuda_set_option
+void cpp_cuda_set_option(std::string name, std::string value);
+RcppExport SEXP _symnet_cpp_cuda_set_option(SEXP nameSEXP, SEXP valueSEXP) {
+BEGIN_RCPP
+    Rcpp::RNGScope rcpp_rngScope_gen;
+    Rcpp::traits::input_parameter< std::string >::type name(nameSEXP);
+    Rcpp::traits::input_parameter< std::string >::type value(valueSEXP);
+    cpp_cuda_set_option(name, value);
+    return R_NilValue;
+END_RCPP
+}
 // cpp_register_custom_op
 void cpp_register_custom_op(std::string name, bool with_infer, bool with_backward);
 RcppExport SEXP _symnet_cpp_register_custom_op(SEXP nameSEXP, SEXP with_inferSEXP, SEXP with_backwardSEXP) {
@@ -955,6 +1009,11 @@ END_RCPP
 
 static const R_CallMethodDef CallEntries[] = {
     {"_symnet_cpp_import_caffe", (DL_FUNC) &_symnet_cpp_import_caffe, 3},
+    {"_symnet_cpp_cuda_load", (DL_FUNC) &_symnet_cpp_cuda_load, 1},
+    {"_symnet_cpp_cuda_status", (DL_FUNC) &_symnet_cpp_cuda_status, 0},
+    {"_symnet_cpp_cuda_info", (DL_FUNC) &_symnet_cpp_cuda_info, 0},
+    {"_symnet_cpp_cuda_memory_stats", (DL_FUNC) &_symnet_cpp_cuda_memory_stats, 2},
+    {"_symnet_cpp_cuda_set_option", (DL_FUNC) &_symnet_cpp_cuda_set_option, 2},
     {"_symnet_cpp_register_custom_op", (DL_FUNC) &_symnet_cpp_register_custom_op, 3},
     {"_symnet_cpp_unregister_custom_op", (DL_FUNC) &_symnet_cpp_unregister_custom_op, 1},
     {"_symnet_cpp_function_params", (DL_FUNC) &_symnet_cpp_function_params, 2},

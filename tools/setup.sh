@@ -19,7 +19,8 @@
 #   SYMNET_VIGNETTES=0     install without rendering the vignettes (default for 'test')
 #   SYMNET_CATCH_ARGS=...  extra arguments for the Catch2 binary (e.g. a tag filter "~[slow]")
 #   R_MAKEVARS_USER=file   used as is instead of tools/dev-makevars
-#   SYMNET_CUDA=0, SYMNET_OPENMP=0   passed through to ./configure
+#   SYMNET_CUDA=0, SYMNET_OPENMP=0   passed through to ./configure (SYMNET_CUDA also to CMake)
+#   SYMNET_CUDA_WERROR=1   warnings in src/cuda are errors (configure and CMake)
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
@@ -240,7 +241,17 @@ run_engine_tests() {
   fi
   mkdir -p build/engine
   t0=$(now)
-  if ! cmake -S tests/engine -B build/engine -DCMAKE_BUILD_TYPE=Release > build/engine/configure.log 2>&1; then
+  # The CUDA backend library (target symnet_cuda) is built where nvcc, cuBLAS and cuDNN are
+  # found, as by configure; SYMNET_CUDA=0 and SYMNET_CUDA_WERROR=1 mean the same here.
+  cuda_opt=AUTO
+  case "${SYMNET_CUDA:-}" in
+    0|no|NO|off|OFF|false|FALSE) cuda_opt=OFF ;;
+    1|yes|YES|on|ON|true|TRUE) cuda_opt=ON ;;
+  esac
+  cuda_werror=OFF
+  case "${SYMNET_CUDA_WERROR:-0}" in 1|yes|true|TRUE) cuda_werror=ON ;; esac
+  if ! cmake -S tests/engine -B build/engine -DCMAKE_BUILD_TYPE=Release -DSYMNET_CUDA="${cuda_opt}" \
+         -DSYMNET_CUDA_WERROR="${cuda_werror}" > build/engine/configure.log 2>&1; then
     cat build/engine/configure.log
     if grep -q 'Catch2' build/engine/configure.log; then
       E_SKIP=1; E_LINE="engine (Catch2): skipped (Catch2 v2 not found by CMake; install catch2 2.x)"

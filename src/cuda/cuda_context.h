@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/backend/backend.h"
 
@@ -105,6 +107,12 @@ inline void check_launch(const char* what) { check_cuda(cudaGetLastError(), what
 
 // Adds every kernel of src/cuda/kernels/ to `b` for device `dev` (defined there).
 void bind_cuda_kernels(Backend& b, DeviceContext* dev);
+
+// The dtypes the kernel of `op` handles, for kernels that do not handle every core dtype
+// (is_core_dtype) or that handle float16/bfloat16 too: the backend's supports() leaves nodes
+// with another input or output dtype to the CPU. Without a call, a kernel handles exactly
+// the core dtypes. Call after add_kernel (defined by the backend, cuda_backend.cu).
+void set_kernel_dtypes(Backend& b, const std::string& op, std::vector<DType> dtypes);
 
 }  // namespace cuda
 }  // namespace symnet

@@ -1,11 +1,13 @@
 #include "harness.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <random>
 #include <sstream>
 
+#include "engine/backend/cuda_library.h"
 #include "engine/cpu/sim_backend.h"
 #include "engine/passes/passes.h"
 
@@ -33,11 +35,27 @@ Tensor to_tensor(const TensorView& v) {
   return t;
 }
 
+std::string cuda_library_path() {
+  const char* env = std::getenv("SYMNET_CUDA_LIBRARY");
+  return env && *env ? env : SYMNET_CUDA_LIBRARY_DEFAULT;
+}
+
 const std::string& default_target() {
   static const std::string target = [] {
     const char* t = std::getenv("SYMNET_TEST_TARGET");
     std::string name = t && *t ? t : "cpu";
     if (is_sim_backend(name)) register_sim_backend();
+    if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
+      if (name == "cuda") name = "cuda:0";
+      const std::string path = cuda_library_path();
+      const CudaStatus& st = load_cuda_library(path.empty() ? "(no CUDA library built)" : path);
+      if (!st.available || !backends().find(name)) {
+        // Every case would fail for the same reason: say it once and stop.
+        std::fprintf(stderr, "SYMNET_TEST_TARGET=%s: CUDA is not usable: %s\n", name.c_str(),
+                     st.available ? "no such device" : st.reason.c_str());
+        std::exit(2);
+      }
+    }
     return name;
   }();
   return target;

@@ -34,7 +34,12 @@ std::vector<Tensor> run_op(const std::string& op, const std::vector<Tensor>& inp
 // The backend run_graph() uses unless told: SYMNET_TEST_TARGET (e.g. "sim", registered on
 // first use) or "cpu". `SYMNET_TEST_TARGET=sim build/engine/engine_tests` runs the suite
 // on the simulated device (tests that compile through run_graph or compile_on_target).
+// SYMNET_TEST_TARGET=cuda (or cuda:N) opens the CUDA backend library (SYMNET_CUDA_LIBRARY, else
+// the one this build made) and runs the suite on that GPU; without one it exits with the reason.
 const std::string& default_target();
+// The CUDA backend library the tests use: SYMNET_CUDA_LIBRARY, else this build's symnet_cuda
+// ("" when it was not built).
+std::string cuda_library_path();
 std::vector<Tensor> run_graph(const Graph& g, const std::vector<Tensor>& feeds, bool optimize = true,
                               const std::string& target = default_target());
 // Executable::compile for default_target() (options as given, target replaced): the engine

@@ -36,3 +36,8 @@ softmax_rows <- function(z) {
   e <- exp(z - apply(z, 1, max))
   e / rowSums(e)
 }
+
+# Skips a test that needs a usable GPU, saying why there is none.
+skip_if_no_cuda <- function() {
+  if (!cuda_is_available()) testthat::skip(paste("no usable CUDA GPU:", cuda_device_info()$reason))
+}

@@ -11,6 +11,19 @@ test_that(".raise_engine_error raises classed conditions naming op and node", {
   expect_s3_class(err, "symnet_internal_error")
 })
 
+test_that("device errors are classed, out of device memory also as a device error", {
+  err <- tryCatch(symnet:::.raise_engine_error("device", "cudaMemcpyAsync: an illegal memory access", "", ""),
+                  error = identity)
+  expect_s3_class(err, "symnet_device_error")
+  expect_s3_class(err, "symnet_error")
+  expect_false(inherits(err, "symnet_device_memory_error"))
+  err <- tryCatch(symnet:::.raise_engine_error("device_memory", "out of memory on cuda:0", "matmul", "mm_1"),
+                  error = identity)
+  expect_identical(class(err)[1:3], c("symnet_device_memory_error", "symnet_device_error", "symnet_error"))
+  expect_identical(err$kind, "device_memory")
+  expect_identical(err$op, "matmul")
+})
+
 test_that("engine messages with braces survive", {
   err <- tryCatch(symnet:::.raise_engine_error("shape", "shapes {2, 3} and {4}", "add", "n"),
                   error = identity)

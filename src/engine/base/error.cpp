@@ -13,6 +13,8 @@ const char* error_kind_name(ErrorKind k) {
     case ErrorKind::unsupported: return "unsupported";
     case ErrorKind::interrupt: return "interrupt";
     case ErrorKind::comm: return "comm";
+    case ErrorKind::device: return "device";
+    case ErrorKind::device_memory: return "device_memory";
     case ErrorKind::internal: return "internal";
   }
   return "internal";

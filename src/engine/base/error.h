@@ -16,6 +16,8 @@ enum class ErrorKind {
   unsupported,  // valid request the engine cannot do (e.g. op without kernel)
   interrupt,    // user interrupt observed by a long loop
   comm,         // a collective failed: another process died, errored or timed out
+  device,       // a device call failed (a CUDA, cuBLAS or cuDNN error)
+  device_memory,  // a device ran out of memory (also a device error for R)
   internal      // engine bug
 };
 
