@@ -7,6 +7,7 @@
 #include <variant>
 
 #include "cuda/cuda_device.h"
+#include "cuda/kernels/supports.h"
 
 namespace symnet {
 namespace cuda {
@@ -21,11 +22,11 @@ class CudaBackend final : public Backend {
 
   const BufferType& buffer_type() const override { return *dev_.buffer_type; }
 
-  // A kernel for the op, and types it computes in. Nodes with a body (control flow, calls,
+  // A kernel for the op, types it computes in, and sizes it can take (kernels/supports.h). Nodes with a body (control flow, calls,
   // fused groups) and host callbacks stay on the CPU: their kernels run other nodes or R
   // code on host memory, and the executor moves their values across.
   bool supports(const Node& n) const override {
-    if (!kernel(n.op_name()) || n.op_name() == "host_callback") return false;
+    if (!kernel(n.op_name()) || n.op_name() == "host_callback" || !cuda_kernel_supports(n)) return false;
     for (const auto& kv : n.attrs.items())
       if (std::holds_alternative<GraphPtr>(kv.second)) return false;
     auto it = dtypes_.find(n.op_name());
