@@ -43,6 +43,7 @@ note(sprintf("symnet %s, %d rank(s) x %d thread(s), %s", format(utils::packageVe
              symnet_threads(), dist_info()$description))
 
 d <- lenet_data(opt$data, "graph")
+dim(d$x_train) <- c(length(d$y_train), 1L, 28L, 28L)
 model <- lenet_model("graph", opt$seed)
 now <- function() as.numeric(Sys.time())
 warm <- opt$`warmup-steps`

@@ -117,6 +117,8 @@ y_train <- d$y_train
 y_test <- d$y_test
 n_test <- length(y_test)
 rm(d)
+dim(x_train) <- c(length(y_train), 1L, 28L, 28L)  # in place at top level (lenet-common.R)
+dim(x_test) <- c(n_test, 1L, 28L, 28L)
 invisible(gc())
 note(sprintf("data in R (%s): VmRSS %.0f MiB, VmHWM %.0f MiB", typeof(x_train), vm_status("VmRSS"),
              vm_status("VmHWM")))
