@@ -35,6 +35,12 @@ Tensor to_tensor(const TensorView& v) {
   return t;
 }
 
+// The build's CUDA library, set by CMake on this file only; builds outside CMake (the
+// cross-compiler syntax checks) have none.
+#ifndef SYMNET_CUDA_LIBRARY_DEFAULT
+#define SYMNET_CUDA_LIBRARY_DEFAULT ""
+#endif
+
 std::string cuda_library_path() {
   const char* env = std::getenv("SYMNET_CUDA_LIBRARY");
   return env && *env ? env : SYMNET_CUDA_LIBRARY_DEFAULT;
