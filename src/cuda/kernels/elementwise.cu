@@ -10,6 +10,7 @@
 #include "cuda/kernels/common.cuh"
 #include "cuda/kernels/strided_index.h"
 #include "engine/kernels/cpu/elementwise.h"        // ElementwiseParams (header-only struct)
+#include "engine/kernels/cpu/param_readers.h"      // the CPU's attribute readers
 #include "engine/kernels/cpu/internal_kernels.h"   // FillParams
 #include "engine/kernels/cpu/random_kernels.h"     // RandomParams
 #include "engine/math/elementwise_functors.h"
@@ -325,44 +326,6 @@ void eye_kernel(KernelContext& k) {
   });
 }
 
-// ---- attribute readers (the CPU's: cpu/bind_elementwise.cpp, cpu/bind_random.cpp) ----------
-
-ElementwiseParams read_elementwise(const Node& n) {
-  const AttrMap& a = n.attrs;
-  const std::string& op = n.op_name();
-  ElementwiseParams p;
-  if (op == "hard_sigmoid") {
-    fn::HardSigmoidF d;
-    p.alpha = a.get_float("alpha", d.alpha);
-    p.beta = a.get_float("beta", d.beta);
-  } else if (op == "leaky_relu") {
-    p.alpha = a.get_float("alpha", fn::LeakyReluF{}.alpha);
-  } else if (op == "elu") {
-    p.alpha = a.get_float("alpha", fn::EluF{}.alpha);
-  } else if (op == "selu") {
-    fn::SeluF d;
-    p.alpha = a.get_float("alpha", d.alpha);
-    p.gamma = a.get_float("gamma", d.gamma);
-  } else if (op == "celu") {
-    p.alpha = a.get_float("alpha", fn::CeluF{}.alpha);
-  } else if (op == "gelu") {
-    p.tanh_approx = a.get_string("approximate", "none") == "tanh";
-  } else if (op == "clip") {
-    fn::ClipF d;
-    p.lo = a.get_float("min", d.lo);
-    p.hi = a.get_float("max", d.hi);
-  } else if (op == "mod") {
-    p.fmod = a.get_int("fmod", 0) != 0;
-  }
-  return p;
-}
-
-std::vector<std::pair<int, int>> same_dtype_inputs(const Node& n) {
-  std::vector<std::pair<int, int>> pairs;
-  for (int i = 0; i < static_cast<int>(n.inputs.size()); ++i)
-    if (n.inputs[i].defined() && n.inputs[i].dtype() == n.outputs.at(0).dtype) pairs.push_back({0, i});
-  return pairs;
-}
 
 RandomParams read_generator(const Node& n, const char* a_name, double a_def, const char* b_name, double b_def) {
   RandomParams p;

@@ -8,6 +8,7 @@
 
 #include "cuda/kernels/common.cuh"
 #include "engine/kernels/cpu/dropout.h"         // DropoutParams
+#include "engine/kernels/cpu/param_readers.h"
 #include "engine/kernels/cpu/philox.h"
 #include "engine/kernels/cpu/random_kernels.h"  // RandomParams
 #include "engine/kernels/cpu/random_key.h"
@@ -180,15 +181,6 @@ void random_bernoulli_kernel(KernelContext& k) {
       check_launch("random_bernoulli");
     });
   });
-}
-
-RandomParams read_random(const Node& n, const char* a_name, double a_def, const char* b_name, double b_def) {
-  RandomParams p;
-  p.key = make_random_key(n.attrs.has("seed"), n.attrs.get_int("seed", 0), n.name);
-  if (a_name) p.a = n.attrs.get_float(a_name, a_def);
-  if (b_name) p.b = n.attrs.get_float(b_name, b_def);
-  p.k = n.attrs.get_int("k", 0);
-  return p;
 }
 
 KernelImpl random_impl(KernelFn fn, DeviceContext* dev, const char* a_name, double a_def, const char* b_name,

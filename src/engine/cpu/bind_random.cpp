@@ -1,19 +1,11 @@
 // CPU kernel table of the generators and random ops.
 #include "engine/cpu/cpu_backend.h"
+#include "engine/kernels/cpu/param_readers.h"
 #include "engine/kernels/cpu/random_kernels.h"
 
 namespace symnet {
 
 namespace {
-
-RandomParams read_random(const Node& n, const char* a_name, double a_def, const char* b_name, double b_def) {
-  RandomParams p;
-  p.key = make_random_key(n.attrs.has("seed"), n.attrs.get_int("seed", 0), n.name);
-  if (a_name) p.a = n.attrs.get_float(a_name, a_def);
-  if (b_name) p.b = n.attrs.get_float(b_name, b_def);
-  p.k = n.attrs.get_int("k", 0);
-  return p;
-}
 
 KernelImpl random_impl(KernelFn fn, const char* a_name, double a_def, const char* b_name, double b_def) {
   return with_params<RandomParams>(
